@@ -1,0 +1,54 @@
+# The two commands of the README: `make run` and `make test`. Everything else is theirs.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install migrate seed secrets unit integration e2e check lint bench clean-var
+
+$(STAMP): requirements.lock pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade "pip<26" "setuptools<81" wheel
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+install: $(STAMP)
+
+secrets: install
+	@$(BIN)/bersinar secrets init
+
+migrate: secrets
+	$(BIN)/bersinar migrate
+
+seed: migrate
+	$(BIN)/bersinar seed
+
+run: seed
+	@mkdir -p var/log
+	@echo "Bersinar: http://127.0.0.1:8000 (admin key in var/secrets.env; logs in var/log/)"
+	$(BIN)/supervisord -c deploy/supervisord.conf
+
+test: install
+	$(BIN)/pytest tests
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration
+
+e2e: install
+	$(BIN)/pytest tests/e2e
+
+lint: install
+	$(BIN)/ruff check bersinar services gateway tests bench
+
+check: lint unit
+
+bench: install
+	$(BIN)/python -m bench
+
+clean-var:
+	rm -rf var

@@ -1,0 +1,208 @@
+"""``bersinar``: the one command line for operators."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets as pysecrets
+import signal
+import sys
+import time
+
+import warnings
+
+import click
+
+# eventlet (under nameko) warns on import that it is deprecated; operators need not see it
+warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+
+from bersinar.config import COMPONENTS, SECRETS_FILE, SERVICES, load_config, load_secrets_file
+
+
+def _load(component: str) -> dict:
+    load_secrets_file()
+    return load_config(component)
+
+
+def _service_class(component: str):
+    import importlib
+
+    if component == "gateway":
+        return importlib.import_module("gateway.service").GatewayService
+    module = importlib.import_module(f"services.{component}.service")
+    return getattr(module, f"{component.capitalize()}Service")
+
+
+def wait_for_broker(uri: str, timeout: float = 120.0) -> None:
+    """nameko does not retry the broker at boot: wait for it here instead."""
+    from bersinar.relay import amqp_connection
+
+    deadline = time.monotonic() + timeout
+    delay = 0.5
+    while True:
+        try:
+            connection = amqp_connection(uri)
+            connection.connect()
+            connection.close()
+            return
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise click.ClickException(f"broker not reachable at startup: {exc}") from exc
+            click.echo(f"waiting for the broker ({type(exc).__name__}) ...", err=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+@click.group()
+def main():
+    """Bersinar: jaringan lembaga rehabilitasi mitra BNN Provinsi Bengkulu."""
+
+
+@main.command()
+@click.argument("components", nargs=-1)
+def migrate(components):
+    """Bring every component's database (or those named) to the newest schema."""
+    from bersinar.migrations import upgrade
+
+    for component in components or COMPONENTS:
+        config = _load(component)
+        upgrade(component, config["DATABASE_URL"])
+        click.echo(f"{component}: migrated")
+
+
+@main.command()
+def seed():
+    """Register the five partners of 2023 with their PKS (a second run changes nothing)."""
+    from bersinar.db import UnitOfWorkFactory
+    from services.mitra import handlers
+    from services.mitra.models import Base
+
+    config = _load("mitra")
+    factory = UnitOfWorkFactory(config["DATABASE_URL"], "mitra", Base.metadata)
+    with factory() as uow:
+        created = handlers.seed_partners(uow)
+        uow.commit()
+    factory.dispose()
+    click.echo(f"mitra: {created} partner(s) seeded")
+
+
+@main.command()
+@click.argument("service", type=click.Choice(SERVICES))
+def relay(service):
+    """Publish the SERVICE's outbox to the broker (run one per service; more wait)."""
+    from bersinar.logs import setup_logging
+    from bersinar.metrics import serve_metrics
+    from bersinar.relay import OutboxRelay
+
+    os.environ.setdefault("BERSINAR_COMPONENT", f"{service}-relay")
+    setup_logging(f"{service}-relay")
+    config = _load(service)
+    serve_metrics(int(config.get("RELAY_METRICS_PORT") or 0))
+    worker = OutboxRelay(service, config["DATABASE_URL"], config["AMQP_URI"],
+                         batch_size=int(config.get("RELAY_BATCH_SIZE", 200)))
+    signal.signal(signal.SIGTERM, lambda *_: worker.stop())
+    signal.signal(signal.SIGINT, lambda *_: worker.stop())
+    worker.run()
+
+
+@main.command()
+@click.argument("component", type=click.Choice(COMPONENTS))
+def serve(component):
+    """Run one component's nameko service in the foreground."""
+    import eventlet
+
+    eventlet.monkey_patch()
+    from nameko.cli.run import run
+
+    from bersinar.logs import setup_logging
+
+    os.environ.setdefault("BERSINAR_COMPONENT", component)
+    setup_logging(component)
+    config = _load(component)
+    wait_for_broker(config["AMQP_URI"])
+    run([_service_class(component)], config)
+
+
+@main.group()
+def secrets():
+    """Keys for one machine: the admin API key and the client-data keys."""
+
+
+@secrets.command("init")
+def secrets_init():
+    """Write var/secrets.env with fresh keys unless it exists (it is never overwritten)."""
+    from cryptography.fernet import Fernet
+
+    if SECRETS_FILE.exists():
+        click.echo(f"{SECRETS_FILE} exists; kept")
+        return
+    SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# Made by `bersinar secrets init`. Keep private; losing the rujukan keys loses",
+        "# the identity of every client stored with them.",
+        f"BERSINAR_ADMIN_KEY=bsk_{pysecrets.token_urlsafe(32)}",
+        f"RUJUKAN_ENCRYPTION_KEYS=k1:{Fernet.generate_key().decode()}",
+        f"RUJUKAN_NIK_HMAC_KEY={pysecrets.token_urlsafe(48)}",
+    ]
+    fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    click.echo(f"{SECRETS_FILE} written")
+
+
+@main.group()
+def parked():
+    """Events parked after their last attempt: list and replay."""
+
+
+def _handler_queues(service_filter: str | None):
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from bersinar.entrypoints import EventHandler
+
+    for service in SERVICES:
+        if service_filter and service != service_filter:
+            continue
+        cls = _service_class(service)
+        for method_name in dir(cls):
+            for extension in getattr(getattr(cls, method_name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
+                if isinstance(extension, EventHandler):
+                    yield service, (f"evt-{extension.source_service}-{extension.event_type}"
+                                    f"--{service}.{method_name}")
+
+
+@parked.command("list")
+@click.option("--service", type=click.Choice(SERVICES))
+@click.option("--show", is_flag=True, help="Print each parked message's headers.")
+def parked_list(service, show):
+    """How many events each consumer has parked, and why."""
+    from bersinar.parking import peek
+
+    total = 0
+    for svc, queue in _handler_queues(service):
+        config = _load(svc)
+        messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        count = messages.count
+        total += count
+        if count or show:
+            click.echo(f"{queue}.parked: {count}")
+        for item in messages.items:
+            click.echo("  " + json.dumps(item, ensure_ascii=False, default=str))
+    click.echo(f"total parked: {total}")
+    sys.exit(0)
+
+
+@parked.command("replay")
+@click.argument("queue")
+@click.option("--event-id", help="Replay only this event.")
+@click.option("--limit", default=1000, show_default=True)
+def parked_replay(queue, event_id, limit):
+    """Send parked events of a handler QUEUE (without .parked) back to that handler only."""
+    from bersinar.parking import replay
+
+    service = queue.split("--", 1)[1].split(".", 1)[0] if "--" in queue else SERVICES[0]
+    config = _load(service)
+    replayed = replay(config["AMQP_URI"], queue, event_id=event_id, limit=limit,
+                      progress=lambda n: None)
+    click.echo(f"replayed {replayed} message(s) to {queue}")

@@ -1,0 +1,204 @@
+"""Database engines, the unit of work, and the outbox and inbox tables every service keeps.
+
+A unit of work is one transaction: the state change, the events it causes (written to
+the outbox) and, for a consumer, the inbox record of the event that caused it. It rolls
+back unless ``commit()`` is called.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from bersinar.context import current_correlation_id
+from bersinar.envelope import make_event, parse_rfc3339, utcnow
+from bersinar.metrics import BUSINESS_EVENTS
+
+# The same names in every service's schema, so the relay, the inbox and the tools need
+# to know only the database.
+OUTBOX = "outbox"
+INBOX = "inbox"
+
+
+def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
+    """Add the outbox and inbox tables to a service's metadata (idempotent)."""
+    if OUTBOX in metadata.tables:
+        return metadata.tables[OUTBOX], metadata.tables[INBOX]
+    outbox = Table(
+        OUTBOX,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+               autoincrement=True),
+        Column("event_id", String(36), nullable=False, unique=True),
+        Column("event_type", String(64), nullable=False),
+        # Events with the same key (e.g. one referral) are published in the order written.
+        Column("ordering_key", String(128), nullable=False),
+        Column("payload", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("available_at", DateTime(timezone=True), nullable=False),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("last_error", Text),
+        Column("published_at", DateTime(timezone=True)),
+    )
+    Index("ix_outbox_pending", outbox.c.published_at, outbox.c.available_at, outbox.c.id)
+    Index("ix_outbox_ordering_key", outbox.c.ordering_key, outbox.c.id)
+    inbox = Table(
+        INBOX,
+        metadata,
+        Column("consumer", String(160), primary_key=True),
+        Column("event_id", String(36), primary_key=True),
+        Column("event_type", String(64), nullable=False),
+        Column("handled_at", DateTime(timezone=True), nullable=False),
+    )
+    return outbox, inbox
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record):
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=15000")
+            cursor.close()
+
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str, Any]) -> bool:
+    """Insert one row unless its key exists; True if the row was inserted."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - only the two supported engines
+        raise RuntimeError(f"unsupported database {dialect}")
+    result = session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    return result.rowcount == 1
+
+
+class UnitOfWork:
+    def __init__(self, session_factory: Callable[[], Session], source: str, metadata: MetaData,
+                 consumer: str | None = None):
+        self._session_factory = session_factory
+        self.source = source
+        self.consumer = consumer
+        self.outbox, self.inbox = messaging_tables(metadata)
+        self.events: list[tuple[dict[str, Any], str]] = []
+        self._committed = False
+
+    def __enter__(self) -> UnitOfWork:
+        self.session = self._session_factory()
+        self.events = []
+        self._committed = False
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if not self._committed:
+            self.session.rollback()
+        self.session.close()
+
+    def emit(self, event_type: str, data: dict[str, Any], ordering_key: str,
+             occurred_at: datetime | None = None) -> dict[str, Any]:
+        """Record an event caused by this work; it is written to the outbox on commit."""
+        envelope = make_event(event_type, self.source, data, current_correlation_id(),
+                              occurred_at)
+        self.events.append((envelope, ordering_key))
+        return envelope
+
+    def first_delivery(self, event: dict[str, Any]) -> bool:
+        """Record in this transaction that this consumer handles ``event``. False if it
+        was handled before: the caller then changes nothing."""
+        if not self.consumer:
+            raise RuntimeError("a unit of work without a consumer cannot record deliveries")
+        return insert_ignoring_duplicates(self.session, self.inbox, {
+            "consumer": self.consumer,
+            "event_id": str(event["event_id"]),
+            "event_type": str(event["event_type"]),
+            "handled_at": utcnow(),
+        })
+
+    def commit(self) -> None:
+        if self.events:
+            now = utcnow()
+            self.session.execute(insert(self.outbox), [
+                {
+                    "event_id": envelope["event_id"],
+                    "event_type": envelope["event_type"],
+                    "ordering_key": ordering_key,
+                    "payload": json.dumps(envelope, separators=(",", ":")),
+                    "created_at": parse_rfc3339(envelope["occurred_at"]),
+                    "available_at": now,
+                    "attempts": 0,
+                }
+                for envelope, ordering_key in self.events
+            ])
+        self.session.commit()
+        self._committed = True
+        for envelope, _ in self.events:
+            BUSINESS_EVENTS.labels(self.source, envelope["event_type"]).inc()
+
+
+class UnitOfWorkFactory:
+    """What a service (or a command-line tool) holds: call it to begin a unit of work."""
+
+    def __init__(self, url: str, source: str, metadata: MetaData, **engine_kwargs: Any):
+        self.engine = make_engine(url, **engine_kwargs)
+        self.source = source
+        self.metadata = metadata
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def __call__(self, consumer: str | None = None) -> UnitOfWork:
+        return UnitOfWork(self._sessions, self.source, self.metadata, consumer)
+
+    def ping(self) -> None:
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, float]:
+    """(rows not yet published, age in seconds of the oldest of them)."""
+    with engine.connect() as connection:
+        row = connection.execute(text(
+            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL"
+        )).one()
+    count, oldest = row
+    if not count or oldest is None:
+        return 0, 0.0
+    if isinstance(oldest, str):  # SQLite hands back text from an aggregate
+        oldest = datetime.fromisoformat(oldest)
+    if oldest.tzinfo is None:
+        oldest = oldest.replace(tzinfo=(now or utcnow()).tzinfo)
+    return int(count), max(0.0, ((now or utcnow()) - oldest) / timedelta(seconds=1))

@@ -1,0 +1,237 @@
+"""nameko entrypoints and dependencies with the guarantees nameko alone does not give.
+
+- ``rpc``: a domain error crosses the wire as one registered type the gateway rebuilds,
+  with its stable code, and is logged as expected rather than as a crash.
+- ``event_handler``: a failing handler is retried with growing delay through per-delay
+  queues of its own, then parked with its reason in ``<queue>.parked``; the original
+  message is acked only once its retry or parked copy is confirmed by the broker.
+- ``Database``: a unit of work per call, bound to the consumer name the inbox records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kombu import Queue
+from marshmallow import ValidationError as MarshmallowValidationError
+from nameko.amqp.publish import Publisher as AmqpPublisher
+from nameko.amqp.publish import get_connection
+from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.events import SERVICE_POOL
+from nameko.events import EventHandler as NamekoEventHandler
+from nameko.exceptions import deserialize_to_instance
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc as NamekoRpc
+from sqlalchemy import MetaData
+
+from bersinar.db import UnitOfWork, UnitOfWorkFactory
+from bersinar.envelope import EnvelopeError, check_envelope
+from bersinar.errors import DomainError, PermanentFailure, ValidationFailed
+from bersinar.metrics import EVENTS_PARKED, EVENTS_RETRIED
+
+log = logging.getLogger(__name__)
+
+ATTEMPT_HEADER = "x-bersinar-attempt"
+PARKED_REASON_HEADER = "x-bersinar-reason"
+PARKED_EXCEPTION_HEADER = "x-bersinar-exception"
+PARKED_AT_HEADER = "x-bersinar-parked-at"
+ORIGIN_QUEUE_HEADER = "x-bersinar-queue"
+DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
+NAMEKO_PREFIX = "nameko."
+
+
+class ContextHeadersOnly:
+    """Stock nameko copies every AMQP header (``x-death``, retry counters) into the worker
+    context and sends them on downstream; keep only nameko's own context keys."""
+
+    def unpack_message_headers(self, message):
+        return {
+            key[len(NAMEKO_PREFIX):]: value
+            for key, value in (message.headers or {}).items()
+            if key.startswith(NAMEKO_PREFIX)
+        }
+
+
+@deserialize_to_instance
+class RemoteDomainError(Exception):
+    """A DomainError as it arrives at an RPC caller: code, status, title, detail, errors."""
+
+    def __init__(self, code, status, title, detail, errors=None):
+        super().__init__(code, status, title, detail, errors or {})
+        self.code = code
+        self.status = int(status)
+        self.title = title
+        self.detail = detail
+        self.errors = errors or {}
+
+    def to_dict(self):
+        body = {"code": self.code, "status": self.status, "title": self.title,
+                "detail": self.detail}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class Rpc(ContextHeadersOnly, NamekoRpc):
+    def __init__(self, expected_exceptions=(DomainError, MarshmallowValidationError), **kwargs):
+        super().__init__(expected_exceptions=expected_exceptions, **kwargs)
+
+    def handle_result(self, message, worker_ctx, result, exc_info):
+        if exc_info is not None and isinstance(exc_info[1], MarshmallowValidationError):
+            error = ValidationFailed(errors=exc_info[1].normalized_messages())
+            exc_info = (ValidationFailed, error, exc_info[2])
+        if exc_info is not None and isinstance(exc_info[1], DomainError):
+            error = exc_info[1]
+            wire = RemoteDomainError(error.code, error.status, error.title, error.detail,
+                                     error.errors)
+            exc_info = (RemoteDomainError, wire, exc_info[2])
+        return super().handle_result(message, worker_ctx, result, exc_info)
+
+
+rpc = Rpc.decorator
+
+
+def retry_queue_name(queue_name: str, delay: float) -> str:
+    return f"{queue_name}.retry.{int(delay * 1000)}ms"
+
+
+def parked_queue_name(queue_name: str) -> str:
+    return f"{queue_name}.parked"
+
+
+class EventHandler(ContextHeadersOnly, NamekoEventHandler):
+    def __init__(self, source_service, event_type, **kwargs):
+        kwargs.setdefault("handler_type", SERVICE_POOL)
+        kwargs["reliable_delivery"] = True
+        kwargs["requeue_on_error"] = False
+        super().__init__(source_service, event_type, **kwargs)
+
+    def setup(self):
+        super().setup()  # builds self.queue and registers with the queue consumer
+        config = self.container.config
+        self.delays = tuple(float(d) for d in config.get("EVENT_RETRY_DELAYS",
+                                                         DEFAULT_RETRY_DELAYS))
+        self.amqp_uri = config[AMQP_URI_CONFIG_KEY]
+        self.publisher = AmqpPublisher(self.amqp_uri, use_confirms=True, mandatory=True)
+        base = self.queue.name
+        queues = [
+            Queue(retry_queue_name(base, delay), durable=True, queue_arguments={
+                "x-message-ttl": int(delay * 1000),
+                # expired copies go back to this handler's own queue only
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": base,
+            })
+            for delay in self.delays
+        ]
+        queues.append(Queue(parked_queue_name(base), durable=True))
+        with get_connection(self.amqp_uri) as connection:
+            channel = connection.channel()
+            for queue in queues:
+                queue.bind(channel).queue_declare()
+            channel.close()
+
+    @property
+    def consumer_name(self) -> str:
+        return f"{self.container.service_name}.{self.method_name}"
+
+    def _republish(self, message, routing_key, headers):
+        self.publisher.publish(
+            message.body,
+            exchange="",
+            routing_key=routing_key,
+            headers=headers,
+            content_type=message.content_type,
+            content_encoding=message.content_encoding,
+            message_id=message.properties.get("message_id"),
+            retry=True,
+            retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
+        )
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        error = exc_info[1]
+        attempt = int((message.headers or {}).get(ATTEMPT_HEADER, 1))
+        service = self.container.service_name
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+        retryable = not isinstance(error, PermanentFailure | EnvelopeError)
+        try:
+            if retryable and attempt <= len(self.delays):
+                delay = self.delays[attempt - 1]
+                headers[ATTEMPT_HEADER] = attempt + 1
+                self._republish(message, retry_queue_name(self.queue.name, delay), headers)
+                EVENTS_RETRIED.labels(service, self.method_name, self.event_type).inc()
+                log.warning("event %s failed in %s (attempt %d), retry in %.1fs: %s",
+                            self.event_type, self.consumer_name, attempt, delay,
+                            type(error).__name__)
+            else:
+                headers.update({
+                    ATTEMPT_HEADER: attempt,
+                    PARKED_REASON_HEADER: f"{type(error).__name__}: {error}"[:1000],
+                    PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
+                    PARKED_AT_HEADER: time.time(),
+                    ORIGIN_QUEUE_HEADER: self.queue.name,
+                })
+                self._republish(message, parked_queue_name(self.queue.name), headers)
+                EVENTS_PARKED.labels(service, self.method_name, self.event_type).inc()
+                log.error("event %s parked by %s after %d attempt(s): %s",
+                          self.event_type, self.consumer_name, attempt, type(error).__name__)
+        except Exception:
+            # Not confirmed: give the message back to the broker rather than lose it.
+            log.exception("could not schedule a retry of %s in %s; requeued",
+                          self.event_type, self.consumer_name)
+            time.sleep(1)  # no hot loop while the broker refuses
+            self.queue_consumer.requeue_message(message)
+            return result, exc_info
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
+
+
+event_handler = EventHandler.decorator
+
+
+class Database(DependencyProvider):
+    """The service's database: ``self.uow()`` begins a unit of work. For an event handler
+    it is bound to that consumer, so ``uow.first_delivery(event)`` fills the inbox."""
+
+    def __init__(self, metadata: MetaData):
+        self.metadata = metadata
+
+    def setup(self):
+        self.factory = UnitOfWorkFactory(self.container.config["DATABASE_URL"],
+                                         self.container.service_name, self.metadata)
+
+    def stop(self):
+        self.factory.dispose()
+
+    def kill(self):
+        self.factory.dispose()
+
+    def get_dependency(self, worker_ctx):
+        consumer = f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}"
+        return BoundStore(self.factory, consumer)
+
+
+class BoundStore:
+    def __init__(self, factory: UnitOfWorkFactory, consumer: str):
+        self.factory = factory
+        self.consumer = consumer
+
+    def __call__(self) -> UnitOfWork:
+        return self.factory(self.consumer)
+
+    def apply_once(self, event, effect) -> str:
+        """Apply ``effect(uow, event)`` and record the delivery in one transaction; a
+        redelivered event changes nothing. A broken envelope is parked at once."""
+        check_envelope(event)
+        with self() as uow:
+            if not uow.first_delivery(event):
+                return "duplicate"
+            effect(uow, event)
+            uow.commit()
+        return "ok"
+
+    def ping(self) -> None:
+        self.factory.ping()

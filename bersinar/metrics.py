@@ -1,0 +1,117 @@
+"""Prometheus metrics shared by every component.
+
+Metric objects live at module level in the default registry (one per process), labelled
+by service, so several containers in one test process do not register twice. No label
+ever carries client identity: labels are service, method, event type, outcome, status.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from nameko.events import EventHandler
+from nameko.extensions import DependencyProvider
+from nameko.rpc import Rpc
+from nameko.web.handlers import HttpRequestHandler
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+RPC_REQUESTS = Counter(
+    "bersinar_rpc_requests_total", "RPC calls handled", ["service", "method", "outcome"])
+RPC_DURATION = Histogram(
+    "bersinar_rpc_duration_seconds", "Time to handle an RPC call", ["service", "method"],
+    buckets=LATENCY_BUCKETS)
+HTTP_REQUESTS = Counter(
+    "bersinar_http_requests_total", "HTTP requests answered", ["service", "route", "method",
+                                                                "status"])
+HTTP_DURATION = Histogram(
+    "bersinar_http_request_duration_seconds", "Time to answer an HTTP request",
+    ["service", "route", "method"], buckets=LATENCY_BUCKETS)
+EVENTS_HANDLED = Counter(
+    "bersinar_events_handled_total",
+    "Events taken by a consumer, by outcome (ok, duplicate, failed)",
+    ["service", "consumer", "event_type", "outcome"])
+EVENT_DURATION = Histogram(
+    "bersinar_event_handle_duration_seconds", "Time to handle one event",
+    ["service", "consumer", "event_type"], buckets=LATENCY_BUCKETS)
+EVENTS_RETRIED = Counter(
+    "bersinar_events_retried_total", "Failed events scheduled for another attempt",
+    ["service", "consumer", "event_type"])
+EVENTS_PARKED = Counter(
+    "bersinar_events_parked_total", "Events moved to a parking queue after their last attempt",
+    ["service", "consumer", "event_type"])
+OUTBOX_BACKLOG = Gauge(
+    "bersinar_outbox_backlog", "Outbox rows not yet published", ["service"])
+OUTBOX_OLDEST_AGE = Gauge(
+    "bersinar_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row",
+    ["service"])
+OUTBOX_PUBLISHED = Counter(
+    "bersinar_outbox_published_total", "Outbox rows published and confirmed by the broker",
+    ["service", "event_type"])
+OUTBOX_UNROUTABLE = Counter(
+    "bersinar_outbox_unroutable_total",
+    "Outbox rows the broker returned because no queue was bound; kept and retried",
+    ["service", "event_type"])
+OUTBOX_PUBLISH_FAILURES = Counter(
+    "bersinar_outbox_publish_failures_total",
+    "Outbox batches that failed to publish (broker down, nack, timeout)", ["service"])
+BUSINESS_EVENTS = Counter(
+    "bersinar_domain_events_total", "Domain events committed to the outbox",
+    ["service", "event_type"])
+
+_server_lock = threading.Lock()
+_server_started: set[int] = set()
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
+    """Start the process's /metrics listener once per port (0 turns it off)."""
+    if not port:
+        return
+    with _server_lock:
+        if port in _server_started:
+            return
+        start_http_server(port, addr=addr)
+        _server_started.add(port)
+        log.info("metrics served on %s:%s", addr, port)
+
+
+class EntrypointMetrics(DependencyProvider):
+    """RED metrics for every RPC and event entrypoint of a service, and the process's
+    metrics listener on ``METRICS_PORT``."""
+
+    def setup(self):
+        serve_metrics(int(self.container.config.get("METRICS_PORT") or 0),
+                      self.container.config.get("METRICS_ADDRESS", "127.0.0.1"))
+        self._started: dict[object, float] = {}
+
+    def worker_setup(self, worker_ctx):
+        self._started[worker_ctx] = time.perf_counter()
+
+    def worker_result(self, worker_ctx, result=None, exc_info=None):
+        started = self._started.pop(worker_ctx, None)
+        if started is None:
+            return
+        elapsed = time.perf_counter() - started
+        service = self.container.service_name
+        entrypoint = worker_ctx.entrypoint
+        method = entrypoint.method_name
+        if isinstance(entrypoint, Rpc):
+            outcome = "ok" if exc_info is None else type(exc_info[1]).__name__
+            RPC_REQUESTS.labels(service, method, outcome).inc()
+            RPC_DURATION.labels(service, method).observe(elapsed)
+        elif isinstance(entrypoint, EventHandler):
+            event_type = entrypoint.event_type
+            if exc_info is not None:
+                EVENTS_HANDLED.labels(service, method, event_type, "failed").inc()
+            elif result != "duplicate":
+                EVENTS_HANDLED.labels(service, method, event_type, "ok").inc()
+            else:
+                EVENTS_HANDLED.labels(service, method, event_type, "duplicate").inc()
+            EVENT_DURATION.labels(service, method, event_type).observe(elapsed)
+        elif isinstance(entrypoint, HttpRequestHandler):
+            HTTP_DURATION.labels(service, entrypoint.url, entrypoint.method).observe(elapsed)

@@ -1,0 +1,312 @@
+"""The outbox relay: publishes what services committed to their outbox.
+
+One relay runs per service database at a time (a PostgreSQL advisory lock, or a file
+lock beside a SQLite file, elects it; others wait), so the events of one aggregate are
+published in the order they were written. Each batch is published with publisher
+confirms and ``mandatory``; only rows the broker confirmed are marked published, in the
+same transaction that selected them. A row the broker returns (no queue bound) stays in
+the outbox with a growing ``available_at``, a log line and a metric; later rows with the
+same ordering key wait behind it. A relay that dies after publishing and before
+committing publishes the batch again: consumers' inboxes absorb the repeat.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import threading
+import time
+import zlib
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import amqp
+from kombu.utils.url import parse_url
+from sqlalchemy import DateTime, bindparam, text
+from sqlalchemy.engine import Connection, Engine
+
+from bersinar.db import make_engine, outbox_status
+from bersinar.envelope import utcnow
+from bersinar.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+    OUTBOX_UNROUTABLE,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_DEFER_SECONDS = 30.0
+
+_SELECT = """
+SELECT o.id, o.event_id, o.event_type, o.payload, o.attempts
+FROM outbox o
+WHERE o.published_at IS NULL AND o.available_at <= :now
+  AND NOT EXISTS (
+    SELECT 1 FROM outbox p
+    WHERE p.ordering_key = o.ordering_key AND p.published_at IS NULL
+      AND p.id < o.id AND p.available_at > :now)
+ORDER BY o.id
+LIMIT :limit
+"""
+
+
+def amqp_connection(uri: str, heartbeat: int = 0) -> amqp.Connection:
+    parts = parse_url(uri)
+    vhost = parts.get("virtual_host") or "/"
+    return amqp.Connection(
+        host=f"{parts.get('hostname') or 'localhost'}:{parts.get('port') or 5672}",
+        userid=parts.get("userid") or "guest",
+        password=parts.get("password") or "guest",
+        virtual_host=vhost,
+        heartbeat=heartbeat,
+        connect_timeout=5,
+    )
+
+
+class Leadership:
+    """Only one relay per service database publishes at a time."""
+
+    def __init__(self, engine: Engine, name: str):
+        self.engine = engine
+        self.name = name
+        self._connection: Connection | None = None
+        self._file = None
+
+    def acquire(self) -> bool:
+        if self.engine.dialect.name == "postgresql":
+            if self._connection is None:
+                self._connection = self.engine.connect()
+            key = zlib.crc32(f"bersinar-relay:{self.name}".encode())
+            got = self._connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                           {"k": key}).scalar()
+            self._connection.commit()
+            return bool(got)
+        database = self.engine.url.database or ""
+        lock_path = Path(database + ".relay.lock") if database else Path("var/relay.lock")
+        self._file = open(lock_path, "a+")  # noqa: SIM115 - held for the relay's life
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            self._file.close()
+            self._file = None
+            return False
+
+    def alive(self) -> bool:
+        if self._connection is None:
+            return self._file is not None
+        try:
+            self._connection.execute(text("SELECT 1"))
+            self._connection.commit()
+            return True
+        except Exception:
+            return False
+
+    def release(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.close()
+            except Exception:  # the server may be gone; the lock goes with the session
+                log.debug("leader connection already closed")
+            self._connection = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class BatchPublisher:
+    """Publishes a batch with mandatory and confirms on one channel and reports, per
+    message id, whether the broker confirmed, returned (unroutable) or refused it."""
+
+    def __init__(self, amqp_uri: str, exchange: str, confirm_timeout: float = 15.0):
+        self.amqp_uri = amqp_uri
+        self.exchange = exchange
+        self.confirm_timeout = confirm_timeout
+        self.connection: amqp.Connection | None = None
+        self.channel = None
+        self._tag = 0
+
+    def connect(self) -> None:
+        self.close()
+        self.connection = amqp_connection(self.amqp_uri)
+        self.connection.connect()
+        self.channel = self.connection.channel()
+        self.channel.exchange_declare(self.exchange, "topic", durable=True, auto_delete=False)
+        self.channel.confirm_select()
+        self.channel.events["basic_ack"].add(self._on_ack)
+        self.channel.events["basic_nack"].add(self._on_nack)
+        self.channel.events["basic_return"].add(self._on_return)
+        self._tag = 0
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            except Exception:
+                log.debug("broker connection already closed")
+        self.connection = None
+        self.channel = None
+
+    def _settle(self, tag: int, multiple: bool, outcome: str) -> None:
+        tags = [t for t in self._pending if t <= tag] if multiple else [tag]
+        for t in tags:
+            message_id = self._pending.pop(t, None)
+            if message_id is not None:
+                self._outcomes.setdefault(message_id, outcome)
+
+    def _on_ack(self, tag, multiple):
+        self._settle(tag, multiple, "confirmed")
+
+    def _on_nack(self, tag, multiple):
+        self._settle(tag, multiple, "nacked")
+
+    def _on_return(self, exc, exchange, routing_key, message):
+        # basic.return arrives before that message's ack: remember it for _settle
+        self._outcomes[message.properties.get("message_id")] = "returned"
+
+    def publish(self, messages: list[tuple[str, str, bytes, dict[str, Any]]]) -> dict[str, str]:
+        """messages: (message_id, routing_key, body, headers). Returns outcome per id."""
+        if self.channel is None:
+            self.connect()
+        self._pending: dict[int, str] = {}
+        self._outcomes: dict[str, str] = {}
+        for message_id, routing_key, body, headers in messages:
+            message = amqp.Message(
+                body,
+                content_type="application/json",
+                content_encoding="utf-8",
+                delivery_mode=2,
+                message_id=message_id,
+                application_headers=headers,
+            )
+            self._tag += 1
+            self._pending[self._tag] = message_id
+            self.channel.basic_publish(message, exchange=self.exchange,
+                                       routing_key=routing_key, mandatory=True)
+        deadline = time.monotonic() + self.confirm_timeout
+        while self._pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"{len(self._pending)} publishes not confirmed in time")
+            try:
+                self.connection.drain_events(timeout=min(remaining, 1.0))
+            except TimeoutError:
+                continue
+        return self._outcomes
+
+
+class OutboxRelay:
+    def __init__(self, service: str, database_url: str, amqp_uri: str, batch_size: int = 200,
+                 idle_interval: float = 0.05, confirm_timeout: float = 15.0):
+        self.service = service
+        self.engine = make_engine(database_url)
+        self.batch_size = batch_size
+        self.idle_interval = idle_interval
+        self.publisher = BatchPublisher(amqp_uri, f"{service}.events", confirm_timeout)
+        self.leadership = Leadership(self.engine, service)
+        self.stopping = threading.Event()
+        self.is_postgres = self.engine.dialect.name == "postgresql"
+        select = _SELECT + (" FOR UPDATE OF o SKIP LOCKED" if self.is_postgres else "")
+        # typed parameters: SQLite compares the text the DateTime type writes
+        moment = DateTime(timezone=True)
+        self._select = text(select).bindparams(bindparam("now", type_=moment))
+        self._mark_published = text(
+            "UPDATE outbox SET published_at = :now, attempts = attempts + 1 "
+            "WHERE id IN :ids").bindparams(bindparam("ids", expanding=True),
+                                           bindparam("now", type_=moment))
+        self._defer = text(
+            "UPDATE outbox SET attempts = attempts + 1, available_at = :at, last_error = :error "
+            "WHERE id = :id").bindparams(bindparam("at", type_=moment))
+        self._last_gauges = 0.0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def relay_once(self) -> int:
+        """Publish one batch. Returns how many rows were confirmed."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            rows = connection.execute(self._select, {"now": now, "limit": self.batch_size}).all()
+            if not rows:
+                return 0
+            messages = []
+            for row in rows:
+                envelope = json.loads(row.payload)
+                headers = {
+                    "nameko.correlation_id": envelope.get("correlation_id"),
+                    "nameko.call_id_stack": [f"{self.service}.outbox.{row.event_id}"],
+                }
+                messages.append((row.event_id, row.event_type, row.payload.encode(), headers))
+            try:
+                outcomes = self.publisher.publish(messages)
+            except Exception:
+                OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+                self.publisher.close()
+                raise
+            confirmed = [row.id for row in rows if outcomes.get(row.event_id) == "confirmed"]
+            if confirmed:
+                connection.execute(self._mark_published, {"now": utcnow(), "ids": confirmed})
+            for row in rows:
+                outcome = outcomes.get(row.event_id)
+                if outcome == "confirmed":
+                    OUTBOX_PUBLISHED.labels(self.service, row.event_type).inc()
+                    continue
+                delay = min(MAX_DEFER_SECONDS, 0.5 * 2 ** min(row.attempts, 10))
+                if outcome == "returned":
+                    OUTBOX_UNROUTABLE.labels(self.service, row.event_type).inc()
+                    error = (f"unroutable: no queue bound to {self.service}.events "
+                             f"with key {row.event_type}")
+                    log.warning("outbox event %s (%s) is unroutable; kept, retry in %.1fs",
+                                row.event_id, row.event_type, delay)
+                else:
+                    error = f"not confirmed by the broker ({outcome or 'no answer'})"
+                    log.warning("outbox event %s (%s) %s; retry in %.1fs",
+                                row.event_id, row.event_type, error, delay)
+                connection.execute(self._defer, {
+                    "id": row.id, "at": utcnow() + timedelta(seconds=delay), "error": error})
+        return len(confirmed)
+
+    def update_gauges(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._last_gauges < 1.0:
+            return
+        self._last_gauges = time.monotonic()
+        backlog, age = outbox_status(self.engine)
+        OUTBOX_BACKLOG.labels(self.service).set(backlog)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+
+    def run(self) -> None:
+        log.info("outbox relay for %s starting", self.service)
+        backoff = 0.5
+        leader = False
+        while not self.stopping.is_set():
+            try:
+                if not leader:
+                    leader = self.leadership.acquire()
+                    if not leader:
+                        self.stopping.wait(2.0)
+                        continue
+                    log.info("outbox relay for %s is the publisher", self.service)
+                published = self.relay_once()
+                self.update_gauges()
+                backoff = 0.5
+                if published == 0:
+                    if not self.leadership.alive():
+                        raise ConnectionError("lost the relay leadership connection")
+                    self.stopping.wait(self.idle_interval)
+            except Exception as exc:
+                log.warning("outbox relay for %s: %s: %s; retrying in %.1fs", self.service,
+                            type(exc).__name__, exc, backoff)
+                self.publisher.close()
+                if not self.leadership.alive():
+                    self.leadership.release()
+                    leader = False
+                self.stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        self.publisher.close()
+        self.leadership.release()
+        self.engine.dispose()
+        log.info("outbox relay for %s stopped", self.service)

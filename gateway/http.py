@@ -1,0 +1,166 @@
+"""The HTTP edge: one decorator gives every endpoint authentication, role checks, body
+and query validation, one error table, metrics and an entry in the OpenAPI document."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import eventlet
+from marshmallow import Schema
+from marshmallow import ValidationError as MarshmallowValidationError
+from nameko.exceptions import UnknownService
+from nameko.web.handlers import http
+from werkzeug.wrappers import Response
+
+from bersinar.context import current_correlation_id
+from bersinar.entrypoints import RemoteDomainError
+from bersinar.errors import DomainError, ValidationFailed
+from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
+from gateway.exceptions import (
+    BadRequest,
+    PayloadTooLarge,
+    RoleForbidden,
+    ServiceUnavailable,
+    Unauthorized,
+)
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE = "https://bersinar.bnn.go.id/problems/"
+RAW_JSON_KEY = "bersinar.json"
+
+
+@dataclass
+class Route:
+    method: str
+    path: str
+    summary: str
+    roles: tuple[str, ...] | None
+    body: type[Schema] | None = None
+    query: type[Schema] | None = None
+    response: Any = None
+    status: int = 200
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+ROUTES: list[Route] = []
+
+
+def problem(status: int, code: str, title: str, detail: str,
+            errors: dict[str, Any] | None = None) -> Response:
+    body = {
+        "type": PROBLEM_TYPE + code.lower().replace("_", "-"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "correlation_id": current_correlation_id(),
+    }
+    if errors:
+        body["errors"] = errors
+    return Response(json.dumps(body, ensure_ascii=False), status=status,
+                    mimetype="application/problem+json")
+
+
+def response_for_error(exc: BaseException) -> Response:
+    """The one error table: matched by isinstance, most specific first."""
+    if isinstance(exc, MarshmallowValidationError):
+        exc = ValidationFailed(errors=exc.normalized_messages())
+    if isinstance(exc, DomainError | RemoteDomainError):
+        return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors or None)
+    if isinstance(exc, UnknownService | eventlet.Timeout):
+        error = ServiceUnavailable()
+        return problem(error.status, error.code, error.title, error.detail)
+    log.error("unexpected error answering a request: %s", type(exc).__name__, exc_info=exc)
+    return problem(500, "INTERNAL_ERROR", "Kesalahan internal",
+                   "Terjadi kesalahan pada server; sudah dicatat.")
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(json.dumps(payload, ensure_ascii=False), status=status,
+                    mimetype="application/json")
+
+
+def read_json(request, max_bytes: int) -> Any:
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
+    raw = request.get_data(cache=True)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
+    if not raw:
+        raise BadRequest("Isi permintaan kosong; kirim JSON.")
+    try:
+        parsed = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise BadRequest("Isi permintaan bukan JSON yang sah.") from exc
+    request.environ[RAW_JSON_KEY] = parsed
+    return parsed
+
+
+def raw_json(request) -> Any:
+    """The body as the caller sent it (after it passed validation), for a service that
+    validates the same contract again."""
+    return request.environ.get(RAW_JSON_KEY)
+
+
+def endpoint(method: str, path: str, summary: str, roles: tuple[str, ...] | None,
+             body: type[Schema] | None = None, query: type[Schema] | None = None,
+             response: Any = None, status: int = 200, tags: tuple[str, ...] = ()):
+    """``roles=None`` is an open endpoint (health, metrics, the spec). The decorated
+    method receives ``(request, caller, data, params, **url_args)`` and returns a
+    Response or a JSON-able value (answered with ``status``)."""
+    route = Route(method, path, summary, roles, body, query, response, status, tags)
+    ROUTES.append(route)
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(self, request, **url_args):
+            started = time.perf_counter()
+            try:
+                caller = self.authenticate(request) if roles is not None else None
+                if roles is not None and caller.role not in roles:
+                    raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
+                data = None
+                if body is not None:
+                    data = body().load(read_json(request, self.max_body_bytes))
+                params = query().load(request.args.to_dict()) if query is not None else {}
+                result = fn(self, request, caller, data, params, **url_args)
+                reply = result if isinstance(result, Response) else json_response(result, status)
+            except Exception as exc:  # the error table decides; nothing escapes as a 500 page
+                reply = response_for_error(exc)
+            reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
+            HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
+            HTTP_DURATION.labels("gateway", path, method).observe(time.perf_counter() - started)
+            return reply
+
+        return http(method, path)(wrapper)
+
+    return decorate
+
+
+def call(proxy, service: str, method: str, *args, timeout: float, **kwargs):
+    """An RPC call that answers 503 naming the service instead of hanging."""
+    try:
+        with eventlet.Timeout(timeout):
+            return getattr(proxy, method)(*args, **kwargs)
+    except eventlet.Timeout as exc:
+        raise ServiceUnavailable(f"Layanan {service} tidak menjawab dalam {timeout:g} detik.",
+                                 errors={"service": [service]}) from exc
+    except UnknownService as exc:
+        raise ServiceUnavailable(f"Layanan {service} tidak tersedia.",
+                                 errors={"service": [service]}) from exc
+
+
+def require(condition: bool, message: str = "Peran Anda tidak boleh memakai layanan ini.") -> None:
+    if not condition:
+        raise RoleForbidden(message)
+
+
+__all__ = ["ROUTES", "Route", "Unauthorized", "call", "endpoint", "json_response", "problem",
+           "require"]

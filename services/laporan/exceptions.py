@@ -1,0 +1,5 @@
+from bersinar.errors import ValidationFailed
+
+
+class InvalidPeriod(ValidationFailed):
+    title = "Periode tidak valid"

@@ -1,0 +1,5 @@
+from bersinar.errors import NotFound
+
+
+class PartnerNotFound(NotFound):
+    title = "Mitra tidak ditemukan"

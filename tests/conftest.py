@@ -1,0 +1,39 @@
+# nameko's pytest plugin no longer monkey-patches: do it before anything imports sockets.
+import eventlet
+
+eventlet.monkey_patch()
+
+import os  # noqa: E402
+import uuid  # noqa: E402
+
+import pytest  # noqa: E402
+
+from tests.support import infra  # noqa: E402
+
+pytest_plugins = ["tests.support.fixtures"]
+
+
+def pytest_configure(config):
+    os.environ.setdefault("BERSINAR_TEST_RUN", uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(scope="session")
+def test_run_id():
+    return os.environ["BERSINAR_TEST_RUN"]
+
+
+@pytest.fixture(scope="session")
+def amqp_uri(test_run_id):
+    """A RabbitMQ virtual host of this test run's own, so tests never touch `make run`."""
+    vhost = f"bersinar-test-{test_run_id}"
+    infra.create_vhost(vhost)
+    yield infra.amqp_uri_for(vhost)
+    infra.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="session")
+def database_urls(test_run_id):
+    """One PostgreSQL database per component for this run, migrated to head."""
+    urls = infra.create_databases(f"bt_{test_run_id}")
+    yield urls
+    infra.drop_databases(urls)

@@ -1,0 +1,67 @@
+"""Fixtures shared by integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import text
+
+from bersinar.db import UnitOfWorkFactory
+from tests.support.infra import free_port
+
+TEST_HMAC_KEY = "test-nik-hmac-key-of-at-least-32-characters"
+RETRY_DELAYS = [0.2, 0.4, 0.8]
+
+
+@pytest.fixture(scope="session")
+def encryption_keys():
+    return f"t1:{Fernet.generate_key().decode()}"
+
+
+@pytest.fixture(scope="session")
+def make_config(amqp_uri, database_urls, encryption_keys):
+    """nameko config of a component, on the run's vhost and databases."""
+
+    def make(component: str, **overrides):
+        config = {
+            "AMQP_URI": amqp_uri,
+            "DATABASE_URL": database_urls[component],
+            "METRICS_PORT": 0,
+            "max_workers": 10,
+            "parent_calls_tracked": 10,
+            "EVENT_RETRY_DELAYS": RETRY_DELAYS,
+        }
+        if component == "rujukan":
+            config.update(ENCRYPTION_KEYS=encryption_keys, NIK_HMAC_KEY=TEST_HMAC_KEY)
+        if component == "gateway":
+            config.update(WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+                          ADMIN_KEY="bsk_test-admin-key", RPC_TIMEOUT=5, HEALTH_TIMEOUT=1)
+        config.update(overrides)
+        return config
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def uow_factories(database_urls):
+    """Units of work straight on each component's database, for arranging and checking."""
+    from importlib import import_module
+
+    factories = {}
+    for component, url in database_urls.items():
+        module = "gateway.models" if component == "gateway" else f"services.{component}.models"
+        factories[component] = UnitOfWorkFactory(url, component,
+                                                 import_module(module).Base.metadata)
+    yield factories
+    for factory in factories.values():
+        factory.dispose()
+
+
+@pytest.fixture
+def clean_databases(uow_factories):
+    """Empty every table of every component before the test."""
+    for factory in uow_factories.values():
+        names = ", ".join(f'"{t.name}"' for t in factory.metadata.sorted_tables)
+        with factory.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    return uow_factories

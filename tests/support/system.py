@@ -1,0 +1,112 @@
+"""The processes of `make run` (services, relays, gateway) started as real subprocesses
+on the test run's vhost and PostgreSQL databases, so tests can kill and restart them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from bersinar.config import ROOT, SERVICES
+from tests.support.infra import free_port
+
+BIN = Path(sys.executable).parent
+RELAYS = tuple(f"relay-{s}" for s in SERVICES)
+
+
+class System:
+    def __init__(self, amqp_uri: str, database_urls: dict[str, str], encryption_keys: str,
+                 hmac_key: str, log_dir: Path, admin_key: str = "bsk_e2e-admin-key",
+                 extra_env: dict[str, str] | None = None):
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.admin_key = admin_key
+        self.log_dir = log_dir
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.env = {
+            **os.environ,
+            "AMQP_URI": amqp_uri,
+            "BERSINAR_ADMIN_KEY": admin_key,
+            "RUJUKAN_ENCRYPTION_KEYS": encryption_keys,
+            "RUJUKAN_NIK_HMAC_KEY": hmac_key,
+            "GATEWAY_ADDRESS": f"127.0.0.1:{self.port}",
+            "EVENT_RETRY_DELAYS": "[0.2, 0.4, 0.8]",
+            "PYTHONUNBUFFERED": "1",
+        }
+        for component, url in database_urls.items():
+            self.env[f"{component.upper()}_DATABASE_URL"] = url
+            self.env[f"{component.upper()}_METRICS_PORT"] = "0"
+            self.env[f"{component.upper()}_RELAY_METRICS_PORT"] = "0"
+        self.env.update(extra_env or {})
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def command(self, name: str) -> list[str]:
+        if name.startswith("relay-"):
+            return [str(BIN / "bersinar"), "relay", name.removeprefix("relay-")]
+        return [str(BIN / "bersinar"), "serve", name]
+
+    def start(self, name: str) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
+        process = subprocess.Popen(self.command(name), cwd=ROOT, env=self.env, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = process
+        return process
+
+    def start_all(self, names=None) -> None:
+        for name in names or (*SERVICES, "gateway", *RELAYS):
+            self.start(name)
+        self.wait_healthy()
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            process = self.processes.pop(name)
+            process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in list(self.processes.values()):
+            process.wait(timeout=max(1, deadline - time.monotonic()))
+
+    def terminate_all(self) -> None:
+        processes = list(self.processes.values())
+        self.processes.clear()
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()  # a nameko stop can hang after load: do not wait forever
+                process.wait(timeout=10)
+
+    def wait_healthy(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                response = requests.get(f"{self.base_url}/health", timeout=3)
+                if response.status_code == 200:
+                    return
+                last = response.text
+            except requests.RequestException as exc:
+                last = repr(exc)
+            time.sleep(0.3)
+        raise TimeoutError(f"system not healthy in {timeout}s: {last}")
+
+    def headers(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.admin_key}"}
+
+    def get(self, path: str, key: str | None = None, **kwargs) -> requests.Response:
+        return requests.get(self.base_url + path, headers=self.headers(key), timeout=10, **kwargs)
+
+    def post(self, path: str, body=None, key: str | None = None, **kwargs) -> requests.Response:
+        return requests.post(self.base_url + path, json=body, headers=self.headers(key),
+                             timeout=10, **kwargs)
