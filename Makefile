@@ -31,7 +31,7 @@ run: seed
 	$(BIN)/supervisord -c deploy/supervisord.conf
 
 test: install
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
 unit: install
 	$(BIN)/pytest tests/unit

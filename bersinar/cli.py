@@ -8,7 +8,6 @@ import secrets as pysecrets
 import signal
 import sys
 import time
-
 import warnings
 
 import click
@@ -99,8 +98,12 @@ def relay(service):
     setup_logging(f"{service}-relay")
     config = _load(service)
     serve_metrics(int(config.get("RELAY_METRICS_PORT") or 0))
-    worker = OutboxRelay(service, config["DATABASE_URL"], config["AMQP_URI"],
-                         batch_size=int(config.get("RELAY_BATCH_SIZE", 200)))
+    worker = OutboxRelay(
+        service,
+        config["DATABASE_URL"],
+        config["AMQP_URI"],
+        batch_size=int(config.get("RELAY_BATCH_SIZE", 200)),
+    )
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     worker.run()
@@ -168,8 +171,13 @@ def _handler_queues(service_filter: str | None):
         for method_name in dir(cls):
             for extension in getattr(getattr(cls, method_name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
                 if isinstance(extension, EventHandler):
-                    yield service, (f"evt-{extension.source_service}-{extension.event_type}"
-                                    f"--{service}.{method_name}")
+                    yield (
+                        service,
+                        (
+                            f"evt-{extension.source_service}-{extension.event_type}"
+                            f"--{service}.{method_name}"
+                        ),
+                    )
 
 
 @parked.command("list")
@@ -203,6 +211,7 @@ def parked_replay(queue, event_id, limit):
 
     service = queue.split("--", 1)[1].split(".", 1)[0] if "--" in queue else SERVICES[0]
     config = _load(service)
-    replayed = replay(config["AMQP_URI"], queue, event_id=event_id, limit=limit,
-                      progress=lambda n: None)
+    replayed = replay(
+        config["AMQP_URI"], queue, event_id=event_id, limit=limit, progress=lambda n: None
+    )
     click.echo(f"replayed {replayed} message(s) to {queue}")

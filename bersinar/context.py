@@ -45,7 +45,7 @@ class CorrelationId(DependencyProvider):
             elif hasattr(first, "headers"):
                 cid = first.headers.get("X-Correlation-ID")
         cid = clean_correlation_id(cid)
-        worker_ctx.context_data["correlation_id"] = cid
+        worker_ctx.data["correlation_id"] = cid  # context_data is a copy of data
         set_correlation_id(cid)
         return cid
 

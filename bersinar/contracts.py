@@ -10,8 +10,16 @@ SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
 SEXES = ("M", "F")
 SEX_SERVED = ("all", "male", "female")
 REFERRAL_SOURCES = ("TAT", "IPWL", "voluntary", "court", "other")
-REFERRAL_STATUSES = ("requested", "accepted", "rejected", "cancelled", "admitted",
-                     "completed", "dropped_out", "transferred")
+REFERRAL_STATUSES = (
+    "requested",
+    "accepted",
+    "rejected",
+    "cancelled",
+    "admitted",
+    "completed",
+    "dropped_out",
+    "transferred",
+)
 
 
 class StrictSchema(Schema):
@@ -20,22 +28,27 @@ class StrictSchema(Schema):
 
 
 class ClientInput(StrictSchema):
-    nik = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{16}$", error="NIK harus 16 digit angka."))
+    nik = fields.String(
+        required=True, validate=validate.Regexp(r"^\d{16}$", error="NIK harus 16 digit angka.")
+    )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     birth_date = fields.Date(required=True)
     sex = fields.String(required=True, validate=validate.OneOf(SEXES))
-    phone = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
-        r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."))
+    phone = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
+    )
 
 
 class ConsentInput(StrictSchema):
     given = fields.Boolean(required=True)
-    given_by = fields.String(load_default="client", validate=validate.OneOf(
-        ("client", "guardian")))
+    given_by = fields.String(load_default="client", validate=validate.OneOf(("client", "guardian")))
     given_at = fields.AwareDateTime(load_default=None, allow_none=True)
-    scope = fields.List(fields.String(validate=validate.Length(max=64)),
-                        load_default=lambda: ["treatment", "data_sharing"])
+    scope = fields.List(
+        fields.String(validate=validate.Length(max=64)),
+        load_default=lambda: ["treatment", "data_sharing"],
+    )
 
 
 class SubstanceScore(StrictSchema):
@@ -44,13 +57,14 @@ class SubstanceScore(StrictSchema):
 
 
 class AssessmentInput(StrictSchema):
-    primary_substance = fields.String(load_default=None, allow_none=True,
-                                      validate=validate.Length(max=64))
+    primary_substance = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=64)
+    )
     assist_scores = fields.List(fields.Nested(SubstanceScore), load_default=list)
-    recommended_level_of_care = fields.String(load_default=None, allow_none=True,
-                                              validate=validate.OneOf(SERVICE_TYPES))
-    notes = fields.String(load_default=None, allow_none=True,
-                          validate=validate.Length(max=2000))
+    recommended_level_of_care = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(SERVICE_TYPES)
+    )
+    notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 class ReferralCreate(StrictSchema):

@@ -47,8 +47,9 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     outbox = Table(
         OUTBOX,
         metadata,
-        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
-               autoincrement=True),
+        Column(
+            "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+        ),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(64), nullable=False),
         # Events with the same key (e.g. one referral) are published in the order written.
@@ -107,8 +108,13 @@ def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str,
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: Callable[[], Session], source: str, metadata: MetaData,
-                 consumer: str | None = None):
+    def __init__(
+        self,
+        session_factory: Callable[[], Session],
+        source: str,
+        metadata: MetaData,
+        consumer: str | None = None,
+    ):
         self._session_factory = session_factory
         self.source = source
         self.consumer = consumer
@@ -127,11 +133,15 @@ class UnitOfWork:
             self.session.rollback()
         self.session.close()
 
-    def emit(self, event_type: str, data: dict[str, Any], ordering_key: str,
-             occurred_at: datetime | None = None) -> dict[str, Any]:
+    def emit(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        ordering_key: str,
+        occurred_at: datetime | None = None,
+    ) -> dict[str, Any]:
         """Record an event caused by this work; it is written to the outbox on commit."""
-        envelope = make_event(event_type, self.source, data, current_correlation_id(),
-                              occurred_at)
+        envelope = make_event(event_type, self.source, data, current_correlation_id(), occurred_at)
         self.events.append((envelope, ordering_key))
         return envelope
 
@@ -140,28 +150,35 @@ class UnitOfWork:
         was handled before: the caller then changes nothing."""
         if not self.consumer:
             raise RuntimeError("a unit of work without a consumer cannot record deliveries")
-        return insert_ignoring_duplicates(self.session, self.inbox, {
-            "consumer": self.consumer,
-            "event_id": str(event["event_id"]),
-            "event_type": str(event["event_type"]),
-            "handled_at": utcnow(),
-        })
+        return insert_ignoring_duplicates(
+            self.session,
+            self.inbox,
+            {
+                "consumer": self.consumer,
+                "event_id": str(event["event_id"]),
+                "event_type": str(event["event_type"]),
+                "handled_at": utcnow(),
+            },
+        )
 
     def commit(self) -> None:
         if self.events:
             now = utcnow()
-            self.session.execute(insert(self.outbox), [
-                {
-                    "event_id": envelope["event_id"],
-                    "event_type": envelope["event_type"],
-                    "ordering_key": ordering_key,
-                    "payload": json.dumps(envelope, separators=(",", ":")),
-                    "created_at": parse_rfc3339(envelope["occurred_at"]),
-                    "available_at": now,
-                    "attempts": 0,
-                }
-                for envelope, ordering_key in self.events
-            ])
+            self.session.execute(
+                insert(self.outbox),
+                [
+                    {
+                        "event_id": envelope["event_id"],
+                        "event_type": envelope["event_type"],
+                        "ordering_key": ordering_key,
+                        "payload": json.dumps(envelope, separators=(",", ":")),
+                        "created_at": parse_rfc3339(envelope["occurred_at"]),
+                        "available_at": now,
+                        "attempts": 0,
+                    }
+                    for envelope, ordering_key in self.events
+                ],
+            )
         self.session.commit()
         self._committed = True
         for envelope, _ in self.events:
@@ -191,9 +208,9 @@ class UnitOfWorkFactory:
 def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, float]:
     """(rows not yet published, age in seconds of the oldest of them)."""
     with engine.connect() as connection:
-        row = connection.execute(text(
-            "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL"
-        )).one()
+        row = connection.execute(
+            text("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL")
+        ).one()
     count, oldest = row
     if not count or oldest is None:
         return 0, 0.0

@@ -47,7 +47,7 @@ class ContextHeadersOnly:
 
     def unpack_message_headers(self, message):
         return {
-            key[len(NAMEKO_PREFIX):]: value
+            key[len(NAMEKO_PREFIX) :]: value
             for key, value in (message.headers or {}).items()
             if key.startswith(NAMEKO_PREFIX)
         }
@@ -66,8 +66,12 @@ class RemoteDomainError(Exception):
         self.errors = errors or {}
 
     def to_dict(self):
-        body = {"code": self.code, "status": self.status, "title": self.title,
-                "detail": self.detail}
+        body = {
+            "code": self.code,
+            "status": self.status,
+            "title": self.title,
+            "detail": self.detail,
+        }
         if self.errors:
             body["errors"] = self.errors
         return body
@@ -83,8 +87,9 @@ class Rpc(ContextHeadersOnly, NamekoRpc):
             exc_info = (ValidationFailed, error, exc_info[2])
         if exc_info is not None and isinstance(exc_info[1], DomainError):
             error = exc_info[1]
-            wire = RemoteDomainError(error.code, error.status, error.title, error.detail,
-                                     error.errors)
+            wire = RemoteDomainError(
+                error.code, error.status, error.title, error.detail, error.errors
+            )
             exc_info = (RemoteDomainError, wire, exc_info[2])
         return super().handle_result(message, worker_ctx, result, exc_info)
 
@@ -110,18 +115,23 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
     def setup(self):
         super().setup()  # builds self.queue and registers with the queue consumer
         config = self.container.config
-        self.delays = tuple(float(d) for d in config.get("EVENT_RETRY_DELAYS",
-                                                         DEFAULT_RETRY_DELAYS))
+        self.delays = tuple(
+            float(d) for d in config.get("EVENT_RETRY_DELAYS", DEFAULT_RETRY_DELAYS)
+        )
         self.amqp_uri = config[AMQP_URI_CONFIG_KEY]
         self.publisher = AmqpPublisher(self.amqp_uri, use_confirms=True, mandatory=True)
         base = self.queue.name
         queues = [
-            Queue(retry_queue_name(base, delay), durable=True, queue_arguments={
-                "x-message-ttl": int(delay * 1000),
-                # expired copies go back to this handler's own queue only
-                "x-dead-letter-exchange": "",
-                "x-dead-letter-routing-key": base,
-            })
+            Queue(
+                retry_queue_name(base, delay),
+                durable=True,
+                queue_arguments={
+                    "x-message-ttl": int(delay * 1000),
+                    # expired copies go back to this handler's own queue only
+                    "x-dead-letter-exchange": "",
+                    "x-dead-letter-routing-key": base,
+                },
+            )
             for delay in self.delays
         ]
         queues.append(Queue(parked_queue_name(base), durable=True))
@@ -163,25 +173,40 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
                 headers[ATTEMPT_HEADER] = attempt + 1
                 self._republish(message, retry_queue_name(self.queue.name, delay), headers)
                 EVENTS_RETRIED.labels(service, self.method_name, self.event_type).inc()
-                log.warning("event %s failed in %s (attempt %d), retry in %.1fs: %s",
-                            self.event_type, self.consumer_name, attempt, delay,
-                            type(error).__name__)
+                log.warning(
+                    "event %s failed in %s (attempt %d), retry in %.1fs: %s",
+                    self.event_type,
+                    self.consumer_name,
+                    attempt,
+                    delay,
+                    type(error).__name__,
+                )
             else:
-                headers.update({
-                    ATTEMPT_HEADER: attempt,
-                    PARKED_REASON_HEADER: f"{type(error).__name__}: {error}"[:1000],
-                    PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
-                    PARKED_AT_HEADER: time.time(),
-                    ORIGIN_QUEUE_HEADER: self.queue.name,
-                })
+                headers.update(
+                    {
+                        ATTEMPT_HEADER: attempt,
+                        PARKED_REASON_HEADER: f"{type(error).__name__}: {error}"[:1000],
+                        PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
+                        PARKED_AT_HEADER: time.time(),
+                        ORIGIN_QUEUE_HEADER: self.queue.name,
+                    }
+                )
                 self._republish(message, parked_queue_name(self.queue.name), headers)
                 EVENTS_PARKED.labels(service, self.method_name, self.event_type).inc()
-                log.error("event %s parked by %s after %d attempt(s): %s",
-                          self.event_type, self.consumer_name, attempt, type(error).__name__)
+                log.error(
+                    "event %s parked by %s after %d attempt(s): %s",
+                    self.event_type,
+                    self.consumer_name,
+                    attempt,
+                    type(error).__name__,
+                )
         except Exception:
             # Not confirmed: give the message back to the broker rather than lose it.
-            log.exception("could not schedule a retry of %s in %s; requeued",
-                          self.event_type, self.consumer_name)
+            log.exception(
+                "could not schedule a retry of %s in %s; requeued",
+                self.event_type,
+                self.consumer_name,
+            )
             time.sleep(1)  # no hot loop while the broker refuses
             self.queue_consumer.requeue_message(message)
             return result, exc_info
@@ -200,8 +225,9 @@ class Database(DependencyProvider):
         self.metadata = metadata
 
     def setup(self):
-        self.factory = UnitOfWorkFactory(self.container.config["DATABASE_URL"],
-                                         self.container.service_name, self.metadata)
+        self.factory = UnitOfWorkFactory(
+            self.container.config["DATABASE_URL"], self.container.service_name, self.metadata
+        )
 
     def stop(self):
         self.factory.dispose()

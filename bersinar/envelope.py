@@ -36,7 +36,14 @@ def rfc3339(moment: datetime) -> str:
 
 
 def parse_rfc3339(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    """A full RFC 3339 timestamp with an offset; a date alone or a local time is refused
+    (it would be read in whatever zone the host happens to be in)."""
+    if "T" not in text and " " not in text:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None or "-" not in text[:10]:
+        raise ValueError(f"not an RFC 3339 timestamp with an offset: {text!r}")
+    return moment.astimezone(UTC)
 
 
 def _identity_keys(value: Any, path: str = "data") -> list[str]:
@@ -46,7 +53,7 @@ def _identity_keys(value: Any, path: str = "data") -> list[str]:
             if str(key).lower() in FORBIDDEN_KEYS:
                 found.append(f"{path}.{key}")
             found.extend(_identity_keys(inner, f"{path}.{key}"))
-    elif isinstance(value, list):
+    elif isinstance(value, list | tuple):
         for index, inner in enumerate(value):
             found.extend(_identity_keys(inner, f"{path}[{index}]"))
     return found

@@ -22,47 +22,70 @@ log = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 RPC_REQUESTS = Counter(
-    "bersinar_rpc_requests_total", "RPC calls handled", ["service", "method", "outcome"])
+    "bersinar_rpc_requests_total", "RPC calls handled", ["service", "method", "outcome"]
+)
 RPC_DURATION = Histogram(
-    "bersinar_rpc_duration_seconds", "Time to handle an RPC call", ["service", "method"],
-    buckets=LATENCY_BUCKETS)
+    "bersinar_rpc_duration_seconds",
+    "Time to handle an RPC call",
+    ["service", "method"],
+    buckets=LATENCY_BUCKETS,
+)
 HTTP_REQUESTS = Counter(
-    "bersinar_http_requests_total", "HTTP requests answered", ["service", "route", "method",
-                                                                "status"])
+    "bersinar_http_requests_total",
+    "HTTP requests answered",
+    ["service", "route", "method", "status"],
+)
 HTTP_DURATION = Histogram(
-    "bersinar_http_request_duration_seconds", "Time to answer an HTTP request",
-    ["service", "route", "method"], buckets=LATENCY_BUCKETS)
+    "bersinar_http_request_duration_seconds",
+    "Time to answer an HTTP request",
+    ["service", "route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
 EVENTS_HANDLED = Counter(
     "bersinar_events_handled_total",
     "Events taken by a consumer, by outcome (ok, duplicate, failed)",
-    ["service", "consumer", "event_type", "outcome"])
+    ["service", "consumer", "event_type", "outcome"],
+)
 EVENT_DURATION = Histogram(
-    "bersinar_event_handle_duration_seconds", "Time to handle one event",
-    ["service", "consumer", "event_type"], buckets=LATENCY_BUCKETS)
+    "bersinar_event_handle_duration_seconds",
+    "Time to handle one event",
+    ["service", "consumer", "event_type"],
+    buckets=LATENCY_BUCKETS,
+)
 EVENTS_RETRIED = Counter(
-    "bersinar_events_retried_total", "Failed events scheduled for another attempt",
-    ["service", "consumer", "event_type"])
+    "bersinar_events_retried_total",
+    "Failed events scheduled for another attempt",
+    ["service", "consumer", "event_type"],
+)
 EVENTS_PARKED = Counter(
-    "bersinar_events_parked_total", "Events moved to a parking queue after their last attempt",
-    ["service", "consumer", "event_type"])
-OUTBOX_BACKLOG = Gauge(
-    "bersinar_outbox_backlog", "Outbox rows not yet published", ["service"])
+    "bersinar_events_parked_total",
+    "Events moved to a parking queue after their last attempt",
+    ["service", "consumer", "event_type"],
+)
+OUTBOX_BACKLOG = Gauge("bersinar_outbox_backlog", "Outbox rows not yet published", ["service"])
 OUTBOX_OLDEST_AGE = Gauge(
-    "bersinar_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row",
-    ["service"])
+    "bersinar_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
+)
 OUTBOX_PUBLISHED = Counter(
-    "bersinar_outbox_published_total", "Outbox rows published and confirmed by the broker",
-    ["service", "event_type"])
+    "bersinar_outbox_published_total",
+    "Outbox rows published and confirmed by the broker",
+    ["service", "event_type"],
+)
 OUTBOX_UNROUTABLE = Counter(
     "bersinar_outbox_unroutable_total",
     "Outbox rows the broker returned because no queue was bound; kept and retried",
-    ["service", "event_type"])
+    ["service", "event_type"],
+)
 OUTBOX_PUBLISH_FAILURES = Counter(
     "bersinar_outbox_publish_failures_total",
-    "Outbox batches that failed to publish (broker down, nack, timeout)", ["service"])
+    "Outbox batches that failed to publish (broker down, nack, timeout)",
+    ["service"],
+)
 BUSINESS_EVENTS = Counter(
-    "bersinar_domain_events_total", "Domain events committed to the outbox",
-    ["service", "event_type"])
+    "bersinar_domain_events_total",
+    "Domain events committed to the outbox",
+    ["service", "event_type"],
+)
 
 _server_lock = threading.Lock()
 _server_started: set[int] = set()
@@ -85,8 +108,10 @@ class EntrypointMetrics(DependencyProvider):
     metrics listener on ``METRICS_PORT``."""
 
     def setup(self):
-        serve_metrics(int(self.container.config.get("METRICS_PORT") or 0),
-                      self.container.config.get("METRICS_ADDRESS", "127.0.0.1"))
+        serve_metrics(
+            int(self.container.config.get("METRICS_PORT") or 0),
+            self.container.config.get("METRICS_ADDRESS", "127.0.0.1"),
+        )
         self._started: dict[object, float] = {}
 
     def worker_setup(self, worker_ctx):

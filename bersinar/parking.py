@@ -40,20 +40,27 @@ def peek(amqp_uri: str, queue: str, limit: int = 0) -> ParkedView:
             if message is None:
                 break
             headers = message.headers or {}
-            items.append({
-                "message_id": message.properties.get("message_id"),
-                "attempts": headers.get(ATTEMPT_HEADER),
-                "reason": headers.get(PARKED_REASON_HEADER),
-                "exception": headers.get(PARKED_EXCEPTION_HEADER),
-            })
+            items.append(
+                {
+                    "message_id": message.properties.get("message_id"),
+                    "attempts": headers.get(ATTEMPT_HEADER),
+                    "reason": headers.get(PARKED_REASON_HEADER),
+                    "exception": headers.get(PARKED_EXCEPTION_HEADER),
+                }
+            )
         channel.close()  # unacked messages go back to the queue, in order
         return ParkedView(count, items)
     finally:
         connection.close()
 
 
-def replay(amqp_uri: str, queue: str, event_id: str | None = None, limit: int = 1000,
-           progress: Callable[[int], None] | None = None) -> int:
+def replay(
+    amqp_uri: str,
+    queue: str,
+    event_id: str | None = None,
+    limit: int = 1000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
     """Move parked messages back to the handler's own queue (the default exchange, so no
     other subscriber sees them again), with a fresh attempt count. Each is acked from the
     parking queue only after the broker confirmed its replay."""
@@ -65,8 +72,7 @@ def replay(amqp_uri: str, queue: str, event_id: str | None = None, limit: int = 
         source = parked_queue_name(queue)
         _, count, _ = channel.queue_declare(source, passive=True)
         skipped = []
-        with tqdm(total=min(count, limit), desc=f"replay {queue}", unit="msg",
-                  disable=None) as bar:
+        with tqdm(total=min(count, limit), desc=f"replay {queue}", unit="msg", disable=None) as bar:
             for _ in range(count):
                 if replayed >= limit:
                     break
@@ -76,15 +82,20 @@ def replay(amqp_uri: str, queue: str, event_id: str | None = None, limit: int = 
                 if event_id and message.properties.get("message_id") != event_id:
                     skipped.append(message.delivery_tag)
                     continue
-                headers = {k: v for k, v in (message.headers or {}).items()
-                           if not k.startswith("x-")}
+                headers = {
+                    k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")
+                }
                 replay_message = amqp.Message(
-                    message.body, content_type=message.properties.get("content_type"),
+                    message.body,
+                    content_type=message.properties.get("content_type"),
                     content_encoding=message.properties.get("content_encoding"),
-                    message_id=message.properties.get("message_id"), delivery_mode=2,
-                    application_headers=headers)
-                channel.basic_publish_confirm(replay_message, exchange="", routing_key=queue,
-                                              mandatory=True)
+                    message_id=message.properties.get("message_id"),
+                    delivery_mode=2,
+                    application_headers=headers,
+                )
+                channel.basic_publish_confirm(
+                    replay_message, exchange="", routing_key=queue, mandatory=True
+                )
                 channel.basic_ack(message.delivery_tag)
                 replayed += 1
                 bar.update(1)

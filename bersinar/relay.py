@@ -6,7 +6,8 @@ published in the order they were written. Each batch is published with publisher
 confirms and ``mandatory``; only rows the broker confirmed are marked published, in the
 same transaction that selected them. A row the broker returns (no queue bound) stays in
 the outbox with a growing ``available_at``, a log line and a metric; later rows with the
-same ordering key wait behind it. A relay that dies after publishing and before
+same ordering key wait behind it (and a batch carries one event per key, so none can
+overtake another that turns out unroutable). A relay that dies after publishing and before
 committing publishes the batch again: consumers' inboxes absorb the repeat.
 """
 
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 MAX_DEFER_SECONDS = 30.0
 
 _SELECT = """
-SELECT o.id, o.event_id, o.event_type, o.payload, o.attempts
+SELECT o.id, o.event_id, o.event_type, o.ordering_key, o.payload, o.attempts
 FROM outbox o
 WHERE o.published_at IS NULL AND o.available_at <= :now
   AND NOT EXISTS (
@@ -81,8 +82,9 @@ class Leadership:
             if self._connection is None:
                 self._connection = self.engine.connect()
             key = zlib.crc32(f"bersinar-relay:{self.name}".encode())
-            got = self._connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
-                                           {"k": key}).scalar()
+            got = self._connection.execute(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
+            ).scalar()
             self._connection.commit()
             return bool(got)
         database = self.engine.url.database or ""
@@ -185,8 +187,9 @@ class BatchPublisher:
             )
             self._tag += 1
             self._pending[self._tag] = message_id
-            self.channel.basic_publish(message, exchange=self.exchange,
-                                       routing_key=routing_key, mandatory=True)
+            self.channel.basic_publish(
+                message, exchange=self.exchange, routing_key=routing_key, mandatory=True
+            )
         deadline = time.monotonic() + self.confirm_timeout
         while self._pending:
             remaining = deadline - time.monotonic()
@@ -200,8 +203,15 @@ class BatchPublisher:
 
 
 class OutboxRelay:
-    def __init__(self, service: str, database_url: str, amqp_uri: str, batch_size: int = 200,
-                 idle_interval: float = 0.05, confirm_timeout: float = 15.0):
+    def __init__(
+        self,
+        service: str,
+        database_url: str,
+        amqp_uri: str,
+        batch_size: int = 200,
+        idle_interval: float = 0.05,
+        confirm_timeout: float = 15.0,
+    ):
         self.service = service
         self.engine = make_engine(database_url)
         self.batch_size = batch_size
@@ -215,12 +225,12 @@ class OutboxRelay:
         moment = DateTime(timezone=True)
         self._select = text(select).bindparams(bindparam("now", type_=moment))
         self._mark_published = text(
-            "UPDATE outbox SET published_at = :now, attempts = attempts + 1 "
-            "WHERE id IN :ids").bindparams(bindparam("ids", expanding=True),
-                                           bindparam("now", type_=moment))
+            "UPDATE outbox SET published_at = :now, attempts = attempts + 1 WHERE id IN :ids"
+        ).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=moment))
         self._defer = text(
             "UPDATE outbox SET attempts = attempts + 1, available_at = :at, last_error = :error "
-            "WHERE id = :id").bindparams(bindparam("at", type_=moment))
+            "WHERE id = :id"
+        ).bindparams(bindparam("at", type_=moment))
         self._last_gauges = 0.0
 
     def stop(self) -> None:
@@ -230,9 +240,19 @@ class OutboxRelay:
         """Publish one batch. Returns how many rows were confirmed."""
         now = utcnow()
         with self.engine.begin() as connection:
-            rows = connection.execute(self._select, {"now": now, "limit": self.batch_size}).all()
-            if not rows:
+            selected = connection.execute(
+                self._select, {"now": now, "limit": self.batch_size}
+            ).all()
+            if not selected:
                 return 0
+            # One event per ordering key per batch: whether the first is routable is known
+            # only after publishing, and a later one must not overtake it.
+            keys_seen: set[str] = set()
+            rows = []
+            for row in selected:
+                if row.ordering_key not in keys_seen:
+                    keys_seen.add(row.ordering_key)
+                    rows.append(row)
             messages = []
             for row in rows:
                 envelope = json.loads(row.payload)
@@ -258,16 +278,29 @@ class OutboxRelay:
                 delay = min(MAX_DEFER_SECONDS, 0.5 * 2 ** min(row.attempts, 10))
                 if outcome == "returned":
                     OUTBOX_UNROUTABLE.labels(self.service, row.event_type).inc()
-                    error = (f"unroutable: no queue bound to {self.service}.events "
-                             f"with key {row.event_type}")
-                    log.warning("outbox event %s (%s) is unroutable; kept, retry in %.1fs",
-                                row.event_id, row.event_type, delay)
+                    error = (
+                        f"unroutable: no queue bound to {self.service}.events "
+                        f"with key {row.event_type}"
+                    )
+                    log.warning(
+                        "outbox event %s (%s) is unroutable; kept, retry in %.1fs",
+                        row.event_id,
+                        row.event_type,
+                        delay,
+                    )
                 else:
                     error = f"not confirmed by the broker ({outcome or 'no answer'})"
-                    log.warning("outbox event %s (%s) %s; retry in %.1fs",
-                                row.event_id, row.event_type, error, delay)
-                connection.execute(self._defer, {
-                    "id": row.id, "at": utcnow() + timedelta(seconds=delay), "error": error})
+                    log.warning(
+                        "outbox event %s (%s) %s; retry in %.1fs",
+                        row.event_id,
+                        row.event_type,
+                        error,
+                        delay,
+                    )
+                connection.execute(
+                    self._defer,
+                    {"id": row.id, "at": utcnow() + timedelta(seconds=delay), "error": error},
+                )
         return len(confirmed)
 
     def update_gauges(self, force: bool = False) -> None:
@@ -298,8 +331,13 @@ class OutboxRelay:
                         raise ConnectionError("lost the relay leadership connection")
                     self.stopping.wait(self.idle_interval)
             except Exception as exc:
-                log.warning("outbox relay for %s: %s: %s; retrying in %.1fs", self.service,
-                            type(exc).__name__, exc, backoff)
+                log.warning(
+                    "outbox relay for %s: %s: %s; retrying in %.1fs",
+                    self.service,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
                 self.publisher.close()
                 if not self.leadership.alive():
                     self.leadership.release()

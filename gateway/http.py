@@ -51,8 +51,9 @@ class Route:
 ROUTES: list[Route] = []
 
 
-def problem(status: int, code: str, title: str, detail: str,
-            errors: dict[str, Any] | None = None) -> Response:
+def problem(
+    status: int, code: str, title: str, detail: str, errors: dict[str, Any] | None = None
+) -> Response:
     body = {
         "type": PROBLEM_TYPE + code.lower().replace("_", "-"),
         "title": title,
@@ -63,8 +64,9 @@ def problem(status: int, code: str, title: str, detail: str,
     }
     if errors:
         body["errors"] = errors
-    return Response(json.dumps(body, ensure_ascii=False), status=status,
-                    mimetype="application/problem+json")
+    return Response(
+        json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
+    )
 
 
 def response_for_error(exc: BaseException) -> Response:
@@ -77,13 +79,15 @@ def response_for_error(exc: BaseException) -> Response:
         error = ServiceUnavailable()
         return problem(error.status, error.code, error.title, error.detail)
     log.error("unexpected error answering a request: %s", type(exc).__name__, exc_info=exc)
-    return problem(500, "INTERNAL_ERROR", "Kesalahan internal",
-                   "Terjadi kesalahan pada server; sudah dicatat.")
+    return problem(
+        500, "INTERNAL_ERROR", "Kesalahan internal", "Terjadi kesalahan pada server; sudah dicatat."
+    )
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
-    return Response(json.dumps(payload, ensure_ascii=False), status=status,
-                    mimetype="application/json")
+    return Response(
+        json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json"
+    )
 
 
 def read_json(request, max_bytes: int) -> Any:
@@ -109,9 +113,17 @@ def raw_json(request) -> Any:
     return request.environ.get(RAW_JSON_KEY)
 
 
-def endpoint(method: str, path: str, summary: str, roles: tuple[str, ...] | None,
-             body: type[Schema] | None = None, query: type[Schema] | None = None,
-             response: Any = None, status: int = 200, tags: tuple[str, ...] = ()):
+def endpoint(
+    method: str,
+    path: str,
+    summary: str,
+    roles: tuple[str, ...] | None,
+    body: type[Schema] | None = None,
+    query: type[Schema] | None = None,
+    response: Any = None,
+    status: int = 200,
+    tags: tuple[str, ...] = (),
+):
     """``roles=None`` is an open endpoint (health, metrics, the spec). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
     Response or a JSON-able value (answered with ``status``)."""
@@ -135,8 +147,10 @@ def endpoint(method: str, path: str, summary: str, roles: tuple[str, ...] | None
             except Exception as exc:  # the error table decides; nothing escapes as a 500 page
                 reply = response_for_error(exc)
             reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
+            elapsed = time.perf_counter() - started
+            log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)
             HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
-            HTTP_DURATION.labels("gateway", path, method).observe(time.perf_counter() - started)
+            HTTP_DURATION.labels("gateway", path, method).observe(elapsed)
             return reply
 
         return http(method, path)(wrapper)
@@ -150,11 +164,14 @@ def call(proxy, service: str, method: str, *args, timeout: float, **kwargs):
         with eventlet.Timeout(timeout):
             return getattr(proxy, method)(*args, **kwargs)
     except eventlet.Timeout as exc:
-        raise ServiceUnavailable(f"Layanan {service} tidak menjawab dalam {timeout:g} detik.",
-                                 errors={"service": [service]}) from exc
+        raise ServiceUnavailable(
+            f"Layanan {service} tidak menjawab dalam {timeout:g} detik.",
+            errors={"service": [service]},
+        ) from exc
     except UnknownService as exc:
-        raise ServiceUnavailable(f"Layanan {service} tidak tersedia.",
-                                 errors={"service": [service]}) from exc
+        raise ServiceUnavailable(
+            f"Layanan {service} tidak tersedia.", errors={"service": [service]}
+        ) from exc
 
 
 def require(condition: bool, message: str = "Peran Anda tidak boleh memakai layanan ini.") -> None:
@@ -162,5 +179,13 @@ def require(condition: bool, message: str = "Peran Anda tidak boleh memakai laya
         raise RoleForbidden(message)
 
 
-__all__ = ["ROUTES", "Route", "Unauthorized", "call", "endpoint", "json_response", "problem",
-           "require"]
+__all__ = [
+    "ROUTES",
+    "Route",
+    "Unauthorized",
+    "call",
+    "endpoint",
+    "json_response",
+    "problem",
+    "require",
+]

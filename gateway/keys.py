@@ -59,8 +59,12 @@ def authenticate(uow: UnitOfWork, presented: str, admin_key: str | None) -> Call
 
 def _view(row: ApiKey) -> dict[str, Any]:
     return {
-        "id": row.id, "prefix": row.prefix, "role": row.role, "partner_id": row.partner_id,
-        "label": row.label, "created_at": rfc3339(row.created_at),
+        "id": row.id,
+        "prefix": row.prefix,
+        "role": row.role,
+        "partner_id": row.partner_id,
+        "label": row.label,
+        "created_at": rfc3339(row.created_at),
         "last_used_at": rfc3339(row.last_used_at) if row.last_used_at else None,
         "revoked_at": rfc3339(row.revoked_at) if row.revoked_at else None,
     }
@@ -68,17 +72,26 @@ def _view(row: ApiKey) -> dict[str, Any]:
 
 def create_key(uow: UnitOfWork, command: dict[str, Any], created_by: str) -> dict[str, Any]:
     key = new_key()
-    row = ApiKey(id=str(uuid.uuid4()), key_hash=digest(key), prefix=key[:10],
-                 role=command["role"], partner_id=command.get("partner_id"),
-                 label=command["label"], created_by=created_by, created_at=utcnow())
+    row = ApiKey(
+        id=str(uuid.uuid4()),
+        key_hash=digest(key),
+        prefix=key[:10],
+        role=command["role"],
+        partner_id=command.get("partner_id"),
+        label=command["label"],
+        created_by=created_by,
+        created_at=utcnow(),
+    )
     uow.session.add(row)
     uow.session.flush()
     return {**_view(row), "key": key}
 
 
 def list_keys(uow: UnitOfWork) -> list[dict[str, Any]]:
-    return [_view(row) for row in uow.session.scalars(
-        select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))]
+    return [
+        _view(row)
+        for row in uow.session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id))
+    ]
 
 
 def revoke_key(uow: UnitOfWork, key_id: str) -> dict[str, Any]:

@@ -36,8 +36,11 @@ def build_spec() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         path = _URL_ARG.sub(r"{\1}", route.path)
-        operation: dict[str, Any] = {"summary": route.summary, "tags": list(route.tags),
-                                     "responses": {}}
+        operation: dict[str, Any] = {
+            "summary": route.summary,
+            "tags": list(route.tags),
+            "responses": {},
+        }
         names = _URL_ARG.findall(route.path)
         parameters: list[Any] = [
             {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
@@ -48,8 +51,10 @@ def build_spec() -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:
-            operation["requestBody"] = {"required": True,
-                                        "content": {"application/json": {"schema": route.body}}}
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": route.body}},
+            }
         success: dict[str, Any] = {"description": "Berhasil"}
         if route.response is not None:
             success["content"] = {"application/json": {"schema": route.response}}

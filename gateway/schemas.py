@@ -11,8 +11,9 @@ ROLES = ("admin", "officer", "partner", "national", "ops")
 
 class ApiKeyCreate(StrictSchema):
     role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    partner_id = fields.String(load_default=None, allow_none=True,
-                               validate=validate.Length(min=1, max=64))
+    partner_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(min=1, max=64)
+    )
     label = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
     @validates_schema

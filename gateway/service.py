@@ -43,8 +43,9 @@ class GatewayService:
         if scheme.lower() != "bearer" or not presented.strip():
             raise Unauthorized("Sertakan header Authorization: Bearer <kunci API>.")
         with self.uow() as uow:
-            caller = keys.authenticate(uow, presented.strip(),
-                                       str(self.config.get("ADMIN_KEY") or "") or None)
+            caller = keys.authenticate(
+                uow, presented.strip(), str(self.config.get("ADMIN_KEY") or "") or None
+            )
         if caller is None:
             raise Unauthorized("Kunci API tidak dikenal atau sudah dicabut.")
         return caller
@@ -58,8 +59,10 @@ class GatewayService:
     @endpoint("GET", "/health", "Kesiapan setiap layanan", roles=None, tags=("operasi",))
     def health(self, request, caller, data, params):
         timeout = float(self.config.get("HEALTH_TIMEOUT", 2))
-        pings = {name: eventlet.spawn(call, getattr(self, name), name, "health",
-                                      timeout=timeout) for name in SERVICES}
+        pings = {
+            name: eventlet.spawn(call, getattr(self, name), name, "health", timeout=timeout)
+            for name in SERVICES
+        }
         report, down = {}, []
         for name, ping in pings.items():
             try:
@@ -75,8 +78,7 @@ class GatewayService:
             report["gateway"] = "error"
             down.append("gateway")
         if down:
-            return json_response({"status": "unavailable", "services": report, "down": down},
-                                 503)
+            return json_response({"status": "unavailable", "services": report, "down": down}, 503)
         return {"status": "ok", "services": report}
 
     @endpoint("GET", "/metrics", "Metrik Prometheus", roles=None, tags=("operasi",))
@@ -89,9 +91,16 @@ class GatewayService:
 
     # -- API keys -----------------------------------------------------------------------
 
-    @endpoint("POST", "/api/v1/api-keys", "Buat kunci API (ditampilkan sekali)",
-              roles=("admin",), body=schemas.ApiKeyCreate, response=schemas.ApiKeyCreated,
-              status=201, tags=("kunci",))
+    @endpoint(
+        "POST",
+        "/api/v1/api-keys",
+        "Buat kunci API (ditampilkan sekali)",
+        roles=("admin",),
+        body=schemas.ApiKeyCreate,
+        response=schemas.ApiKeyCreated,
+        status=201,
+        tags=("kunci",),
+    )
     def create_api_key(self, request, caller, data, params):
         if data.get("partner_id"):
             self.rpc("mitra", "get_partner", data["partner_id"])  # 404 if unknown
@@ -100,14 +109,26 @@ class GatewayService:
             uow.commit()
         return created
 
-    @endpoint("GET", "/api/v1/api-keys", "Daftar kunci API", roles=("admin",),
-              response=schemas.ApiKey(many=True), tags=("kunci",))
+    @endpoint(
+        "GET",
+        "/api/v1/api-keys",
+        "Daftar kunci API",
+        roles=("admin",),
+        response=schemas.ApiKey(many=True),
+        tags=("kunci",),
+    )
     def list_api_keys(self, request, caller, data, params):
         with self.uow() as uow:
             return {"items": keys.list_keys(uow)}
 
-    @endpoint("DELETE", "/api/v1/api-keys/<string:key_id>", "Cabut kunci API",
-              roles=("admin",), response=schemas.ApiKey, tags=("kunci",))
+    @endpoint(
+        "DELETE",
+        "/api/v1/api-keys/<string:key_id>",
+        "Cabut kunci API",
+        roles=("admin",),
+        response=schemas.ApiKey,
+        tags=("kunci",),
+    )
     def revoke_api_key(self, request, caller, data, params, key_id):
         with self.uow() as uow:
             revoked = keys.revoke_key(uow, key_id)
@@ -116,31 +137,56 @@ class GatewayService:
 
     # -- partners -----------------------------------------------------------------------
 
-    @endpoint("GET", "/api/v1/partners", "Daftar mitra", roles=EVERYONE,
-              query=contracts.PartnerFilter, response=contracts.Partner(many=True),
-              tags=("mitra",))
+    @endpoint(
+        "GET",
+        "/api/v1/partners",
+        "Daftar mitra",
+        roles=EVERYONE,
+        query=contracts.PartnerFilter,
+        response=contracts.Partner(many=True),
+        tags=("mitra",),
+    )
     def list_partners(self, request, caller, data, params):
         return {"items": self.rpc("mitra", "list_partners", params)}
 
-    @endpoint("GET", "/api/v1/partners/<string:partner_id>", "Satu mitra", roles=EVERYONE,
-              response=contracts.Partner, tags=("mitra",))
+    @endpoint(
+        "GET",
+        "/api/v1/partners/<string:partner_id>",
+        "Satu mitra",
+        roles=EVERYONE,
+        response=contracts.Partner,
+        tags=("mitra",),
+    )
     def get_partner(self, request, caller, data, params, partner_id):
         return self.rpc("mitra", "get_partner", partner_id)
 
     # -- referrals ----------------------------------------------------------------------
 
-    @endpoint("POST", "/api/v1/referrals", "Buat rujukan", roles=STAFF,
-              body=contracts.ReferralCreate, response=contracts.Referral, status=201,
-              tags=("rujukan",))
+    @endpoint(
+        "POST",
+        "/api/v1/referrals",
+        "Buat rujukan",
+        roles=STAFF,
+        body=contracts.ReferralCreate,
+        response=contracts.Referral,
+        status=201,
+        tags=("rujukan",),
+    )
     def create_referral(self, request, caller, data, params):
         # the service validates the same contract again: send what the caller sent
         return self.rpc("rujukan", "create_referral", raw_json(request), caller.actor)
 
     # -- notifications ------------------------------------------------------------------
 
-    @endpoint("GET", "/api/v1/notifications", "Kotak masuk notifikasi pemanggil",
-              roles=("admin", "officer", "partner"), query=schemas.NotificationQuery,
-              response=contracts.Notification(many=True), tags=("notifikasi",))
+    @endpoint(
+        "GET",
+        "/api/v1/notifications",
+        "Kotak masuk notifikasi pemanggil",
+        roles=("admin", "officer", "partner"),
+        query=schemas.NotificationQuery,
+        response=contracts.Notification(many=True),
+        tags=("notifikasi",),
+    )
     def list_notifications(self, request, caller, data, params):
         if caller.role == "partner":
             recipient = f"partner:{caller.partner_id}"
@@ -149,5 +195,6 @@ class GatewayService:
             recipient = "role:officer"
         else:
             recipient = f"partner:{params['partner_id']}" if params.get("partner_id") else None
-        return self.rpc("notifikasi", "list_notifications", recipient, params["limit"],
-                        params.get("cursor"))
+        return self.rpc(
+            "notifikasi", "list_notifications", recipient, params["limit"], params.get("cursor")
+        )

@@ -70,8 +70,11 @@ SEED_PARTNERS: tuple[SeedPartner, ...] = (
         kabupaten_kota="Rejang Lebong",
         address="Curup, Kabupaten Rejang Lebong",
         sex_served="all",
-        offers=(Offer("inpatient", 20, "tempat tidur"), Offer("outpatient", 30),
-                Offer("aftercare", 20)),
+        offers=(
+            Offer("inpatient", 20, "tempat tidur"),
+            Offer("outpatient", 30),
+            Offer("aftercare", 20),
+        ),
         agreement=_pks(2, 50),
     ),
     SeedPartner(
@@ -101,15 +104,19 @@ SEED_PARTNERS: tuple[SeedPartner, ...] = (
         kabupaten_kota="Kota Bengkulu",
         address="Kota Bengkulu",
         sex_served="all",
-        offers=(Offer("inpatient", 15, "tempat tidur"), Offer("outpatient", 30),
-                Offer("aftercare", 20)),
+        offers=(
+            Offer("inpatient", 15, "tempat tidur"),
+            Offer("outpatient", 30),
+            Offer("aftercare", 20),
+        ),
         agreement=_pks(5, 50),
     ),
 )
 
 
-def agreement_status(valid_from: date, valid_until: date, today: date,
-                     terminated: bool = False) -> str:
+def agreement_status(
+    valid_from: date, valid_until: date, today: date, terminated: bool = False
+) -> str:
     if terminated:
         return "terminated"
     if today < valid_from:

@@ -64,16 +64,33 @@ def seed_partners(uow: UnitOfWork, today: date | None = None) -> int:
         if uow.session.get(Partner, seed.id) is not None:
             continue
         partner = Partner(
-            id=seed.id, name=seed.name, kind=seed.kind, kabupaten_kota=seed.kabupaten_kota,
-            address=seed.address, sex_served=seed.sex_served, status="active", version=1,
-            created_at=now, updated_at=now,
-            offers=[ServiceOffer(service_type=o.service_type, capacity=o.capacity, unit=o.unit,
-                                 updated_at=now) for o in seed.offers],
-            agreements=[Agreement(
-                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:pks:{seed.agreement.number}")),
-                number=seed.agreement.number, signed_on=seed.agreement.signed_on,
-                valid_from=seed.agreement.valid_from, valid_until=seed.agreement.valid_until,
-                annual_target=seed.agreement.annual_target, created_at=now)],
+            id=seed.id,
+            name=seed.name,
+            kind=seed.kind,
+            kabupaten_kota=seed.kabupaten_kota,
+            address=seed.address,
+            sex_served=seed.sex_served,
+            status="active",
+            version=1,
+            created_at=now,
+            updated_at=now,
+            offers=[
+                ServiceOffer(
+                    service_type=o.service_type, capacity=o.capacity, unit=o.unit, updated_at=now
+                )
+                for o in seed.offers
+            ],
+            agreements=[
+                Agreement(
+                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:pks:{seed.agreement.number}")),
+                    number=seed.agreement.number,
+                    signed_on=seed.agreement.signed_on,
+                    valid_from=seed.agreement.valid_from,
+                    valid_until=seed.agreement.valid_until,
+                    annual_target=seed.agreement.annual_target,
+                    created_at=now,
+                )
+            ],
         )
         uow.session.add(partner)
         uow.session.flush()
@@ -89,8 +106,9 @@ def _load(uow: UnitOfWork):
     return select(Partner).options(selectinload(Partner.offers), selectinload(Partner.agreements))
 
 
-def list_partners(uow: UnitOfWork, filters: dict[str, Any],
-                  today: date | None = None) -> list[dict[str, Any]]:
+def list_partners(
+    uow: UnitOfWork, filters: dict[str, Any], today: date | None = None
+) -> list[dict[str, Any]]:
     today = today or date.today()
     query = _load(uow).order_by(Partner.name)
     if filters.get("kabupaten_kota"):
@@ -101,7 +119,8 @@ def list_partners(uow: UnitOfWork, filters: dict[str, Any],
         if filters.get("sex") and not domain.serves_sex(partner.sex_served, filters["sex"]):
             continue
         if filters.get("service_type") and filters["service_type"] not in {
-                o.service_type for o in partner.offers}:
+            o.service_type for o in partner.offers
+        }:
             continue
         result.append(partner_resource(partner, today))
     return result

@@ -30,9 +30,11 @@ class Partner(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     offers: Mapped[list[ServiceOffer]] = relationship(
-        back_populates="partner", cascade="all, delete-orphan", order_by="ServiceOffer.service_type")
+        back_populates="partner", cascade="all, delete-orphan", order_by="ServiceOffer.service_type"
+    )
     agreements: Mapped[list[Agreement]] = relationship(
-        back_populates="partner", cascade="all, delete-orphan", order_by="Agreement.valid_from")
+        back_populates="partner", cascade="all, delete-orphan", order_by="Agreement.valid_from"
+    )
 
 
 class ServiceOffer(Base):

@@ -6,13 +6,58 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from bersinar.errors import CapacityFull, ConsentRequired, InvalidTransition, NotEligible, \
-    ValidationFailed
+from bersinar.errors import (
+    CapacityFull,
+    ConsentRequired,
+    InvalidTransition,
+    NotEligible,
+    ValidationFailed,
+)
 
 # Kode wilayah provinsi (Kemendagri) that open a valid NIK.
-PROVINCE_CODES = frozenset({
-    11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 31, 32, 33, 34, 35, 36, 51, 52, 53, 61, 62,
-    63, 64, 65, 71, 72, 73, 74, 75, 76, 81, 82, 91, 92, 93, 94, 95, 96, 97})
+PROVINCE_CODES = frozenset(
+    {
+        11,
+        12,
+        13,
+        14,
+        15,
+        16,
+        17,
+        18,
+        19,
+        21,
+        31,
+        32,
+        33,
+        34,
+        35,
+        36,
+        51,
+        52,
+        53,
+        61,
+        62,
+        63,
+        64,
+        65,
+        71,
+        72,
+        73,
+        74,
+        75,
+        76,
+        81,
+        82,
+        91,
+        92,
+        93,
+        94,
+        95,
+        96,
+        97,
+    }
+)
 
 ACTIVE_STATUSES = ("accepted", "admitted")
 TERMINAL_STATUSES = ("rejected", "cancelled", "completed", "dropped_out", "transferred")
@@ -62,8 +107,11 @@ def check_birth_date(birth_date: date, today: date) -> None:
 
 
 def age_on(birth_date: date, today: date) -> int:
-    return today.year - birth_date.year - ((today.month, today.day) <
-                                           (birth_date.month, birth_date.day))
+    return (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )
 
 
 def age_group(birth_date: date, today: date) -> str:
@@ -92,8 +140,9 @@ def check_eligible(partner: PartnerView, sex: str, service_type: str, today: dat
     reasons = []
     if partner.status != "active":
         reasons.append("Mitra sedang tidak aktif.")
-    if not (partner.sex_served == "all"
-            or (partner.sex_served, sex) in {("male", "M"), ("female", "F")}):
+    if not (
+        partner.sex_served == "all" or (partner.sex_served, sex) in {("male", "M"), ("female", "F")}
+    ):
         reasons.append("Mitra tidak melayani klien dengan jenis kelamin ini.")
     if service_type not in partner.capacities:
         reasons.append("Mitra tidak menyediakan layanan ini.")
@@ -107,7 +156,8 @@ def check_capacity(partner: PartnerView, service_type: str, active: int) -> None
     capacity = partner.capacities.get(service_type, 0)
     if active >= capacity:
         raise CapacityFull(
-            f"Kapasitas layanan {service_type} mitra penuh ({active} dari {capacity}).")
+            f"Kapasitas layanan {service_type} mitra penuh ({active} dari {capacity})."
+        )
 
 
 def next_status(current: str, action: str, actor_role: str) -> str:

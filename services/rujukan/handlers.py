@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date
 from typing import Any
@@ -16,8 +17,11 @@ from services.rujukan.crypto import ClientCipher
 from services.rujukan.exceptions import UnknownPartner
 from services.rujukan.models import AgreementView, Client, PartnerView, Referral, ReferralHistory
 
+log = logging.getLogger(__name__)
+
 
 # --- the partner read model, from mitra's events -------------------------------------
+
 
 def apply_partner_snapshot(uow: UnitOfWork, event: dict[str, Any]) -> None:
     data = event["data"]
@@ -31,12 +35,13 @@ def apply_partner_snapshot(uow: UnitOfWork, event: dict[str, Any]) -> None:
     view.kabupaten_kota = data["kabupaten_kota"]
     view.sex_served = data["sex_served"]
     view.status = data["status"]
-    view.services = [{"service_type": s["service_type"], "capacity": int(s["capacity"])}
-                     for s in data["services"]]
+    view.services = [
+        {"service_type": s["service_type"], "capacity": int(s["capacity"])}
+        for s in data["services"]
+    ]
     view.version = int(data["version"])
     view.updated_at = parse_rfc3339(event["occurred_at"])
-    for agreement in data.get("agreements", []):
-        _upsert_agreement(uow, agreement)
+    # agreements arrive in their own events (agreement_signed, ...), one writer per row
 
 
 def apply_agreement(uow: UnitOfWork, event: dict[str, Any]) -> None:
@@ -59,11 +64,14 @@ def _partner_view(uow: UnitOfWork, partner_id: str) -> domain.PartnerView:
         query = query.with_for_update()  # capacity checks on one partner queue up here
     view = uow.session.scalars(query).first()
     if view is None:
-        raise UnknownPartner(f"Mitra {partner_id} tidak dikenal.",
-                             errors={"partner_id": ["Mitra tidak dikenal."]})
+        raise UnknownPartner(
+            f"Mitra {partner_id} tidak dikenal.", errors={"partner_id": ["Mitra tidak dikenal."]}
+        )
     agreements = uow.session.scalars(
-        select(AgreementView).where(AgreementView.partner_id == partner_id,
-                                    AgreementView.terminated.is_(False))).all()
+        select(AgreementView).where(
+            AgreementView.partner_id == partner_id, AgreementView.terminated.is_(False)
+        )
+    ).all()
     return domain.PartnerView(
         partner_id=view.partner_id,
         status=view.status,
@@ -75,16 +83,20 @@ def _partner_view(uow: UnitOfWork, partner_id: str) -> domain.PartnerView:
 
 def _active_count(uow: UnitOfWork, partner_id: str, service_type: str) -> int:
     return uow.session.scalar(
-        select(func.count()).select_from(Referral).where(
+        select(func.count())
+        .select_from(Referral)
+        .where(
             Referral.partner_id == partner_id,
             Referral.service_type == service_type,
-            Referral.status.in_(domain.ACTIVE_STATUSES)))
+            Referral.status.in_(domain.ACTIVE_STATUSES),
+        )
+    )
 
 
 # --- referrals ------------------------------------------------------------------------
 
-def _find_or_create_client(uow: UnitOfWork, cipher: ClientCipher,
-                           client: dict[str, Any]) -> Client:
+
+def _find_or_create_client(uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]) -> Client:
     digest = cipher.nik_digest(client["nik"])
     existing = uow.session.scalars(select(Client).where(Client.nik_digest == digest)).first()
     if existing is not None:
@@ -108,8 +120,13 @@ def _find_or_create_client(uow: UnitOfWork, cipher: ClientCipher,
     return new
 
 
-def create_referral(uow: UnitOfWork, cipher: ClientCipher, command: dict[str, Any],
-                    actor: str, today: date | None = None) -> dict[str, Any]:
+def create_referral(
+    uow: UnitOfWork,
+    cipher: ClientCipher,
+    command: dict[str, Any],
+    actor: str,
+    today: date | None = None,
+) -> dict[str, Any]:
     today = today or date.today()
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
@@ -117,13 +134,16 @@ def create_referral(uow: UnitOfWork, cipher: ClientCipher, command: dict[str, An
     domain.check_nik(client_input["nik"], client_input["birth_date"], client_input["sex"])
     partner = _partner_view(uow, command["partner_id"])
     domain.check_eligible(partner, client_input["sex"], command["service_type"], today)
-    domain.check_capacity(partner, command["service_type"],
-                          _active_count(uow, partner.partner_id, command["service_type"]))
+    domain.check_capacity(
+        partner,
+        command["service_type"],
+        _active_count(uow, partner.partner_id, command["service_type"]),
+    )
 
     client = _find_or_create_client(uow, cipher, client_input)
     previous = uow.session.scalars(
-        select(Referral).where(Referral.client_id == client.id)
-        .order_by(Referral.created_at.desc())).first()
+        select(Referral).where(Referral.client_id == client.id).order_by(Referral.created_at.desc())
+    ).first()
     now = utcnow()
     consent = dict(command["consent"])
     consent["given_at"] = rfc3339(consent.get("given_at") or now)
@@ -142,12 +162,24 @@ def create_referral(uow: UnitOfWork, cipher: ClientCipher, command: dict[str, An
         created_at=now,
         updated_at=now,
     )
-    referral.history.append(ReferralHistory(from_status=None, to_status="requested",
-                                            actor=actor, reason=None, at=now))
+    referral.history.append(
+        ReferralHistory(from_status=None, to_status="requested", actor=actor, reason=None, at=now)
+    )
     uow.session.add(referral)
     uow.session.flush()
-    uow.emit("referral_requested", referral_event_data(referral, client), f"referral:{referral.id}",
-             occurred_at=now)
+    uow.emit(
+        "referral_requested",
+        referral_event_data(referral, client),
+        f"referral:{referral.id}",
+        occurred_at=now,
+    )
+    log.info(
+        "referral %s requested: partner %s, %s, source %s",
+        referral.id,
+        referral.partner_id,
+        referral.service_type,
+        referral.source,
+    )
     return referral_summary(uow, referral, client)
 
 
@@ -167,7 +199,8 @@ def referral_event_data(referral: Referral, client: Client) -> dict[str, Any]:
 
 def referral_summary(uow: UnitOfWork, referral: Referral, client: Client) -> dict[str, Any]:
     episodes = uow.session.scalar(
-        select(func.count()).select_from(Referral).where(Referral.client_id == client.id))
+        select(func.count()).select_from(Referral).where(Referral.client_id == client.id)
+    )
     return {
         "id": referral.id,
         "status": referral.status,
@@ -175,8 +208,12 @@ def referral_summary(uow: UnitOfWork, referral: Referral, client: Client) -> dic
         "service_type": referral.service_type,
         "source": referral.source,
         "previous_referral_id": referral.previous_referral_id,
-        "client": {"id": client.id, "sex": client.sex, "age_group": referral.age_group,
-                   "previous_referrals": int(episodes) - 1},
+        "client": {
+            "id": client.id,
+            "sex": client.sex,
+            "age_group": referral.age_group,
+            "previous_referrals": int(episodes) - 1,
+        },
         "created_at": rfc3339(referral.created_at),
         "updated_at": rfc3339(referral.updated_at),
     }

@@ -73,7 +73,8 @@ class Referral(Base):
 
     client: Mapped[Client] = relationship()
     history: Mapped[list[ReferralHistory]] = relationship(
-        back_populates="referral", order_by="ReferralHistory.id", cascade="all, delete-orphan")
+        back_populates="referral", order_by="ReferralHistory.id", cascade="all, delete-orphan"
+    )
 
 
 class ReferralHistory(Base):

@@ -16,8 +16,9 @@ class Cipher(DependencyProvider):
 
     def setup(self):
         config = self.container.config
-        self.cipher = ClientCipher(str(config.get("ENCRYPTION_KEYS") or ""),
-                                   str(config.get("NIK_HMAC_KEY") or ""))
+        self.cipher = ClientCipher(
+            str(config.get("ENCRYPTION_KEYS") or ""), str(config.get("NIK_HMAC_KEY") or "")
+        )
 
     def get_dependency(self, worker_ctx):
         return self.cipher

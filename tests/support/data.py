@@ -11,12 +11,19 @@ _serial = itertools.count(1)
 def nik_for(birth_date: date, sex: str, region: str = "177101", serial: int | None = None) -> str:
     day = birth_date.day + (40 if sex == "F" else 0)
     number = next(_serial) if serial is None else serial
-    return f"{region}{day:02d}{birth_date.month:02d}{birth_date.year % 100:02d}{number % 9999 + 1:04d}"
+    return (
+        f"{region}{day:02d}{birth_date.month:02d}{birth_date.year % 100:02d}{number % 9999 + 1:04d}"
+    )
 
 
-def referral_body(partner_id: str = "yayasan-kipas", sex: str = "M",
-                  birth_date: date = date(1994, 3, 17), service_type: str = "inpatient",
-                  serial: int | None = None, **overrides) -> dict:
+def referral_body(
+    partner_id: str = "yayasan-kipas",
+    sex: str = "M",
+    birth_date: date = date(1994, 3, 17),
+    service_type: str = "inpatient",
+    serial: int | None = None,
+    **overrides,
+) -> dict:
     body = {
         "client": {
             "nik": nik_for(birth_date, sex, serial=serial),

@@ -7,7 +7,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 
 from bersinar.db import UnitOfWorkFactory
-from tests.support.infra import free_port
+from tests.support.infra import free_port, purge_queues
 
 TEST_HMAC_KEY = "test-nik-hmac-key-of-at-least-32-characters"
 RETRY_DELAYS = [0.2, 0.4, 0.8]
@@ -34,8 +34,12 @@ def make_config(amqp_uri, database_urls, encryption_keys):
         if component == "rujukan":
             config.update(ENCRYPTION_KEYS=encryption_keys, NIK_HMAC_KEY=TEST_HMAC_KEY)
         if component == "gateway":
-            config.update(WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
-                          ADMIN_KEY="bsk_test-admin-key", RPC_TIMEOUT=5, HEALTH_TIMEOUT=1)
+            config.update(
+                WEB_SERVER_ADDRESS=f"127.0.0.1:{free_port()}",
+                ADMIN_KEY="bsk_test-admin-key",
+                RPC_TIMEOUT=5,
+                HEALTH_TIMEOUT=1,
+            )
         config.update(overrides)
         return config
 
@@ -50,16 +54,18 @@ def uow_factories(database_urls):
     factories = {}
     for component, url in database_urls.items():
         module = "gateway.models" if component == "gateway" else f"services.{component}.models"
-        factories[component] = UnitOfWorkFactory(url, component,
-                                                 import_module(module).Base.metadata)
+        factories[component] = UnitOfWorkFactory(
+            url, component, import_module(module).Base.metadata
+        )
     yield factories
     for factory in factories.values():
         factory.dispose()
 
 
 @pytest.fixture
-def clean_databases(uow_factories):
-    """Empty every table of every component before the test."""
+def clean_databases(uow_factories, amqp_uri):
+    """Empty every table of every component, and every queue, before the test."""
+    purge_queues(amqp_uri)
     for factory in uow_factories.values():
         names = ", ".join(f'"{t.name}"' for t in factory.metadata.sorted_tables)
         with factory.engine.begin() as connection:

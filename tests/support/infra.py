@@ -12,8 +12,12 @@ from psycopg2 import sql
 from bersinar.config import COMPONENTS
 from bersinar.migrations import upgrade
 
-PG_ADMIN_DSN = os.environ.get("BERSINAR_TEST_PG_DSN", "host=127.0.0.1 user=postgres dbname=postgres")
-PG_URL_BASE = os.environ.get("BERSINAR_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+PG_ADMIN_DSN = os.environ.get(
+    "BERSINAR_TEST_PG_DSN", "host=127.0.0.1 user=postgres dbname=postgres"
+)
+PG_URL_BASE = os.environ.get(
+    "BERSINAR_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432"
+)
 AMQP_BASE = os.environ.get("BERSINAR_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672")
 
 
@@ -45,7 +49,8 @@ def _admin():
 
 def create_databases(prefix: str, components=COMPONENTS, migrate: bool = True) -> dict[str, str]:
     urls = {}
-    with _admin() as connection, connection.cursor() as cursor:
+    connection = _admin()  # not `with connection`: psycopg2 would open a transaction
+    with connection.cursor() as cursor:
         for component in components:
             name = f"{prefix}_{component}"
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -62,8 +67,9 @@ def drop_databases(urls: dict[str, str]) -> None:
     with connection.cursor() as cursor:
         for url in urls.values():
             name = url.rsplit("/", 1)[1]
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(name)))
+            cursor.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
     connection.close()
 
 
@@ -71,3 +77,26 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def purge_queues(amqp_uri: str) -> int:
+    """Empty every queue of the run's vhost, so one test's leftovers never reach another."""
+    from bersinar.relay import amqp_connection
+
+    vhost = amqp_uri.rsplit("/", 1)[1]
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    names = [line.strip() for line in listed.stdout.splitlines()[1:] if line.strip()]
+    connection = amqp_connection(amqp_uri)
+    connection.connect()
+    channel = connection.channel()
+    purged = 0
+    for name in names:
+        purged += channel.queue_purge(name) or 0
+    connection.close()
+    return purged

@@ -20,9 +20,16 @@ RELAYS = tuple(f"relay-{s}" for s in SERVICES)
 
 
 class System:
-    def __init__(self, amqp_uri: str, database_urls: dict[str, str], encryption_keys: str,
-                 hmac_key: str, log_dir: Path, admin_key: str = "bsk_e2e-admin-key",
-                 extra_env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        amqp_uri: str,
+        database_urls: dict[str, str],
+        encryption_keys: str,
+        hmac_key: str,
+        log_dir: Path,
+        admin_key: str = "bsk_e2e-admin-key",
+        extra_env: dict[str, str] | None = None,
+    ):
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.admin_key = admin_key
@@ -52,8 +59,14 @@ class System:
 
     def start(self, name: str) -> subprocess.Popen:
         log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the process
-        process = subprocess.Popen(self.command(name), cwd=ROOT, env=self.env, stdout=log,
-                                   stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            self.command(name),
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.processes[name] = process
         return process
 
@@ -108,5 +121,6 @@ class System:
         return requests.get(self.base_url + path, headers=self.headers(key), timeout=10, **kwargs)
 
     def post(self, path: str, body=None, key: str | None = None, **kwargs) -> requests.Response:
-        return requests.post(self.base_url + path, json=body, headers=self.headers(key),
-                             timeout=10, **kwargs)
+        return requests.post(
+            self.base_url + path, json=body, headers=self.headers(key), timeout=10, **kwargs
+        )

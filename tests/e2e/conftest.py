@@ -1,0 +1,61 @@
+"""End-to-end: the processes of `make run` as subprocesses, on a vhost and databases of
+their own (so the in-process integration tests never compete with them)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.support import infra
+from tests.support.fixtures import TEST_HMAC_KEY
+from tests.support.system import BIN, System
+
+
+@pytest.fixture(scope="package")
+def e2e_env(test_run_id, encryption_keys):
+    vhost = f"bersinar-e2e-{test_run_id}"
+    infra.create_vhost(vhost)
+    urls = infra.create_databases(f"be_{test_run_id}")
+    yield infra.amqp_uri_for(vhost), urls
+    infra.drop_databases(urls)
+    infra.delete_vhost(vhost)
+
+
+@pytest.fixture(scope="package")
+def system(e2e_env, encryption_keys, tmp_path_factory):
+    amqp_uri, urls = e2e_env
+    system = System(
+        amqp_uri, urls, encryption_keys, TEST_HMAC_KEY, tmp_path_factory.mktemp("e2e-logs")
+    )
+    subprocess.run(
+        [str(BIN / "bersinar"), "seed"],
+        env=system.env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    system.start_all()
+    system.urls = urls
+    wait_for_partner_model(system)
+    yield system
+    system.terminate_all()
+
+
+def wait_for_partner_model(system: System, timeout: float = 30) -> None:
+    from bersinar.db import make_engine
+    from services.rujukan.models import PartnerView
+
+    engine = make_engine(system.urls["rujukan"])
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                if connection.scalar(select(func.count()).select_from(PartnerView)) >= 5:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError("rujukan never learnt the seeded partners")
+    finally:
+        engine.dispose()

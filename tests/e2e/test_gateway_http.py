@@ -1,0 +1,169 @@
+"""Through the gateway over HTTP, against the processes of `make run`."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+import requests
+from sqlalchemy import create_engine, text
+
+from tests.support.data import referral_body
+
+
+def scalar(url, sql, **params):
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text(sql), params).scalar()
+    finally:
+        engine.dispose()
+
+
+def wait_for(predicate, timeout=20.0, message=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {message}")
+
+
+@pytest.fixture(scope="module")
+def partner_key(system):
+    response = system.post(
+        "/api/v1/api-keys",
+        {"role": "partner", "partner_id": "yayasan-dwin-foundation", "label": "operator Dwin"},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["key"]
+
+
+def test_a_referral_posted_through_the_gateway_reaches_the_partner_inbox(system, partner_key):
+    correlation = f"e2e-{uuid.uuid4().hex[:12]}"
+    response = requests.post(
+        system.base_url + "/api/v1/referrals",
+        json=referral_body(partner_id="yayasan-dwin-foundation"),
+        headers={**system.headers(), "X-Correlation-ID": correlation},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["X-Correlation-ID"] == correlation
+    referral_id = response.json()["id"]
+
+    def inbox():
+        items = system.get("/api/v1/notifications", key=partner_key).json()["items"]
+        return [n for n in items if referral_id in n["body"]]
+
+    [notification] = wait_for(inbox, message="the notification in the partner's inbox")
+    assert notification["event_type"] == "referral_requested"
+    assert "rawat inap" in notification["body"]
+
+    # the correlation id of the request is in the log lines of every hop
+    def hops():
+        found = set()
+        for path in system.log_dir.glob("*.log"):
+            for line in path.read_text(errors="replace").splitlines():
+                if correlation in line and line.startswith("{"):
+                    found.add(json.loads(line)["service"])
+        return found >= {"gateway", "rujukan", "laporan", "notifikasi"} and found
+
+    print(f"\n[correlation] {correlation} seen in {sorted(wait_for(hops, message='logs'))}")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no key",
+        "wrong key",
+        "partner creating",
+        "bad json",
+        "not json",
+        "unknown field",
+        "wrong type",
+        "bad nik",
+        "no consent",
+        "unknown partner",
+        "too large",
+    ],
+)
+def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, case):
+    url = system.base_url + "/api/v1/referrals"
+    body = referral_body(partner_id="yayasan-pesona")
+    headers = system.headers()
+    data = None
+    expected = {
+        "no key": (401, "UNAUTHORIZED"),
+        "wrong key": (401, "UNAUTHORIZED"),
+        "partner creating": (403, "FORBIDDEN"),
+        "bad json": (400, "BAD_REQUEST"),
+        "not json": (400, "BAD_REQUEST"),
+        "unknown field": (422, "VALIDATION_ERROR"),
+        "wrong type": (422, "VALIDATION_ERROR"),
+        "bad nik": (422, "VALIDATION_ERROR"),
+        "no consent": (422, "CONSENT_REQUIRED"),
+        "unknown partner": (422, "NOT_ELIGIBLE"),
+        "too large": (413, "PAYLOAD_TOO_LARGE"),
+    }[case]
+    if case == "no key":
+        headers = {}
+    elif case == "wrong key":
+        headers = system.headers("bsk_not-a-key")
+    elif case == "partner creating":
+        headers = system.headers(partner_key)
+    elif case == "bad json":
+        data = b'{"client": {'
+    elif case == "not json":
+        data = "\xff\xfe garbage".encode("latin-1")
+    elif case == "unknown field":
+        body["status"] = "admitted"
+    elif case == "wrong type":
+        body["client"]["birth_date"] = 19900105
+    elif case == "bad nik":
+        body["client"]["nik"] = "9971050501900001"
+    elif case == "no consent":
+        body["consent"] = {"given": False}
+    elif case == "unknown partner":
+        body["partner_id"] = "yayasan-tidak-ada"
+    elif case == "too large":
+        body["assessment"] = {"notes": "x" * 70_000}
+
+    before = scalar(system.urls["rujukan"], "SELECT COUNT(*) FROM referrals")
+    if data is not None:
+        response = requests.post(
+            url, data=data, headers={**headers, "Content-Type": "application/json"}, timeout=10
+        )
+    else:
+        response = requests.post(url, json=body, headers=headers, timeout=10)
+    assert (response.status_code, response.json()["code"]) == expected, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert scalar(system.urls["rujukan"], "SELECT COUNT(*) FROM referrals") == before
+    assert body["client"]["nik"] not in response.text
+    assert body["client"]["name"] not in response.text
+
+
+def test_health_names_a_service_that_is_down(system):
+    assert system.get("/health").json()["status"] == "ok"
+    system.kill("laporan")
+    try:
+        response = system.get("/health")
+        assert response.status_code == 503
+        assert response.json()["down"] == ["laporan"]
+    finally:
+        system.start("laporan")
+        system.wait_healthy()
+
+
+def test_openapi_and_metrics_are_served_without_a_key(system):
+    spec = requests.get(system.base_url + "/openapi.json", timeout=10).json()
+    operation = spec["paths"]["/api/v1/referrals"]["post"]
+    schema_ref = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema_ref == {"$ref": "#/components/schemas/ReferralCreate"}
+    assert {"201", "401", "403", "422", "503"} <= set(operation["responses"])
+    client = spec["components"]["schemas"]["ClientInput"]
+    assert set(client["required"]) == {"nik", "name", "birth_date", "sex"}
+    metrics = requests.get(system.base_url + "/metrics", timeout=10).text
+    assert 'bersinar_http_requests_total{method="GET",route="/health"' in metrics

@@ -1,0 +1,282 @@
+"""Reliability of messaging with the real broker and database: redelivery, failing
+handlers (retry with backoff, park, replay), unroutable events, ordering, and a slow
+query that must not stall other workers. Each test prints its figures."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import eventlet
+from nameko.testing.services import entrypoint_hook
+from prometheus_client import REGISTRY
+from sqlalchemy import func, select, text
+
+from bersinar.base import ServiceBase
+from bersinar.entrypoints import Database, event_handler, rpc
+from bersinar.envelope import make_event
+from bersinar.parking import peek, replay
+from bersinar.relay import BatchPublisher, OutboxRelay, amqp_connection
+from services.laporan.models import Base as LaporanBase
+from services.laporan.models import ReferralRecord
+from services.laporan.service import LaporanService
+from services.notifikasi.models import Notification
+from services.notifikasi.service import NotifikasiService
+from tests.integration.conftest import wait_until
+from tests.support.fixtures import RETRY_DELAYS
+
+
+def referral_event(**data):
+    payload = {
+        "referral_id": str(uuid.uuid4()),
+        "partner_id": "yayasan-pesona",
+        "client_pseudonym": str(uuid.uuid4()),
+        "sex": "F",
+        "age_group": "25-34",
+        "service_type": "outpatient",
+        "source": "IPWL",
+        "status": "requested",
+        "previous_referral_id": None,
+    }
+    payload.update(data)
+    return make_event("referral_requested", "rujukan", payload)
+
+
+def publish(amqp_uri, *events, exchange="rujukan.events"):
+    publisher = BatchPublisher(amqp_uri, exchange)
+    try:
+        return publisher.publish(
+            [(e["event_id"], e["event_type"], json.dumps(e).encode(), {}) for e in events]
+        )
+    finally:
+        publisher.close()
+
+
+def metric(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def count(factory, model, *where):
+    with factory() as uow:
+        return uow.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def test_a_redelivered_event_has_one_effect(
+    container_factory, make_config, clean_databases, amqp_uri
+):
+    dbs = clean_databases
+    for cls, name in ((LaporanService, "laporan"), (NotifikasiService, "notifikasi")):
+        container_factory(cls, make_config(name)).start()
+    event = referral_event()
+    before = {
+        c: metric(
+            "bersinar_events_handled_total",
+            service=c,
+            consumer="on_referral_requested",
+            event_type="referral_requested",
+            outcome="duplicate",
+        )
+        for c in ("laporan", "notifikasi")
+    }
+
+    outcomes = publish(amqp_uri, event, event)  # the same event, delivered twice
+    assert set(outcomes.values()) == {"confirmed"}
+    for consumer in ("laporan", "notifikasi"):
+        wait_until(
+            lambda c=consumer: (
+                metric(
+                    "bersinar_events_handled_total",
+                    service=c,
+                    consumer="on_referral_requested",
+                    event_type="referral_requested",
+                    outcome="duplicate",
+                )
+                == before[c] + 1
+            ),
+            message=f"{consumer} to see the second delivery",
+        )
+
+    records = count(dbs["laporan"], ReferralRecord)
+    notes = count(dbs["notifikasi"], Notification)
+    print(f"\n[redelivery] deliveries=2 laporan_records={records} notifications={notes}")
+    assert records == 1
+    assert notes == 1
+
+
+class Flaky(ServiceBase):
+    """A consumer whose handler fails for poisoned events while ``failing`` is set."""
+
+    name = "flaky"
+    uow = Database(LaporanBase.metadata)
+    failing = True
+    attempts: list[tuple[float, str]] = []
+    handled: list[str] = []
+
+    @event_handler("rujukan", "referral_requested")
+    def on_referral_requested(self, event):
+        Flaky.attempts.append((time.monotonic(), event["event_id"]))
+        if Flaky.failing and event["data"].get("source") == "poison":
+            raise RuntimeError("poison pill for this test")
+        return self.uow.apply_once(event, lambda uow, e: Flaky.handled.append(e["event_id"]))
+
+
+def test_failing_handler_retries_with_backoff_then_parks_and_replays_once(
+    container_factory, make_config, clean_databases, amqp_uri
+):
+    Flaky.failing, Flaky.attempts, Flaky.handled = True, [], []
+    container = container_factory(Flaky, make_config("laporan"))
+    container.start()
+    queue = "evt-rujukan-referral_requested--flaky.on_referral_requested"
+
+    poison = referral_event(source="poison")
+    others = [referral_event() for _ in range(40)]
+    publish(amqp_uri, poison, *others)
+
+    wait_until(
+        lambda: peek(amqp_uri, queue).count == 1,
+        timeout=30,
+        message="the poison event in the parking queue",
+    )
+    poison_times = [t for t, event_id in Flaky.attempts if event_id == poison["event_id"]]
+    gaps = [b - a for a, b in zip(poison_times, poison_times[1:])]
+    last_other = max(t for t, event_id in Flaky.attempts if event_id != poison["event_id"])
+    print(
+        f"\n[poison] attempts={len(poison_times)} gaps={[round(g, 2) for g in gaps]} "
+        f"others_handled={len(set(Flaky.handled))} "
+        f"others_done_before_parking={last_other < poison_times[-1]}"
+    )
+    assert len(poison_times) == 1 + len(RETRY_DELAYS)
+    for gap, delay in zip(gaps, RETRY_DELAYS, strict=True):
+        assert gap >= delay * 0.9  # each retry waits at least its delay: no hot loop
+    assert sorted(Flaky.handled) == sorted(e["event_id"] for e in others)
+    assert last_other < poison_times[-1]  # the others flowed while the poison was retried
+
+    view = peek(amqp_uri, queue, limit=10)
+    assert view.items[0]["message_id"] == poison["event_id"]
+    assert view.items[0]["reason"] == "RuntimeError: poison pill for this test"
+    assert view.items[0]["attempts"] == 1 + len(RETRY_DELAYS)
+    assert (
+        metric(
+            "bersinar_events_parked_total",
+            service="flaky",
+            consumer="on_referral_requested",
+            event_type="referral_requested",
+        )
+        >= 1
+    )
+
+    Flaky.failing = False  # the fault is fixed
+    assert replay(amqp_uri, queue) == 1
+    wait_until(lambda: poison["event_id"] in Flaky.handled, message="the replayed event")
+    eventlet.sleep(0.5)
+    assert Flaky.handled.count(poison["event_id"]) == 1
+    assert peek(amqp_uri, queue).count == 0
+
+
+def _bind_probe(amqp_uri, exchange, *routing_keys):
+    """A queue of the test's own bound to ``routing_keys``; returns (connection, name)."""
+    connection = amqp_connection(amqp_uri)
+    connection.connect()
+    channel = connection.channel()
+    channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+    name = f"probe-{uuid.uuid4().hex[:8]}"
+    channel.queue_declare(name, durable=False, auto_delete=False, exclusive=False)
+    for key in routing_keys:
+        channel.queue_bind(name, exchange, key)
+    return connection, channel, name
+
+
+def _drain(channel, name):
+    bodies = []
+    while (message := channel.basic_get(name, no_ack=True)) is not None:
+        bodies.append(json.loads(message.body))
+    return bodies
+
+
+def test_unroutable_event_is_kept_reported_and_holds_back_its_successors(
+    clean_databases, make_config, amqp_uri
+):
+    dbs = clean_databases
+    suffix = uuid.uuid4().hex[:6]
+    lonely, routed = f"nobody_listens_{suffix}", f"probe_{suffix}"
+    connection, channel, probe = _bind_probe(amqp_uri, "mitra.events", routed)
+    with dbs["mitra"]() as uow:
+        first = uow.emit(lonely, {"n": 1}, "partner:p1")
+        held = uow.emit(routed, {"n": 2}, "partner:p1")  # same key: must wait behind
+        free = uow.emit(routed, {"n": 3}, "partner:other")  # other key: goes at once
+        uow.commit()
+
+    config = make_config("mitra")
+    relay = OutboxRelay("mitra", config["DATABASE_URL"], amqp_uri, idle_interval=0.02)
+    unroutable_before = metric(
+        "bersinar_outbox_unroutable_total", service="mitra", event_type=lonely
+    )
+    relay.relay_once()
+
+    def row(event):
+        with dbs["mitra"]() as uow:
+            return uow.session.execute(
+                text("SELECT attempts, last_error, published_at FROM outbox WHERE event_id = :e"),
+                {"e": event["event_id"]},
+            ).one()
+
+    assert row(first).published_at is None
+    assert row(first).last_error.startswith("unroutable")
+    assert row(held).published_at is None
+    assert row(free).published_at is not None
+    assert (
+        metric("bersinar_outbox_unroutable_total", service="mitra", event_type=lonely)
+        == unroutable_before + 1
+    )
+    assert [b["event_id"] for b in _drain(channel, probe)] == [free["event_id"]]
+
+    channel.queue_bind(probe, "mitra.events", lonely)  # somebody listens now
+    thread = eventlet.spawn(relay.run)
+    try:
+        wait_until(
+            lambda: row(held).published_at is not None,
+            timeout=15,
+            message="the held event to be published",
+        )
+    finally:
+        relay.stop()
+        thread.wait()
+    received = [b["event_id"] for b in _drain(channel, probe)]
+    print(f"\n[unroutable] attempts_before_bound={row(first).attempts} received={len(received)}")
+    assert received == [first["event_id"], held["event_id"]]  # in the order written
+    connection.close()
+
+
+class Sleepy(ServiceBase):
+    name = "sleepy"
+    uow = Database(LaporanBase.metadata)
+
+    @rpc
+    def slow(self):
+        with self.uow() as uow:
+            uow.session.execute(text("SELECT pg_sleep(1.5)"))
+        return "slow"
+
+    @rpc
+    def fast(self):
+        with self.uow() as uow:
+            return uow.session.execute(text("SELECT 'fast'")).scalar()
+
+
+def test_a_slow_query_does_not_stall_another_worker(container_factory, make_config, database_urls):
+    container = container_factory(Sleepy, make_config("laporan"))
+    container.start()
+    with entrypoint_hook(container, "slow") as slow, entrypoint_hook(container, "fast") as fast:
+        slow_call = eventlet.spawn(slow)
+        eventlet.sleep(0.2)  # the slow query is now running in its worker
+        started = time.monotonic()
+        assert fast() == "fast"
+        fast_took = time.monotonic() - started
+        slow_still_running = not slow_call.dead
+        assert slow_call.wait() == "slow"
+    print(
+        f"\n[eventlet] fast query answered in {fast_took * 1000:.0f} ms "
+        f"while the slow one ran: {slow_still_running}"
+    )
+    assert slow_still_running
