@@ -28,7 +28,7 @@ seed: migrate
 run: seed
 	@mkdir -p var/log
 	@echo "Bersinar: http://127.0.0.1:8000 (admin key in var/secrets.env; logs in var/log/)"
-	$(BIN)/supervisord -c deploy/supervisord.conf
+	BERSINAR_VAR=$(CURDIR)/var $(BIN)/supervisord -c deploy/supervisord.conf
 
 test: install
 	$(BIN)/pytest tests/unit tests/integration tests/e2e

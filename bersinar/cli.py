@@ -16,7 +16,13 @@ import click
 warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from bersinar.config import COMPONENTS, SECRETS_FILE, SERVICES, load_config, load_secrets_file
+from bersinar.config import (  # noqa: E402 - after the warning filters
+    COMPONENTS,
+    SECRETS_FILE,
+    SERVICES,
+    load_config,
+    load_secrets_file,
+)
 
 
 def _load(component: str) -> dict:
@@ -97,7 +103,10 @@ def relay(service):
     os.environ.setdefault("BERSINAR_COMPONENT", f"{service}-relay")
     setup_logging(f"{service}-relay")
     config = _load(service)
-    serve_metrics(int(config.get("RELAY_METRICS_PORT") or 0))
+    serve_metrics(
+        int(config.get("RELAY_METRICS_PORT") or 0),
+        str(config.get("METRICS_ADDRESS") or "127.0.0.1"),
+    )
     worker = OutboxRelay(
         service,
         config["DATABASE_URL"],
@@ -215,3 +224,7 @@ def parked_replay(queue, event_id, limit):
         config["AMQP_URI"], queue, event_id=event_id, limit=limit, progress=lambda n: None
     )
     click.echo(f"replayed {replayed} message(s) to {queue}")
+
+
+if __name__ == "__main__":
+    main()

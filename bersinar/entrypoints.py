@@ -24,10 +24,11 @@ from nameko.exceptions import deserialize_to_instance
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc as NamekoRpc
 from sqlalchemy import MetaData
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bersinar.db import UnitOfWork, UnitOfWorkFactory
 from bersinar.envelope import EnvelopeError, check_envelope
-from bersinar.errors import DomainError, PermanentFailure, ValidationFailed
+from bersinar.errors import DomainError, PermanentFailure, Unavailable, ValidationFailed
 from bersinar.metrics import EVENTS_PARKED, EVENTS_RETRIED
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,15 @@ PARKED_AT_HEADER = "x-bersinar-parked-at"
 ORIGIN_QUEUE_HEADER = "x-bersinar-queue"
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
 NAMEKO_PREFIX = "nameko."
+
+
+def is_infrastructure_error(error: BaseException) -> bool:
+    """The database could not be reached (down, restarting, connection lost): nothing is
+    wrong with the request or the event, so it is neither the caller's fault nor a
+    reason to give up on the event."""
+    return isinstance(error, OperationalError) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated
+    )
 
 
 class ContextHeadersOnly:
@@ -85,6 +95,11 @@ class Rpc(ContextHeadersOnly, NamekoRpc):
         if exc_info is not None and isinstance(exc_info[1], MarshmallowValidationError):
             error = ValidationFailed(errors=exc_info[1].normalized_messages())
             exc_info = (ValidationFailed, error, exc_info[2])
+        if exc_info is not None and is_infrastructure_error(exc_info[1]):
+            error = Unavailable(
+                f"Basis data layanan {self.container.service_name} sedang tidak dapat dihubungi."
+            )
+            exc_info = (Unavailable, error, exc_info[2])
         if exc_info is not None and isinstance(exc_info[1], DomainError):
             error = exc_info[1]
             wire = RemoteDomainError(
@@ -167,10 +182,12 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
         service = self.container.service_name
         headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
         retryable = not isinstance(error, PermanentFailure | EnvelopeError)
+        infrastructure = is_infrastructure_error(error)
         try:
-            if retryable and attempt <= len(self.delays):
-                delay = self.delays[attempt - 1]
-                headers[ATTEMPT_HEADER] = attempt + 1
+            if infrastructure or (retryable and attempt <= len(self.delays)):
+                # an outage of the database does not use up the event's attempts
+                delay = self.delays[-1] if infrastructure else self.delays[attempt - 1]
+                headers[ATTEMPT_HEADER] = attempt if infrastructure else attempt + 1
                 self._republish(message, retry_queue_name(self.queue.name, delay), headers)
                 EVENTS_RETRIED.labels(service, self.method_name, self.event_type).inc()
                 log.warning(

@@ -78,6 +78,12 @@ class ConsentRequired(DomainError):
     title = "Persetujuan klien diperlukan"
 
 
+class Unavailable(DomainError):
+    code = "SERVICE_UNAVAILABLE"
+    status = 503
+    title = "Layanan sementara tidak tersedia"
+
+
 class PermanentFailure(Exception):
     """Raised by an event handler for a message that no retry can fix (for example a
     payload that breaks the contract): it is parked at once instead of retried."""

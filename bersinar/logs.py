@@ -46,7 +46,12 @@ def logging_config(service: str, level: str = "INFO") -> dict:
             }
         },
         "root": {"level": level, "handlers": ["stdout"]},
-        "loggers": {"amqp": {"level": "WARNING"}, "kombu": {"level": "WARNING"}},
+        "loggers": {
+            "amqp": {"level": "WARNING"},
+            "kombu": {"level": "WARNING"},
+            # the gateway writes its own access line, with the correlation id
+            "nameko.web.server": {"level": "WARNING"},
+        },
     }
 
 

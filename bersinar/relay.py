@@ -211,6 +211,7 @@ class OutboxRelay:
         batch_size: int = 200,
         idle_interval: float = 0.05,
         confirm_timeout: float = 15.0,
+        retention_days: float = 7.0,
     ):
         self.service = service
         self.engine = make_engine(database_url)
@@ -225,13 +226,19 @@ class OutboxRelay:
         moment = DateTime(timezone=True)
         self._select = text(select).bindparams(bindparam("now", type_=moment))
         self._mark_published = text(
-            "UPDATE outbox SET published_at = :now, attempts = attempts + 1 WHERE id IN :ids"
+            "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL "
+            "WHERE id IN :ids"
         ).bindparams(bindparam("ids", expanding=True), bindparam("now", type_=moment))
         self._defer = text(
             "UPDATE outbox SET attempts = attempts + 1, available_at = :at, last_error = :error "
             "WHERE id = :id"
         ).bindparams(bindparam("at", type_=moment))
+        self._prune = text(
+            "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < :before"
+        ).bindparams(bindparam("before", type_=moment))
         self._last_gauges = 0.0
+        self._last_prune = 0.0
+        self.retention = timedelta(days=retention_days)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -311,6 +318,16 @@ class OutboxRelay:
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
         OUTBOX_OLDEST_AGE.labels(self.service).set(age)
 
+    def prune(self, force: bool = False) -> int:
+        """Delete rows published longer ago than the retention (kept a while for audit
+        and for replaying to a new consumer by hand)."""
+        if not force and time.monotonic() - self._last_prune < 600:
+            return 0
+        self._last_prune = time.monotonic()
+        with self.engine.begin() as connection:
+            deleted = connection.execute(self._prune, {"before": utcnow() - self.retention})
+        return deleted.rowcount or 0
+
     def run(self) -> None:
         log.info("outbox relay for %s starting", self.service)
         backoff = 0.5
@@ -325,6 +342,7 @@ class OutboxRelay:
                     log.info("outbox relay for %s is the publisher", self.service)
                 published = self.relay_once()
                 self.update_gauges()
+                self.prune()
                 backoff = 0.5
                 if published == 0:
                     if not self.leadership.alive():

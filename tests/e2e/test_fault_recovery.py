@@ -39,8 +39,9 @@ def post_referrals(system, count, partner_id="yayasan-kipas", workers=10):
 
     def post(_):
         body = referral_body(partner_id=partner_id, service_type="outpatient")
-        response = session.post(system.base_url + "/api/v1/referrals", json=body,
-                                headers=system.headers(), timeout=30)
+        response = session.post(
+            system.base_url + "/api/v1/referrals", json=body, headers=system.headers(), timeout=30
+        )
         return response.status_code, response.json().get("id")
 
     with ThreadPoolExecutor(workers) as pool:
@@ -65,8 +66,11 @@ def test_kill_notifikasi_while_500_events_are_in_flight(system, dbs):
     with ThreadPoolExecutor(1) as background:
         posting = background.submit(post_referrals, system, total)
         # kill it once part of the work is done: the rest is queued or in flight
-        wait_for(lambda: dbs["notifikasi"].scalar("SELECT COUNT(*) FROM notifications")
-                 >= before + 50, 60, "the first notifications")
+        wait_for(
+            lambda: dbs["notifikasi"].scalar("SELECT COUNT(*) FROM notifications") >= before + 50,
+            60,
+            "the first notifications",
+        )
         system.kill("notifikasi")
         at_kill = dbs["notifikasi"].scalar("SELECT COUNT(*) FROM notifications") - before
         results = posting.result(timeout=180)
@@ -74,8 +78,11 @@ def test_kill_notifikasi_while_500_events_are_in_flight(system, dbs):
 
     restarted = time.monotonic()
     system.start("notifikasi")
-    wait_for(lambda: dbs["notifikasi"].scalar("SELECT COUNT(*) FROM notifications")
-             >= before + total, 90, "every notification after the restart")
+    wait_for(
+        lambda: dbs["notifikasi"].scalar("SELECT COUNT(*) FROM notifications") >= before + total,
+        90,
+        "every notification after the restart",
+    )
     recovery = time.monotonic() - restarted
     time.sleep(1.0)  # let any redelivered duplicate land before counting
 
@@ -83,22 +90,30 @@ def test_kill_notifikasi_while_500_events_are_in_flight(system, dbs):
     rows = dbs["notifikasi"].scalar("SELECT COUNT(*) FROM notifications") - before
     duplicates = dbs["notifikasi"].scalar(
         "SELECT COUNT(*) FROM (SELECT recipient, event_id FROM notifications "
-        "GROUP BY recipient, event_id HAVING COUNT(*) > 1) d")
+        "GROUP BY recipient, event_id HAVING COUNT(*) > 1) d"
+    )
     missing = sum(
-        1 for referral_id in ids
+        1
+        for referral_id in ids
         if not dbs["notifikasi"].scalar(
-            "SELECT COUNT(*) FROM notifications WHERE body LIKE :p", p=f"%{referral_id}%"))
-    print(f"\n[kill -9 notifikasi] posted={total} handled_before_kill={at_kill} "
-          f"notifications={rows} lost={missing} duplicated={duplicates} "
-          f"recovery_s={recovery:.1f}")
+            "SELECT COUNT(*) FROM notifications WHERE body LIKE :p", p=f"%{referral_id}%"
+        )
+    )
+    print(
+        f"\n[kill -9 notifikasi] posted={total} handled_before_kill={at_kill} "
+        f"notifications={rows} lost={missing} duplicated={duplicates} "
+        f"recovery_s={recovery:.1f}"
+    )
     assert missing == 0
     assert duplicates == 0
     assert rows == total
 
 
 def test_kill_relay_between_commit_and_publish(system, dbs):
-    pending_sql = ("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL "
-                   "AND event_type = 'referral_requested'")
+    pending_sql = (
+        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL "
+        "AND event_type = 'referral_requested'"
+    )
     records_before = dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records")
     system.kill("relay-rujukan")
     try:
@@ -111,13 +126,22 @@ def test_kill_relay_between_commit_and_publish(system, dbs):
     finally:
         restarted = time.monotonic()
         system.start("relay-rujukan")
-    wait_for(lambda: dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records")
-             >= records_before + 50, 60, "laporan to record the held events")
+    wait_for(
+        lambda: (
+            dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records") >= records_before + 50
+        ),
+        60,
+        "laporan to record the held events",
+    )
     recovery = time.monotonic() - restarted
     ids = [referral_id for _, referral_id in results]
-    recorded = sum(dbs["laporan"].scalar(
-        "SELECT COUNT(*) FROM referral_records WHERE referral_id = :r", r=r) for r in ids)
-    print(f"\n[kill -9 relay] committed=50 recorded={recorded} lost={50 - recorded} "
-          f"pending_after={dbs['rujukan'].scalar(pending_sql)} recovery_s={recovery:.1f}")
+    recorded = sum(
+        dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records WHERE referral_id = :r", r=r)
+        for r in ids
+    )
+    print(
+        f"\n[kill -9 relay] committed=50 recorded={recorded} lost={50 - recorded} "
+        f"pending_after={dbs['rujukan'].scalar(pending_sql)} recovery_s={recovery:.1f}"
+    )
     assert recorded == 50
     assert dbs["rujukan"].scalar(pending_sql) == 0

@@ -36,9 +36,9 @@ def relays(make_config):
         return [relay for relay, _ in started]
 
     yield start
-    for relay, thread in started:
+    for relay, _ in started:
         relay.stop()
-    for relay, thread in started:
+    for _, thread in started:
         thread.wait()
 
 

@@ -139,7 +139,7 @@ def test_failing_handler_retries_with_backoff_then_parks_and_replays_once(
         message="the poison event in the parking queue",
     )
     poison_times = [t for t, event_id in Flaky.attempts if event_id == poison["event_id"]]
-    gaps = [b - a for a, b in zip(poison_times, poison_times[1:])]
+    gaps = [b - a for a, b in zip(poison_times, poison_times[1:], strict=False)]
     last_other = max(t for t, event_id in Flaky.attempts if event_id != poison["event_id"])
     print(
         f"\n[poison] attempts={len(poison_times)} gaps={[round(g, 2) for g in gaps]} "

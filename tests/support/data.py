@@ -6,6 +6,8 @@ import itertools
 from datetime import date
 
 _serial = itertools.count(1)
+CLIENT_NAME = "Klien Uji"
+ISSUED_NIKS: list[str] = []  # every NIK handed out in this process, to look for in logs
 
 
 def nik_for(birth_date: date, sex: str, region: str = "177101", serial: int | None = None) -> str:
@@ -24,10 +26,12 @@ def referral_body(
     serial: int | None = None,
     **overrides,
 ) -> dict:
+    nik = nik_for(birth_date, sex, serial=serial)
+    ISSUED_NIKS.append(nik)
     body = {
         "client": {
-            "nik": nik_for(birth_date, sex, serial=serial),
-            "name": "Klien Uji",
+            "nik": nik,
+            "name": CLIENT_NAME,
             "birth_date": birth_date.isoformat(),
             "sex": sex,
             "phone": "081234567890",
