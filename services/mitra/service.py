@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from bersinar.base import ServiceBase
-from bersinar.contracts import PartnerFilter
+from bersinar.contracts.partners import PartnerFilter
 from bersinar.entrypoints import Database, rpc
 from services.mitra import handlers
 from services.mitra.models import Base

@@ -3,7 +3,7 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 
 from bersinar.base import ServiceBase
-from bersinar.contracts import ReferralCreate
+from bersinar.contracts.referrals import ReferralCreate
 from bersinar.entrypoints import Database, event_handler, rpc
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher

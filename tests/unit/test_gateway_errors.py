@@ -8,7 +8,7 @@ import logging
 import pytest
 from marshmallow import ValidationError
 
-from bersinar.contracts import ReferralCreate
+from bersinar.contracts.referrals import ReferralCreate
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import CapacityFull, DomainError, NotFound
 from gateway.http import response_for_error

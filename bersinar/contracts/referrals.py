@@ -1,14 +1,11 @@
-"""Request and response shapes that more than one component validates: the gateway
-(which also generates OpenAPI from them) and the service that owns the data. Shapes
-only; the rules behind them live in each service's domain."""
+"""Shapes of referrals (rujukan)."""
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
-SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
-SEXES = ("M", "F")
-SEX_SERVED = ("all", "male", "female")
+from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
+
 REFERRAL_SOURCES = ("TAT", "IPWL", "voluntary", "court", "other")
 REFERRAL_STATUSES = (
     "requested",
@@ -20,11 +17,6 @@ REFERRAL_STATUSES = (
     "dropped_out",
     "transferred",
 )
-
-
-class StrictSchema(Schema):
-    class Meta:
-        unknown = RAISE
 
 
 class ClientInput(StrictSchema):
@@ -92,42 +84,3 @@ class Referral(Schema):
     client = fields.Nested(ClientSummary)
     created_at = fields.String()
     updated_at = fields.String()
-
-
-class ServiceOffer(Schema):
-    service_type = fields.String()
-    capacity = fields.Integer()
-    unit = fields.String()
-
-
-class Partner(Schema):
-    id = fields.String()
-    name = fields.String()
-    kind = fields.String()
-    kabupaten_kota = fields.String()
-    address = fields.String()
-    sex_served = fields.String()
-    status = fields.String()
-    services = fields.List(fields.Nested(ServiceOffer))
-
-
-class PartnerFilter(StrictSchema):
-    sex = fields.String(validate=validate.OneOf(SEXES))
-    service_type = fields.String(validate=validate.OneOf(SERVICE_TYPES))
-    kabupaten_kota = fields.String(validate=validate.Length(max=100))
-
-    @validates_schema
-    def _no_empty(self, data, **kwargs):
-        for key, value in data.items():
-            if value == "":
-                raise ValidationError("Tidak boleh kosong.", key)
-
-
-class Notification(Schema):
-    id = fields.String()
-    recipient = fields.String()
-    event_type = fields.String()
-    title = fields.String()
-    body = fields.String()
-    created_at = fields.String()
-    read_at = fields.String(allow_none=True)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from gateway import keys, schemas
+from gateway.http import endpoint
+
+
+class KeyRoutes:
+    @endpoint(
+        "POST",
+        "/api/v1/api-keys",
+        "Buat kunci API (ditampilkan sekali)",
+        roles=("admin",),
+        body=schemas.ApiKeyCreate,
+        response=schemas.ApiKeyCreated,
+        status=201,
+        tags=("kunci",),
+    )
+    def create_api_key(self, request, caller, data, params):
+        if data.get("partner_id"):
+            self.rpc("mitra", "get_partner", data["partner_id"])  # 404 if unknown
+        with self.uow() as uow:
+            created = keys.create_key(uow, data, caller.actor)
+            uow.commit()
+        return created
+
+    @endpoint(
+        "GET",
+        "/api/v1/api-keys",
+        "Daftar kunci API",
+        roles=("admin",),
+        response=schemas.ApiKey(many=True),
+        tags=("kunci",),
+    )
+    def list_api_keys(self, request, caller, data, params):
+        with self.uow() as uow:
+            return {"items": keys.list_keys(uow)}
+
+    @endpoint(
+        "DELETE",
+        "/api/v1/api-keys/<string:key_id>",
+        "Cabut kunci API",
+        roles=("admin",),
+        response=schemas.ApiKey,
+        tags=("kunci",),
+    )
+    def revoke_api_key(self, request, caller, data, params, key_id):
+        with self.uow() as uow:
+            revoked = keys.revoke_key(uow, key_id)
+            uow.commit()
+        return revoked
