@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install migrate seed secrets unit integration e2e check lint bench clean-var
+.PHONY: run test install ops-tools migrate queues seed secrets unit integration e2e check lint bench clean-var
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
@@ -16,13 +16,20 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# prometheus and promtool (Debian package) for the tests of deploy/
+ops-tools:
+	@bash deploy/prometheus/install-tools.sh
+
 secrets: install
 	@$(BIN)/bersinar secrets init
 
 migrate: secrets
 	$(BIN)/bersinar migrate
 
-seed: migrate
+queues: install
+	$(BIN)/bersinar queues
+
+seed: migrate queues
 	$(BIN)/bersinar seed
 
 run: seed
@@ -30,16 +37,16 @@ run: seed
 	@echo "Bersinar: http://127.0.0.1:8000 (admin key in var/secrets.env; logs in var/log/)"
 	BERSINAR_VAR=$(CURDIR)/var $(BIN)/supervisord -c deploy/supervisord.conf
 
-test: install
+test: install ops-tools
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 
-unit: install
+unit: install ops-tools
 	$(BIN)/pytest tests/unit
 
 integration: install
 	$(BIN)/pytest tests/integration
 
-e2e: install
+e2e: install ops-tools
 	$(BIN)/pytest tests/e2e
 
 lint: install

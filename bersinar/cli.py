@@ -79,6 +79,7 @@ def migrate(components):
 @main.command()
 def seed():
     """Register the five partners of 2023 with their PKS (a second run changes nothing)."""
+    from bersinar.clock import clock_from_config
     from bersinar.db import UnitOfWorkFactory
     from services.mitra import handlers
     from services.mitra.models import Base
@@ -86,7 +87,7 @@ def seed():
     config = _load("mitra")
     factory = UnitOfWorkFactory(config["DATABASE_URL"], "mitra", Base.metadata)
     with factory() as uow:
-        created = handlers.seed_partners(uow)
+        created = handlers.seed_partners(uow, clock_from_config(config).today())
         uow.commit()
     factory.dispose()
     click.echo(f"mitra: {created} partner(s) seeded")
@@ -189,6 +190,21 @@ def _handler_queues(service_filter: str | None):
                     )
 
 
+@main.command()
+def queues():
+    """Declare every consumer's event queue (bound to its exchange), retry and parking
+    queues before anything publishes, so no service misses another's first events."""
+    from bersinar.parking import declare_consumer_queues
+
+    declared = 0
+    for service in SERVICES:
+        config = _load(service)
+        declared += declare_consumer_queues(
+            config["AMQP_URI"], _service_class(service), service, config.get("EVENT_RETRY_DELAYS")
+        )
+    click.echo(f"{declared} consumer queue(s) declared")
+
+
 @parked.command("list")
 @click.option("--service", type=click.Choice(SERVICES))
 @click.option("--show", is_flag=True, help="Print each parked message's headers.")
@@ -224,6 +240,54 @@ def parked_replay(queue, event_id, limit):
         config["AMQP_URI"], queue, event_id=event_id, limit=limit, progress=lambda n: None
     )
     click.echo(f"replayed {replayed} message(s) to {queue}")
+
+
+@main.group()
+def crypto():
+    """Client identity at rest (rujukan): encryption keys."""
+
+
+@crypto.command("rotate")
+@click.option("--batch-size", default=500, show_default=True, help="Clients per transaction.")
+def crypto_rotate(batch_size):
+    """Re-encrypt every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS.
+
+    Put the new key first and keep the old ones after it (``k2:new,k1:old``), run this,
+    then remove the old keys. Each batch is one transaction; a run that stops can be
+    started again."""
+    from tqdm import tqdm
+
+    from bersinar.db import UnitOfWorkFactory
+    from services.rujukan import handlers
+    from services.rujukan.crypto import ClientCipher, KeyError_
+    from services.rujukan.models import Base
+
+    config = _load("rujukan")
+    try:
+        cipher = ClientCipher(
+            str(config.get("ENCRYPTION_KEYS") or ""), str(config.get("NIK_HMAC_KEY") or "")
+        )
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    factory = UnitOfWorkFactory(config["DATABASE_URL"], "rujukan", Base.metadata)
+    try:
+        with factory() as uow:
+            total = handlers.clients_to_reencrypt(uow, cipher)
+        done, after = 0, ""
+        with tqdm(total=total, unit="klien", desc=f"ke kunci {cipher.current_kid}") as bar:
+            while True:
+                with factory() as uow:
+                    count, last = handlers.reencrypt_clients(uow, cipher, after, batch_size)
+                    uow.commit()
+                if last is None:
+                    break
+                done, after = done + count, last
+                bar.update(count)
+    except KeyError_ as exc:
+        raise click.ClickException(f"{exc}; add that key after the new one and run again") from exc
+    finally:
+        factory.dispose()
+    click.echo(f"rujukan: {done} client(s) re-encrypted with key {cipher.current_kid}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ back unless ``commit()`` is called.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,8 +89,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     if "poolclass" not in kwargs:
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        # a process runs at most max_workers (10) workers at once; keep PostgreSQL's
+        # connection slots for the other processes and instances
+        kwargs.setdefault("pool_size", int(os.environ.get("DB_POOL_SIZE", 5)))
+        kwargs.setdefault("max_overflow", int(os.environ.get("DB_POOL_OVERFLOW", 5)))
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 

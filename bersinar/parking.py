@@ -105,3 +105,52 @@ def replay(
     finally:
         connection.close()
     return replayed
+
+
+def declare_consumer_queues(
+    amqp_uri: str, service_cls, service_name: str, retry_delays=None
+) -> int:
+    """Declare, as nameko would at start, each event handler queue of ``service_cls``
+    bound to its source's exchange, with its retry and parking queues. Messages
+    published before the service first starts then wait for it instead of being routed
+    only to the consumers that happened to be up."""
+    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
+
+    from bersinar.entrypoints import DEFAULT_RETRY_DELAYS, EventHandler, retry_queue_name
+
+    delays = [float(d) for d in (retry_delays or DEFAULT_RETRY_DELAYS)]
+    connection = amqp_connection(amqp_uri)
+    connection.connect()
+    declared = 0
+    try:
+        channel = connection.channel()
+        for method_name in dir(service_cls):
+            method = getattr(service_cls, method_name)
+            for extension in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+                if not isinstance(extension, EventHandler):
+                    continue
+                exchange = f"{extension.source_service}.events"
+                queue = (
+                    f"evt-{extension.source_service}-{extension.event_type}"
+                    f"--{service_name}.{method_name}"
+                )
+                channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+                channel.queue_declare(queue, durable=True, auto_delete=False)
+                channel.queue_bind(queue, exchange, extension.event_type)
+                for delay in delays:
+                    channel.queue_declare(
+                        retry_queue_name(queue, delay),
+                        durable=True,
+                        auto_delete=False,
+                        arguments={
+                            "x-message-ttl": int(delay * 1000),
+                            "x-dead-letter-exchange": "",
+                            "x-dead-letter-routing-key": queue,
+                        },
+                    )
+                channel.queue_declare(parked_queue_name(queue), durable=True, auto_delete=False)
+                declared += 1
+        channel.close()
+    finally:
+        connection.close()
+    return declared

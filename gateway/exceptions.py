@@ -27,3 +27,25 @@ class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
     status = 503
     title = "Layanan tidak menjawab"
+
+
+class RateLimited(DomainError):
+    code = "RATE_LIMITED"
+    status = 429
+    title = "Terlalu banyak permintaan"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Batas permintaan terlampaui; coba lagi dalam {retry_after} detik.")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class IdempotencyConflict(DomainError):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    status = 422
+    title = "Idempotency-Key sudah dipakai untuk permintaan lain"
+
+
+class IdempotencyInProgress(DomainError):
+    code = "IDEMPOTENCY_IN_PROGRESS"
+    status = 409
+    title = "Permintaan dengan Idempotency-Key ini sedang diproses"

@@ -21,6 +21,7 @@ from bersinar.context import current_correlation_id
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import DomainError, ValidationFailed
 from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
+from gateway import idempotency
 from gateway.exceptions import (
     BadRequest,
     PayloadTooLarge,
@@ -46,6 +47,8 @@ class Route:
     response: Any = None
     status: int = 200
     tags: tuple[str, ...] = field(default_factory=tuple)
+    # content types of the success answer: JSON unless said (text, HTML, CSV)
+    produces: tuple[str, ...] = ("application/json",)
 
 
 ROUTES: list[Route] = []
@@ -74,7 +77,9 @@ def response_for_error(exc: BaseException) -> Response:
     if isinstance(exc, MarshmallowValidationError):
         exc = ValidationFailed(errors=exc.normalized_messages())
     if isinstance(exc, DomainError | RemoteDomainError):
-        return problem(exc.status, exc.code, exc.title, exc.detail, exc.errors or None)
+        reply = problem(exc.status, exc.code, exc.title, exc.detail, exc.errors or None)
+        reply.headers.update(getattr(exc, "headers", {}))
+        return reply
     if isinstance(exc, UnknownService | eventlet.Timeout):
         error = ServiceUnavailable()
         return problem(error.status, error.code, error.title, error.detail)
@@ -107,6 +112,24 @@ def read_json(request, max_bytes: int) -> Any:
     return parsed
 
 
+def refuse_nul(value: Any, where: str) -> None:
+    """A NUL character has no place in any text here, and PostgreSQL cannot store it:
+    refuse it at the door as bad input, wherever it hides."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValidationFailed(
+                "Teks tidak boleh memuat karakter NUL.",
+                errors={where: ["Karakter NUL tidak diperbolehkan."]},
+            )
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            refuse_nul(key, where)
+            refuse_nul(inner, f"{where}.{key}" if where else str(key))
+    elif isinstance(value, list):
+        for inner in value:
+            refuse_nul(inner, where)
+
+
 def raw_json(request) -> Any:
     """The body as the caller sent it (after it passed validation), for a service that
     validates the same contract again."""
@@ -123,29 +146,70 @@ def endpoint(
     response: Any = None,
     status: int = 200,
     tags: tuple[str, ...] = (),
+    produces: tuple[str, ...] = ("application/json",),
 ):
     """``roles=None`` is an open endpoint (health, metrics, the spec). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
     Response or a JSON-able value (answered with ``status``)."""
-    route = Route(method, path, summary, roles, body, query, response, status, tags)
+    route = Route(method, path, summary, roles, body, query, response, status, tags, produces)
     ROUTES.append(route)
 
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(self, request, **url_args):
             started = time.perf_counter()
+            claimed = None
             try:
                 caller = self.authenticate(request) if roles is not None else None
-                if roles is not None and caller.role not in roles:
-                    raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
-                data = None
-                if body is not None:
-                    data = body().load(read_json(request, self.max_body_bytes))
-                params = query().load(request.args.to_dict()) if query is not None else {}
-                result = fn(self, request, caller, data, params, **url_args)
-                reply = result if isinstance(result, Response) else json_response(result, status)
+                if caller is not None:
+                    self.rate_limiter.check(caller.key_id)
+                    if caller.role not in roles:
+                        raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
+                refuse_nul(url_args, "path")
+                refuse_nul(request.args.to_dict(flat=False), "query")
+                raw = read_json(request, self.max_body_bytes) if body is not None else None
+                refuse_nul(raw, "body")
+                replay = None
+                if (
+                    method == "POST"
+                    and caller is not None
+                    and request.headers.get(idempotency.HEADER) is not None
+                ):
+                    claimed = (caller.key_id, request.headers[idempotency.HEADER])
+                    digest = idempotency.request_hash(
+                        method, request.full_path, request.get_data(cache=True)
+                    )
+                    with self.uow() as uow:
+                        replay = idempotency.begin(uow, *claimed, method, request.path, digest)
+                if replay is not None:
+                    claimed = None  # answered before: nothing to record
+                    reply = Response(
+                        replay.body,
+                        status=replay.status,
+                        mimetype=(
+                            "application/problem+json"
+                            if replay.status >= 400
+                            else "application/json"
+                        ),
+                    )
+                    reply.headers["Idempotent-Replayed"] = "true"
+                else:
+                    data = body().load(raw) if body is not None else None
+                    params = query().load(request.args.to_dict()) if query is not None else {}
+                    result = fn(self, request, caller, data, params, **url_args)
+                    reply = (
+                        result if isinstance(result, Response) else json_response(result, status)
+                    )
             except Exception as exc:  # the error table decides; nothing escapes as a 500 page
                 reply = response_for_error(exc)
+            if claimed is not None:
+                try:
+                    with self.uow() as uow:
+                        idempotency.finish(
+                            uow, *claimed, reply.status_code, reply.get_data(as_text=True)
+                        )
+                except Exception:
+                    log.exception("could not record the answer to an Idempotency-Key")
             reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
             elapsed = time.perf_counter() - started
             log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)

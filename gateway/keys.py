@@ -32,6 +32,10 @@ class Caller:
     def actor(self) -> str:
         return f"{self.role}:{self.key_id}"
 
+    def as_dict(self) -> dict[str, str | None]:
+        """How a service is told who asks (it checks object-level access again)."""
+        return {"role": self.role, "key_id": self.key_id, "partner_id": self.partner_id}
+
 
 def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()

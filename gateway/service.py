@@ -11,21 +11,33 @@ from bersinar.entrypoints import Database
 from gateway import keys
 from gateway.exceptions import Unauthorized
 from gateway.http import call
+from gateway.limits import RateLimiter
 from gateway.models import Base
+from gateway.routes.audit import AuditRoutes
 from gateway.routes.keys import KeyRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
 from gateway.routes.partners import PartnerRoutes
 from gateway.routes.referrals import ReferralRoutes
+from gateway.routes.reports import ReportRoutes
+from gateway.routes.webhooks import WebhookRoutes
 
 
 class GatewayService(
-    OperationsRoutes, KeyRoutes, PartnerRoutes, ReferralRoutes, NotificationRoutes
+    OperationsRoutes,
+    KeyRoutes,
+    PartnerRoutes,
+    ReferralRoutes,
+    NotificationRoutes,
+    AuditRoutes,
+    ReportRoutes,
+    WebhookRoutes,
 ):
     name = "gateway"
     config = Config()
     uow = Database(Base.metadata)
     correlation_id = CorrelationId()
+    rate_limiter = RateLimiter()
     mitra = RpcProxy("mitra")
     rujukan = RpcProxy("rujukan")
     laporan = RpcProxy("laporan")

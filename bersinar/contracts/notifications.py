@@ -1,15 +1,145 @@
-"""Shapes of notifications (notifikasi)."""
+"""Shapes of notifications (notifikasi): the inbox, the delivery log, webhook
+subscriptions and preferences. Validated by the gateway and again by notifikasi."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields
+from marshmallow import Schema, ValidationError, fields, validate, validates
+
+from bersinar.contracts import StrictSchema
+
+# Every event a webhook may subscribe to and a preference may name (DESIGN.md).
+EVENT_TYPES = (
+    "partner_registered", "partner_updated", "agreement_signed", "agreement_expiring",
+    "agreement_expired", "agreement_terminated", "referral_requested", "referral_accepted",
+    "referral_rejected", "referral_cancelled", "referral_admitted", "referral_completed",
+    "referral_dropped_out", "referral_transferred", "referral_response_overdue",
+    "report_due_soon", "report_overdue", "report_submitted", "report_approved",
+    "report_returned", "notification_sent", "notification_failed",
+)  # fmt: skip
+PERSON_CHANNELS = ("inbox", "email", "sms", "whatsapp")
+CHANNELS = (*PERSON_CHANNELS, "webhook")
+DELIVERY_STATUSES = ("pending", "sent", "failed", "cancelled")
 
 
 class Notification(Schema):
     id = fields.String()
     recipient = fields.String()
     event_type = fields.String()
+    event_id = fields.String()
     title = fields.String()
     body = fields.String()
     created_at = fields.String()
     read_at = fields.String(allow_none=True)
+
+
+class NotificationPage(Schema):
+    items = fields.List(fields.Nested(Notification))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ReadMark(StrictSchema):
+    read = fields.Boolean(load_default=True)
+
+
+class DeliveryQuery(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=64))
+    event_id = fields.String(load_default=None, validate=validate.Length(max=36))
+    event_type = fields.String(load_default=None, validate=validate.OneOf(EVENT_TYPES))
+    channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
+    status = fields.String(load_default=None, validate=validate.OneOf(DELIVERY_STATUSES))
+    recipient = fields.String(load_default=None, validate=validate.Length(max=100))
+
+
+class Attempt(Schema):
+    number = fields.Integer()
+    attempted_at = fields.String()
+    outcome = fields.String()
+    error = fields.String(allow_none=True)
+    duration_ms = fields.Integer()
+
+
+class Delivery(Schema):
+    id = fields.String()
+    event_id = fields.String()
+    event_type = fields.String()
+    recipient = fields.String()
+    recipient_kind = fields.String()
+    channel = fields.String()
+    status = fields.String()
+    attempts = fields.Integer()
+    last_error = fields.String(allow_none=True)
+    next_attempt_at = fields.String(allow_none=True)
+    occurred_at = fields.String()
+    created_at = fields.String()
+    sent_at = fields.String(allow_none=True)
+    attempt_log = fields.List(fields.Nested(Attempt))
+
+
+class DeliveryPage(Schema):
+    items = fields.List(fields.Nested(Delivery))
+    next_cursor = fields.String(allow_none=True)
+
+
+class WebhookCreate(StrictSchema):
+    url = fields.Url(
+        required=True,
+        schemes={"http", "https"},
+        require_tld=False,
+        validate=validate.Length(max=500),
+    )
+    event_types = fields.List(
+        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(EVENT_TYPES)),
+    )
+
+
+class Webhook(Schema):
+    id = fields.String()
+    url = fields.String()
+    event_types = fields.List(fields.String())
+    owner_role = fields.String()
+    created_at = fields.String()
+    deleted_at = fields.String(allow_none=True)
+
+
+class WebhookCreated(Webhook):
+    secret = fields.String(
+        metadata={"description": "Kunci HMAC-SHA256 tanda tangan; ditampilkan sekali saja."}
+    )
+
+
+class PreferenceItem(StrictSchema):
+    event_type = fields.String(required=True)
+    channels = fields.List(fields.String(validate=validate.OneOf(PERSON_CHANNELS)), required=True)
+
+    @validates("event_type")
+    def _known(self, value, **kwargs):
+        if value != "*" and value not in EVENT_TYPES:
+            raise ValidationError("Jenis peristiwa tidak dikenal.")
+
+
+class PreferencesUpdate(StrictSchema):
+    recipient = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+    items = fields.List(
+        fields.Nested(PreferenceItem),
+        required=True,
+        validate=validate.Length(min=1, max=len(EVENT_TYPES) + 1),
+    )
+
+
+class PreferencesQuery(StrictSchema):
+    recipient = fields.String(load_default=None, validate=validate.Length(min=1, max=100))
+
+
+class InboxQuery(StrictSchema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = fields.String(load_default=None, validate=validate.Length(max=64))
+    partner_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+    recipient = fields.String(
+        load_default=None,
+        validate=validate.OneOf(("role:admin", "role:officer")),
+        metadata={"description": "Admin saja: kotak masuk peran (role:admin, role:officer)."},
+    )
+    unread = fields.Boolean(load_default=None, allow_none=True)

@@ -1,16 +1,207 @@
-"""Shapes of partners (mitra)."""
+"""Shapes of partners (mitra): the registry, agreements (PKS) and capacity-building
+activities. Validated by the gateway and again by mitra."""
 
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
+from bersinar.contracts import SERVICE_TYPES, SEX_SERVED, SEXES, StrictSchema
+
+PARTNER_KINDS = ("hospital", "foundation", "clinic", "community", "other")
+PARTNER_STATUSES = ("active", "temporarily_closed", "inactive")
+AGE_GROUPS = ("adolescent", "adult", "elderly")
+CONTACT_ROLES = ("head", "operator", "clinician", "counsellor", "administration", "other")
+AGREEMENT_SCOPE = ("rehabilitation", "capacity_building", "reporting", "monitoring_evaluation")
+AGREEMENT_STATUSES = ("draft", "active", "expiring", "expired", "terminated")
+ACTIVITY_KINDS = ("training", "supervision_visit", "facilitation", "coordination_meeting")
+# dimensions of BNN's rehabilitation capability index, each scored 0-100
+SCORE_DIMENSIONS = ("availability", "access", "acceptability", "quality", "continuity")
+
+_slug = validate.Regexp(
+    r"^[a-z0-9][a-z0-9-]{1,62}$", error="Hanya huruf kecil, angka dan tanda hubung (2-63)."
+)
+_phone = validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
+
+
+class Contact(StrictSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    role = fields.String(required=True, validate=validate.OneOf(CONTACT_ROLES))
+    email = fields.Email(load_default=None, allow_none=True)
+    phone = fields.String(load_default=None, allow_none=True, validate=_phone)
+    whatsapp = fields.String(load_default=None, allow_none=True, validate=_phone)
+
+
+class ServiceOfferInput(StrictSchema):
+    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    capacity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10000))
+    unit = fields.String(load_default="klien", validate=validate.Length(min=1, max=32))
+
+
+def _distinct_services(services, field="services"):
+    kinds = [s["service_type"] for s in services or []]
+    if len(kinds) != len(set(kinds)):
+        raise ValidationError("Setiap jenis layanan hanya sekali.", field)
+
+
+class PartnerCreate(StrictSchema):
+    id = fields.String(load_default=None, validate=_slug)
+    name = fields.String(required=True, validate=validate.Length(min=2, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(PARTNER_KINDS))
+    address = fields.String(load_default="", validate=validate.Length(max=500))
+    kabupaten_kota = fields.String(required=True, validate=validate.Length(min=2, max=100))
+    sex_served = fields.String(required=True, validate=validate.OneOf(SEX_SERVED))
+    age_groups = fields.List(
+        fields.String(validate=validate.OneOf(AGE_GROUPS)),
+        load_default=lambda: ["adolescent", "adult"],
+    )
+    services = fields.List(fields.Nested(ServiceOfferInput), load_default=list)
+    contacts = fields.List(
+        fields.Nested(Contact), load_default=list, validate=validate.Length(max=20)
+    )
+    accreditation = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=100)
+    )
+    status = fields.String(load_default="active", validate=validate.OneOf(PARTNER_STATUSES))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _services_once(self, data, **kwargs):
+        _distinct_services(data.get("services"))
+
+
+class PartnerPatch(StrictSchema):
+    """Every field optional; what is given replaces what was there (services are merged
+    by service type)."""
+
+    name = fields.String(validate=validate.Length(min=2, max=200))
+    kind = fields.String(validate=validate.OneOf(PARTNER_KINDS))
+    address = fields.String(validate=validate.Length(max=500))
+    kabupaten_kota = fields.String(validate=validate.Length(min=2, max=100))
+    sex_served = fields.String(validate=validate.OneOf(SEX_SERVED))
+    age_groups = fields.List(fields.String(validate=validate.OneOf(AGE_GROUPS)))
+    services = fields.List(fields.Nested(ServiceOfferInput))
+    contacts = fields.List(fields.Nested(Contact), validate=validate.Length(max=20))
+    accreditation = fields.String(allow_none=True, validate=validate.Length(max=100))
+    status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError("Tidak ada yang diubah.", "_schema")
+        _distinct_services(data.get("services"))
 
 
 class ServiceOffer(Schema):
     service_type = fields.String()
     capacity = fields.Integer()
     unit = fields.String()
+    updated_at = fields.String()
+
+
+class AgreementInput(StrictSchema):
+    number = fields.String(required=True, validate=validate.Length(min=3, max=100))
+    signed_on = fields.Date(required=True)
+    valid_from = fields.Date(required=True)
+    valid_until = fields.Date(required=True)
+    scope = fields.List(
+        fields.String(validate=validate.OneOf(AGREEMENT_SCOPE)),
+        load_default=lambda: list(AGREEMENT_SCOPE),
+        validate=validate.Length(min=1),
+    )
+    annual_target = fields.Integer(
+        load_default=0, strict=True, validate=validate.Range(min=0, max=100000)
+    )
+    document_ref = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=300)
+    )
+    renews_agreement_id = fields.String(
+        load_default=None, allow_none=True, validate=validate.Length(max=36)
+    )
+
+    @validates_schema
+    def _dates_in_order(self, data, **kwargs):
+        if data["valid_until"] < data["valid_from"]:
+            raise ValidationError("Harus sesudah valid_from.", "valid_until")
+        if data["signed_on"] > data["valid_until"]:
+            raise ValidationError("Tidak boleh sesudah valid_until.", "signed_on")
+
+
+class AgreementTermination(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    terminated_on = fields.Date(load_default=None, allow_none=True)
+
+
+class Agreement(Schema):
+    id = fields.String()
+    partner_id = fields.String()
+    number = fields.String()
+    signed_on = fields.String()
+    valid_from = fields.String()
+    valid_until = fields.String()
+    scope = fields.List(fields.String())
+    annual_target = fields.Integer()
+    document_ref = fields.String(allow_none=True)
+    renews_agreement_id = fields.String(allow_none=True)
+    status = fields.String(validate=validate.OneOf(AGREEMENT_STATUSES))
+    days_to_expiry = fields.Integer()
+    terminated_on = fields.String(allow_none=True)
+    termination_reason = fields.String(allow_none=True)
+
+
+class FollowUpInput(StrictSchema):
+    description = fields.String(required=True, validate=validate.Length(min=3, max=1000))
+    due_on = fields.Date(required=True)
+
+
+class ActivityInput(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
+    held_on = fields.Date(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=3, max=200))
+    participants = fields.List(
+        fields.String(validate=validate.Length(min=1, max=200)),
+        load_default=list,
+        validate=validate.Length(max=200),
+    )
+    findings = fields.String(load_default="", validate=validate.Length(max=5000))
+    follow_ups = fields.List(
+        fields.Nested(FollowUpInput), load_default=list, validate=validate.Length(max=50)
+    )
+    scores = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(SCORE_DIMENSIONS)),
+        values=fields.Integer(strict=True, validate=validate.Range(0, 100)),
+        load_default=None,
+        allow_none=True,
+    )
+
+    @validates_schema
+    def _scores_on_visits(self, data, **kwargs):
+        scores = data.get("scores")
+        if scores is None:
+            return
+        if data["kind"] != "supervision_visit":
+            raise ValidationError("Skor hanya untuk kunjungan supervisi.", "scores")
+        missing = [d for d in SCORE_DIMENSIONS if d not in scores]
+        if missing:
+            raise ValidationError(f"Skor wajib untuk: {', '.join(missing)}.", "scores")
+
+
+class FollowUp(Schema):
+    id = fields.String()
+    description = fields.String()
+    due_on = fields.String()
+    status = fields.String()
+
+
+class Activity(Schema):
+    id = fields.String()
+    partner_id = fields.String()
+    kind = fields.String()
+    held_on = fields.String()
+    title = fields.String()
+    participants = fields.List(fields.String())
+    findings = fields.String()
+    follow_ups = fields.List(fields.Nested(FollowUp))
+    scores = fields.Dict(keys=fields.String(), values=fields.Integer(), allow_none=True)
+    created_at = fields.String()
 
 
 class Partner(Schema):
@@ -19,18 +210,19 @@ class Partner(Schema):
     kind = fields.String()
     kabupaten_kota = fields.String()
     address = fields.String()
-    sex_served = fields.String()
-    status = fields.String()
+    sex_served = fields.String(validate=validate.OneOf(SEX_SERVED))
+    age_groups = fields.List(fields.String())
+    status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))
+    accreditation = fields.String(allow_none=True)
+    version = fields.Integer()
     services = fields.List(fields.Nested(ServiceOffer))
+    contacts = fields.List(fields.Nested(Contact))
+    agreements = fields.List(fields.Nested(Agreement))
 
 
 class PartnerFilter(StrictSchema):
     sex = fields.String(validate=validate.OneOf(SEXES))
     service_type = fields.String(validate=validate.OneOf(SERVICE_TYPES))
-    kabupaten_kota = fields.String(validate=validate.Length(max=100))
-
-    @validates_schema
-    def _no_empty(self, data, **kwargs):
-        for key, value in data.items():
-            if value == "":
-                raise ValidationError("Tidak boleh kosong.", key)
+    kabupaten_kota = fields.String(validate=validate.Length(min=1, max=100))
+    has_capacity = fields.Boolean()
+    status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
 
@@ -17,6 +19,34 @@ REFERRAL_STATUSES = (
     "dropped_out",
     "transferred",
 )
+
+# ids of referrals, clients, partners, API keys: plain text that is safe in a query
+ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def is_plain_id(value: str) -> bool:
+    return bool(re.fullmatch(ID_PATTERN[1:-1], value or ""))
+
+
+def _plain_id(value: str) -> None:
+    if not is_plain_id(value):  # "$" alone would let a trailing newline through
+        raise ValidationError("Pengenal tidak sah.")
+
+
+PLAIN_ID = [validate.Regexp(ID_PATTERN, error="Pengenal tidak sah."), _plain_id]
+
+
+def no_control_characters(value: str) -> None:
+    """Free text people type is stored as text: no NUL or other control characters."""
+    if _CONTROL.search(value or ""):
+        raise ValidationError("Tidak boleh berisi karakter kendali.")
+
+
+def _text(max_length: int, **kwargs):
+    return fields.String(
+        validate=[validate.Length(max=max_length), no_control_characters], **kwargs
+    )
 
 
 class ClientInput(StrictSchema):
@@ -63,16 +93,96 @@ class ReferralCreate(StrictSchema):
     client = fields.Nested(ClientInput, required=True)
     source = fields.String(required=True, validate=validate.OneOf(REFERRAL_SOURCES))
     service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
-    partner_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    partner_id = fields.String(required=True, validate=PLAIN_ID)
     consent = fields.Nested(ConsentInput, required=True)
     assessment = fields.Nested(AssessmentInput, load_default=None, allow_none=True)
 
 
+REJECTION_REASONS = ("capacity_full", "not_eligible", "client_unreachable", "other")
+TRANSITION_ACTIONS = ("accept", "reject", "admit", "complete", "drop-out", "cancel", "transfer")
+
+
+def _page_fields():
+    return {
+        "limit": fields.Integer(load_default=50, validate=validate.Range(min=1, max=200)),
+        "cursor": fields.String(load_default=None, validate=PLAIN_ID),
+    }
+
+
+class TransitionInput(StrictSchema):
+    """accept, admit, complete, drop-out, cancel: a note is optional."""
+
+    note = _text(1000, load_default=None, allow_none=True)
+
+
+class RejectInput(TransitionInput):
+    reason = fields.String(required=True, validate=validate.OneOf(REJECTION_REASONS))
+
+
+class TransferInput(StrictSchema):
+    partner_id = fields.String(required=True, validate=PLAIN_ID)
+    service_type = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(SERVICE_TYPES)
+    )
+    reason = _text(1000, load_default=None, allow_none=True)
+
+
+class ReferralFilter(StrictSchema):
+    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    partner_id = fields.String(validate=PLAIN_ID)
+    client_id = fields.String(validate=PLAIN_ID)
+    limit = _page_fields()["limit"]
+    cursor = _page_fields()["cursor"]
+
+
+class ReferralReadQuery(StrictSchema):
+    purpose = fields.String(
+        load_default=None,
+        validate=[validate.Length(min=1, max=200), no_control_characters],
+        metadata={"description": "Mengapa data identitas klien dibuka (dicatat di log audit)."},
+    )
+
+
+class MatchQuery(StrictSchema):
+    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    kabupaten_kota = fields.String(
+        load_default=None, validate=[validate.Length(min=1, max=100), no_control_characters]
+    )
+
+
+class AuditQuery(StrictSchema):
+    referral_id = fields.String(validate=PLAIN_ID)
+    actor = fields.String(validate=[validate.Length(min=1, max=100), no_control_characters])
+    partner_id = fields.String(validate=PLAIN_ID)
+    limit = _page_fields()["limit"]
+    cursor = _page_fields()["cursor"]
+
+
+class ClientIdentity(Schema):
+    nik = fields.String()
+    name = fields.String()
+    phone = fields.String(allow_none=True)
+    birth_date = fields.String()
+
+
 class ClientSummary(Schema):
-    id = fields.String()
+    id = fields.String(metadata={"description": "Pseudonim klien"})
     sex = fields.String()
     age_group = fields.String()
     previous_referrals = fields.Integer()
+    identity = fields.Nested(
+        ClientIdentity, metadata={"description": "Hanya pada GET /referrals/{id}; dicatat."}
+    )
+
+
+class Episode(Schema):
+    id = fields.String()
+    partner_id = fields.String()
+    service_type = fields.String()
+    status = fields.String()
+    created_at = fields.String()
+    ended_at = fields.String(allow_none=True)
 
 
 class Referral(Schema):
@@ -81,6 +191,64 @@ class Referral(Schema):
     partner_id = fields.String()
     service_type = fields.String()
     source = fields.String()
+    previous_referral_id = fields.String(allow_none=True)
+    transferred_from_id = fields.String(allow_none=True)
+    transferred_to_id = fields.String(allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
     client = fields.Nested(ClientSummary)
+    response_due_at = fields.String(allow_none=True)
+    response_overdue = fields.Boolean()
+    responded_at = fields.String(allow_none=True)
+    admitted_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
     created_at = fields.String()
     updated_at = fields.String()
+
+
+class ReferralDetail(Referral):
+    consent = fields.Dict()
+    assessment = fields.Dict(allow_none=True)
+    created_by = fields.String()
+    episodes = fields.List(fields.Nested(Episode))
+
+
+class ReferralTransition(Referral):
+    transferred_to = fields.Nested(Referral, metadata={"description": "Hanya pada transfer"})
+
+
+class HistoryEntry(Schema):
+    from_status = fields.String(allow_none=True)
+    to_status = fields.String()
+    actor = fields.String()
+    reason = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    at = fields.String()
+
+
+class ReferralHistory(Schema):
+    referral_id = fields.String()
+    items = fields.List(fields.Nested(HistoryEntry))
+
+
+class PartnerMatch(Schema):
+    partner_id = fields.String()
+    partner_name = fields.String()
+    kabupaten_kota = fields.String()
+    sex_served = fields.String()
+    service_type = fields.String()
+    capacity = fields.Integer()
+    occupied = fields.Integer()
+    free = fields.Integer()
+    same_kabupaten_kota = fields.Boolean()
+
+
+class AuditEntry(Schema):
+    id = fields.String()
+    at = fields.String()
+    actor = fields.String()
+    actor_role = fields.String()
+    actor_partner_id = fields.String(allow_none=True)
+    referral_id = fields.String()
+    client_id = fields.String()
+    purpose = fields.String()
+    correlation_id = fields.String(allow_none=True)

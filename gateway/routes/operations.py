@@ -1,14 +1,28 @@
 from __future__ import annotations
 
+import mimetypes
+from pathlib import Path
+
 import eventlet
+import swagger_ui_bundle
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
+from bersinar.errors import NotFound
 from gateway.exceptions import ServiceUnavailable
 from gateway.http import call, endpoint, json_response
 from gateway.openapi import build_spec
 
 SERVICES = ("mitra", "rujukan", "laporan", "notifikasi")
+VIEWER = Path(swagger_ui_bundle.swagger_ui_path)
+DOCS_PAGE = """<!doctype html>
+<html lang="id"><head><meta charset="utf-8"><title>Bersinar API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
+</body></html>"""
 
 
 class OperationsRoutes:
@@ -37,10 +51,45 @@ class OperationsRoutes:
             return json_response({"status": "unavailable", "services": report, "down": down}, 503)
         return {"status": "ok", "services": report}
 
-    @endpoint("GET", "/metrics", "Metrik Prometheus", roles=None, tags=("operasi",))
+    @endpoint(
+        "GET",
+        "/metrics",
+        "Metrik Prometheus",
+        roles=None,
+        tags=("operasi",),
+        produces=("text/plain",),
+    )
     def metrics(self, request, caller, data, params):
         return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
     @endpoint("GET", "/openapi.json", "Dokumen OpenAPI", roles=None, tags=("operasi",))
     def openapi(self, request, caller, data, params):
         return build_spec()
+
+    @endpoint(
+        "GET",
+        "/docs",
+        "Penampil dokumen API",
+        roles=None,
+        tags=("operasi",),
+        produces=("text/html",),
+    )
+    def docs(self, request, caller, data, params):
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    @endpoint(
+        "GET",
+        "/docs/static/<string:filename>",
+        "Berkas penampil dokumen API",
+        roles=None,
+        tags=("operasi",),
+        produces=("text/css", "application/javascript", "image/png"),
+    )
+    def docs_static(self, request, caller, data, params, filename):
+        path = safe_join(str(VIEWER), filename)
+        if path is None or not Path(path).is_file() or filename.endswith(".map"):
+            raise NotFound("Berkas tidak ada.")
+        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        response = Response(Path(path).read_bytes(), mimetype=mimetype)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response

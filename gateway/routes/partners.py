@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+from marshmallow import fields, validate
+
+from bersinar.contracts import StrictSchema
 from bersinar.contracts import partners as contracts
-from gateway.http import endpoint
-from gateway.routes import EVERYONE
+from gateway.http import endpoint, raw_json
+from gateway.routes import EVERYONE, STAFF
+
+
+class ActivityQuery(StrictSchema):
+    kind = fields.String(validate=validate.OneOf(contracts.ACTIVITY_KINDS))
 
 
 class PartnerRoutes:
@@ -16,7 +23,20 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def list_partners(self, request, caller, data, params):
-        return {"items": self.rpc("mitra", "list_partners", params)}
+        return {"items": self.rpc("mitra", "list_partners", params, caller.as_dict())}
+
+    @endpoint(
+        "POST",
+        "/api/v1/partners",
+        "Daftarkan mitra",
+        roles=STAFF,
+        body=contracts.PartnerCreate,
+        response=contracts.Partner,
+        status=201,
+        tags=("mitra",),
+    )
+    def register_partner(self, request, caller, data, params):
+        return self.rpc("mitra", "register_partner", raw_json(request), caller.actor)
 
     @endpoint(
         "GET",
@@ -27,4 +47,98 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def get_partner(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "get_partner", partner_id)
+        return self.rpc("mitra", "get_partner", partner_id, caller.as_dict())
+
+    @endpoint(
+        "PATCH",
+        "/api/v1/partners/<string:partner_id>",
+        "Ubah mitra (operator mitra: hanya kontak dan kapasitas miliknya)",
+        roles=(*STAFF, "partner"),
+        body=contracts.PartnerPatch,
+        response=contracts.Partner,
+        tags=("mitra",),
+    )
+    def update_partner(self, request, caller, data, params, partner_id):
+        return self.rpc("mitra", "update_partner", partner_id, raw_json(request), caller.as_dict())
+
+    @endpoint(
+        "GET",
+        "/api/v1/partners/<string:partner_id>/agreements",
+        "PKS sebuah mitra",
+        roles=(*STAFF, "partner"),
+        response=contracts.Agreement(many=True),
+        tags=("mitra",),
+    )
+    def list_agreements(self, request, caller, data, params, partner_id):
+        return {"items": self.rpc("mitra", "list_agreements", partner_id, caller.as_dict())}
+
+    @endpoint(
+        "POST",
+        "/api/v1/partners/<string:partner_id>/agreements",
+        "Catat PKS (atau perpanjangannya)",
+        roles=STAFF,
+        body=contracts.AgreementInput,
+        response=contracts.Agreement,
+        status=201,
+        tags=("mitra",),
+    )
+    def sign_agreement(self, request, caller, data, params, partner_id):
+        return self.rpc("mitra", "sign_agreement", partner_id, raw_json(request), caller.actor)
+
+    @endpoint(
+        "POST",
+        "/api/v1/partners/<string:partner_id>/agreements/<string:agreement_id>/terminate",
+        "Akhiri PKS sebelum waktunya",
+        roles=STAFF,
+        body=contracts.AgreementTermination,
+        response=contracts.Agreement,
+        tags=("mitra",),
+    )
+    def terminate_agreement(self, request, caller, data, params, partner_id, agreement_id):
+        return self.rpc(
+            "mitra",
+            "terminate_agreement",
+            partner_id,
+            agreement_id,
+            raw_json(request),
+            caller.actor,
+        )
+
+    @endpoint(
+        "GET",
+        "/api/v1/partners/<string:partner_id>/activities",
+        "Kegiatan penguatan dan monitoring sebuah mitra",
+        roles=(*STAFF, "partner"),
+        query=ActivityQuery,
+        response=contracts.Activity(many=True),
+        tags=("mitra",),
+    )
+    def list_activities(self, request, caller, data, params, partner_id):
+        return {
+            "items": self.rpc(
+                "mitra", "list_activities", partner_id, caller.as_dict(), params.get("kind")
+            )
+        }
+
+    @endpoint(
+        "POST",
+        "/api/v1/partners/<string:partner_id>/activities",
+        "Catat kegiatan penguatan atau kunjungan supervisi",
+        roles=STAFF,
+        body=contracts.ActivityInput,
+        response=contracts.Activity,
+        status=201,
+        tags=("mitra",),
+    )
+    def record_activity(self, request, caller, data, params, partner_id):
+        return self.rpc("mitra", "record_activity", partner_id, raw_json(request), caller.actor)
+
+    @endpoint(
+        "GET",
+        "/api/v1/partners/<string:partner_id>/scores",
+        "Skor kunjungan supervisi dari waktu ke waktu",
+        roles=(*STAFF, "partner"),
+        tags=("mitra",),
+    )
+    def score_history(self, request, caller, data, params, partner_id):
+        return self.rpc("mitra", "score_history", partner_id, caller.as_dict())

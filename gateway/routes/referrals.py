@@ -1,8 +1,43 @@
 from __future__ import annotations
 
+import logging
+
 from bersinar.contracts import referrals as contracts
-from gateway.http import endpoint, raw_json
+from gateway.http import endpoint, raw_json, read_json
 from gateway.routes import STAFF
+
+# who may look at referrals at all; which ones, and what they may do to them, rujukan
+# decides (a partner's operator: only its partner's referrals, others answer 404)
+REFERRAL_READERS = ("admin", "officer", "partner")
+
+
+class _RpcReplyBodies(logging.Filter):
+    """nameko's RPC proxy logs every reply body at DEBUG; a referral read carries the
+    client's identity, which must never reach a log line."""
+
+    MESSAGE = "RPC reply event complete %s %s"
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == self.MESSAGE and isinstance(record.args, tuple) and record.args:
+            record.args = (record.args[0], "<isi balasan tidak dicatat>")
+        return True
+
+
+_rpc_log = logging.getLogger("nameko.rpc")
+if not any(isinstance(f, _RpcReplyBodies) for f in _rpc_log.filters):
+    _rpc_log.addFilter(_RpcReplyBodies())
+
+
+def actor_of(caller) -> dict:
+    """How rujukan is told who asks: it checks object-level access itself."""
+    return {"role": caller.role, "key_id": caller.key_id, "partner_id": caller.partner_id}
+
+
+def optional_body(request, max_bytes: int) -> dict:
+    """accept, admit, complete, drop-out and cancel may be posted without a body."""
+    if not request.get_data(cache=True):
+        return {}
+    return contracts.TransitionInput().load(read_json(request, max_bytes))
 
 
 class ReferralRoutes:
@@ -18,4 +53,142 @@ class ReferralRoutes:
     )
     def create_referral(self, request, caller, data, params):
         # the service validates the same contract again: send what the caller sent
-        return self.rpc("rujukan", "create_referral", raw_json(request), caller.actor)
+        return self.rpc("rujukan", "create_referral", raw_json(request), actor_of(caller))
+
+    @endpoint(
+        "GET",
+        "/api/v1/referrals",
+        "Daftar rujukan (mitra: hanya rujukan kepadanya), tanpa identitas klien",
+        roles=REFERRAL_READERS,
+        query=contracts.ReferralFilter,
+        response=contracts.Referral(many=True),
+        tags=("rujukan",),
+    )
+    def list_referrals(self, request, caller, data, params):
+        return self.rpc("rujukan", "list_referrals", request.args.to_dict(), actor_of(caller))
+
+    @endpoint(
+        "GET",
+        "/api/v1/referrals/<string:referral_id>",
+        "Satu rujukan dengan identitas klien (setiap pembacaan dicatat di log audit)",
+        roles=REFERRAL_READERS,
+        query=contracts.ReferralReadQuery,
+        response=contracts.ReferralDetail,
+        tags=("rujukan",),
+    )
+    def get_referral(self, request, caller, data, params, referral_id):
+        return self.rpc(
+            "rujukan", "get_referral", referral_id, actor_of(caller), params.get("purpose")
+        )
+
+    @endpoint(
+        "GET",
+        "/api/v1/referrals/<string:referral_id>/history",
+        "Riwayat status rujukan: siapa, kapan, mengapa",
+        roles=REFERRAL_READERS,
+        response=contracts.ReferralHistory,
+        tags=("rujukan",),
+    )
+    def referral_history(self, request, caller, data, params, referral_id):
+        return self.rpc("rujukan", "referral_history", referral_id, actor_of(caller))
+
+    def _transition(self, request, caller, referral_id, action, payload):
+        return self.rpc(
+            "rujukan", "transition_referral", referral_id, action, payload, actor_of(caller)
+        )
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/accept",
+        "Terima rujukan (mitra penerima)",
+        roles=REFERRAL_READERS,
+        response=contracts.Referral,
+        tags=("rujukan",),
+    )
+    def accept_referral(self, request, caller, data, params, referral_id):
+        body = optional_body(request, self.max_body_bytes)
+        return self._transition(request, caller, referral_id, "accept", body)
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/reject",
+        "Tolak rujukan dengan alasan berkode (mitra penerima)",
+        roles=REFERRAL_READERS,
+        body=contracts.RejectInput,
+        response=contracts.Referral,
+        tags=("rujukan",),
+    )
+    def reject_referral(self, request, caller, data, params, referral_id):
+        return self._transition(request, caller, referral_id, "reject", raw_json(request))
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/admit",
+        "Klien masuk layanan (mitra penerima)",
+        roles=REFERRAL_READERS,
+        response=contracts.Referral,
+        tags=("rujukan",),
+    )
+    def admit_referral(self, request, caller, data, params, referral_id):
+        body = optional_body(request, self.max_body_bytes)
+        return self._transition(request, caller, referral_id, "admit", body)
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/complete",
+        "Klien selesai layanan (mitra penerima)",
+        roles=REFERRAL_READERS,
+        response=contracts.Referral,
+        tags=("rujukan",),
+    )
+    def complete_referral(self, request, caller, data, params, referral_id):
+        body = optional_body(request, self.max_body_bytes)
+        return self._transition(request, caller, referral_id, "complete", body)
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/drop-out",
+        "Klien putus layanan (mitra penerima)",
+        roles=REFERRAL_READERS,
+        response=contracts.Referral,
+        tags=("rujukan",),
+    )
+    def drop_out_referral(self, request, caller, data, params, referral_id):
+        body = optional_body(request, self.max_body_bytes)
+        return self._transition(request, caller, referral_id, "drop_out", body)
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/cancel",
+        "Batalkan rujukan (petugas)",
+        roles=REFERRAL_READERS,
+        response=contracts.Referral,
+        tags=("rujukan",),
+    )
+    def cancel_referral(self, request, caller, data, params, referral_id):
+        body = optional_body(request, self.max_body_bytes)
+        return self._transition(request, caller, referral_id, "cancel", body)
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/transfer",
+        "Alihkan klien ke mitra lain: rujukan baru yang tertaut (petugas)",
+        roles=REFERRAL_READERS,
+        body=contracts.TransferInput,
+        response=contracts.ReferralTransition,
+        tags=("rujukan",),
+    )
+    def transfer_referral(self, request, caller, data, params, referral_id):
+        return self._transition(request, caller, referral_id, "transfer", raw_json(request))
+
+    @endpoint(
+        "GET",
+        "/api/v1/partners/match",
+        "Mitra yang memenuhi syarat untuk klien, terbaik lebih dulu",
+        roles=STAFF,
+        query=contracts.MatchQuery,
+        response=contracts.PartnerMatch(many=True),
+        tags=("rujukan", "mitra"),
+    )
+    def match_partners(self, request, caller, data, params):
+        return {"items": self.rpc("rujukan", "match_partners", request.args.to_dict())}

@@ -1,20 +1,185 @@
 from __future__ import annotations
 
+import logging
+
+from nameko.dependency_providers import Config
+from prometheus_client import Gauge
+
 from bersinar.base import ServiceBase
+from bersinar.clock import Clock
+from bersinar.contracts.reports import ReportInput, ReportQuery, ReviewInput
 from bersinar.entrypoints import Database, event_handler, rpc
-from services.laporan import handlers
+from bersinar.timers import timer
+from services.laporan import domain, handlers
 from services.laporan.models import Base
+
+log = logging.getLogger(__name__)
+
+REPORTS = Gauge("bersinar_reports", "Monthly partner reports by status", ["status"])
+OVERDUE = Gauge("bersinar_reports_overdue", "Reports past their due date and not submitted")
+DIFFERENCES = Gauge(
+    "bersinar_report_reconciliation_differences",
+    "Figures in the latest submitted reports that differ from what referral events recorded",
+)
+
+
+def policy_from_config(config) -> domain.ReportPolicy:
+    return domain.ReportPolicy(
+        start_period=str(config.get("REPORT_START_PERIOD") or "2026-01"),
+        due_day=int(config.get("REPORT_DUE_DAY") or 7),
+        due_soon_days=int(config.get("REPORT_DUE_SOON_DAYS", 3)),
+        lock_after_days=int(config.get("REPORT_LOCK_AFTER_DAYS", 30)),
+    )
 
 
 class LaporanService(ServiceBase):
     name = "laporan"
     uow = Database(Base.metadata)
+    clock = Clock()
+    config = Config()
+
+    @property
+    def policy(self) -> domain.ReportPolicy:
+        return policy_from_config(self.config)
+
+    # -- reports -------------------------------------------------------------------------
 
     @rpc
     def recorded_counts(self, period, partner_id=None):
         with self.uow() as uow:
             return handlers.recorded_counts(uow, str(period), partner_id)
 
+    @rpc
+    def list_reports(self, filters, caller):
+        filters = ReportQuery().load(filters or {})
+        with self.uow() as uow:
+            return handlers.list_reports(uow, filters, caller, self.policy, self.clock.today())
+
+    @rpc
+    def get_report(self, partner_id, period, caller):
+        with self.uow() as uow:
+            return handlers.get_report(
+                uow, str(partner_id), str(period), caller, self.policy, self.clock.today()
+            )
+
+    @rpc
+    def submit_report(self, partner_id, period, payload, caller):
+        command = ReportInput().load(payload or {})
+        with self.uow() as uow:
+            report = handlers.submit_report(
+                uow, str(partner_id), str(period), command, caller, self.policy, self.clock.now()
+            )
+            uow.commit()
+        return report
+
+    @rpc
+    def review_report(self, partner_id, period, decision, payload, caller):
+        command = ReviewInput().load(payload or {})
+        with self.uow() as uow:
+            report = handlers.review_report(
+                uow,
+                str(partner_id),
+                str(period),
+                "approve" if decision == "approve" else "return",
+                command,
+                caller,
+                self.policy,
+                self.clock.now(),
+            )
+            uow.commit()
+        return report
+
+    @rpc
+    def reopen_report(self, partner_id, period, payload, caller):
+        command = ReviewInput().load(payload or {})
+        with self.uow() as uow:
+            report = handlers.reopen_report(
+                uow, str(partner_id), str(period), command, caller, self.policy, self.clock.now()
+            )
+            uow.commit()
+        return report
+
+    @timer("REPORT_CHECK_INTERVAL", 300)
+    def check_reports(self):
+        """Create the expected reports, emit report_due_soon / report_overdue when due
+        (once, whichever instance gets there first) and refresh the gauges."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            sent = handlers.check_reports(uow, self.policy, now)
+            uow.commit()
+        with self.uow() as uow:
+            figures = handlers.report_figures(uow, self.policy, domain.local_date(now))
+        for status, count in figures["by_status"].items():
+            REPORTS.labels(status).set(count)
+        OVERDUE.set(figures["overdue"])
+        DIFFERENCES.set(figures["differences"])
+        return sent
+
+    # -- monitoring and the national recap ---------------------------------------------------
+
+    @rpc
+    def indicators(self, period):
+        with self.uow() as uow:
+            return handlers.indicators(uow, str(period), self.policy, self.clock.today())
+
+    @rpc
+    def monthly_export(self, period):
+        threshold = int(self.config.get("EXPORT_SMALL_CELL_THRESHOLD") or 5)
+        with self.uow() as uow:
+            return handlers.monthly_export(uow, str(period), threshold)
+
+    # -- what mitra tells ------------------------------------------------------------------
+
+    @event_handler("mitra", "partner_registered")
+    def on_partner_registered(self, event):
+        return self.uow.apply_once(event, handlers.record_partner)
+
+    @event_handler("mitra", "partner_updated")
+    def on_partner_updated(self, event):
+        return self.uow.apply_once(event, handlers.record_partner)
+
+    @event_handler("mitra", "agreement_signed")
+    def on_agreement_signed(self, event):
+        return self.uow.apply_once(event, handlers.record_agreement_signed)
+
+    @event_handler("mitra", "agreement_terminated")
+    def on_agreement_terminated(self, event):
+        return self.uow.apply_once(event, handlers.record_agreement_terminated)
+
+    # -- what rujukan tells ----------------------------------------------------------------
+
     @event_handler("rujukan", "referral_requested")
     def on_referral_requested(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_requested)
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_accepted")
+    def on_referral_accepted(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_rejected")
+    def on_referral_rejected(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_cancelled")
+    def on_referral_cancelled(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_response_overdue")
+    def on_referral_response_overdue(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_admitted")
+    def on_referral_admitted(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_completed")
+    def on_referral_completed(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_dropped_out")
+    def on_referral_dropped_out(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)
+
+    @event_handler("rujukan", "referral_transferred")
+    def on_referral_transferred(self, event):
+        return self.uow.apply_once(event, handlers.record_referral_event)

@@ -7,6 +7,8 @@ from datetime import date
 
 SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
 EXPIRING_WITHIN_DAYS = 90
+AGREEMENT_SCOPE = ("rehabilitation", "capacity_building", "reporting", "monitoring_evaluation")
+SCORE_DIMENSIONS = ("availability", "access", "acceptability", "quality", "continuity")
 
 
 @dataclass(frozen=True)
@@ -130,3 +132,58 @@ def agreement_status(
 
 def serves_sex(sex_served: str, client_sex: str) -> bool:
     return sex_served == "all" or (sex_served, client_sex) in {("male", "M"), ("female", "F")}
+
+
+# --- agreement expiry notices ------------------------------------------------------
+
+EXPIRY_NOTICE_DAYS = (90, 30, 7)
+
+
+def days_to_expiry(valid_until: date, today: date) -> int:
+    return (valid_until - today).days
+
+
+def due_notice(
+    valid_from: date, valid_until: date, today: date, terminated: bool = False
+) -> tuple[str, tuple[str, ...]] | None:
+    """The notice an agreement is due today, if any: ``(notice, covers)``. ``covers``
+    names every notice it stands for, so an agreement first seen 20 days from its end
+    gets one "expiring_30" notice, not a 90-day one as well. "expired" is due the day
+    after the last valid day."""
+    if terminated or today < valid_from:
+        return None
+    left = days_to_expiry(valid_until, today)
+    if left < 0:
+        return "expired", ("expired",)
+    crossed = [days for days in EXPIRY_NOTICE_DAYS if left <= days]
+    if not crossed:
+        return None
+    notice = f"expiring_{min(crossed)}"
+    return notice, tuple(f"expiring_{days}" for days in crossed)
+
+
+# --- who may change what of a partner --------------------------------------------
+
+# A partner's own operator keeps its contacts and the capacity of its offers current;
+# everything else is BNNP's to change.
+PARTNER_EDITABLE = frozenset({"contacts", "services"})
+
+
+def fields_partner_may_not_change(changes: dict, current_offers: set[str]) -> list[str]:
+    refused = sorted(set(changes) - PARTNER_EDITABLE)
+    new_types = sorted({s["service_type"] for s in changes.get("services", [])} - current_offers)
+    if new_types:
+        refused.append("services." + ",".join(new_types))
+    return refused
+
+
+# --- the registry's look --------------------------------------------------------------
+
+
+def slug_for(name: str) -> str:
+    import re
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", plain.lower()).strip("-")
+    return slug[:60] or "mitra"

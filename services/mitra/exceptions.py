@@ -3,3 +3,7 @@ from bersinar.errors import NotFound
 
 class PartnerNotFound(NotFound):
     title = "Mitra tidak ditemukan"
+
+
+class AgreementNotFound(NotFound):
+    title = "PKS tidak ditemukan"

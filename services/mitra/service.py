@@ -1,30 +1,137 @@
 from __future__ import annotations
 
+import logging
+
+from prometheus_client import Gauge
+
 from bersinar.base import ServiceBase
-from bersinar.contracts.partners import PartnerFilter
+from bersinar.clock import Clock
+from bersinar.contracts.partners import (
+    ActivityInput,
+    AgreementInput,
+    AgreementTermination,
+    PartnerCreate,
+    PartnerFilter,
+    PartnerPatch,
+)
 from bersinar.entrypoints import Database, rpc
+from bersinar.timers import timer
 from services.mitra import handlers
 from services.mitra.models import Base
+
+log = logging.getLogger(__name__)
+
+PARTNERS = Gauge("bersinar_partners", "Partners by status", ["status"])
+AGREEMENTS = Gauge("bersinar_agreements", "Cooperation agreements (PKS) by status", ["status"])
+NEAREST_EXPIRY = Gauge(
+    "bersinar_agreement_nearest_expiry_days", "Days until the nearest end of an active agreement"
+)
 
 
 class MitraService(ServiceBase):
     name = "mitra"
     uow = Database(Base.metadata)
+    clock = Clock()
+
+    # -- partners ----------------------------------------------------------------------
 
     @rpc
-    def list_partners(self, filters=None):
+    def list_partners(self, filters=None, caller=None):
         filters = PartnerFilter().load(filters or {})
         with self.uow() as uow:
-            return handlers.list_partners(uow, filters)
+            return handlers.list_partners(uow, filters, self.clock.today(), caller)
 
     @rpc
-    def get_partner(self, partner_id):
+    def get_partner(self, partner_id, caller=None):
         with self.uow() as uow:
-            return handlers.get_partner(uow, str(partner_id))
+            return handlers.get_partner(uow, str(partner_id), self.clock.today(), caller)
+
+    @rpc
+    def register_partner(self, payload, actor):
+        command = PartnerCreate().load(payload or {})
+        with self.uow() as uow:
+            partner = handlers.register_partner(uow, command, str(actor), self.clock.today())
+            uow.commit()
+        return partner
+
+    @rpc
+    def update_partner(self, partner_id, payload, caller):
+        changes = PartnerPatch().load(payload or {})
+        with self.uow() as uow:
+            partner = handlers.update_partner(
+                uow, str(partner_id), changes, caller, self.clock.today()
+            )
+            uow.commit()
+        return partner
 
     @rpc
     def seed(self):
         with self.uow() as uow:
-            created = handlers.seed_partners(uow)
+            created = handlers.seed_partners(uow, self.clock.today())
             uow.commit()
         return {"created": created}
+
+    # -- agreements (PKS) ----------------------------------------------------------------
+
+    @rpc
+    def list_agreements(self, partner_id, caller):
+        with self.uow() as uow:
+            return handlers.list_agreements(uow, str(partner_id), self.clock.today(), caller)
+
+    @rpc
+    def sign_agreement(self, partner_id, payload, actor):
+        command = AgreementInput().load(payload or {})
+        with self.uow() as uow:
+            agreement = handlers.sign_agreement(
+                uow, str(partner_id), command, str(actor), self.clock.today()
+            )
+            uow.commit()
+        return agreement
+
+    @rpc
+    def terminate_agreement(self, partner_id, agreement_id, payload, actor):
+        command = AgreementTermination().load(payload or {})
+        with self.uow() as uow:
+            agreement = handlers.terminate_agreement(
+                uow, str(partner_id), str(agreement_id), command, str(actor), self.clock.today()
+            )
+            uow.commit()
+        return agreement
+
+    @timer("AGREEMENT_CHECK_INTERVAL", 300)
+    def check_agreements(self):
+        """Emit agreement_expiring / agreement_expired when due (once, whichever instance
+        gets there first) and refresh the registry's gauges."""
+        today = self.clock.today()
+        with self.uow() as uow:
+            sent = handlers.check_agreements(uow, today)
+            uow.commit()
+        with self.uow() as uow:
+            figures = handlers.registry_figures(uow, today)
+        for status, count in figures["partners"].items():
+            PARTNERS.labels(status).set(count)
+        for status in ("draft", "active", "expiring", "expired", "terminated"):
+            AGREEMENTS.labels(status).set(figures["agreements"].get(status, 0))
+        nearest = figures["days_to_nearest_expiry"]
+        NEAREST_EXPIRY.set(float("nan") if nearest is None else nearest)
+        return sent
+
+    # -- capacity building and monitoring -------------------------------------------------
+
+    @rpc
+    def record_activity(self, partner_id, payload, actor):
+        command = ActivityInput().load(payload or {})
+        with self.uow() as uow:
+            activity = handlers.record_activity(uow, str(partner_id), command, str(actor))
+            uow.commit()
+        return activity
+
+    @rpc
+    def list_activities(self, partner_id, caller, kind=None):
+        with self.uow() as uow:
+            return handlers.list_activities(uow, str(partner_id), caller, kind)
+
+    @rpc
+    def score_history(self, partner_id, caller):
+        with self.uow() as uow:
+            return handlers.score_history(uow, str(partner_id), caller)

@@ -1,37 +1,456 @@
-"""Who is told of what, and in which words. Routing is data; templates are Bahasa
-Indonesia and never print client identity (the partner opens the referral for that)."""
+"""Who is told of what, through which channel, in which words; how a webhook delivery is
+signed and how a failed delivery is retried. Plain Python: no nameko, no SQL.
+
+Routing is data (``ROUTES``, ``DEFAULT_CHANNELS``), overridden per recipient and event
+type by the recipient's preferences. Templates are Bahasa Indonesia, rendered by Jinja2 in
+a sandbox from an allow-list of event fields: a template cannot print client identity even
+if an event carried it (the partner opens the referral in Bersinar for that)."""
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+
+# --- what there is ----------------------------------------------------------------------
+
+# Every event of DESIGN.md, with the service that emits it.
+EVENT_SOURCES: dict[str, str] = {
+    "partner_registered": "mitra",
+    "partner_updated": "mitra",
+    "agreement_signed": "mitra",
+    "agreement_expiring": "mitra",
+    "agreement_expired": "mitra",
+    "agreement_terminated": "mitra",
+    "referral_requested": "rujukan",
+    "referral_accepted": "rujukan",
+    "referral_rejected": "rujukan",
+    "referral_cancelled": "rujukan",
+    "referral_admitted": "rujukan",
+    "referral_completed": "rujukan",
+    "referral_dropped_out": "rujukan",
+    "referral_transferred": "rujukan",
+    "referral_response_overdue": "rujukan",
+    "report_due_soon": "laporan",
+    "report_overdue": "laporan",
+    "report_submitted": "laporan",
+    "report_approved": "laporan",
+    "report_returned": "laporan",
+    # notifikasi's own outcomes: for webhook subscribers, and failures for admins
+    "notification_sent": "notifikasi",
+    "notification_failed": "notifikasi",
+}
+# Deliveries made because of these tell nothing more about themselves (no loop).
+OUTCOME_EVENTS = frozenset({"notification_sent", "notification_failed"})
+
+INBOX, EMAIL, SMS, WHATSAPP, WEBHOOK = "inbox", "email", "sms", "whatsapp", "webhook"
+# Channels a person (a partner's contacts, officers, admins) can be told through.
+PERSON_CHANNELS = (INBOX, EMAIL, SMS, WHATSAPP)
+CHANNELS = (*PERSON_CHANNELS, WEBHOOK)
+
+# Audiences: "partner" = the contacts of data.partner_id (and of the partner a referral
+# was transferred to); "officer" / "admin" = BNNP staff of that role.
+AUDIENCES = ("partner", "officer", "admin")
+
+# --- routing: who is told of what (data, not code) ----------------------------------------
+
+ROUTES: dict[str, tuple[str, ...]] = {
+    "partner_registered": ("admin",),
+    "partner_updated": (),  # webhook subscribers only
+    "agreement_signed": ("partner", "admin"),
+    "agreement_expiring": ("admin",),
+    "agreement_expired": ("partner", "admin"),
+    "agreement_terminated": ("partner", "admin"),
+    "referral_requested": ("partner",),
+    "referral_accepted": ("officer",),
+    "referral_rejected": ("officer",),
+    "referral_cancelled": ("partner",),
+    "referral_admitted": ("officer",),
+    "referral_completed": ("officer",),
+    "referral_dropped_out": ("officer",),
+    "referral_transferred": ("partner", "officer"),
+    "referral_response_overdue": ("officer",),  # escalation
+    "report_due_soon": ("partner",),
+    "report_overdue": ("partner", "officer"),
+    "report_submitted": ("officer",),
+    "report_approved": ("partner",),
+    "report_returned": ("partner",),
+    "notification_sent": (),  # webhook subscribers only
+    "notification_failed": ("admin",),
+}
+
+# Channels used when a recipient has not chosen (SMS and WhatsApp are opted into).
+DEFAULT_CHANNELS: tuple[str, ...] = (INBOX, EMAIL)
+
+# Keys a transferred referral may name its new partner by (tolerated spellings).
+TRANSFER_TARGET_KEYS = ("to_partner_id", "new_partner_id", "transferred_to")
+
+
+def recipient_id(kind: str, ident: str) -> str:
+    return f"{kind}:{ident}"
+
+
+def recipient_kind(recipient: str) -> str:
+    """``partner:yayasan-kipas`` -> ``partner``; ``role:officer`` -> ``officer``."""
+    kind, _, ident = recipient.partition(":")
+    return ident if kind == "role" else kind
+
+
+def audience_recipients(event_type: str, data: Mapping[str, Any]) -> list[str]:
+    """The people (by recipient id) an event is meant for, per ``ROUTES``."""
+    recipients: list[str] = []
+    for audience in ROUTES.get(event_type, ()):
+        if audience == "partner":
+            for key in ("partner_id", *TRANSFER_TARGET_KEYS):
+                if data.get(key) and (key == "partner_id" or event_type == "referral_transferred"):
+                    recipients.append(recipient_id("partner", str(data[key])))
+        elif audience in ("officer", "admin"):
+            recipients.append(recipient_id("role", audience))
+    return list(dict.fromkeys(recipients))
+
+
+def channels_for(
+    recipient: str, event_type: str, preferences: Mapping[tuple[str, str], Iterable[str]]
+) -> tuple[str, ...]:
+    """A recipient's choice for this event type, else its choice for every event type
+    (``*``), else the defaults."""
+    for key in ((recipient, event_type), (recipient, "*")):
+        if key in preferences:
+            return tuple(c for c in PERSON_CHANNELS if c in set(preferences[key]))
+    return DEFAULT_CHANNELS
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    recipient: str
+    channel: str
+
+
+def plan(
+    event: Mapping[str, Any],
+    preferences: Mapping[tuple[str, str], Iterable[str]],
+    subscriptions: Iterable[tuple[str, Iterable[str]]],
+) -> list[PlannedDelivery]:
+    """One delivery per recipient and channel: the routed people on their channels, and
+    every webhook subscription (id, event types) that asked for this event type."""
+    event_type = event["event_type"]
+    planned = [
+        PlannedDelivery(recipient, channel)
+        for recipient in audience_recipients(event_type, event.get("data") or {})
+        for channel in channels_for(recipient, event_type, preferences)
+    ]
+    planned += [
+        PlannedDelivery(recipient_id("webhook", sub_id), WEBHOOK)
+        for sub_id, event_types in subscriptions
+        if event_type in set(event_types)
+    ]
+    return planned
+
+
+# --- templates (Bahasa Indonesia) ---------------------------------------------------------
 
 SERVICE_TYPE_LABELS = {
     "inpatient": "rawat inap",
     "outpatient": "rawat jalan",
     "aftercare": "pasca rehabilitasi",
 }
+SEX_LABELS = {"M": "laki-laki", "F": "perempuan"}
+MONTHS = (
+    "Januari", "Februari", "Maret", "April", "Mei", "Juni",
+    "Juli", "Agustus", "September", "Oktober", "November", "Desember",
+)  # fmt: skip
 
-# event type -> recipients; "partner" means the contacts of data.partner_id.
-ROUTES: dict[str, tuple[str, ...]] = {
-    "referral_requested": ("partner",),
-}
+# The only event fields a template may see. Client identity is not among them (nor the
+# pseudonym: it means nothing to a reader and is not theirs to keep).
+SAFE_KEYS = (
+    "referral_id", "partner_id", "partner_name", "sex", "age_group", "service_type",
+    "source", "status", "reason", "reason_code", "report_id", "period", "due_on",
+    "agreement_id", "number", "valid_from", "valid_until", "days_left", "terminated_on",
+    "kabupaten_kota", "event_type", "channel", "recipient_kind", "attempts",
+)  # fmt: skip
 
-TEMPLATES: dict[str, tuple[str, str]] = {
-    "referral_requested": (
+
+@dataclass(frozen=True)
+class EventTemplates:
+    """The words for one event type: ``title`` and ``body`` for the inbox and the email
+    (the email wraps them in ``EMAIL_LAYOUT``), ``short`` for SMS and WhatsApp."""
+
+    title: str
+    body: str
+    short: str
+
+    def sources(self) -> tuple[str, str, str]:
+        return (self.title, self.body, self.short)
+
+
+_LAYANAN = "{{ service_type | layanan }}"
+_MITRA = "{{ partner_name or partner_id }}"
+
+TEMPLATES: dict[str, EventTemplates] = {
+    "partner_registered": EventTemplates(
+        "Mitra baru terdaftar: {{ partner_name or partner_id }}",
+        "Lembaga {{ partner_name or partner_id }} ({{ kabupaten_kota }}) telah terdaftar sebagai "
+        "mitra di Bersinar. Lengkapi kontak, layanan, dan perjanjian kerja samanya.",
+        "Bersinar: mitra baru terdaftar ({{ partner_name or partner_id }}).",
+    ),
+    "partner_updated": EventTemplates(
+        "Data mitra diperbarui: " + _MITRA,
+        "Data lembaga " + _MITRA + " di Bersinar telah diperbarui.",
+        "Bersinar: data mitra " + _MITRA + " diperbarui.",
+    ),
+    "agreement_signed": EventTemplates(
+        "Perjanjian kerja sama {{ number }} ditandatangani",
+        "Perjanjian kerja sama (PKS) nomor {{ number }} dengan " + _MITRA + " berlaku "
+        "{{ valid_from | tanggal }} sampai {{ valid_until | tanggal }}.",
+        "Bersinar: PKS {{ number }} berlaku s.d. {{ valid_until | tanggal }}.",
+    ),
+    "agreement_expiring": EventTemplates(
+        "PKS {{ number }} segera berakhir ({{ days_left }} hari lagi)",
+        "Perjanjian kerja sama (PKS) nomor {{ number }} dengan mitra " + _MITRA + " berakhir "
+        "pada {{ valid_until | tanggal }}, {{ days_left }} hari lagi. Mohon siapkan "
+        "perpanjangannya agar rujukan ke mitra ini tidak terhenti.",
+        "Bersinar: PKS {{ number }} (" + _MITRA + ") berakhir {{ valid_until | tanggal }}.",
+    ),
+    "agreement_expired": EventTemplates(
+        "PKS {{ number }} telah berakhir",
+        "Perjanjian kerja sama (PKS) nomor {{ number }} dengan mitra " + _MITRA + " berakhir "
+        "pada {{ valid_until | tanggal }}. Rujukan baru ke mitra ini tidak dapat dibuat sampai "
+        "ada PKS yang berlaku.",
+        "Bersinar: PKS {{ number }} (" + _MITRA + ") telah berakhir.",
+    ),
+    "agreement_terminated": EventTemplates(
+        "PKS mitra " + _MITRA + " diakhiri",
+        "Perjanjian kerja sama dengan mitra " + _MITRA + " diakhiri per "
+        "{{ terminated_on | tanggal }}. Rujukan baru ke mitra ini tidak dapat dibuat.",
+        "Bersinar: PKS mitra " + _MITRA + " diakhiri per {{ terminated_on | tanggal }}.",
+    ),
+    "referral_requested": EventTemplates(
         "Rujukan baru menunggu tanggapan",
-        "Ada rujukan baru untuk layanan {{ service_type | layanan }} (rujukan {{ referral_id }}, "
+        "Ada rujukan baru untuk layanan " + _LAYANAN + " (rujukan {{ referral_id }}, "
         "klien {{ sex | jenis_kelamin }}, kelompok usia {{ age_group }}). Mohon buka Bersinar "
         "untuk melihat data klien dan menerima atau menolak rujukan ini.",
+        "Bersinar: rujukan baru " + _LAYANAN + " menunggu tanggapan. Buka Bersinar.",
+    ),
+    "referral_accepted": EventTemplates(
+        "Rujukan diterima mitra",
+        "Mitra "
+        + _MITRA
+        + " menerima rujukan {{ referral_id }} untuk layanan "
+        + _LAYANAN
+        + ". Klien dapat diantar atau dijadwalkan masuk.",
+        "Bersinar: rujukan {{ referral_id }} diterima " + _MITRA + ".",
+    ),
+    "referral_rejected": EventTemplates(
+        "Rujukan ditolak mitra",
+        "Mitra "
+        + _MITRA
+        + " menolak rujukan {{ referral_id }} untuk layanan "
+        + _LAYANAN
+        + " (alasan: {{ (reason or reason_code) | alasan }}). Mohon carikan mitra lain.",
+        "Bersinar: rujukan {{ referral_id }} ditolak " + _MITRA + ".",
+    ),
+    "referral_cancelled": EventTemplates(
+        "Rujukan dibatalkan",
+        "Rujukan {{ referral_id }} untuk layanan " + _LAYANAN + " dibatalkan oleh petugas "
+        "BNNP. Tidak ada tindakan lanjut yang diperlukan.",
+        "Bersinar: rujukan {{ referral_id }} dibatalkan.",
+    ),
+    "referral_admitted": EventTemplates(
+        "Klien mulai menjalani layanan",
+        "Klien rujukan {{ referral_id }} telah diterima masuk di "
+        + _MITRA
+        + " untuk layanan "
+        + _LAYANAN
+        + ".",
+        "Bersinar: klien rujukan {{ referral_id }} masuk layanan di " + _MITRA + ".",
+    ),
+    "referral_completed": EventTemplates(
+        "Layanan rehabilitasi selesai",
+        "Klien rujukan {{ referral_id }} telah menyelesaikan layanan "
+        + _LAYANAN
+        + " di "
+        + _MITRA
+        + ". Rencanakan pasca rehabilitasi bila diperlukan.",
+        "Bersinar: rujukan {{ referral_id }} selesai di " + _MITRA + ".",
+    ),
+    "referral_dropped_out": EventTemplates(
+        "Klien berhenti sebelum layanan selesai",
+        "Klien rujukan {{ referral_id }} berhenti dari layanan "
+        + _LAYANAN
+        + " di "
+        + _MITRA
+        + " sebelum selesai. Mohon tindak lanjuti.",
+        "Bersinar: klien rujukan {{ referral_id }} putus layanan di " + _MITRA + ".",
+    ),
+    "referral_transferred": EventTemplates(
+        "Rujukan dialihkan",
+        "Rujukan {{ referral_id }} untuk layanan "
+        + _LAYANAN
+        + " dialihkan dari mitra "
+        + _MITRA
+        + "{% if to_partner_id %} ke mitra {{ to_partner_id }}{% endif %}. "
+        "Buka Bersinar untuk rinciannya.",
+        "Bersinar: rujukan {{ referral_id }} dialihkan. Buka Bersinar.",
+    ),
+    "referral_response_overdue": EventTemplates(
+        "Eskalasi: rujukan belum ditanggapi mitra",
+        "Mitra "
+        + _MITRA
+        + " belum menanggapi rujukan {{ referral_id }} untuk layanan "
+        + _LAYANAN
+        + " dalam batas waktu. Mohon hubungi mitra atau alihkan rujukan.",
+        "Bersinar: rujukan {{ referral_id }} belum ditanggapi " + _MITRA + ".",
+    ),
+    "report_due_soon": EventTemplates(
+        "Laporan bulanan {{ period }} segera jatuh tempo",
+        "Laporan bulanan periode {{ period }} jatuh tempo pada {{ due_on | tanggal }}. Mohon "
+        "lengkapi dan kirim melalui Bersinar sebelum tenggat.",
+        "Bersinar: laporan {{ period }} jatuh tempo {{ due_on | tanggal }}.",
+    ),
+    "report_overdue": EventTemplates(
+        "Laporan bulanan {{ period }} terlambat",
+        "Laporan bulanan periode {{ period }} dari mitra " + _MITRA + " belum diterima; "
+        "tenggatnya {{ due_on | tanggal }}. Mohon segera kirim melalui Bersinar.",
+        "Bersinar: laporan {{ period }} " + _MITRA + " terlambat (tenggat {{ due_on | tanggal }}).",
+    ),
+    "report_submitted": EventTemplates(
+        "Laporan bulanan {{ period }} masuk",
+        "Mitra " + _MITRA + " mengirim laporan bulanan periode {{ period }}. Mohon periksa "
+        "dan setujui atau kembalikan dengan catatan.",
+        "Bersinar: laporan {{ period }} dari " + _MITRA + " menunggu pemeriksaan.",
+    ),
+    "report_approved": EventTemplates(
+        "Laporan bulanan {{ period }} disetujui",
+        "Laporan bulanan periode {{ period }} telah diperiksa dan disetujui petugas BNNP. "
+        "Terima kasih.",
+        "Bersinar: laporan {{ period }} disetujui.",
+    ),
+    "report_returned": EventTemplates(
+        "Laporan bulanan {{ period }} dikembalikan",
+        "Laporan bulanan periode {{ period }} dikembalikan untuk diperbaiki. Catatan petugas "
+        "dapat dibaca di Bersinar; kirim kembali setelah diperbaiki.",
+        "Bersinar: laporan {{ period }} dikembalikan untuk diperbaiki.",
+    ),
+    "notification_sent": EventTemplates(
+        "Notifikasi {{ event_type }} terkirim",
+        "Notifikasi {{ event_type }} untuk {{ recipient_kind }} terkirim lewat {{ channel }} "
+        "pada percobaan ke-{{ attempts }}.",
+        "Bersinar: notifikasi {{ event_type }} terkirim lewat {{ channel }}.",
+    ),
+    "notification_failed": EventTemplates(
+        "Notifikasi gagal terkirim: {{ event_type }}",
+        "Notifikasi {{ event_type }} untuk {{ recipient_kind }} lewat {{ channel }} gagal "
+        "setelah {{ attempts }} percobaan. Periksa log pengiriman di Bersinar dan alamat "
+        "penerimanya.",
+        "Bersinar: notifikasi {{ event_type }} lewat {{ channel }} gagal terkirim.",
     ),
 }
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_env.filters["layanan"] = lambda value: SERVICE_TYPE_LABELS.get(value, value)
-_env.filters["jenis_kelamin"] = lambda value: {"M": "laki-laki", "F": "perempuan"}.get(value, "-")
+EMAIL_SUBJECT = "[Bersinar] {{ title }}"
+EMAIL_LAYOUT = (
+    "Yth. {{ audience }},\n\n"
+    "{{ body }}\n\n"
+    "Buka Bersinar: {{ console_url }}\n\n"
+    "--\n"
+    "Pesan otomatis Bersinar, BNN Provinsi Bengkulu. Mohon tidak membalas email ini.\n"
+)
+AUDIENCE_LABELS = {
+    "partner": "Pengelola Lembaga Rehabilitasi Mitra",
+    "officer": "Petugas Rehabilitasi BNNP Bengkulu",
+    "admin": "Administrator Bersinar BNNP Bengkulu",
+}
+
+REJECTION_REASONS = {
+    "CAPACITY_FULL": "kapasitas penuh",
+    "NOT_ELIGIBLE": "klien tidak sesuai layanan mitra",
+    "SERVICE_NOT_OFFERED": "layanan tidak tersedia",
+    "OTHER": "alasan lain",
+}
+
+
+def tanggal(value: Any) -> str:
+    """``2026-12-07`` -> ``7 Desember 2026``; anything else as it is."""
+    if value in (None, ""):
+        return "-"
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+
+
+_env = SandboxedEnvironment(
+    undefined=StrictUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+    finalize=lambda value: "-" if value is None else value,
+)
+_env.filters["layanan"] = lambda value: SERVICE_TYPE_LABELS.get(value, value or "-")
+_env.filters["jenis_kelamin"] = lambda value: SEX_LABELS.get(value, "-")
+_env.filters["tanggal"] = tanggal
+_env.filters["alasan"] = lambda value: REJECTION_REASONS.get(str(value), value or "-")
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str):
+    # templates are a fixed set: compile each once, not for every event
+    return _env.from_string(source)
+
+
+def _render(source: str, context: Mapping[str, Any]) -> str:
+    return _compiled(source).render(**context)
+
+
+def template_context(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The allow-listed fields of an event's data; missing ones are None (printed "-")."""
+    context = {key: data.get(key) for key in SAFE_KEYS}
+    context["to_partner_id"] = next((data[k] for k in TRANSFER_TARGET_KEYS if data.get(k)), None)
+    return context
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+def render(
+    event_type: str,
+    channel: str,
+    data: Mapping[str, Any],
+    audience: str = "partner",
+    console_url: str = "",
+) -> Rendered:
+    """The words of one event for one channel (the webhook carries the envelope instead)."""
+    templates = TEMPLATES[event_type]
+    context = template_context(data)
+    title = _render(templates.title, context)
+    if channel == INBOX:
+        return Rendered(title, _render(templates.body, context))
+    if channel == EMAIL:
+        body = _render(templates.body, context)
+        return Rendered(
+            _render(EMAIL_SUBJECT, {"title": title}),
+            _render(
+                EMAIL_LAYOUT,
+                {
+                    "audience": AUDIENCE_LABELS.get(audience, "Bapak/Ibu"),
+                    "body": body,
+                    "console_url": console_url or "-",
+                },
+            ),
+        )
+    if channel in (SMS, WHATSAPP):
+        return Rendered(title, _render(templates.short, context))
+    raise ValueError(f"no template for channel {channel}")
 
 
 @dataclass(frozen=True)
@@ -41,24 +460,76 @@ class Message:
     body: str
 
 
-def recipients_for(event_type: str, data: dict[str, Any]) -> list[str]:
-    recipients = []
-    for route in ROUTES.get(event_type, ()):
-        if route == "partner" and data.get("partner_id"):
-            recipients.append(f"partner:{data['partner_id']}")
-        elif route in ("officer", "admin"):
-            recipients.append(f"role:{route}")
-    return recipients
-
-
-def render(event_type: str, data: dict[str, Any]) -> tuple[str, str]:
-    title, body = TEMPLATES[event_type]
-    return _env.from_string(title).render(**data), _env.from_string(body).render(**data)
-
-
-def messages_for(event: dict[str, Any]) -> list[Message]:
+def messages_for(event: Mapping[str, Any]) -> list[Message]:
+    """The in-app inbox messages an event gives, one per routed recipient."""
     event_type = event["event_type"]
     if event_type not in TEMPLATES:
         return []
-    title, body = render(event_type, event["data"])
-    return [Message(r, title, body) for r in recipients_for(event_type, event["data"])]
+    recipients = audience_recipients(event_type, event.get("data") or {})
+    if not recipients:
+        return []
+    rendered = render(event_type, INBOX, event["data"])
+    return [Message(r, rendered.subject, rendered.body) for r in recipients]
+
+
+# --- webhooks ---------------------------------------------------------------------------
+
+SIGNATURE_HEADER = "X-Bersinar-Signature"
+DELIVERY_HEADER = "X-Bersinar-Delivery"
+EVENT_HEADER = "X-Bersinar-Event"
+SECRET_PREFIX = "whsec_"
+
+
+def new_webhook_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def signature(secret: str, timestamp: int, body: bytes) -> str:
+    """``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``: the timestamp is signed
+    too, so a captured delivery cannot be replayed later with a new time."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify_signature(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
+    """What a receiver does: recompute, compare in constant time, refuse stale ones."""
+    try:
+        parts = dict(item.split("=", 1) for item in header.split(","))
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs(now - timestamp) > tolerance:
+        return False
+    expected = signature(secret, timestamp, body)
+    return hmac.compare_digest(expected, f"t={timestamp},v1={parts.get('v1', '')}")
+
+
+# --- retries ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempt n (1-based) that fails waits ``base * factor**(n-1)`` (at most ``cap``)
+    before the next; after ``max_attempts`` failures the delivery is given up."""
+
+    max_attempts: int = 6
+    base: float = 30.0
+    factor: float = 2.0
+    cap: float = 3600.0
+
+    def delay(self, attempt: int) -> float:
+        return min(self.cap, self.base * self.factor ** max(0, attempt - 1))
+
+    def after_failure(self, attempt: int, now: datetime) -> datetime | None:
+        """When to try again after failed attempt ``attempt``; None: give up."""
+        if attempt >= self.max_attempts:
+            return None
+        return now + timedelta(seconds=self.delay(attempt))
+
+
+class PermanentDeliveryError(Exception):
+    """A delivery that no retry can make succeed (no address, channel not configured)."""
+
+    def __init__(self, code: str, detail: str):
+        super().__init__(f"{code}: {detail}")
+        self.code = code

@@ -1,50 +1,334 @@
-"""One function per command or event of ``notifikasi``, each run inside a unit of work."""
+"""One function per command or event of ``notifikasi``, each run inside a unit of work.
+
+An event is turned into deliveries (one row per recipient and channel, unique on
+``(event_id, recipient, channel)``) in the transaction that records it in the inbox; the
+in-app inbox is written there and then. Every other channel is sent later by the delivery
+worker, one row per short transaction that locks it (``FOR UPDATE SKIP LOCKED``), sends,
+and records the attempt: a crash between sending and committing resends that one message
+at most, under the same Message-ID / ``X-Bersinar-Delivery`` id."""
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 
-from bersinar.db import UnitOfWork
-from bersinar.envelope import rfc3339, utcnow
+from bersinar.db import UnitOfWork, insert_ignoring_duplicates
+from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
+from bersinar.errors import NotFound
 from services.notifikasi import domain
-from services.notifikasi.models import Notification
+from services.notifikasi.channels import Channels
+from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
+from services.notifikasi.models import (
+    Delivery,
+    DeliveryAttempt,
+    Notification,
+    Preference,
+    WebhookSubscription,
+)
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
+ERROR_LIMIT = 500
 
 
-def deliver_to_inboxes(uow: UnitOfWork, event: dict[str, Any]) -> int:
+# --- an event arrives ---------------------------------------------------------------------
+
+
+def _preferences(uow: UnitOfWork, recipients: list[str]) -> dict[tuple[str, str], list[str]]:
+    if not recipients:
+        return {}
+    rows = uow.session.scalars(select(Preference).where(Preference.recipient.in_(recipients)))
+    return {(p.recipient, p.event_type): list(p.channels or []) for p in rows}
+
+
+def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
+    rows = uow.session.scalars(
+        select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
+    )
+    return [(s.id, list(s.event_types or [])) for s in rows]
+
+
+def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Plan the deliveries of an event; write the inbox ones at once. Returns what was
+    delivered here (the inbox messages), for the metrics after commit."""
     now = utcnow()
-    messages = domain.messages_for(event)
-    for message in messages:
+    event_type = event["event_type"]
+    if event_type not in domain.TEMPLATES:
+        return []
+    data = event.get("data") or {}
+    people = domain.audience_recipients(event_type, data)
+    planned = domain.plan(event, _preferences(uow, people), _subscriptions(uow))
+    occurred_at = parse_rfc3339(event["occurred_at"])
+    payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    delivered = []
+    for item in planned:
+        delivery_id = str(uuid.uuid4())
+        inbox = item.channel == domain.INBOX
+        inserted = insert_ignoring_duplicates(
+            uow.session,
+            Delivery.__table__,
+            {
+                "id": delivery_id,
+                "event_id": event["event_id"],
+                "event_type": event_type,
+                "occurred_at": occurred_at,
+                "recipient": item.recipient,
+                "channel": item.channel,
+                "status": "sent" if inbox else "pending",
+                "attempts": 1 if inbox else 0,
+                "next_attempt_at": None if inbox else now,
+                "event": payload,
+                "created_at": now,
+                "updated_at": now,
+                "sent_at": now if inbox else None,
+            },
+        )
+        if not (inserted and inbox):
+            continue
+        rendered = domain.render(event_type, domain.INBOX, data)
         uow.session.add(
             Notification(
-                id=str(uuid.uuid4()),
-                recipient=message.recipient,
+                id=delivery_id,
+                recipient=item.recipient,
                 event_id=event["event_id"],
-                event_type=event["event_type"],
-                title=message.title,
-                body=message.body,
+                event_type=event_type,
+                title=rendered.subject[:200],
+                body=rendered.body,
                 created_at=now,
             )
         )
-        log.info("%s notification for %s", event["event_type"], message.recipient)
-    return len(messages)
+        uow.session.add(
+            DeliveryAttempt(
+                delivery_id=delivery_id,
+                number=1,
+                attempted_at=now,
+                outcome="sent",
+                duration_ms=0,
+            )
+        )
+        _emit_outcome(uow, delivery_id, event, item.recipient, item.channel, "sent", 1)
+        delivered.append(
+            {
+                "channel": domain.INBOX,
+                "event_type": event_type,
+                "latency": max(0.0, (now - occurred_at).total_seconds()),
+            }
+        )
+    log.info("%s: %d deliveries planned", event_type, len(planned))
+    return delivered
+
+
+def _emit_outcome(uow, delivery_id, event, recipient, channel, status, attempts) -> None:
+    """notification_sent / notification_failed: ids and kinds only, never an address."""
+    if event["event_type"] in domain.OUTCOME_EVENTS:
+        return  # the outcome of telling about an outcome is not told again
+    uow.emit(
+        "notification_sent" if status == "sent" else "notification_failed",
+        {
+            "delivery_id": delivery_id,
+            "event_id": event["event_id"],
+            "event_type": event["event_type"],
+            "channel": channel,
+            "recipient": recipient,
+            "recipient_kind": domain.recipient_kind(recipient),
+            "status": status,
+            "attempts": attempts,
+        },
+        ordering_key=f"delivery:{delivery_id}",
+    )
+
+
+# --- the delivery worker -------------------------------------------------------------------
+
+
+class Directory:
+    """Where a recipient is reached: ``addresses(recipient, channel)``. The service gives
+    one that asks mitra for a partner's contacts and reads staff addresses from config."""
+
+    def addresses(self, recipient: str, channel: str) -> list[str]:  # pragma: no cover
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    delivery_id: str
+    channel: str
+    event_type: str
+    result: str  # sent | retry | gave_up | cancelled
+    attempts: int
+    latency: float | None = None
+    error: str | None = None
+
+
+def claim_due(uow: UnitOfWork, now: datetime) -> Delivery | None:
+    """The next due delivery, locked for this transaction; other workers skip it."""
+    query = (
+        select(Delivery)
+        .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(1)
+    )
+    if uow.session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return uow.session.scalars(query).first()
+
+
+def _send(
+    delivery: Delivery,
+    event: dict[str, Any],
+    uow: UnitOfWork,
+    channels: Channels,
+    directory: Directory,
+    console_url: str,
+) -> None:
+    if delivery.channel == domain.WEBHOOK:
+        sub_id = delivery.recipient.partition(":")[2]
+        subscription = uow.session.get(WebhookSubscription, sub_id)
+        if subscription is None or subscription.deleted_at is not None:
+            raise PermanentDeliveryError("CANCELLED", "langganan webhook sudah dihapus")
+        channels.webhook.send(delivery.id, subscription.url, subscription.secret, event)
+        return
+    audience = domain.recipient_kind(delivery.recipient)
+    rendered = domain.render(
+        delivery.event_type, delivery.channel, event.get("data") or {}, audience, console_url
+    )
+    addresses = directory.addresses(delivery.recipient, delivery.channel)
+    if delivery.channel == domain.EMAIL:
+        channels.email.send(
+            delivery.id, delivery.event_type, addresses, rendered.subject, rendered.body
+        )
+    elif delivery.channel == domain.SMS:
+        channels.sms.send(addresses, rendered.body)
+    elif delivery.channel == domain.WHATSAPP:
+        channels.whatsapp.send(addresses, rendered.body)
+    else:
+        raise PermanentDeliveryError("UNKNOWN_CHANNEL", f"kanal {delivery.channel} tidak dikenal")
+
+
+def attempt(
+    uow: UnitOfWork,
+    delivery: Delivery,
+    channels: Channels,
+    directory: Directory,
+    policies: dict[str, RetryPolicy],
+    console_url: str = "",
+    clock: Callable[[], datetime] = utcnow,
+) -> Outcome:
+    """Send one claimed delivery and record the attempt; the caller commits."""
+    event = json.loads(delivery.event)
+    number = delivery.attempts + 1
+    started = time.perf_counter()
+    error: str | None = None
+    permanent = None
+    try:
+        _send(delivery, event, uow, channels, directory, console_url)
+    except PermanentDeliveryError as exc:
+        permanent, error = exc, str(exc)
+    except Exception as exc:  # any failure of the way out is recorded and retried
+        error = f"{type(exc).__name__}: {exc}"
+    now = clock()
+    duration_ms = int((time.perf_counter() - started) * 1000)
+    error = error[:ERROR_LIMIT] if error else None
+    uow.session.add(
+        DeliveryAttempt(
+            delivery_id=delivery.id,
+            number=number,
+            attempted_at=now,
+            outcome="failed" if error else "sent",
+            error=error,
+            duration_ms=duration_ms,
+        )
+    )
+    delivery.attempts = number
+    delivery.updated_at = now
+    delivery.last_error = error
+    if error is None:
+        delivery.status, delivery.sent_at, delivery.next_attempt_at = "sent", now, None
+        _emit_outcome(uow, delivery.id, event, delivery.recipient, delivery.channel, "sent", number)
+        latency = max(0.0, (now - parse_rfc3339(event["occurred_at"])).total_seconds())
+        return Outcome(delivery.id, delivery.channel, delivery.event_type, "sent", number, latency)
+    policy = policies.get(delivery.channel) or policies["default"]
+    retry_at = None if permanent else policy.after_failure(number, now)
+    if retry_at is not None:
+        delivery.next_attempt_at = retry_at
+        log.warning(
+            "delivery %s (%s, %s) attempt %d failed, retry at %s: %s",
+            delivery.id,
+            delivery.event_type,
+            delivery.channel,
+            number,
+            rfc3339(retry_at),
+            error,
+        )
+        return Outcome(
+            delivery.id, delivery.channel, delivery.event_type, "retry", number, error=error
+        )
+    cancelled = permanent is not None and permanent.code == "CANCELLED"
+    delivery.status = "cancelled" if cancelled else "failed"
+    delivery.next_attempt_at = None
+    if not cancelled:
+        _emit_outcome(
+            uow, delivery.id, event, delivery.recipient, delivery.channel, "failed", number
+        )
+    log.error(
+        "delivery %s (%s, %s) given up after %d attempt(s): %s",
+        delivery.id,
+        delivery.event_type,
+        delivery.channel,
+        number,
+        error,
+    )
+    return Outcome(
+        delivery.id,
+        delivery.channel,
+        delivery.event_type,
+        "cancelled" if cancelled else "gave_up",
+        number,
+        error=error,
+    )
+
+
+# --- the inbox --------------------------------------------------------------------------
+
+
+def _notification(n: Notification) -> dict[str, Any]:
+    return {
+        "id": n.id,
+        "recipient": n.recipient,
+        "event_type": n.event_type,
+        "event_id": n.event_id,
+        "title": n.title,
+        "body": n.body,
+        "created_at": rfc3339(n.created_at),
+        "read_at": rfc3339(n.read_at) if n.read_at else None,
+    }
 
 
 def list_notifications(
-    uow: UnitOfWork, recipient: str | None, limit: int = 50, cursor: str | None = None
+    uow: UnitOfWork,
+    recipient: str | None,
+    limit: int = 50,
+    cursor: str | None = None,
+    unread: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first. ``cursor`` is the id of the last item of the previous page."""
     limit = max(1, min(int(limit), MAX_PAGE))
     query = select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
     if recipient:
         query = query.where(Notification.recipient == recipient)
+    if unread is True:
+        query = query.where(Notification.read_at.is_(None))
+    elif unread is False:
+        query = query.where(Notification.read_at.is_not(None))
     if cursor:
         anchor = uow.session.get(Notification, cursor)
         if anchor is not None:
@@ -53,16 +337,178 @@ def list_notifications(
                 | ((Notification.created_at == anchor.created_at) & (Notification.id < anchor.id))
             )
     rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [
-        {
-            "id": n.id,
-            "recipient": n.recipient,
-            "event_type": n.event_type,
-            "title": n.title,
-            "body": n.body,
-            "created_at": rfc3339(n.created_at),
-            "read_at": rfc3339(n.read_at) if n.read_at else None,
-        }
-        for n in rows[:limit]
-    ]
+    items = [_notification(n) for n in rows[:limit]]
     return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+def mark_read(uow: UnitOfWork, notification_id: str, recipient: str | None, read: bool = True):
+    """``recipient`` None: an admin, who may mark any. Another recipient's message is 404."""
+    note = uow.session.get(Notification, notification_id)
+    if note is None or (recipient is not None and note.recipient != recipient):
+        raise NotFound(f"Notifikasi {notification_id} tidak ditemukan.")
+    if read and note.read_at is None:
+        note.read_at = utcnow()
+    elif not read:
+        note.read_at = None
+    return _notification(note)
+
+
+# --- the delivery log -------------------------------------------------------------------
+
+
+def _delivery(d: Delivery) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "event_id": d.event_id,
+        "event_type": d.event_type,
+        "recipient": d.recipient,
+        "recipient_kind": domain.recipient_kind(d.recipient),
+        "channel": d.channel,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error,
+        "next_attempt_at": rfc3339(d.next_attempt_at) if d.next_attempt_at else None,
+        "occurred_at": rfc3339(d.occurred_at),
+        "created_at": rfc3339(d.created_at),
+        "sent_at": rfc3339(d.sent_at) if d.sent_at else None,
+    }
+
+
+def list_deliveries(uow: UnitOfWork, filters: dict[str, Any]) -> dict[str, Any]:
+    """Newest first, filtered by any of event_id, event_type, channel, status, recipient."""
+    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
+    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc())
+    for key in ("event_id", "event_type", "channel", "status", "recipient"):
+        if filters.get(key):
+            query = query.where(getattr(Delivery, key) == filters[key])
+    cursor = filters.get("cursor")
+    if cursor:
+        anchor = uow.session.get(Delivery, cursor)
+        if anchor is not None:
+            query = query.where(
+                (Delivery.created_at < anchor.created_at)
+                | ((Delivery.created_at == anchor.created_at) & (Delivery.id < anchor.id))
+            )
+    rows = uow.session.scalars(query.limit(limit + 1)).all()
+    items = [_delivery(d) for d in rows[:limit]]
+    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+def get_delivery(uow: UnitOfWork, delivery_id: str) -> dict[str, Any]:
+    delivery = uow.session.get(Delivery, delivery_id)
+    if delivery is None:
+        raise NotFound(f"Pengiriman {delivery_id} tidak ditemukan.")
+    attempts = uow.session.scalars(
+        select(DeliveryAttempt)
+        .where(DeliveryAttempt.delivery_id == delivery_id)
+        .order_by(DeliveryAttempt.number)
+    )
+    return {
+        **_delivery(delivery),
+        "attempt_log": [
+            {
+                "number": a.number,
+                "attempted_at": rfc3339(a.attempted_at),
+                "outcome": a.outcome,
+                "error": a.error,
+                "duration_ms": a.duration_ms,
+            }
+            for a in attempts
+        ],
+    }
+
+
+# --- webhooks -----------------------------------------------------------------------------
+
+
+def _webhook(s: WebhookSubscription) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "url": s.url,
+        "event_types": list(s.event_types or []),
+        "owner_role": s.owner_role,
+        "created_at": rfc3339(s.created_at),
+        "deleted_at": rfc3339(s.deleted_at) if s.deleted_at else None,
+    }
+
+
+def create_webhook(uow: UnitOfWork, command: dict[str, Any], caller: dict[str, Any]):
+    """A new subscription; the answer carries the secret, the only time it is shown."""
+    subscription = WebhookSubscription(
+        id=str(uuid.uuid4()),
+        url=command["url"],
+        event_types=sorted(set(command["event_types"])),
+        secret=domain.new_webhook_secret(),
+        owner=str(caller.get("key_id") or caller.get("role")),
+        owner_role=str(caller.get("role")),
+        created_at=utcnow(),
+    )
+    uow.session.add(subscription)
+    return {**_webhook(subscription), "secret": subscription.secret}
+
+
+def _visible(subscription: WebhookSubscription | None, caller: dict[str, Any]) -> bool:
+    """Admins see every subscription; a national key only those it made."""
+    if subscription is None or subscription.deleted_at is not None:
+        return False
+    return caller.get("role") == "admin" or subscription.owner == str(caller.get("key_id"))
+
+
+def list_webhooks(uow: UnitOfWork, caller: dict[str, Any]) -> dict[str, Any]:
+    rows = uow.session.scalars(select(WebhookSubscription).order_by(WebhookSubscription.created_at))
+    return {"items": [_webhook(s) for s in rows if _visible(s, caller)]}
+
+
+def delete_webhook(uow: UnitOfWork, subscription_id: str, caller: dict[str, Any]):
+    subscription = uow.session.get(WebhookSubscription, subscription_id)
+    if not _visible(subscription, caller):
+        raise NotFound(f"Langganan webhook {subscription_id} tidak ditemukan.")
+    subscription.deleted_at = utcnow()
+    return _webhook(subscription)
+
+
+# --- preferences --------------------------------------------------------------------------
+
+
+def get_preferences(uow: UnitOfWork, recipient: str) -> dict[str, Any]:
+    rows = uow.session.scalars(select(Preference).where(Preference.recipient == recipient))
+    chosen = {p.event_type: list(p.channels) for p in rows}
+    kind = domain.recipient_kind(recipient)
+    return {
+        "recipient": recipient,
+        "default_channels": list(domain.DEFAULT_CHANNELS),
+        "items": [
+            {
+                "event_type": event_type,
+                "channels": list(
+                    domain.channels_for(
+                        recipient, event_type, {(recipient, k): v for k, v in chosen.items()}
+                    )
+                ),
+                "chosen": event_type in chosen or "*" in chosen,
+            }
+            for event_type, audiences in domain.ROUTES.items()
+            if kind in audiences
+        ],
+        "chosen": [{"event_type": k, "channels": v} for k, v in sorted(chosen.items())],
+    }
+
+
+def set_preferences(uow: UnitOfWork, recipient: str, items: list[dict[str, Any]]):
+    now = utcnow()
+    for item in items:
+        row = uow.session.get(Preference, (recipient, item["event_type"]))
+        channels = [c for c in domain.PERSON_CHANNELS if c in set(item["channels"])]
+        if row is None:
+            uow.session.add(
+                Preference(
+                    recipient=recipient,
+                    event_type=item["event_type"],
+                    channels=channels,
+                    updated_at=now,
+                )
+            )
+        else:
+            row.channels, row.updated_at = channels, now
+    uow.session.flush()
+    return get_preferences(uow, recipient)

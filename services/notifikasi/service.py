@@ -1,20 +1,190 @@
 from __future__ import annotations
 
+import logging
+
+import eventlet
+from nameko.dependency_providers import Config
+from nameko.extensions import DependencyProvider
+from nameko.rpc import RpcProxy
+from sqlalchemy import func, select
+
 from bersinar.base import ServiceBase
+from bersinar.contracts.notifications import (
+    DeliveryQuery,
+    PreferencesUpdate,
+    ReadMark,
+    WebhookCreate,
+)
 from bersinar.entrypoints import Database, event_handler, rpc
-from services.notifikasi import handlers
-from services.notifikasi.models import Base
+from bersinar.envelope import utcnow
+from bersinar.timers import timer
+from services.notifikasi import domain, handlers, metrics
+from services.notifikasi.channels import Channels, StaffAndPartnerDirectory
+from services.notifikasi.domain import RetryPolicy
+from services.notifikasi.models import Base, Delivery
+
+log = logging.getLogger(__name__)
+
+
+class Outbound(DependencyProvider):
+    """The channels and retry policies, built from config once per container."""
+
+    def setup(self):
+        config = self.container.config
+        self.channels = Channels.from_config(config)
+        default = RetryPolicy(
+            max_attempts=int(config.get("DELIVERY_MAX_ATTEMPTS") or 6),
+            base=float(config.get("DELIVERY_RETRY_BASE") or 30),
+            cap=float(config.get("DELIVERY_RETRY_MAX") or 3600),
+        )
+        webhook = RetryPolicy(
+            max_attempts=int(config.get("WEBHOOK_MAX_ATTEMPTS") or default.max_attempts),
+            base=float(config.get("WEBHOOK_RETRY_BASE") or default.base),
+            cap=default.cap,
+        )
+        self.policies = {"default": default, domain.WEBHOOK: webhook}
+        self.console_url = str(config.get("CONSOLE_URL") or "")
+        self.batch = int(config.get("DELIVERY_BATCH") or 50)
+        concurrency = int(config.get("DELIVERY_CONCURRENCY") or 4)
+        # SQLite has no SKIP LOCKED: two senders there could take the same row.
+        sqlite = str(config.get("DATABASE_URL", "")).startswith("sqlite")
+        self.concurrency = 1 if sqlite else max(1, concurrency)
+        self.rpc_timeout = float(config.get("MITRA_RPC_TIMEOUT") or 5)
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+
+def _consumer(event_type: str):
+    def handle(self, event):
+        return self.record(event)
+
+    handle.__name__ = handle.__qualname__ = f"on_{event_type}"
+    return handle
 
 
 class NotifikasiService(ServiceBase):
     name = "notifikasi"
     uow = Database(Base.metadata)
+    config = Config()
+    outbound = Outbound()
+    mitra = RpcProxy("mitra")
+
+    # One consumer per event of DESIGN.md (the routing table decides who is told).
+    for _event_type, _source in domain.EVENT_SOURCES.items():
+        locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(_consumer(_event_type))
+    del _event_type, _source
+
+    def record(self, event):
+        delivered = []
+
+        def effect(uow, event):
+            delivered.extend(handlers.record_event(uow, event))
+
+        outcome = self.uow.apply_once(event, effect)
+        metrics.record_inbox(delivered)
+        return outcome
+
+    # -- the delivery worker ----------------------------------------------------------------
+
+    @timer("DELIVERY_POLL_INTERVAL", 1.0)
+    def send_due_deliveries(self):
+        """Send what is due, each delivery in its own transaction that locks its row."""
+        out = self.outbound
+        directory = StaffAndPartnerDirectory(self.mitra, self.config, out.rpc_timeout)
+        sent = eventlet.GreenPool(out.concurrency).imap(
+            lambda _: self._send_some(directory, out.batch // out.concurrency or 1),
+            range(out.concurrency),
+        )
+        total = sum(sent)
+        with self.uow() as uow:
+            pending = dict(
+                uow.session.execute(
+                    select(Delivery.channel, func.count())
+                    .where(Delivery.status == "pending")
+                    .group_by(Delivery.channel)
+                ).all()
+            )
+        for channel in domain.CHANNELS:
+            if channel != domain.INBOX:
+                metrics.PENDING.labels(channel).set(pending.get(channel, 0))
+        return total
+
+    def _send_some(self, directory, limit: int) -> int:
+        out = self.outbound
+        done = 0
+        while done < limit:
+            with self.uow() as uow:
+                delivery = handlers.claim_due(uow, utcnow())
+                if delivery is None:
+                    break
+                outcome = handlers.attempt(
+                    uow, delivery, out.channels, directory, out.policies, out.console_url
+                )
+                uow.commit()
+            metrics.record(outcome)
+            done += 1
+        return done
+
+    # -- the inbox --------------------------------------------------------------------------
 
     @rpc
-    def list_notifications(self, recipient=None, limit=50, cursor=None):
+    def list_notifications(self, recipient=None, limit=50, cursor=None, unread=None):
         with self.uow() as uow:
-            return handlers.list_notifications(uow, recipient, limit, cursor)
+            return handlers.list_notifications(uow, recipient, limit, cursor, unread)
 
-    @event_handler("rujukan", "referral_requested")
-    def on_referral_requested(self, event):
-        return self.uow.apply_once(event, handlers.deliver_to_inboxes)
+    @rpc
+    def mark_read(self, notification_id, recipient, payload=None):
+        command = ReadMark().load(payload or {})
+        with self.uow() as uow:
+            note = handlers.mark_read(uow, str(notification_id), recipient, command["read"])
+            uow.commit()
+        return note
+
+    # -- the delivery log -------------------------------------------------------------------
+
+    @rpc
+    def list_deliveries(self, filters=None):
+        query = DeliveryQuery().load(filters or {})
+        with self.uow() as uow:
+            return handlers.list_deliveries(uow, query)
+
+    @rpc
+    def get_delivery(self, delivery_id):
+        with self.uow() as uow:
+            return handlers.get_delivery(uow, str(delivery_id))
+
+    # -- webhooks and preferences -------------------------------------------------------------
+
+    @rpc
+    def create_webhook(self, payload, caller):
+        command = WebhookCreate().load(payload or {})
+        with self.uow() as uow:
+            created = handlers.create_webhook(uow, command, caller)
+            uow.commit()
+        return created
+
+    @rpc
+    def list_webhooks(self, caller):
+        with self.uow() as uow:
+            return handlers.list_webhooks(uow, caller)
+
+    @rpc
+    def delete_webhook(self, subscription_id, caller):
+        with self.uow() as uow:
+            deleted = handlers.delete_webhook(uow, str(subscription_id), caller)
+            uow.commit()
+        return deleted
+
+    @rpc
+    def get_preferences(self, recipient):
+        with self.uow() as uow:
+            return handlers.get_preferences(uow, str(recipient))
+
+    @rpc
+    def set_preferences(self, recipient, payload):
+        command = PreferencesUpdate().load(payload or {})
+        with self.uow() as uow:
+            preferences = handlers.set_preferences(uow, str(recipient), command["items"])
+            uow.commit()
+        return preferences

@@ -3,12 +3,16 @@ Task. Plain Python, no nameko, no SQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
+from typing import Any
 
+from bersinar.contracts.referrals import REFERRAL_SOURCES
 from bersinar.errors import (
     CapacityFull,
     ConsentRequired,
+    Forbidden,
     InvalidTransition,
     NotEligible,
     ValidationFailed,
@@ -169,3 +173,183 @@ def next_status(current: str, action: str, actor_role: str) -> str:
     if current not in sources:
         raise InvalidTransition(f"Rujukan berstatus {current} tidak dapat di-{action}.")
     return target
+
+
+# --- who is acting ----------------------------------------------------------------------
+
+STAFF_ROLES = ("admin", "officer")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The caller, as the gateway vouches for it: role, API key id and, for a partner's
+    operator, the one partner it acts for."""
+
+    role: str
+    key_id: str
+    partner_id: str | None = None
+
+    @classmethod
+    def parse(cls, value: Any) -> Actor:
+        """From the gateway's ``{"role", "key_id", "partner_id"}`` or the older
+        ``"role:key_id"`` string (which names no partner)."""
+        if isinstance(value, Mapping):
+            return cls(
+                str(value.get("role") or ""),
+                str(value.get("key_id") or ""),
+                str(value["partner_id"]) if value.get("partner_id") else None,
+            )
+        role, _, key_id = str(value or "").partition(":")
+        return cls(role, key_id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.role}:{self.key_id}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+
+def may_see(actor: Actor, partner_id: str) -> bool:
+    """Staff see every referral; a partner's operator only those addressed to its partner.
+    Anything else answers as if the referral did not exist."""
+    if actor.is_staff:
+        return True
+    return (
+        actor.role == "partner" and actor.partner_id is not None and actor.partner_id == partner_id
+    )
+
+
+def check_may_create(actor: Actor) -> None:
+    if not actor.is_staff:
+        raise Forbidden("Hanya petugas atau admin yang dapat membuat rujukan.")
+
+
+# --- transitions --------------------------------------------------------------------------
+
+# the URL says drop-out, the code drop_out
+ACTION_ALIASES = {"drop-out": "drop_out"}
+REJECTION_REASONS = ("capacity_full", "not_eligible", "client_unreachable", "other")
+# actions that take a place at the receiving partner: eligibility and capacity again
+CAPACITY_ACTIONS = ("accept",)
+
+
+def action_name(action: str) -> str:
+    return ACTION_ALIASES.get(action, action)
+
+
+def check_rejection(reason: str | None, note: str | None) -> None:
+    if reason not in REJECTION_REASONS:
+        raise ValidationFailed(
+            errors={
+                "reason": [
+                    f"Alasan penolakan harus salah satu dari: {', '.join(REJECTION_REASONS)}."
+                ]
+            }
+        )
+    if reason == "other" and not (note or "").strip():
+        raise ValidationFailed(errors={"note": ["Alasan 'other' memerlukan catatan."]})
+
+
+def check_transfer_target(current_partner_id: str, target_partner_id: str) -> None:
+    if current_partner_id == target_partner_id:
+        raise ValidationFailed(
+            errors={"partner_id": ["Rujukan dialihkan ke mitra lain, bukan ke mitra yang sama."]}
+        )
+
+
+# --- the response deadline ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeadlinePolicy:
+    """Hours a partner has to answer a request, by referral source."""
+
+    default_hours: float = 48.0
+    by_source: Mapping[str, float] | None = None
+
+    @classmethod
+    def from_config(cls, default_hours: Any, by_source: Any) -> DeadlinePolicy:
+        """``by_source`` is a mapping or text such as ``"court=24,TAT=72"``."""
+        parsed: dict[str, float] = {}
+        if isinstance(by_source, Mapping):
+            parsed = {str(k): float(v) for k, v in by_source.items()}
+        elif by_source:
+            for item in str(by_source).split(","):
+                source, sep, hours = item.partition("=")
+                if not item.strip():
+                    continue
+                if not sep:
+                    raise ValueError(f"deadline override must be written source=hours: {item!r}")
+                parsed[source.strip()] = float(hours)
+        unknown = sorted(set(parsed) - set(REFERRAL_SOURCES))
+        if unknown:
+            raise ValueError(f"deadline overrides for unknown referral sources: {unknown}")
+        hours = float(default_hours if default_hours not in (None, "") else 48)
+        if hours <= 0 or any(value <= 0 for value in parsed.values()):
+            raise ValueError("response deadlines must be positive")
+        return cls(hours, parsed)
+
+    def hours_for(self, source: str) -> float:
+        return (self.by_source or {}).get(source, self.default_hours)
+
+    def due_at(self, requested_at: datetime, source: str) -> datetime:
+        return requested_at + timedelta(hours=self.hours_for(source))
+
+
+# --- matching -----------------------------------------------------------------------------
+
+
+def is_eligible(partner: PartnerView, sex: str, service_type: str, today: date) -> bool:
+    try:
+        check_eligible(partner, sex, service_type, today)
+    except NotEligible:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Candidate:
+    partner: PartnerView
+    partner_name: str
+    kabupaten_kota: str
+    active: int
+
+
+def rank_partners(
+    candidates: Iterable[Candidate],
+    sex: str,
+    service_type: str,
+    today: date,
+    kabupaten_kota: str | None = None,
+) -> list[dict[str, Any]]:
+    """Eligible partners with a free place, best first: the client's own kabupaten/kota
+    first, then the most free places, then by name."""
+    ranked = []
+    for candidate in candidates:
+        view = candidate.partner
+        if not is_eligible(view, sex, service_type, today):
+            continue
+        capacity = view.capacities.get(service_type, 0)
+        free = capacity - candidate.active
+        if free <= 0:
+            continue
+        same_area = bool(kabupaten_kota) and (
+            candidate.kabupaten_kota.casefold() == str(kabupaten_kota).casefold()
+        )
+        ranked.append(
+            {
+                "partner_id": view.partner_id,
+                "partner_name": candidate.partner_name,
+                "kabupaten_kota": candidate.kabupaten_kota,
+                "sex_served": view.sex_served,
+                "service_type": service_type,
+                "capacity": capacity,
+                "occupied": candidate.active,
+                "free": free,
+                "same_kabupaten_kota": same_area,
+            }
+        )
+    ranked.sort(key=lambda m: (not m["same_kabupaten_kota"], -m["free"], m["partner_name"]))
+    return ranked

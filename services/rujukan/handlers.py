@@ -1,23 +1,67 @@
-"""One function per command or event of ``rujukan``, each run inside a unit of work."""
+"""One function per command, query or event of ``rujukan``, each run inside a unit of work.
+
+Locks, on PostgreSQL: a command that changes a referral locks that referral's row first,
+then (to check capacity) the receiving partner's row of the read model; creation locks
+only the partner. The order is the same everywhere, so two commands cannot deadlock, and
+two operators taking the last place of a partner queue up on the partner's row: the
+second counts the first's place.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bersinar.clock import LOCAL_TZ
+from bersinar.context import current_correlation_id
+from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
+from bersinar.errors import Forbidden
 from services.rujukan import domain
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.exceptions import UnknownPartner
-from services.rujukan.models import AgreementView, Client, PartnerView, Referral, ReferralHistory
+from services.rujukan.domain import Actor, DeadlinePolicy
+from services.rujukan.exceptions import ReferralNotFound, UnknownPartner
+from services.rujukan.models import (
+    AccessAudit,
+    AgreementView,
+    Client,
+    PartnerView,
+    Referral,
+    ReferralHistory,
+)
 
 log = logging.getLogger(__name__)
+
+MAX_PAGE = 200
+DEFAULT_PURPOSE = "lihat rujukan"
+
+
+def local_date(moment: datetime) -> date:
+    """'Today' is reckoned in Bengkulu (WIB), whatever the host's zone."""
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every stored instant is UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=utcnow().tzinfo)
+    return moment
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return rfc3339(_aware(moment)) if moment is not None else None
+
+
+def _for_update(uow: UnitOfWork, query: Select, **kwargs) -> Select:
+    if uow.session.get_bind().dialect.name == "postgresql":
+        return query.with_for_update(**kwargs)
+    return query  # SQLite has one writer at a time
 
 
 # --- the partner read model, from mitra's events -------------------------------------
@@ -45,40 +89,86 @@ def apply_partner_snapshot(uow: UnitOfWork, event: dict[str, Any]) -> None:
 
 
 def apply_agreement(uow: UnitOfWork, event: dict[str, Any]) -> None:
-    _upsert_agreement(uow, event["data"])
-
-
-def _upsert_agreement(uow: UnitOfWork, data: dict[str, Any]) -> None:
-    view = uow.session.get(AgreementView, data["agreement_id"])
-    if view is None:
-        view = AgreementView(agreement_id=data["agreement_id"], partner_id=data["partner_id"])
-        uow.session.add(view)
+    data = event["data"]
+    view = _agreement_row(uow, data)
     view.valid_from = date.fromisoformat(data["valid_from"])
     view.valid_until = date.fromisoformat(data["valid_until"])
-    view.terminated = data.get("status") == "terminated"
+    # a termination is final: a signing event redelivered after it does not undo it
+    view.terminated = view.terminated or data.get("status") == "terminated"
 
 
-def _partner_view(uow: UnitOfWork, partner_id: str) -> domain.PartnerView:
+def apply_agreement_terminated(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    data = event["data"]
+    terminated_on = date.fromisoformat(data["terminated_on"])
+    view = _agreement_row(uow, data, placeholder=terminated_on)
+    view.terminated = True
+    if view.terminated_on is None or terminated_on < view.terminated_on:
+        view.terminated_on = terminated_on
+
+
+def apply_agreement_expired(uow: UnitOfWork, event: dict[str, Any]) -> None:
+    """Validity is reckoned by date, so an expiry changes nothing here; the inbox records
+    that it was seen."""
+    log.info(
+        "agreement %s of %s expired", event["data"]["agreement_id"], event["data"]["partner_id"]
+    )
+
+
+def _agreement_row(
+    uow: UnitOfWork, data: dict[str, Any], placeholder: date | None = None
+) -> AgreementView:
+    view = uow.session.get(AgreementView, data["agreement_id"])
+    if view is None:
+        # a termination may arrive before the signing (retries reorder events): keep a
+        # row that the signing fills in later
+        view = AgreementView(
+            agreement_id=data["agreement_id"],
+            partner_id=data["partner_id"],
+            valid_from=placeholder,
+            valid_until=placeholder,
+            terminated=False,
+        )
+        uow.session.add(view)
+    return view
+
+
+def _agreement_periods(agreements: list[AgreementView]) -> tuple[tuple[date, date], ...]:
+    periods = []
+    for agreement in agreements:
+        end = agreement.valid_until
+        if agreement.terminated:
+            if agreement.terminated_on is None:
+                continue
+            end = min(end, agreement.terminated_on - timedelta(days=1))
+        periods.append((agreement.valid_from, end))
+    return tuple(periods)
+
+
+def _domain_partner(view: PartnerView, agreements: list[AgreementView]) -> domain.PartnerView:
+    return domain.PartnerView(
+        partner_id=view.partner_id,
+        status=view.status,
+        sex_served=view.sex_served,
+        capacities={s["service_type"]: int(s["capacity"]) for s in view.services},
+        agreements=_agreement_periods(agreements),
+    )
+
+
+def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain.PartnerView:
+    """The partner as eligibility sees it. With ``lock`` its row is locked (PostgreSQL)
+    until commit: moves that take a place (accept, transfer) queue up here."""
     query = select(PartnerView).where(PartnerView.partner_id == partner_id)
-    if uow.session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()  # capacity checks on one partner queue up here
+    if lock:
+        query = _for_update(uow, query)
     view = uow.session.scalars(query).first()
     if view is None:
         raise UnknownPartner(
             f"Mitra {partner_id} tidak dikenal.", errors={"partner_id": ["Mitra tidak dikenal."]}
         )
     agreements = uow.session.scalars(
-        select(AgreementView).where(
-            AgreementView.partner_id == partner_id, AgreementView.terminated.is_(False)
-        )
+        select(AgreementView).where(AgreementView.partner_id == partner_id)
     ).all()
-    return domain.PartnerView(
-        partner_id=view.partner_id,
-        status=view.status,
-        sex_served=view.sex_served,
-        capacities={s["service_type"]: int(s["capacity"]) for s in view.services},
-        agreements=tuple((a.valid_from, a.valid_until) for a in agreements),
-    )
+    return _domain_partner(view, list(agreements))
 
 
 def _active_count(uow: UnitOfWork, partner_id: str, service_type: str) -> int:
@@ -93,7 +183,23 @@ def _active_count(uow: UnitOfWork, partner_id: str, service_type: str) -> int:
     )
 
 
-# --- referrals ------------------------------------------------------------------------
+def _check_place(
+    uow: UnitOfWork,
+    partner_id: str,
+    sex: str,
+    service_type: str,
+    today: date,
+    lock: bool = True,
+) -> domain.PartnerView:
+    """Eligibility and capacity of a partner for one client (the partner locked when the
+    move takes a place)."""
+    partner = _partner_view(uow, partner_id, lock)
+    domain.check_eligible(partner, sex, service_type, today)
+    domain.check_capacity(partner, service_type, _active_count(uow, partner_id, service_type))
+    return partner
+
+
+# --- creating a referral --------------------------------------------------------------
 
 
 def _find_or_create_client(uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]) -> Client:
@@ -107,6 +213,7 @@ def _find_or_create_client(uow: UnitOfWork, cipher: ClientCipher, client: dict[s
         nik_encrypted=cipher.encrypt(client["nik"]),
         name_encrypted=cipher.encrypt(client["name"]),
         phone_encrypted=cipher.encrypt(client.get("phone")),
+        key_id=cipher.current_kid,
         birth_date=client["birth_date"],
         sex=client["sex"],
         created_at=utcnow(),
@@ -124,54 +231,40 @@ def create_referral(
     uow: UnitOfWork,
     cipher: ClientCipher,
     command: dict[str, Any],
-    actor: str,
-    today: date | None = None,
+    actor: Any,
+    now: datetime | None = None,
+    policy: DeadlinePolicy | None = None,
 ) -> dict[str, Any]:
-    today = today or date.today()
+    actor = Actor.parse(actor)
+    now = now or utcnow()
+    today = local_date(now)
+    policy = policy or DeadlinePolicy()
+    domain.check_may_create(actor)
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
     domain.check_birth_date(client_input["birth_date"], today)
     domain.check_nik(client_input["nik"], client_input["birth_date"], client_input["sex"])
-    partner = _partner_view(uow, command["partner_id"])
-    domain.check_eligible(partner, client_input["sex"], command["service_type"], today)
-    domain.check_capacity(
-        partner,
-        command["service_type"],
-        _active_count(uow, partner.partner_id, command["service_type"]),
+    # a request takes no place (accept does), so creations need not queue on the partner
+    _check_place(
+        uow, command["partner_id"], client_input["sex"], command["service_type"], today, lock=False
     )
 
     client = _find_or_create_client(uow, cipher, client_input)
-    previous = uow.session.scalars(
-        select(Referral).where(Referral.client_id == client.id).order_by(Referral.created_at.desc())
-    ).first()
-    now = utcnow()
+    if client.sex != client_input["sex"] or client.birth_date != client_input["birth_date"]:
+        log.warning("returning client %s: sex or birth date differs from the record", client.id)
     consent = dict(command["consent"])
     consent["given_at"] = rfc3339(consent.get("given_at") or now)
-    referral = Referral(
-        id=str(uuid.uuid4()),
-        client_id=client.id,
-        partner_id=partner.partner_id,
+    referral = _new_referral(
+        uow,
+        client,
+        partner_id=command["partner_id"],
         service_type=command["service_type"],
         source=command["source"],
-        status="requested",
-        age_group=domain.age_group(client.birth_date, today),
         consent=consent,
         assessment=command.get("assessment"),
-        previous_referral_id=previous.id if previous else None,
-        created_by=actor,
-        created_at=now,
-        updated_at=now,
-    )
-    referral.history.append(
-        ReferralHistory(from_status=None, to_status="requested", actor=actor, reason=None, at=now)
-    )
-    uow.session.add(referral)
-    uow.session.flush()
-    uow.emit(
-        "referral_requested",
-        referral_event_data(referral, client),
-        f"referral:{referral.id}",
-        occurred_at=now,
+        actor=actor,
+        now=now,
+        policy=policy,
     )
     log.info(
         "referral %s requested: partner %s, %s, source %s",
@@ -183,7 +276,475 @@ def create_referral(
     return referral_summary(uow, referral, client)
 
 
-def referral_event_data(referral: Referral, client: Client) -> dict[str, Any]:
+def _new_referral(
+    uow: UnitOfWork,
+    client: Client,
+    *,
+    partner_id: str,
+    service_type: str,
+    source: str,
+    consent: dict[str, Any],
+    assessment: dict[str, Any] | None,
+    actor: Actor,
+    now: datetime,
+    policy: DeadlinePolicy,
+    transferred_from: Referral | None = None,
+    note: str | None = None,
+) -> Referral:
+    # the client's latest earlier episode: one history of care across referrals
+    previous = uow.session.scalars(
+        select(Referral)
+        .where(Referral.client_id == client.id)
+        .order_by(Referral.created_at.desc(), Referral.id.desc())
+    ).first()
+    referral = Referral(
+        id=str(uuid.uuid4()),
+        client_id=client.id,
+        partner_id=partner_id,
+        service_type=service_type,
+        source=source,
+        status="requested",
+        age_group=domain.age_group(client.birth_date, local_date(now)),
+        consent=consent,
+        assessment=assessment,
+        previous_referral_id=transferred_from.id
+        if transferred_from
+        else (previous and previous.id),
+        transferred_from_id=transferred_from.id if transferred_from else None,
+        created_by=actor.label,
+        created_at=now,
+        updated_at=now,
+        response_due_at=policy.due_at(now, source),
+    )
+    referral.history.append(
+        ReferralHistory(
+            from_status=None,
+            to_status="requested",
+            actor=actor.label,
+            reason=None,
+            note=note,
+            at=now,
+        )
+    )
+    uow.session.add(referral)
+    uow.session.flush()
+    uow.emit(
+        "referral_requested",
+        referral_event_data(referral, client, actor),
+        f"referral:{referral.id}",
+        occurred_at=now,
+    )
+    return referral
+
+
+# --- moving a referral along its lifecycle ------------------------------------------------
+
+
+def _visible_referral(uow: UnitOfWork, actor: Actor, referral_id: str, lock: bool) -> Referral:
+    if not is_plain_id(referral_id):  # e.g. a NUL byte in the URL, which no id holds
+        raise ReferralNotFound("Rujukan tidak ditemukan.")
+    query = select(Referral).where(Referral.id == referral_id)
+    referral = uow.session.scalars(_for_update(uow, query) if lock else query).first()
+    if referral is None or not domain.may_see(actor, referral.partner_id):
+        # another partner's referral is answered exactly like one that does not exist
+        raise ReferralNotFound(f"Rujukan {referral_id} tidak ditemukan.")
+    return referral
+
+
+def transition(
+    uow: UnitOfWork,
+    actor: Any,
+    referral_id: str,
+    action: str,
+    command: dict[str, Any] | None,
+    now: datetime | None = None,
+    policy: DeadlinePolicy | None = None,
+) -> dict[str, Any]:
+    """accept, reject, admit, complete, drop_out, cancel or transfer one referral. Any
+    refusal raises before anything is written."""
+    actor = Actor.parse(actor)
+    now = now or utcnow()
+    command = command or {}
+    action = domain.action_name(action)
+    referral = _visible_referral(uow, actor, referral_id, lock=True)
+    client = referral.client
+    before = referral.status
+    target = domain.next_status(before, action, actor.role)
+    note = command.get("note")
+    reason = None
+
+    if action == "accept":
+        _check_place(uow, referral.partner_id, client.sex, referral.service_type, local_date(now))
+    if action == "reject":
+        reason = command.get("reason")
+        domain.check_rejection(reason, note)
+        referral.rejection_reason = reason
+    if action == "transfer":
+        note = command.get("reason") or note
+        domain.check_transfer_target(referral.partner_id, command["partner_id"])
+        service_type = command.get("service_type") or referral.service_type
+        _check_place(uow, command["partner_id"], client.sex, service_type, local_date(now))
+
+    if action in ("accept", "reject"):
+        referral.responded_at = now
+    if action == "admit":
+        referral.admitted_at = now
+    if target in domain.TERMINAL_STATUSES:
+        referral.ended_at = now
+    referral.status = target
+    referral.updated_at = now
+    referral.history.append(
+        ReferralHistory(
+            from_status=before,
+            to_status=target,
+            actor=actor.label,
+            reason=reason,
+            note=note,
+            at=now,
+        )
+    )
+
+    successor = None
+    if action == "transfer":
+        successor = _new_referral(
+            uow,
+            client,
+            partner_id=command["partner_id"],
+            service_type=command.get("service_type") or referral.service_type,
+            source=referral.source,
+            consent=referral.consent,
+            assessment=referral.assessment,
+            actor=actor,
+            now=now,
+            policy=policy or DeadlinePolicy(),
+            transferred_from=referral,
+            note=note,
+        )
+        referral.transferred_to_id = successor.id
+    uow.session.flush()
+    # the successor's referral_requested was emitted first; the transfer names it
+    data = {**referral_event_data(referral, client, actor), "from_status": before}
+    if successor is not None:
+        data["to_partner_id"] = successor.partner_id
+    uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=now)
+    log.info("referral %s: %s -> %s by %s", referral.id, before, target, actor.role)
+    summary = referral_summary(uow, referral, client)
+    if successor is not None:
+        summary["transferred_to"] = referral_summary(uow, successor, client)
+    return summary
+
+
+# --- the response deadline ----------------------------------------------------------------
+
+
+def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> int:
+    """Emit ``referral_response_overdue`` for requests not answered by their deadline,
+    once per referral however many instances run: the row is claimed by setting
+    ``overdue_notified_at`` where it is still empty, in the transaction of the event."""
+    query = (
+        select(Referral)
+        .where(
+            Referral.status == "requested",
+            Referral.response_due_at <= now,
+            Referral.overdue_notified_at.is_(None),
+        )
+        .order_by(Referral.response_due_at, Referral.id)
+        .limit(limit)
+    )
+    emitted = 0
+    for referral in uow.session.scalars(_for_update(uow, query, skip_locked=True)).all():
+        claimed = uow.session.execute(
+            update(Referral)
+            .where(Referral.id == referral.id, Referral.overdue_notified_at.is_(None))
+            .values(overdue_notified_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            continue  # another instance got there first
+        referral.overdue_notified_at = now
+        data = referral_event_data(referral, referral.client, None)
+        data["hours_overdue"] = round(
+            (now - _aware(referral.response_due_at)).total_seconds() / 3600, 2
+        )
+        uow.emit("referral_response_overdue", data, f"referral:{referral.id}", occurred_at=now)
+        log.info("referral %s: response overdue at %s", referral.id, referral.partner_id)
+        emitted += 1
+    return emitted
+
+
+# --- reading --------------------------------------------------------------------------
+
+
+def _episodes_by_client(uow: UnitOfWork, client_ids: set[str]) -> dict[str, int]:
+    if not client_ids:
+        return {}
+    rows = uow.session.execute(
+        select(Referral.client_id, func.count())
+        .where(Referral.client_id.in_(client_ids))
+        .group_by(Referral.client_id)
+    ).all()
+    return {client_id: int(n) for client_id, n in rows}
+
+
+def referral_summary(
+    uow: UnitOfWork, referral: Referral, client: Client, episodes: int | None = None
+) -> dict[str, Any]:
+    """A referral without client identity: what lists, transitions and creation answer."""
+    if episodes is None:
+        episodes = _episodes_by_client(uow, {client.id}).get(client.id, 1)
+    return {
+        "id": referral.id,
+        "status": referral.status,
+        "partner_id": referral.partner_id,
+        "service_type": referral.service_type,
+        "source": referral.source,
+        "previous_referral_id": referral.previous_referral_id,
+        "transferred_from_id": referral.transferred_from_id,
+        "transferred_to_id": referral.transferred_to_id,
+        "rejection_reason": referral.rejection_reason,
+        "client": {
+            "id": client.id,
+            "sex": client.sex,
+            "age_group": referral.age_group,
+            "previous_referrals": int(episodes) - 1,
+        },
+        "response_due_at": _stamp(referral.response_due_at),
+        "response_overdue": referral.overdue_notified_at is not None,
+        "responded_at": _stamp(referral.responded_at),
+        "admitted_at": _stamp(referral.admitted_at),
+        "ended_at": _stamp(referral.ended_at),
+        "created_at": _stamp(referral.created_at),
+        "updated_at": _stamp(referral.updated_at),
+    }
+
+
+def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """Newest first; a partner's operator sees only its partner's referrals. ``cursor``
+    is the id of the last item of the previous page."""
+    actor = Actor.parse(actor)
+    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
+    query = select(Referral).order_by(Referral.created_at.desc(), Referral.id.desc())
+    partner_id = filters.get("partner_id")
+    if not actor.is_staff:
+        if partner_id and not domain.may_see(actor, partner_id):
+            raise ReferralNotFound("Rujukan mitra ini tidak ditemukan.")
+        partner_id = actor.partner_id if actor.role == "partner" else None
+        if partner_id is None:
+            return {"items": [], "next_cursor": None}
+    if partner_id:
+        query = query.where(Referral.partner_id == partner_id)
+    if filters.get("status"):
+        query = query.where(Referral.status == filters["status"])
+    if filters.get("client_id"):
+        query = query.where(Referral.client_id == filters["client_id"])
+    if filters.get("cursor"):
+        anchor = uow.session.get(Referral, filters["cursor"])
+        if anchor is not None:
+            query = query.where(
+                (Referral.created_at < anchor.created_at)
+                | ((Referral.created_at == anchor.created_at) & (Referral.id < anchor.id))
+            )
+    rows = uow.session.scalars(query.limit(limit + 1)).all()
+    page = rows[:limit]
+    episodes = _episodes_by_client(uow, {r.client_id for r in page})
+    items = [referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page]
+    return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
+
+
+def get_referral(
+    uow: UnitOfWork,
+    cipher: ClientCipher,
+    actor: Any,
+    referral_id: str,
+    purpose: str | None = None,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """One referral with the client's identity, consent, assessment and episodes. Only
+    those who may see the referral get it, and every such read is written to the audit
+    log in the same transaction."""
+    actor = Actor.parse(actor)
+    referral = _visible_referral(uow, actor, referral_id, lock=False)
+    client = referral.client
+    episodes = uow.session.scalars(
+        select(Referral)
+        .where(Referral.client_id == client.id)
+        .order_by(Referral.created_at, Referral.id)
+    ).all()
+    result = referral_summary(uow, referral, client, len(episodes))
+    result["client"]["identity"] = {
+        "nik": cipher.decrypt(client.nik_encrypted),
+        "name": cipher.decrypt(client.name_encrypted),
+        "phone": cipher.decrypt(client.phone_encrypted),
+        "birth_date": client.birth_date.isoformat(),
+    }
+    result["consent"] = referral.consent
+    result["assessment"] = referral.assessment
+    result["created_by"] = referral.created_by
+    # the client's history of care; a partner sees only the episodes it received
+    result["episodes"] = [
+        {
+            "id": e.id,
+            "partner_id": e.partner_id,
+            "service_type": e.service_type,
+            "status": e.status,
+            "created_at": _stamp(e.created_at),
+            "ended_at": _stamp(e.ended_at),
+        }
+        for e in episodes
+        if domain.may_see(actor, e.partner_id)
+    ]
+    uow.session.add(
+        AccessAudit(
+            at=now or utcnow(),
+            actor=actor.label,
+            actor_role=actor.role,
+            actor_partner_id=actor.partner_id,
+            referral_id=referral.id,
+            client_id=client.id,
+            purpose=(purpose or DEFAULT_PURPOSE)[:200],
+            correlation_id=(current_correlation_id() or "")[:64] or None,
+        )
+    )
+    log.info("identity of referral %s read by %s", referral.id, actor.label)
+    return result
+
+
+def referral_history(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:
+    actor = Actor.parse(actor)
+    referral = _visible_referral(uow, actor, referral_id, lock=False)
+    return {
+        "referral_id": referral.id,
+        "items": [
+            {
+                "from_status": h.from_status,
+                "to_status": h.to_status,
+                "actor": h.actor,
+                "reason": h.reason,
+                "note": h.note,
+                "at": _stamp(h.at),
+            }
+            for h in referral.history
+        ],
+    }
+
+
+def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str, Any]:
+    """Admins only. Newest first; ``cursor`` is the id of the last item of the previous
+    page."""
+    if Actor.parse(actor).role != "admin":
+        raise Forbidden("Hanya admin yang dapat melihat log audit.")
+    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
+    query = select(AccessAudit).order_by(AccessAudit.id.desc())
+    if filters.get("referral_id"):
+        query = query.where(AccessAudit.referral_id == filters["referral_id"])
+    if filters.get("actor"):
+        query = query.where(AccessAudit.actor == filters["actor"])
+    if filters.get("partner_id"):
+        query = query.where(AccessAudit.actor_partner_id == filters["partner_id"])
+    if filters.get("cursor"):
+        try:
+            query = query.where(AccessAudit.id < int(filters["cursor"]))
+        except ValueError:
+            pass
+    rows = uow.session.scalars(query.limit(limit + 1)).all()
+    items = [
+        {
+            "id": str(row.id),
+            "at": _stamp(row.at),
+            "actor": row.actor,
+            "actor_role": row.actor_role,
+            "actor_partner_id": row.actor_partner_id,
+            "referral_id": row.referral_id,
+            "client_id": row.client_id,
+            "purpose": row.purpose,
+            "correlation_id": row.correlation_id,
+        }
+        for row in rows[:limit]
+    ]
+    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+
+
+# --- matching and occupancy -----------------------------------------------------------
+
+
+def _occupied(uow: UnitOfWork) -> dict[tuple[str, str], int]:
+    rows = uow.session.execute(
+        select(Referral.partner_id, Referral.service_type, func.count())
+        .where(Referral.status.in_(domain.ACTIVE_STATUSES))
+        .group_by(Referral.partner_id, Referral.service_type)
+    ).all()
+    return {(partner_id, service_type): int(n) for partner_id, service_type, n in rows}
+
+
+def match_partners(uow: UnitOfWork, params: dict[str, Any], now: datetime | None = None) -> list:
+    """Eligible partners with a free place for a client, best first."""
+    today = local_date(now or utcnow())
+    occupied = _occupied(uow)
+    agreements: dict[str, list[AgreementView]] = {}
+    for agreement in uow.session.scalars(select(AgreementView)):
+        agreements.setdefault(agreement.partner_id, []).append(agreement)
+    candidates = [
+        domain.Candidate(
+            partner=_domain_partner(view, agreements.get(view.partner_id, [])),
+            partner_name=view.partner_name,
+            kabupaten_kota=view.kabupaten_kota,
+            active=occupied.get((view.partner_id, params["service_type"]), 0),
+        )
+        for view in uow.session.scalars(select(PartnerView))
+    ]
+    return domain.rank_partners(
+        candidates, params["sex"], params["service_type"], today, params.get("kabupaten_kota")
+    )
+
+
+def occupancy(uow: UnitOfWork) -> list[tuple[str, str, int, int]]:
+    """(partner, service type, places taken, capacity) for every service offered."""
+    occupied = _occupied(uow)
+    rows = []
+    for view in uow.session.scalars(select(PartnerView)):
+        for service in view.services:
+            key = (view.partner_id, service["service_type"])
+            rows.append((*key, occupied.get(key, 0), int(service["capacity"])))
+    return rows
+
+
+# --- keys -----------------------------------------------------------------------------
+
+
+def reencrypt_clients(
+    uow: UnitOfWork, cipher: ClientCipher, after_id: str = "", limit: int = 500
+) -> tuple[int, str | None]:
+    """Re-encrypt with the current key the next ``limit`` clients (by id, after
+    ``after_id``) whose identity was written with another key. Returns how many were
+    rewritten and the last id seen (None when none is left)."""
+    query = _for_update(
+        uow,
+        select(Client)
+        .where(Client.key_id != cipher.current_kid, Client.id > after_id)
+        .order_by(Client.id)
+        .limit(limit),
+    )
+    clients = uow.session.scalars(query).all()
+    for client in clients:
+        client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
+        client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
+        client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
+        client.key_id = cipher.current_kid
+    return len(clients), (clients[-1].id if clients else None)
+
+
+def clients_to_reencrypt(uow: UnitOfWork, cipher: ClientCipher) -> int:
+    return uow.session.scalar(
+        select(func.count()).select_from(Client).where(Client.key_id != cipher.current_kid)
+    )
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def referral_event_data(referral: Referral, client: Client, actor: Actor | None) -> dict[str, Any]:
+    """What laporan and notifikasi need of a referral, never who the client is and never
+    the free-text notes people typed."""
     return {
         "referral_id": referral.id,
         "partner_id": referral.partner_id,
@@ -194,26 +755,13 @@ def referral_event_data(referral: Referral, client: Client) -> dict[str, Any]:
         "source": referral.source,
         "status": referral.status,
         "previous_referral_id": referral.previous_referral_id,
-    }
-
-
-def referral_summary(uow: UnitOfWork, referral: Referral, client: Client) -> dict[str, Any]:
-    episodes = uow.session.scalar(
-        select(func.count()).select_from(Referral).where(Referral.client_id == client.id)
-    )
-    return {
-        "id": referral.id,
-        "status": referral.status,
-        "partner_id": referral.partner_id,
-        "service_type": referral.service_type,
-        "source": referral.source,
-        "previous_referral_id": referral.previous_referral_id,
-        "client": {
-            "id": client.id,
-            "sex": client.sex,
-            "age_group": referral.age_group,
-            "previous_referrals": int(episodes) - 1,
-        },
-        "created_at": rfc3339(referral.created_at),
-        "updated_at": rfc3339(referral.updated_at),
+        "transferred_from_id": referral.transferred_from_id,
+        "transferred_to_id": referral.transferred_to_id,
+        "reason": referral.rejection_reason,
+        "actor_role": actor.role if actor else "system",
+        "requested_at": _stamp(referral.created_at),
+        "response_due_at": _stamp(referral.response_due_at),
+        "responded_at": _stamp(referral.responded_at),
+        "admitted_at": _stamp(referral.admitted_at),
+        "ended_at": _stamp(referral.ended_at),
     }

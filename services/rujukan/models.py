@@ -3,7 +3,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from bersinar.db import messaging_tables
@@ -39,6 +49,8 @@ class AgreementView(Base):
     valid_from: Mapped[date] = mapped_column(Date)
     valid_until: Mapped[date] = mapped_column(Date)
     terminated: Mapped[bool] = mapped_column(default=False)
+    # agreement_terminated: from this day on the agreement no longer counts
+    terminated_on: Mapped[date | None] = mapped_column(Date)
 
 
 class Client(Base):
@@ -49,6 +61,8 @@ class Client(Base):
     nik_encrypted: Mapped[str] = mapped_column(Text)
     name_encrypted: Mapped[str] = mapped_column(Text)
     phone_encrypted: Mapped[str | None] = mapped_column(Text)
+    # the id of the key the three ciphertexts were written with (``bersinar crypto rotate``)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
     birth_date: Mapped[date] = mapped_column(Date)
     sex: Mapped[str] = mapped_column(String(1))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -67,9 +81,25 @@ class Referral(Base):
     consent: Mapped[dict[str, Any]] = mapped_column(JSON)
     assessment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     previous_referral_id: Mapped[str | None] = mapped_column(String(36))
+    # a transfer ends this referral and opens a new one at another partner
+    transferred_from_id: Mapped[str | None] = mapped_column(String(36))
+    transferred_to_id: Mapped[str | None] = mapped_column(String(36))
+    rejection_reason: Mapped[str | None] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the partner must answer (accept or reject) by then
+    response_due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # set once, in the transaction that emits referral_response_overdue
+    overdue_notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_referrals_response_due", "status", "response_due_at"),
+        Index("ix_referrals_created", "created_at", "id"),
+    )
 
     client: Mapped[Client] = relationship()
     history: Mapped[list[ReferralHistory]] = relationship(
@@ -85,7 +115,26 @@ class ReferralHistory(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str] = mapped_column(String(16))
     actor: Mapped[str] = mapped_column(String(100))
-    reason: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)  # a coded reason (rejection)
+    note: Mapped[str | None] = mapped_column(Text)  # free text typed by a person
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     referral: Mapped[Referral] = relationship(back_populates="history")
+
+
+class AccessAudit(Base):
+    """Every read of a client's identity: who, when, which referral, why."""
+
+    __tablename__ = "access_audit"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    actor_role: Mapped[str] = mapped_column(String(16))
+    actor_partner_id: Mapped[str | None] = mapped_column(String(64))
+    referral_id: Mapped[str] = mapped_column(String(36), index=True)
+    client_id: Mapped[str] = mapped_column(String(36))
+    purpose: Mapped[str] = mapped_column(String(200))
+    correlation_id: Mapped[str | None] = mapped_column(String(64))

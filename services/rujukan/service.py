@@ -3,11 +3,24 @@ from __future__ import annotations
 from nameko.extensions import DependencyProvider
 
 from bersinar.base import ServiceBase
-from bersinar.contracts.referrals import ReferralCreate
+from bersinar.clock import Clock
+from bersinar.contracts.referrals import (
+    AuditQuery,
+    MatchQuery,
+    ReferralCreate,
+    ReferralFilter,
+    RejectInput,
+    TransferInput,
+    TransitionInput,
+)
 from bersinar.entrypoints import Database, event_handler, rpc
-from services.rujukan import handlers
+from bersinar.timers import timer
+from services.rujukan import handlers, metrics
 from services.rujukan.crypto import ClientCipher
+from services.rujukan.domain import DeadlinePolicy
 from services.rujukan.models import Base
+
+TRANSITION_INPUTS = {"reject": RejectInput, "transfer": TransferInput}
 
 
 class Cipher(DependencyProvider):
@@ -24,18 +37,107 @@ class Cipher(DependencyProvider):
         return self.cipher
 
 
+class Deadlines(DependencyProvider):
+    """How long a partner has to answer a request: RESPONSE_DEADLINE_HOURS, and
+    RESPONSE_DEADLINE_HOURS_BY_SOURCE such as ``court=24,TAT=72``. A bad value stops
+    the service at start rather than at the first referral."""
+
+    def setup(self):
+        config = self.container.config
+        self.policy = DeadlinePolicy.from_config(
+            config.get("RESPONSE_DEADLINE_HOURS", 48),
+            config.get("RESPONSE_DEADLINE_HOURS_BY_SOURCE"),
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.policy
+
+
 class RujukanService(ServiceBase):
     name = "rujukan"
     uow = Database(Base.metadata)
     cipher = Cipher()
+    clock = Clock()
+    deadlines = Deadlines()
+
+    # --- commands -------------------------------------------------------------------
 
     @rpc
     def create_referral(self, payload, actor):
         command = ReferralCreate().load(payload or {})
         with self.uow() as uow:
-            referral = handlers.create_referral(uow, self.cipher, command, str(actor))
+            referral = handlers.create_referral(
+                uow, self.cipher, command, actor, self.clock.now(), self.deadlines
+            )
+            uow.commit()
+        metrics.observe_committed(uow.events)
+        return referral
+
+    @rpc
+    def transition_referral(self, referral_id, action, payload, actor):
+        """accept, reject, admit, complete, drop-out, cancel or transfer."""
+        command = TRANSITION_INPUTS.get(action, TransitionInput)().load(payload or {})
+        with self.uow() as uow:
+            referral = handlers.transition(
+                uow, actor, referral_id, action, command, self.clock.now(), self.deadlines
+            )
+            uow.commit()
+        metrics.observe_committed(uow.events)
+        return referral
+
+    @timer("RESPONSE_DEADLINE_CHECK_SECONDS", 60, eager=True)
+    def check_response_deadlines(self):
+        """Runs in every instance; the database lets each overdue request be told once."""
+        emitted = 0
+        while True:
+            with self.uow() as uow:
+                batch = handlers.emit_overdue_responses(uow, self.clock.now())
+                uow.commit()
+            metrics.observe_committed(uow.events)
+            emitted += batch
+            if batch == 0:
+                break
+        with self.uow() as uow:
+            metrics.set_occupancy(handlers.occupancy(uow))
+        metrics.DEADLINE_SCANS.labels(self.name).inc()
+        return emitted
+
+    # --- queries --------------------------------------------------------------------
+
+    @rpc
+    def list_referrals(self, params, actor):
+        filters = ReferralFilter().load(params or {})
+        with self.uow() as uow:
+            return handlers.list_referrals(uow, actor, filters)
+
+    @rpc
+    def get_referral(self, referral_id, actor, purpose=None):
+        """With the client's identity: the read is written to the audit log."""
+        with self.uow() as uow:
+            referral = handlers.get_referral(
+                uow, self.cipher, actor, referral_id, purpose, self.clock.now()
+            )
             uow.commit()
         return referral
+
+    @rpc
+    def referral_history(self, referral_id, actor):
+        with self.uow() as uow:
+            return handlers.referral_history(uow, actor, referral_id)
+
+    @rpc
+    def match_partners(self, params):
+        query = MatchQuery().load(params or {})
+        with self.uow() as uow:
+            return handlers.match_partners(uow, query, self.clock.now())
+
+    @rpc
+    def list_audit(self, params, actor):
+        filters = AuditQuery().load(params or {})
+        with self.uow() as uow:
+            return handlers.list_audit(uow, actor, filters)
+
+    # --- mitra's events: the partner read model -------------------------------------
 
     @event_handler("mitra", "partner_registered")
     def on_partner_registered(self, event):
@@ -48,3 +150,11 @@ class RujukanService(ServiceBase):
     @event_handler("mitra", "agreement_signed")
     def on_agreement_signed(self, event):
         return self.uow.apply_once(event, handlers.apply_agreement)
+
+    @event_handler("mitra", "agreement_terminated")
+    def on_agreement_terminated(self, event):
+        return self.uow.apply_once(event, handlers.apply_agreement_terminated)
+
+    @event_handler("mitra", "agreement_expired")
+    def on_agreement_expired(self, event):
+        return self.uow.apply_once(event, handlers.apply_agreement_expired)

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from bersinar.relay import OutboxRelay
 from services.mitra import handlers as mitra_handlers
-from services.rujukan.models import PartnerView
+from services.rujukan.models import AgreementView, PartnerView
 
 
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, message: str = ""):
@@ -43,8 +43,12 @@ def relays(make_config):
 
 
 def partners_known(uow_factories):
+    """rujukan has learnt the five seeded partners and their agreements (separate events,
+    which may arrive in either order)."""
     with uow_factories["rujukan"]() as uow:
-        return uow.session.scalar(select(func.count()).select_from(PartnerView)) >= 5
+        partners = uow.session.scalar(select(func.count()).select_from(PartnerView))
+        agreements = uow.session.scalar(select(func.count()).select_from(AgreementView))
+    return partners >= 5 and agreements >= 5
 
 
 @pytest.fixture
@@ -53,3 +57,23 @@ def seeded(clean_databases):
         mitra_handlers.seed_partners(uow)
         uow.commit()
     return clean_databases
+
+
+@pytest.fixture
+def clock_file(tmp_path):
+    """A clock the services read (config CLOCK_FILE); set it with ``clock_file.set(d)``."""
+    from datetime import UTC, datetime
+
+    path = tmp_path / "clock"
+
+    class ClockFile:
+        def __init__(self):
+            self.path = path
+
+        def set(self, day):
+            moment = datetime(day.year, day.month, day.day, 3, 0, tzinfo=UTC)  # 10:00 WIB
+            path.write_text(moment.isoformat().replace("+00:00", "Z"))
+
+    clock = ClockFile()
+    clock.set(datetime.now(UTC).date())
+    return clock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 
 from bersinar.db import UnitOfWorkFactory
 from tests.support.infra import free_port, purge_queues
@@ -62,12 +62,20 @@ def uow_factories(database_urls):
         factory.dispose()
 
 
-@pytest.fixture
-def clean_databases(uow_factories, amqp_uri):
-    """Empty every table of every component, and every queue, before the test."""
+def empty_everything(uow_factories, amqp_uri) -> None:
+    """Empty every table of every component, and every queue of the run's vhost."""
     purge_queues(amqp_uri)
     for factory in uow_factories.values():
-        names = ", ".join(f'"{t.name}"' for t in factory.metadata.sorted_tables)
+        existing = set(inspect(factory.engine).get_table_names())
+        names = ", ".join(
+            f'"{t.name}"' for t in factory.metadata.sorted_tables if t.name in existing
+        )
         with factory.engine.begin() as connection:
             connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def clean_databases(uow_factories, amqp_uri):
+    """Every table and every queue empty before the test."""
+    empty_everything(uow_factories, amqp_uri)
     return uow_factories

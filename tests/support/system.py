@@ -3,6 +3,7 @@ on the test run's vhost and PostgreSQL databases, so tests can kill and restart 
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -16,6 +17,16 @@ from bersinar.config import ROOT, SERVICES
 from tests.support.infra import free_port
 
 BIN = Path(sys.executable).parent
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: if the test process is killed outright, the kernel
+    sends SIGTERM to its services too, so no system outlives its test run."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 RELAYS = tuple(f"relay-{s}" for s in SERVICES)
 
 
@@ -43,12 +54,29 @@ class System:
             "RUJUKAN_NIK_HMAC_KEY": hmac_key,
             "GATEWAY_ADDRESS": f"127.0.0.1:{self.port}",
             "EVENT_RETRY_DELAYS": "[0.2, 0.4, 0.8]",
+            # the tests and the benchmark post hundreds of requests with one key; rate
+            # limits are tested on their own (tests/integration/test_gateway_limits.py)
+            "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
             "PYTHONUNBUFFERED": "1",
         }
         for component, url in database_urls.items():
             self.env[f"{component.upper()}_DATABASE_URL"] = url
             self.env[f"{component.upper()}_METRICS_PORT"] = "0"
             self.env[f"{component.upper()}_RELAY_METRICS_PORT"] = "0"
+        # notifikasi: an SMTP port a test may serve, staff addresses, quick retries, metrics
+        self.smtp_port = free_port()
+        self.notifikasi_metrics_port = free_port()
+        self.env.update(
+            NOTIFIKASI_SMTP_PORT=str(self.smtp_port),
+            NOTIFIKASI_OFFICER_EMAILS="petugas@bnnp-bengkulu.test",
+            NOTIFIKASI_ADMIN_EMAILS="admin@bnnp-bengkulu.test",
+            NOTIFIKASI_DELIVERY_POLL_INTERVAL="0.2",
+            NOTIFIKASI_DELIVERY_RETRY_BASE="0.3",
+            NOTIFIKASI_DELIVERY_MAX_ATTEMPTS="3",
+            NOTIFIKASI_WEBHOOK_RETRY_BASE="0.3",
+            NOTIFIKASI_WEBHOOK_MAX_ATTEMPTS="4",
+            NOTIFIKASI_METRICS_PORT=str(self.notifikasi_metrics_port),
+        )
         self.env.update(extra_env or {})
         self.processes: dict[str, subprocess.Popen] = {}
 
@@ -66,11 +94,25 @@ class System:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         self.processes[name] = process
         return process
 
+    def declare_queues(self) -> None:
+        """What `make run` does before starting anything (`bersinar queues`)."""
+        subprocess.run(
+            [str(BIN / "bersinar"), "queues"],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
     def start_all(self, names=None) -> None:
+        if names is None:
+            self.declare_queues()
         for name in names or (*SERVICES, "gateway", *RELAYS):
             self.start(name)
         self.wait_healthy()
@@ -79,14 +121,6 @@ class System:
         process = self.processes.pop(name)
         process.send_signal(sig)
         process.wait(timeout=30)
-
-    def stop_all(self) -> None:
-        for name in list(self.processes):
-            process = self.processes.pop(name)
-            process.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 20
-        for process in list(self.processes.values()):
-            process.wait(timeout=max(1, deadline - time.monotonic()))
 
     def terminate_all(self) -> None:
         processes = list(self.processes.values())
@@ -119,6 +153,11 @@ class System:
 
     def get(self, path: str, key: str | None = None, **kwargs) -> requests.Response:
         return requests.get(self.base_url + path, headers=self.headers(key), timeout=10, **kwargs)
+
+    def session_patch(self, path: str, body=None, key: str | None = None) -> requests.Response:
+        return requests.patch(
+            self.base_url + path, json=body, headers=self.headers(key), timeout=10
+        )
 
     def post(self, path: str, body=None, key: str | None = None, **kwargs) -> requests.Response:
         return requests.post(

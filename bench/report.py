@@ -1,0 +1,433 @@
+"""The figures of a run as a plain-text table (printed) and as docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from bench.run import (
+    PROCESSES,
+    TARGET_EVENTS_PER_S,
+    TARGET_P99_AT_10_MS,
+    TARGET_RPS_AT_10,
+    TARGET_RSS_MIB,
+    Results,
+    Settings,
+)
+
+NOT_RUN = "not run"
+
+
+def as_dict(results: Results) -> dict[str, Any]:
+    return dataclasses.asdict(results)
+
+
+def _mib(kib: int | None) -> str:
+    return f"{kib / 1024:.0f}" if kib else "-"
+
+
+def _phase_labels(results: Results) -> list[str]:
+    return list(results.rss_peak_kib)
+
+
+def _verdict(ok: bool | None) -> str:
+    return NOT_RUN if ok is None else ("PASS" if ok else "FAIL")
+
+
+def targets(results: Results) -> list[tuple[str, str, str, str]]:
+    """(target, measured, verdict) rows."""
+    rows = []
+    at10 = next((h for h in results.http if h["connections"] == 10), None)
+    rows.append(
+        (
+            "POST /api/v1/referrals at 10 connections",
+            f">= {TARGET_RPS_AT_10:.0f} req/s",
+            f"{at10['ok_per_s']:.0f} req/s" if at10 else "-",
+            _verdict(at10["ok_per_s"] >= TARGET_RPS_AT_10 if at10 else None),
+        )
+    )
+    rows.append(
+        (
+            "p99 latency at 10 connections",
+            f"< {TARGET_P99_AT_10_MS:.0f} ms",
+            f"{at10['p99_ms']:.0f} ms" if at10 else "-",
+            _verdict(at10["p99_ms"] < TARGET_P99_AT_10_MS if at10 else None),
+        )
+    )
+    events = results.events
+    rows.append(
+        (
+            "events end to end (outbox → relay → both consumers)",
+            f">= {TARGET_EVENTS_PER_S:.0f} events/s",
+            f"{events['end_to_end_per_s']:.0f} events/s" if events else "-",
+            _verdict(
+                events["complete"] and events["end_to_end_per_s"] >= TARGET_EVENTS_PER_S
+                if events
+                else None
+            ),
+        )
+    )
+    peaks = {}
+    for phase in results.rss_peak_kib.values():
+        for name, kib in (phase or {}).items():
+            peaks[name] = max(peaks.get(name, 0), kib)
+    for name, kib in results.rss_hwm_kib.items():
+        peaks[name] = max(peaks.get(name, 0), kib)
+    if peaks:
+        worst = max(peaks, key=peaks.get)
+        rows.append(
+            (
+                "resident memory of every process under load",
+                f"< {TARGET_RSS_MIB:.0f} MiB",
+                f"largest: {worst} {peaks[worst] / 1024:.0f} MiB",
+                _verdict(all(k / 1024 < TARGET_RSS_MIB for k in peaks.values())),
+            )
+        )
+    else:
+        rows.append(
+            (
+                "resident memory of every process under load",
+                f"< {TARGET_RSS_MIB:.0f} MiB",
+                "-",
+                NOT_RUN,
+            )
+        )
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
+    if markdown:
+        lines = [
+            "| " + " | ".join(header) + " |",
+            "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in rows]
+        return "\n".join(lines)
+    widths = [max(len(str(x)) for x in column) for column in zip(header, *rows, strict=True)]
+
+    def line(cells):
+        return "  ".join(
+            str(c).ljust(w) if i == 0 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        )
+
+    return "\n".join(
+        [line(header), "  ".join("-" * w for w in widths)] + [line(row) for row in rows]
+    )
+
+
+def _busiest(cpu: dict[str, float] | None, count: int = 3) -> str:
+    if not cpu:
+        return "-"
+    items = [
+        (k, v) for k, v in cpu.items() if k in PROCESSES or k.startswith(("postgres", "rabbitmq"))
+    ]
+    items.sort(key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:.0f}%" for k, v in items[:count])
+
+
+def _largest_rss(peaks: dict[str, int] | None) -> str:
+    if not peaks:
+        return "-"
+    name = max(peaks, key=peaks.get)
+    return f"{name} {peaks[name] / 1024:.0f}"
+
+
+def http_table(results: Results, markdown: bool) -> str:
+    header = [
+        "connections",
+        "req/s (201)",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "other statuses",
+        "generator CPU",
+        "machine CPU",
+        "CPU ms/referral (all / rujukan)",
+        "rujukan DB sessions (run / lock / idle-in-tx)",
+        "busiest (% of one core)",
+        "consumers caught up after",
+        "largest RSS (MiB)",
+    ]
+    rows = []
+    for h in results.http:
+        cpu = results.cpu.get(h["label"]) or {}
+        other = {k: v for k, v in h["statuses"].items() if k not in ("200", "201")}
+        rows.append(
+            [
+                str(h["connections"]),
+                f"{h['ok_per_s']:.0f}",
+                f"{h['p50_ms']:.1f}",
+                f"{h['p90_ms']:.1f}",
+                f"{h['p99_ms']:.1f}",
+                f"{h['max_ms']:.0f}",
+                ", ".join(f"{k}×{v}" for k, v in other.items()) or "none",
+                f"{h['generator_cpu_pct']:.0f}%",
+                f"{cpu.get('machine', 0):.0f}% of {100 * int(cpu.get('machine_cores', 1))}%",
+                f"{h.get('system_cpu_ms_per_request') or 0:.1f} / "
+                f"{h.get('rujukan_cpu_ms_per_request') or 0:.1f}",
+                " / ".join(
+                    f"{(h.get('rujukan_db_sessions') or {}).get(k, 0):.1f}"
+                    for k in ("running", "lock_wait", "idle_in_tx")
+                ),
+                _busiest(cpu),
+                f"{h.get('drain_s', 0):.1f} s",
+                _largest_rss(results.rss_peak_kib.get(h["label"])),
+            ]
+        )
+    return _table(header, rows, markdown)
+
+
+def events_table(results: Results, markdown: bool) -> str:
+    events = results.events
+    if not events:
+        return "(events phase not run)"
+    header = ["rows", "stage", "done after s", "rate /s"]
+    rows = []
+    for stage, title in (
+        ("relay", "relay published (confirmed)"),
+        ("laporan", "laporan handled (inbox)"),
+        ("notifikasi", "notifikasi handled (inbox)"),
+    ):
+        secs = events["seconds"].get(stage)
+        rows.append(
+            [
+                str(events["n"]),
+                title,
+                f"{secs:.2f}" if secs else "not finished",
+                f"{events['rates'].get(stage, 0):.0f}",
+            ]
+        )
+    rows.append(
+        [
+            str(events["n"]),
+            "**end to end**" if markdown else "END TO END",
+            f"{events['end_to_end_s']:.2f}" if events["end_to_end_s"] else "not finished",
+            f"{events['end_to_end_per_s']:.0f}",
+        ]
+    )
+    return (
+        _table(header, rows, markdown)
+        + ("\n\n" if markdown else "\n")
+        + "largest resident memory during this phase: "
+        + _largest_rss(results.rss_peak_kib.get("events"))
+        + " MiB"
+    )
+
+
+def memory_table(results: Results, markdown: bool) -> str:
+    phases = _phase_labels(results)
+    header = [
+        "process",
+        *[f"{p} (MiB)" for p in phases],
+        "VmHWM (MiB)",
+        f"< {TARGET_RSS_MIB:.0f} MiB",
+    ]
+    rows = []
+    for name in PROCESSES:
+        values = [(results.rss_peak_kib.get(p) or {}).get(name) for p in phases]
+        hwm = results.rss_hwm_kib.get(name)
+        worst = max([v or 0 for v in values] + [hwm or 0])
+        rows.append(
+            [
+                name,
+                *[_mib(v) for v in values],
+                _mib(hwm),
+                "PASS" if worst and worst / 1024 < TARGET_RSS_MIB else ("FAIL" if worst else "-"),
+            ]
+        )
+    return _table(header, rows, markdown)
+
+
+def cpu_table(results: Results, markdown: bool) -> str:
+    phases = [p for p in results.cpu if results.cpu[p]]
+    names = list(PROCESSES) + [
+        "postgres (bench dbs)",
+        "postgres (server processes)",
+        "rabbitmq",
+        "load generator",
+        "bench harness",
+        "interrupts (no process)",
+        "steal (hypervisor)",
+        "other (rest of machine)",
+        "machine",
+    ]
+    header = ["process", *[f"{p}" for p in phases]]
+    rows = []
+    for name in names:
+        values = [(results.cpu[p] or {}).get(name) for p in phases]
+        if all(v is None for v in values):
+            continue
+        rows.append([name, *[f"{v:.0f}" if v is not None else "-" for v in values]])
+    return _table(header, rows, markdown)
+
+
+def targets_table(results: Results, markdown: bool) -> str:
+    return _table(
+        ["target", "wanted", "measured", "verdict"],
+        [list(row) for row in targets(results)],
+        markdown,
+    )
+
+
+def calibration_line(results: Results) -> str:
+    if not results.calibration:
+        return "load generator ceiling: not measured"
+    parts = [
+        f"{c} conn: {f['ok_per_s']:.0f} req/s at p50 {f['p50_ms']:.2f} ms, generator CPU "
+        f"{f['generator_cpu_pct']:.0f}% of a core"
+        for c, f in results.calibration.items()
+    ]
+    return "load generator ceiling (same generator against a canned local server): " + "; ".join(
+        parts
+    )
+
+
+def header_line(results: Results) -> str:
+    m = results.machine
+    return (
+        f"{results.started:%Y-%m-%d %H:%M} UTC; nproc {m.get('nproc')}; {m.get('cpu_model')}; "
+        f"free -g: {m.get('free_g')}; load average before "
+        f"{' '.join(m.get('loadavg_before', []))}, after "
+        f"{' '.join(m.get('loadavg_after', []))}; "
+        f"Python {m.get('python')}; whole run {results.wall_s:.0f} s"
+    )
+
+
+def text(results: Results, settings: Settings) -> str:
+    parts = [
+        "=" * 100,
+        "BERSINAR BENCHMARK  " + header_line(results),
+        "=" * 100,
+        f"POST /api/v1/referrals, closed loop, keep-alive, {settings.warmup:.0f} s warm-up + "
+        f"{settings.duration:.0f} s counted per row",
+        http_table(results, False),
+        "",
+        calibration_line(results),
+        "",
+        f"Outbox -> relay -> consumers: {settings.events} referral_requested rows committed in "
+        f"one transaction to rujukan's outbox",
+        events_table(results, False),
+        "",
+        "Resident memory (peak VmRSS sampled every 0.25 s during each phase; VmHWM at the end)",
+        memory_table(results, False),
+        "",
+        "CPU during each phase, % of ONE core (the machine total is out of nproc x 100%)",
+        cpu_table(results, False),
+        "",
+        "Targets",
+        targets_table(results, False),
+    ]
+    if results.notes:
+        parts += ["", "Notes:"] + [f"- {n}" for n in results.notes]
+    parts += ["", "Cleanup: " + "; ".join(results.cleanup)]
+    return "\n".join(parts)
+
+
+METHOD = """\
+`python -m bench` (or `make bench`) builds a system of its own and removes it afterwards:
+a fresh RabbitMQ vhost `bersinar-bench-<run>` and fresh PostgreSQL databases
+`bb_<run>_<component>` (migrated to head), the nine processes of `make run` started as
+subprocesses with `tests/support/system.py` (`bersinar serve <component>` ×5, `bersinar relay
+<service>` ×4), partners seeded with `bersinar seed`. Everything is on 127.0.0.1.
+
+- **Seeding.** After `bersinar seed` the harness waits until rujukan's partner read model
+  holds all five partners (a referral POST stops answering 422 "Mitra tidak dikenal").
+  The seeded capacities (10–40 places per offer) would turn the load into 409
+  CAPACITY_FULL after ~280 referrals, so every offer in rujukan's partner read model (the
+  run's own database) is raised to 1,000,000; one probe referral per (partner, service
+  type) must then answer 201.
+- **HTTP phases.** `POST /api/v1/referrals` with the admin key, at 1, 10 and 50
+  connections, closed loop (each connection sends the next request when the answer is
+  read), HTTP/1.1 keep-alive, 3 s warm-up then 15 s counted. Bodies come from
+  `tests/support/data.py` `referral_body`, spread over every (partner, service type) of
+  the seed, and every NIK is distinct (serial and birth date vary), so no request is a
+  returning client. Only requests *completed* inside the counted window count; req/s
+  counts 201 answers only. Between phases the harness waits until both consumers have
+  handled every `referral_requested` so far, so a backlog does not load the next phase.
+- **Load generator.** `bench/loadgen.py`: Python, one process, one thread and one
+  `http.client` connection per simulated connection (wrk is not installed here and is not
+  needed). Its ceiling is measured first against a canned local server, and its CPU
+  during each phase is printed: it is not the bottleneck when its ceiling is far above the
+  measured rate and its CPU is a small share of the machine.
+- **Events phase.** N `referral_requested` rows (the shape of
+  `services/rujukan/handlers.py` `referral_event_data`) are written to rujukan's outbox
+  through `bersinar.db.UnitOfWorkFactory` + `uow.emit` in one transaction; the clock starts
+  when it commits. The relay figure is the last `published_at`; a consumer's is the last
+  `handled_at` of its inbox rows for those events; end to end is when both consumers have
+  all N. Rates are N / those seconds.
+- **Memory and CPU.** VmRSS of every process from `/proc/<pid>/status`, sampled every
+  0.25 s during each phase (peak shown), plus VmHWM at the end. CPU from
+  `/proc/<pid>/stat` over each counted window, in % of one core, for every process, the
+  PostgreSQL backends of the bench databases, the RabbitMQ server and the generator;
+  "other" is the rest of the machine (the machine is shared).
+"""
+
+
+def markdown(results: Results, settings: Settings) -> str:
+    from bench.notes import NOTES
+
+    m = results.machine
+    parts = [
+        "# Benchmarks",
+        "",
+        "Throughput, latency and memory of Bersinar on one machine, measured by `bench/`.",
+        "Targets (from the issue): at least 300 referrals/s at 10 connections with p99 under "
+        "80 ms; at least 1,500 events/s end to end through outbox → relay → consumers; every "
+        "process under 200 MB resident.",
+        "",
+        "## How to run",
+        "",
+        "```",
+        "make bench            # = .venv/bin/python -m bench",
+        ".venv/bin/python -m bench --help    # --duration, --warmup, --connections, --events,",
+        "                                    # --no-docs (do not rewrite this file), --keep-logs",
+        "```",
+        "",
+        "Needs RabbitMQ (guest/guest, `rabbitmqctl` on the PATH) and PostgreSQL (user postgres, "
+        "trust) on 127.0.0.1, as `make test` does. It takes about 2–4 minutes, stops by itself, "
+        "prints the tables below, rewrites this file and leaves the raw figures in "
+        "`bench/results/latest.json` (git-ignored). It never asserts: the verdicts are for "
+        "reading.",
+        "",
+        "## Method",
+        "",
+        METHOD,
+        "## Figures of the last run",
+        "",
+        f"- date: {results.started:%Y-%m-%d %H:%M} UTC; whole run {results.wall_s:.0f} s",
+        f"- machine: `nproc` = {m.get('nproc')} ({m.get('cpu_model')}); `free -g`: "
+        f"`{m.get('free_g')}`; load average before the run "
+        f"{' '.join(m.get('loadavg_before', []))}, after {' '.join(m.get('loadavg_after', []))}"
+        f"; kernel {m.get('kernel')}; "
+        f"Python {m.get('python')}",
+        f"- {calibration_line(results)}",
+        "",
+        "### Targets",
+        "",
+        targets_table(results, True),
+        "",
+        f"### POST /api/v1/referrals ({settings.warmup:.0f} s warm-up + {settings.duration:.0f} s "
+        "counted per row)",
+        "",
+        http_table(results, True),
+        "",
+        f"### Outbox → relay → consumers ({settings.events:,} rows, one commit)",
+        "",
+        events_table(results, True),
+        "",
+        "### Resident memory, MiB (peak VmRSS per phase; VmHWM at the end)",
+        "",
+        memory_table(results, True),
+        "",
+        "### CPU per counted window, % of one core "
+        f"(the machine has {m.get('nproc')} cores = {100 * int(m.get('nproc') or 1)}%)",
+        "",
+        cpu_table(results, True),
+        "",
+    ]
+    if results.notes:
+        parts += ["Notes of this run:", ""] + [f"- {n}" for n in results.notes] + [""]
+    parts += ["## Where the time goes", "", NOTES]
+    return "\n".join(parts)

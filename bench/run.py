@@ -1,0 +1,886 @@
+"""The benchmark run: a system of its own (fresh vhost, fresh databases, every process of
+`make run`), seeded; HTTP phases at 1, 10 and 50 connections; an outbox → relay →
+consumers phase; then everything is torn down, whatever happened.
+
+Everything it talks to is on 127.0.0.1. It kills only the processes it started, by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, text
+
+from bench import procstat
+from bench.loadgen import MIX, referral_for
+from bersinar.config import COMPONENTS, ROOT, SERVICES
+from tests.support import infra
+from tests.support.system import RELAYS, System
+
+BIN = Path(sys.executable).parent
+RESULTS_DIR = ROOT / "bench" / "results"  # git-ignored
+PROCESSES = (*SERVICES, "gateway", *RELAYS)
+CONSUMERS = ("laporan", "notifikasi")  # who handles rujukan's referral_requested
+
+# The targets of the issue. Reported against, never asserted.
+TARGET_RPS_AT_10 = 300.0
+TARGET_P99_AT_10_MS = 80.0
+TARGET_EVENTS_PER_S = 1500.0
+TARGET_RSS_MIB = 200.0
+
+# PostgreSQL's own processes (shared by every database, ours the busiest while we run)
+POSTGRES_SERVER_PROCESSES = (
+    "walwriter",
+    "checkpointer",
+    "background writer",
+    "autovacuum",
+    "logical replication",
+    "stats",
+)
+DISTURBED_AT = 25.0  # % of a core used by others during a window: the run notes it
+BENCH_CAPACITY = 1_000_000  # places per offer during the run (see Bench.raise_capacity)
+
+# Referral indices: each phase draws its clients from its own range (distinct NIKs).
+PROBE_FIRST_INDEX = 0
+PHASE_FIRST_INDEX = 1_000_000  # phase k starts at (k + 1) * this
+
+
+@dataclass
+class Settings:
+    connections: tuple[int, ...] = (1, 10, 50)
+    warmup: float = 3.0
+    duration: float = 15.0
+    events: int = 10_000
+    event_timeout: float = 100.0  # cut shorter if the run's time budget is nearly spent
+    drain_timeout: float = 30.0
+    budget: float = 240.0  # seconds; later phases are skipped past this, with a note
+    calibrate: bool = True
+    write_docs: bool = True
+    docs_path: Path = ROOT / "docs" / "benchmarks.md"
+    keep_logs: bool = False
+
+
+@dataclass
+class Results:
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    machine: dict = field(default_factory=dict)
+    setup_s: dict = field(default_factory=dict)
+    calibration: dict | None = None
+    http: list[dict] = field(default_factory=list)
+    events: dict | None = None
+    rss_peak_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> proc -> KiB
+    rss_hwm_kib: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> group -> % core
+    notes: list[str] = field(default_factory=list)
+    cleanup: list[str] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def machine_facts() -> dict:
+    def run(*cmd: str) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
+    cpu_model = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu_model = line.split(":", 1)[1].strip()
+            break
+    mem_line = next((ln for ln in run("free", "-g").splitlines() if ln.startswith("Mem:")), "")
+    return {
+        "nproc": run("nproc"),
+        "free_g": " ".join(mem_line.split()),
+        "cpu_model": cpu_model,
+        "loadavg_before": Path("/proc/loadavg").read_text().split()[:3],
+        "kernel": run("uname", "-r"),
+        "python": sys.version.split()[0],
+    }
+
+
+def only_localhost() -> None:
+    """Refuse to run against anything but this machine."""
+    for url in (infra.PG_URL_BASE, infra.AMQP_BASE):
+        host = urlsplit(url).hostname
+        if host not in ("127.0.0.1", "localhost"):
+            raise SystemExit(f"bench runs only against 127.0.0.1, not {host} ({url})")
+    if "host=127.0.0.1" not in infra.PG_ADMIN_DSN and "host=localhost" not in infra.PG_ADMIN_DSN:
+        raise SystemExit(f"bench runs only against 127.0.0.1 ({infra.PG_ADMIN_DSN})")
+
+
+def read_line(stream, timeout: float) -> str:
+    ready, _, _ = select.select([stream], [], [], timeout)
+    if not ready:
+        raise TimeoutError("no answer from a child process in time")
+    return stream.readline().decode().strip()
+
+
+class SessionSampler:
+    """What the PostgreSQL sessions of one database are doing, averaged over samples:
+    running a statement, waiting for a lock (e.g. rujukan's partner row), or idle inside
+    a transaction (the service is busy elsewhere while holding it open)."""
+
+    QUERY = text(
+        "SELECT state, wait_event_type, count(*) FROM pg_stat_activity "
+        "WHERE datname = :name AND pid <> pg_backend_pid() GROUP BY 1, 2"
+    )
+
+    def __init__(self, engine, database: str):
+        self.engine = engine
+        self.database = database
+        self.samples = 0
+        self.totals = {"running": 0, "lock_wait": 0, "idle_in_tx": 0}
+
+    def sample(self) -> None:
+        with self.engine.connect() as connection:
+            rows = connection.execute(self.QUERY, {"name": self.database}).all()
+        self.samples += 1
+        for state, wait, count in rows:
+            if state == "active" and wait == "Lock":
+                self.totals["lock_wait"] += count
+            elif state == "active":
+                self.totals["running"] += count
+            elif state and state.startswith("idle in transaction"):
+                self.totals["idle_in_tx"] += count
+
+    def averages(self) -> dict[str, float]:
+        return {k: v / self.samples for k, v in self.totals.items()} if self.samples else {}
+
+
+class Bench:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.results = Results()
+        self.run_id = uuid.uuid4().hex[:8]
+        self.vhost = f"bersinar-bench-{self.run_id}"
+        self.db_prefix = f"bb_{self.run_id}"
+        self.log_dir = RESULTS_DIR / f"logs-{self.run_id}"
+        self.admin_key = f"bsk_bench-{secrets.token_urlsafe(24)}"
+        self.urls: dict[str, str] = {}
+        self.vhost_made = False
+        self.system: System | None = None
+        self.engines: dict = {}
+        self.children: list[subprocess.Popen] = []  # load generator, canned server, sink
+        self.smtp_sink: subprocess.Popen | None = None
+        self.t_start = time.monotonic()
+        self.rss_hwm: dict[str, int] = {}
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.t_start
+
+    def over_budget(self, need: float) -> bool:
+        return self.elapsed() + need > self.settings.budget
+
+    def scalar(self, component: str, sql: str, **params):
+        with self.engines[component].connect() as connection:
+            return connection.execute(text(sql), params).scalar()
+
+    def pids(self) -> dict[str, int]:
+        return {name: process.pid for name, process in self.system.processes.items()}
+
+    def backend_pids(self) -> list[int]:
+        """PostgreSQL backends serving this run's databases (for their CPU time)."""
+        names = [url.rsplit("/", 1)[1] for url in self.urls.values()]
+        with self.engines["admin"].connect() as connection:
+            rows = connection.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"),
+                {"names": names},
+            ).all()
+        return [row[0] for row in rows]
+
+    def cpu_window(self) -> procstat.CpuWindow:
+        groups = {name: [pid] for name, pid in self.pids().items()}
+        groups["postgres (bench dbs)"] = self.backend_pids()
+        groups["postgres (server processes)"] = [
+            pid
+            for pid in procstat.pids_by_cmdline("postgres: ")
+            if any(f": {kind}" in procstat.cmdline(pid) for kind in POSTGRES_SERVER_PROCESSES)
+        ]
+        groups["rabbitmq"] = procstat.pids_by_cmdline("rabbit boot")
+        groups["bench harness"] = [os.getpid()]
+        return procstat.CpuWindow(groups)
+
+    def finish_cpu(self, window: procstat.CpuWindow) -> dict[str, float]:
+        window.add_new_pids("postgres (bench dbs)", self.backend_pids())
+        figures = window.end()
+        accounted = sum(v for k, v in figures.items() if k not in ("machine", "machine_cores"))
+        figures["other (rest of machine)"] = max(0.0, figures["machine"] - accounted)
+        return figures
+
+    def note_disturbance(self, label: str, cpu: dict[str, float]) -> None:
+        """The machine is shared: say so when other work took a real share of it."""
+        other = cpu.get("other (rest of machine)", 0.0)
+        if other > DISTURBED_AT:
+            note = (
+                f"{label}: other processes on the machine used {other:.0f}% of a core "
+                f"during the window; the figures are lower than on a quiet machine"
+            )
+            self.results.notes.append(note)
+            log(note)
+
+    def update_hwm(self) -> None:
+        for name, pid in self.pids().items():
+            _, hwm = procstat.rss_kib(pid)
+            self.rss_hwm[name] = max(self.rss_hwm.get(name, 0), hwm)
+
+    def check_alive(self) -> None:
+        dead = [name for name, p in self.system.processes.items() if p.poll() is not None]
+        if dead:
+            raise RuntimeError(
+                f"process(es) exited during the run: {', '.join(dead)} (logs in {self.log_dir})"
+            )
+
+    # -- setup ------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        t0 = time.monotonic()
+        log(f"run {self.run_id}: vhost {self.vhost}, databases {self.db_prefix}_*")
+        self.vhost_made = True  # set first: a half-made vhost is deleted too
+        infra.create_vhost(self.vhost)
+        # named before they exist, so a failure half-way still drops what was made
+        self.urls = {c: f"{infra.PG_URL_BASE}/{self.db_prefix}_{c}" for c in COMPONENTS}
+        made = infra.create_databases(self.db_prefix)  # migrated to head
+        assert made == self.urls, (made, self.urls)
+        plain = {c: url.replace("+psycopg2", "") for c, url in self.urls.items()}
+        for component, url in plain.items():
+            self.engines[component] = create_engine(url, pool_size=2, max_overflow=0)
+        self.engines["admin"] = create_engine(
+            f"{infra.PG_URL_BASE.replace('+psycopg2', '')}/postgres", pool_size=1, max_overflow=0
+        )
+        self.results.setup_s["databases"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        # notifikasi e-mails partners and staff: a local sink accepts them, as a mail
+        # server would (without one every delivery fails, retries and is reported)
+        smtp_port = infra.free_port()
+        self.smtp_sink = self.spawn("bench.smtpsink", str(smtp_port))
+        if read_line(self.smtp_sink.stdout, 15) != "LISTENING":
+            raise RuntimeError("the SMTP sink did not start")
+        self.system = System(
+            amqp_uri=infra.amqp_uri_for(self.vhost),
+            database_urls=self.urls,
+            encryption_keys=f"b1:{Fernet.generate_key().decode()}",
+            hmac_key=secrets.token_urlsafe(48),
+            log_dir=self.log_dir,
+            admin_key=self.admin_key,
+            extra_env={"NOTIFIKASI_SMTP_HOST": "127.0.0.1",
+                       "NOTIFIKASI_SMTP_PORT": str(smtp_port)},
+        )
+        log(f"starting {len(PROCESSES)} processes (gateway on {self.system.base_url})")
+        try:
+            # whatever `make run` does first (e.g. declaring queues), then every process
+            self.system.start_all()
+        except TimeoutError:
+            self.system.wait_healthy(timeout=60)  # a loaded machine: one more minute
+        missing = set(PROCESSES) - set(self.system.processes)
+        if missing:
+            raise RuntimeError(f"System.start_all did not start {sorted(missing)}")
+        self.results.setup_s["processes"] = time.monotonic() - t1
+        log(f"healthy after {self.results.setup_s['processes']:.1f}s; PIDs {self.pids()}")
+
+    def seed(self) -> None:
+        t0 = time.monotonic()
+        env = {**os.environ, "MITRA_DATABASE_URL": self.urls["mitra"]}
+        done = subprocess.run(
+            [str(BIN / "bersinar"), "seed"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"bersinar seed failed: {done.stderr or done.stdout}")
+        log(done.stdout.strip())
+        self.wait_read_model(version=1)
+        # A POST for a partner rujukan does not know yet answers 422 "Mitra tidak dikenal".
+        self.wait_known_partner()
+        self.raise_capacity()
+        self.probe_mix()
+        self.results.setup_s["seed"] = time.monotonic() - t0
+
+    def wait_read_model(self, version: int, timeout: float = 60.0) -> None:
+        """Until rujukan's partner read model holds every seeded partner at ``version``."""
+        from services.mitra.domain import SEED_PARTNERS
+
+        want = len(SEED_PARTNERS)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            have = self.scalar(
+                "rujukan", "SELECT count(*) FROM partner_view WHERE version >= :v", v=version
+            )
+            agreements = self.scalar("rujukan", "SELECT count(*) FROM agreement_view")
+            if have == want and agreements >= want:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(
+            f"rujukan's partner read model did not reach version {version} "
+            f"of {want} partners in {timeout}s"
+        )
+
+    def wait_known_partner(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        index = PROBE_FIRST_INDEX + 9_000
+        while time.monotonic() < deadline:
+            response = self.system.post("/api/v1/referrals", referral_for(index))
+            index += len(MIX)  # same partner and service, a new client
+            if response.status_code == 201:
+                return
+            body = response.text
+            if not (response.status_code == 422 and "tidak dikenal" in body):
+                raise RuntimeError(
+                    f"unexpected answer while waiting for the partner read "
+                    f"model: {response.status_code} {body[:300]}"
+                )
+            time.sleep(0.3)
+        raise TimeoutError("rujukan kept answering 'Mitra tidak dikenal'")
+
+    def raise_capacity(self) -> None:
+        """The seeded capacities (10-40 places per offer) would answer 409 CAPACITY_FULL
+        after a few hundred referrals. Raise every offer in rujukan's partner read model
+        (this run's own database) so the load measures creation, not refusals. Written
+        here rather than through mitra so the bench does not depend on mitra's editing
+        code; no partner_updated is sent during the run to undo it."""
+        with self.engines["rujukan"].begin() as connection:
+            rows = connection.execute(text("SELECT partner_id, services FROM partner_view")).all()
+            for partner_id, services in rows:
+                offers = json.loads(services) if isinstance(services, str) else services
+                for offer in offers:
+                    offer["capacity"] = BENCH_CAPACITY
+                connection.execute(
+                    text(
+                        "UPDATE partner_view SET services = CAST(:services AS json) "
+                        "WHERE partner_id = :partner_id"
+                    ),
+                    {"services": json.dumps(offers), "partner_id": partner_id},
+                )
+
+    def probe_mix(self) -> None:
+        """One referral of every (partner, service type) of the mix must be accepted."""
+        for offset in range(len(MIX)):
+            response = self.system.post(
+                "/api/v1/referrals", referral_for(PROBE_FIRST_INDEX + offset)
+            )
+            if response.status_code != 201:
+                raise RuntimeError(
+                    f"probe {MIX[offset][:2]} answered {response.status_code}: "
+                    f"{response.text[:300]}"
+                )
+
+    # -- load generator ---------------------------------------------------------------
+
+    def spawn(self, module: str, *args: str) -> subprocess.Popen:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=open(self.log_dir / f"{module}.stderr", "ab"),  # noqa: SIM115
+            start_new_session=True,
+        )
+        self.children.append(process)
+        return process
+
+    def stop_child(self, process: subprocess.Popen) -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        if process in self.children:
+            self.children.remove(process)
+
+    def drive(
+        self,
+        port: int,
+        connections: int,
+        warmup: float,
+        duration: float,
+        first_index: int = 0,
+        static_body: str | None = None,
+        sample: bool = True,
+    ):
+        """Run the load generator once; returns (its figures, CPU window, RSS peaks)."""
+        config = {
+            "host": "127.0.0.1",
+            "port": port,
+            "path": "/api/v1/referrals",
+            "headers": {"Authorization": f"Bearer {self.admin_key}"},
+            "connections": connections,
+            "warmup": warmup,
+            "duration": duration,
+            "first_index": first_index,
+            "static_body": static_body,
+        }
+        generator = self.spawn("bench.loadgen", json.dumps(config))
+        try:
+            line = read_line(generator.stdout, 30)
+            if line != "READY":
+                raise RuntimeError(f"load generator did not start: {line!r}")
+            generator.stdin.write(b"go\n")
+            generator.stdin.flush()
+            start = time.monotonic()
+            window = rss = sessions = None
+            if sample:
+                window = self.cpu_window()
+                window.groups["load generator"] = procstat.Group("load generator", [generator.pid])
+                rss = procstat.RssSampler(self.pids())
+                sessions = SessionSampler(
+                    self.engines["admin"], self.urls["rujukan"].rsplit("/", 1)[1]
+                )
+            time.sleep(max(0.0, warmup - (time.monotonic() - start)))
+            if window is not None:
+                window.begin()
+            while time.monotonic() - start < warmup + duration:
+                if rss is not None:
+                    rss.sample()
+                    sessions.sample()
+                time.sleep(0.25)
+            cpu = self.finish_cpu(window) if window is not None else None
+            line = read_line(generator.stdout, 90)
+            figures = json.loads(line)
+            generator.wait(timeout=30)
+        finally:
+            self.stop_child(generator)
+        if sessions is not None:
+            figures["rujukan_db_sessions"] = sessions.averages()
+        return figures, cpu, (rss.peak if rss else None)
+
+    def calibrate(self) -> None:
+        """How fast can the generator go at all? Against a server that answers at once."""
+        port = infra.free_port()
+        server = self.spawn("bench.canned", str(port))
+        try:
+            if read_line(server.stdout, 15) != "LISTENING":
+                raise RuntimeError("canned server did not start")
+            for connections in (10, 50):
+                # the same bodies as the real phases: their making is part of the cost
+                figures, _, _ = self.drive(
+                    port,
+                    connections,
+                    warmup=0.5,
+                    duration=2.5,
+                    first_index=9 * PHASE_FIRST_INDEX,
+                    sample=False,
+                )
+                figures["connections"] = connections
+                self.results.calibration = self.results.calibration or {}
+                self.results.calibration[str(connections)] = figures
+                log(
+                    f"generator ceiling at {connections} conn (canned server): "
+                    f"{figures['ok_per_s']:.0f} req/s, p50 {figures['p50_ms']:.2f} ms, "
+                    f"generator CPU {figures['generator_cpu_pct']:.0f}% of a core"
+                )
+        finally:
+            self.stop_child(server)
+
+    # -- phases ----------------------------------------------------------------------
+
+    def wait_drained(self, label: str) -> float:
+        """Until every referral_requested event so far reached both consumers' inboxes
+        (so one phase's backlog does not load the next). Returns seconds waited."""
+        t0 = time.monotonic()
+        deadline = t0 + self.settings.drain_timeout
+        while True:
+            outbox = self.scalar(
+                "rujukan", "SELECT count(*) FROM outbox WHERE event_type = 'referral_requested'"
+            )
+            pending = self.scalar(
+                "rujukan", "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+            )
+            handled = [
+                self.scalar(c, "SELECT count(*) FROM inbox WHERE event_type = 'referral_requested'")
+                for c in CONSUMERS
+            ]
+            if pending == 0 and all(h >= outbox for h in handled):
+                waited = time.monotonic() - t0
+                if waited > 1:
+                    log(f"consumers caught up {waited:.1f}s after {label}")
+                return waited
+            if time.monotonic() > deadline:
+                note = (
+                    f"after {label}: consumers had not caught up in "
+                    f"{self.settings.drain_timeout:.0f}s (outbox {outbox}, unpublished "
+                    f"{pending}, handled {dict(zip(CONSUMERS, handled, strict=True))})"
+                )
+                self.results.notes.append(note)
+                log(note)
+                return time.monotonic() - t0
+            time.sleep(0.2)
+
+    def http_phase(self, number: int, connections: int) -> None:
+        need = self.settings.warmup + self.settings.duration + 15
+        if self.over_budget(need + 60):
+            note = f"{connections}-connection phase skipped: time budget spent"
+            self.results.notes.append(note)
+            log(note)
+            return
+        label = f"POST c={connections}"
+        log(f"{label}: {self.settings.warmup:.0f}s warm-up + {self.settings.duration:.0f}s counted")
+        figures, cpu, peaks = self.drive(
+            int(self.system.port),
+            connections,
+            self.settings.warmup,
+            self.settings.duration,
+            first_index=(number + 1) * PHASE_FIRST_INDEX,
+        )
+        self.check_alive()
+        self.update_hwm()
+        self.results.rss_peak_kib[label] = peaks
+        self.results.cpu[label] = cpu
+        self.note_disturbance(label, cpu)
+        figures["label"] = label
+        log(
+            f"{label}: {figures['ok_per_s']:.0f} req/s (201), p50 {figures['p50_ms']:.1f} ms, "
+            f"p99 {figures['p99_ms']:.1f} ms, statuses {figures['statuses']}, generator CPU "
+            f"{figures['generator_cpu_pct']:.0f}% of a core"
+        )
+        ours = sum(
+            v
+            for k, v in cpu.items()
+            if k in PROCESSES
+            or k in ("postgres (bench dbs)", "postgres (server processes)", "rabbitmq")
+        )
+        figures["system_cpu_ms_per_request"] = (
+            10.0 * ours / figures["ok_per_s"] if figures["ok_per_s"] else None
+        )
+        figures["rujukan_cpu_ms_per_request"] = (
+            10.0 * cpu.get("rujukan", 0) / figures["ok_per_s"] if figures["ok_per_s"] else None
+        )
+        db = figures.get("rujukan_db_sessions") or {}
+        log(
+            f"{label}: CPU per referral: whole system "
+            f"{figures['system_cpu_ms_per_request'] or 0:.1f} ms, rujukan "
+            f"{figures['rujukan_cpu_ms_per_request'] or 0:.1f} ms; rujukan DB sessions on "
+            f"average: {db.get('running', 0):.1f} running, {db.get('lock_wait', 0):.1f} waiting "
+            f"for a lock, {db.get('idle_in_tx', 0):.1f} idle in transaction"
+        )
+        for error in figures["errors"]:
+            log(f"  e.g. {error}")
+        figures["drain_s"] = self.wait_drained(label)
+        self.results.http.append(figures)
+
+    def events_phase(self) -> None:
+        from bersinar.db import UnitOfWorkFactory
+        from services.rujukan.models import Base
+
+        n = self.settings.events
+        if self.over_budget(self.settings.event_timeout / 2):
+            note = "events phase skipped: time budget spent"
+            self.results.notes.append(note)
+            log(note)
+            return
+        label = "events"
+        referrals = self.scalar("rujukan", "SELECT count(*) FROM referrals")
+        clients = self.scalar("rujukan", "SELECT count(*) FROM clients")
+        self.results.setup_s["referrals_created"] = referrals
+        self.results.setup_s["distinct_clients"] = clients
+        if clients != referrals:
+            self.results.notes.append(
+                f"{referrals - clients} of {referrals} referrals were "
+                f"for a returning client (same NIK)"
+            )
+        before = {
+            c: self.scalar(c, "SELECT count(*) FROM inbox WHERE event_type = 'referral_requested'")
+            for c in CONSUMERS
+        }
+        log(f"{label}: writing {n} referral_requested rows to rujukan's outbox in one transaction")
+        factory = UnitOfWorkFactory(self.urls["rujukan"], "rujukan", Base.metadata)
+        try:
+            with factory() as uow:
+                for i in range(n):
+                    referral_id = str(uuid.uuid4())
+                    partner, service_type, sexes = MIX[i % len(MIX)]
+                    uow.emit(
+                        "referral_requested",
+                        {
+                            "referral_id": referral_id,
+                            "partner_id": partner,
+                            "client_pseudonym": str(uuid.uuid4()),
+                            "sex": sexes[i % len(sexes)],
+                            "age_group": ("18-24", "25-34", "35-44", "45+")[i % 4],
+                            "service_type": service_type,
+                            "source": "TAT",
+                            "status": "requested",
+                            "previous_referral_id": None,
+                        },
+                        f"referral:{referral_id}",
+                    )
+                window = self.cpu_window()
+                rss = procstat.RssSampler(self.pids())
+                t_commit = time.monotonic()
+                uow.commit()
+                t0 = time.monotonic()
+                wall0 = datetime.now(UTC)
+                window.begin()
+        finally:
+            factory.dispose()
+        insert_s = t0 - t_commit
+        done: dict[str, float] = {}
+        last_progress = t0
+        timeout = min(
+            self.settings.event_timeout, max(30.0, self.settings.budget + 15 - self.elapsed())
+        )
+        deadline = t0 + timeout
+        counts = {}
+        while time.monotonic() < deadline:
+            rss.sample()
+            now = time.monotonic()
+            if (
+                "relay" not in done
+                and self.scalar("rujukan", "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                == 0
+            ):
+                done["relay"] = now - t0
+            for consumer in CONSUMERS:
+                if consumer in done:
+                    continue
+                counts[consumer] = (
+                    self.scalar(
+                        consumer,
+                        "SELECT count(*) FROM inbox WHERE event_type = 'referral_requested'",
+                    )
+                    - before[consumer]
+                )
+                if counts[consumer] >= n:
+                    done[consumer] = now - t0
+            if len(done) == 1 + len(CONSUMERS):
+                break
+            if now - last_progress >= 5:
+                last_progress = now
+                log(f"{label}: {now - t0:.0f}s, handled {counts}")
+            time.sleep(0.05)
+        cpu = self.finish_cpu(window)
+        self.check_alive()
+        self.update_hwm()
+        # Precise ends from the rows' own timestamps (same clock): last publish, last handle.
+        last_published = self.scalar("rujukan", "SELECT max(published_at) FROM outbox")
+        seconds = {"relay": (last_published - wall0).total_seconds() if "relay" in done else None}
+        for consumer in CONSUMERS:
+            last = self.scalar(
+                consumer,
+                "SELECT max(handled_at) FROM inbox WHERE event_type = 'referral_requested'",
+            )
+            seconds[consumer] = (last - wall0).total_seconds() if consumer in done else None
+        for consumer in CONSUMERS:
+            if consumer not in done:
+                counts[consumer] = (
+                    self.scalar(
+                        consumer,
+                        "SELECT count(*) FROM inbox WHERE event_type = 'referral_requested'",
+                    )
+                    - before[consumer]
+                )
+        elapsed = time.monotonic() - t0
+        rates = {}
+        for name, secs in seconds.items():
+            if secs is not None and secs > 0:
+                rates[name] = n / secs
+            elif name in CONSUMERS:  # did not finish: the rate it managed
+                rates[name] = counts[name] / elapsed
+        complete = len(done) == 1 + len(CONSUMERS)
+        e2e_seconds = max(s for s in seconds.values() if s is not None) if complete else None
+        self.results.events = {
+            "n": n,
+            "insert_s": insert_s,
+            "complete": complete,
+            "seconds": seconds,
+            "rates": rates,
+            "end_to_end_per_s": (n / e2e_seconds)
+            if e2e_seconds
+            else min(counts[c] for c in CONSUMERS) / elapsed,
+            "end_to_end_s": e2e_seconds,
+            "handled": counts,
+        }
+        self.results.rss_peak_kib[label] = rss.peak
+        self.results.cpu[label] = cpu
+        self.note_disturbance(label, cpu)
+        log(
+            f"{label}: relay {rates.get('relay', 0):.0f}/s, laporan "
+            f"{rates.get('laporan', 0):.0f}/s, notifikasi {rates.get('notifikasi', 0):.0f}/s, "
+            f"end to end {self.results.events['end_to_end_per_s']:.0f} events/s"
+            + ("" if complete else f" (INCOMPLETE after {elapsed:.0f}s: {counts})")
+        )
+
+    # -- teardown ---------------------------------------------------------------------
+
+    def teardown(self) -> None:
+        for process in [c for c in self.children if c is not self.smtp_sink]:
+            try:
+                self.stop_child(process)
+            except Exception as exc:  # keep tearing down
+                self.results.cleanup.append(f"helper {process.pid}: {exc}")
+        if self.system is not None:
+            started = dict(self.pids())
+            try:
+                self.update_hwm()
+            except Exception:
+                pass
+            self.system.terminate_all()  # SIGTERM, then SIGKILL after 15 s; by PID only
+            alive = [
+                n
+                for n, pid in started.items()
+                if Path(f"/proc/{pid}").exists()
+                and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+            ]
+            self.results.cleanup.append(
+                f"{len(started)} processes stopped" + (f"; STILL ALIVE: {alive}" if alive else "")
+            )
+        if self.smtp_sink is not None:
+            self.stop_smtp_sink()
+        for engine in self.engines.values():
+            engine.dispose()
+        if self.urls:
+            infra.drop_databases(self.urls)  # DROP DATABASE IF EXISTS ... WITH (FORCE)
+            self.results.cleanup.append(f"databases {self.db_prefix}_* dropped")
+        if self.vhost_made:
+            infra.delete_vhost(self.vhost)
+            self.results.cleanup.append(f"vhost {self.vhost} deleted")
+        trouble = [n for n in self.results.notes if "quiet machine" not in n]
+        if self.log_dir.exists() and not self.settings.keep_logs and not trouble:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+        elif self.log_dir.exists():
+            self.results.cleanup.append(f"logs kept in {self.log_dir.relative_to(ROOT)}")
+
+    def stop_smtp_sink(self) -> None:
+        sink, self.smtp_sink = self.smtp_sink, None
+        try:
+            if sink.poll() is None:
+                sink.terminate()
+            out, _ = sink.communicate(timeout=10)
+            for line in out.decode(errors="replace").splitlines():
+                if line.startswith("ACCEPTED "):
+                    self.results.setup_s["emails_accepted"] = int(line.split()[1])
+                    self.results.cleanup.append(f"SMTP sink stopped ({line.split()[1]} "
+                                                f"e-mails accepted)")
+        except subprocess.TimeoutExpired:
+            sink.kill()
+            sink.wait(timeout=10)
+        if sink in self.children:
+            self.children.remove(sink)
+
+    # -- the whole run ----------------------------------------------------------------
+
+    def run(self) -> Results:
+        self.results.machine = machine_facts()
+        try:
+            self.setup()
+            self.seed()
+            if self.settings.calibrate:
+                self.calibrate()
+            for number, connections in enumerate(self.settings.connections):
+                self.http_phase(number, connections)
+            self.events_phase()
+        except BaseException as exc:
+            self.results.notes.append(f"run aborted: {type(exc).__name__}: {exc}")
+            log(f"run aborted: {type(exc).__name__}: {exc}")
+            if isinstance(exc, Exception):
+                traceback.print_exc()
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            # a second Ctrl-C must not leave processes, databases or the vhost behind
+            previous = {
+                sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+            log("tearing down (Ctrl-C is ignored until it is done)")
+            try:
+                self.teardown()
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+            self.results.rss_hwm_kib = dict(self.rss_hwm)
+            self.results.wall_s = self.elapsed()
+            self.results.machine["loadavg_after"] = Path("/proc/loadavg").read_text().split()[:3]
+            log("; ".join(self.results.cleanup))
+        return self.results
+
+
+def parse_args(argv: list[str] | None) -> Settings:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--connections",
+        default="1,10,50",
+        help="connection counts of the HTTP phases (default 1,10,50)",
+    )
+    parser.add_argument("--duration", type=float, default=15.0, help="counted seconds per phase")
+    parser.add_argument("--warmup", type=float, default=3.0, help="uncounted seconds per phase")
+    parser.add_argument(
+        "--events", type=int, default=10_000, help="outbox rows of the events phase"
+    )
+    parser.add_argument(
+        "--no-calibrate",
+        action="store_true",
+        help="skip measuring the load generator's own ceiling",
+    )
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
+    parser.add_argument(
+        "--keep-logs", action="store_true", help="keep the processes' logs in bench/results/"
+    )
+    args = parser.parse_args(argv)
+    return Settings(
+        connections=tuple(int(c) for c in args.connections.split(",") if c.strip()),
+        duration=args.duration,
+        warmup=args.warmup,
+        events=args.events,
+        calibrate=not args.no_calibrate,
+        write_docs=not args.no_docs,
+        keep_logs=args.keep_logs,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench import report
+
+    settings = parse_args(argv)
+    only_localhost()
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, on_term)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    bench = Bench(settings)
+    bench.log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        results = bench.run()
+    except KeyboardInterrupt:
+        print("interrupted: everything the bench started was torn down", file=sys.stderr)
+        return 130
+    table = report.text(results, settings)
+    print()
+    print(table)
+    (RESULTS_DIR / "latest.json").write_text(
+        json.dumps(report.as_dict(results), indent=2, default=str)
+    )
+    if settings.write_docs and results.http:
+        settings.docs_path.write_text(report.markdown(results, settings))
+        print(
+            f"\nwritten: {settings.docs_path.relative_to(ROOT)} and "
+            f"{(RESULTS_DIR / 'latest.json').relative_to(ROOT)}"
+        )
+    return 0 if not any(n.startswith("run aborted") for n in results.notes) else 1

@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from bersinar.contracts import referrals as contracts
+from gateway.http import endpoint
+from gateway.routes.referrals import actor_of
+
+
+class AuditRoutes:
+    @endpoint(
+        "GET",
+        "/api/v1/audit",
+        "Log audit pembacaan identitas klien: siapa, kapan, rujukan mana, mengapa",
+        roles=("admin",),
+        query=contracts.AuditQuery,
+        response=contracts.AuditEntry(many=True),
+        tags=("audit",),
+    )
+    def list_audit(self, request, caller, data, params):
+        return self.rpc("rujukan", "list_audit", request.args.to_dict(), actor_of(caller))

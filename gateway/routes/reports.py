@@ -1,0 +1,153 @@
+"""Monthly partner reports, monitoring indicators and the national export (laporan)."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from werkzeug.wrappers import Response
+
+from bersinar.contracts import reports as contracts
+from gateway.http import endpoint, raw_json, read_json
+from gateway.routes import STAFF
+
+# which reports, and what may be done to them, laporan decides again (a partner's
+# operator: its own partner only; another partner's answers 404)
+REPORT_READERS = (*STAFF, "partner")
+EXPORT_READERS = (*STAFF, "national")
+CSV_COLUMNS = (
+    "period",
+    "partner_id",
+    "kabupaten_kota",
+    "measure",
+    "category",
+    "value",
+    "suppressed",
+)
+
+
+def caller_of(caller) -> dict:
+    return {"role": caller.role, "key_id": caller.key_id, "partner_id": caller.partner_id}
+
+
+def review_body(request, max_bytes: int) -> dict:
+    """approve and reopen may be posted without a body; return needs a comment."""
+    if not request.get_data(cache=True):
+        return {}
+    return contracts.ReviewInput().load(read_json(request, max_bytes))
+
+
+class ReportRoutes:
+    @endpoint(
+        "GET",
+        "/api/v1/reports",
+        "Laporan bulanan yang diharapkan pada satu periode",
+        roles=REPORT_READERS,
+        query=contracts.ReportQuery,
+        response=contracts.Report(many=True),
+        tags=("laporan",),
+    )
+    def list_reports(self, request, caller, data, params):
+        return {"items": self.rpc("laporan", "list_reports", params, caller_of(caller))}
+
+    @endpoint(
+        "GET",
+        "/api/v1/reports/<string:partner_id>/<string:period>",
+        "Satu laporan: isi, isian awal dari rujukan, selisih, versi dan riwayat",
+        roles=REPORT_READERS,
+        response=contracts.Report,
+        tags=("laporan",),
+    )
+    def get_report(self, request, caller, data, params, partner_id, period):
+        return self.rpc("laporan", "get_report", partner_id, period, caller_of(caller))
+
+    @endpoint(
+        "PUT",
+        "/api/v1/reports/<string:partner_id>/<string:period>",
+        "Kirim (atau kirim ulang) laporan bulanan; yang tidak konsisten ditolak dengan aturannya",
+        roles=("partner", "admin"),
+        body=contracts.ReportInput,
+        response=contracts.Report,
+        tags=("laporan",),
+    )
+    def submit_report(self, request, caller, data, params, partner_id, period):
+        return self.rpc(
+            "laporan", "submit_report", partner_id, period, raw_json(request), caller_of(caller)
+        )
+
+    @endpoint(
+        "POST",
+        "/api/v1/reports/<string:partner_id>/<string:period>/approve",
+        "Setujui laporan",
+        roles=STAFF,
+        response=contracts.Report,
+        tags=("laporan",),
+    )
+    def approve_report(self, request, caller, data, params, partner_id, period):
+        body = review_body(request, self.max_body_bytes)
+        return self.rpc(
+            "laporan", "review_report", partner_id, period, "approve", body, caller_of(caller)
+        )
+
+    @endpoint(
+        "POST",
+        "/api/v1/reports/<string:partner_id>/<string:period>/return",
+        "Kembalikan laporan dengan komentar",
+        roles=STAFF,
+        body=contracts.ReviewInput,
+        response=contracts.Report,
+        tags=("laporan",),
+    )
+    def return_report(self, request, caller, data, params, partner_id, period):
+        return self.rpc(
+            "laporan", "review_report", partner_id, period, "return", data, caller_of(caller)
+        )
+
+    @endpoint(
+        "POST",
+        "/api/v1/reports/<string:partner_id>/<string:period>/reopen",
+        "Buka kembali periode yang terkunci",
+        roles=STAFF,
+        response=contracts.Report,
+        tags=("laporan",),
+    )
+    def reopen_report(self, request, caller, data, params, partner_id, period):
+        body = review_body(request, self.max_body_bytes)
+        return self.rpc("laporan", "reopen_report", partner_id, period, body, caller_of(caller))
+
+    @endpoint(
+        "GET",
+        "/api/v1/indicators",
+        "Indikator monev per mitra dan provinsi (definisi di setiap bidang)",
+        roles=STAFF,
+        query=contracts.PeriodQuery,
+        response=contracts.Indicators,
+        tags=("laporan",),
+    )
+    def indicators(self, request, caller, data, params):
+        return self.rpc("laporan", "indicators", params["period"])
+
+    @endpoint(
+        "GET",
+        "/api/v1/exports/monthly",
+        "Rekap bulanan tanpa identitas untuk BNN pusat (JSON atau CSV)",
+        roles=EXPORT_READERS,
+        query=contracts.ExportQuery,
+        response=contracts.MonthlyExport,
+        tags=("laporan",),
+        produces=("application/json", "text/csv"),
+    )
+    def monthly_export(self, request, caller, data, params):
+        recap = self.rpc("laporan", "monthly_export", params["period"])
+        if params["format"] == "json":
+            return recap
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in recap["rows"]:
+            writer.writerow({**row, "suppressed": "true" if row["suppressed"] else "false"})
+        return Response(
+            out.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="rekap-{params["period"]}.csv"'},
+        )

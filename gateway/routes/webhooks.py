@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from bersinar.contracts import notifications as contracts
+from gateway.http import endpoint, raw_json
+
+SUBSCRIBERS = ("admin", "national")
+
+
+class WebhookRoutes:
+    @endpoint(
+        "POST",
+        "/api/v1/webhooks",
+        "Langganan webhook: peristiwa dikirim sebagai JSON bertanda tangan HMAC-SHA256 "
+        "(header X-Bersinar-Signature: t=<unix>,v1=<hex>); rahasia ditampilkan sekali",
+        roles=SUBSCRIBERS,
+        body=contracts.WebhookCreate,
+        response=contracts.WebhookCreated,
+        status=201,
+        tags=("webhook",),
+    )
+    def create_webhook(self, request, caller, data, params):
+        return self.rpc("notifikasi", "create_webhook", raw_json(request), caller.as_dict())
+
+    @endpoint(
+        "GET",
+        "/api/v1/webhooks",
+        "Daftar langganan webhook (national: miliknya sendiri)",
+        roles=SUBSCRIBERS,
+        response=contracts.Webhook(many=True),
+        tags=("webhook",),
+    )
+    def list_webhooks(self, request, caller, data, params):
+        return self.rpc("notifikasi", "list_webhooks", caller.as_dict())
+
+    @endpoint(
+        "DELETE",
+        "/api/v1/webhooks/<string:subscription_id>",
+        "Hapus langganan webhook; pengiriman yang tertunda dibatalkan",
+        roles=SUBSCRIBERS,
+        response=contracts.Webhook,
+        tags=("webhook",),
+    )
+    def delete_webhook(self, request, caller, data, params, subscription_id):
+        return self.rpc("notifikasi", "delete_webhook", subscription_id, caller.as_dict())

@@ -1,0 +1,69 @@
+"""notifikasi's own Prometheus metrics, at module level (one registry per process).
+Labels are channel, event type and outcome only: never a recipient's address."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+# from an instant inbox write to a webhook retried over hours
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
+
+SENT = Counter(
+    "bersinar_notifications_sent_total",
+    "Notifications delivered, by channel and event type",
+    ["channel", "event_type"],
+)
+FAILED = Counter(
+    "bersinar_notifications_failed_total",
+    "Failed delivery attempts, by channel and event type",
+    ["channel", "event_type"],
+)
+RETRIED = Counter(
+    "bersinar_notifications_retried_total",
+    "Failed delivery attempts scheduled for another try",
+    ["channel", "event_type"],
+)
+GAVE_UP = Counter(
+    "bersinar_notifications_given_up_total",
+    "Deliveries given up after their last attempt or a permanent failure",
+    ["channel", "event_type"],
+)
+WEBHOOK_GIVE_UPS = Counter(
+    "bersinar_webhook_give_ups_total",
+    "Webhook deliveries given up after the configured number of attempts",
+    ["event_type"],
+)
+LATENCY = Histogram(
+    "bersinar_notification_latency_seconds",
+    "Time from the event to the notification sent",
+    ["channel"],
+    buckets=LATENCY_BUCKETS,
+)
+PENDING = Gauge(
+    "bersinar_notifications_pending", "Deliveries waiting to be sent, by channel", ["channel"]
+)
+
+
+def record(outcome) -> None:
+    """Count one attempt's outcome (``handlers.Outcome``) once its transaction committed."""
+    labels = (outcome.channel, outcome.event_type)
+    if outcome.result == "sent":
+        SENT.labels(*labels).inc()
+        if outcome.latency is not None:
+            LATENCY.labels(outcome.channel).observe(outcome.latency)
+        return
+    if outcome.result == "cancelled":
+        return
+    FAILED.labels(*labels).inc()
+    if outcome.result == "retry":
+        RETRIED.labels(*labels).inc()
+    elif outcome.result == "gave_up":
+        GAVE_UP.labels(*labels).inc()
+        if outcome.channel == "webhook":
+            WEBHOOK_GIVE_UPS.labels(outcome.event_type).inc()
+
+
+def record_inbox(delivered: list[dict]) -> None:
+    for item in delivered:
+        SENT.labels(item["channel"], item["event_type"]).inc()
+        LATENCY.labels(item["channel"]).observe(item["latency"])

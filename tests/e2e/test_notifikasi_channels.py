@@ -1,0 +1,206 @@
+"""notifikasi end to end, through the gateway and the real processes: an accepted
+referral, an overdue report and an expiring agreement reach the inboxes, the mailboxes of
+a real SMTP server and a signed webhook that fails first; each delivered twice, sent once;
+the delivery log and the metrics show every attempt."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+
+from bersinar.envelope import make_event
+from bersinar.relay import BatchPublisher
+from services.notifikasi import domain
+from tests.support.receivers import HttpReceiver, SmtpServer
+
+KIPAS_EMAIL = "operator@kipas.test"
+
+
+def wait_for(predicate, timeout=90.0, message=""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {message}")
+
+
+def key_for(system, role, partner_id=None):
+    body = {"role": role, "label": f"e2e notifikasi {role}"}
+    if partner_id:
+        body["partner_id"] = partner_id
+    response = system.post("/api/v1/api-keys", body)
+    assert response.status_code == 201, response.text
+    return response.json()["key"]
+
+
+def publish(amqp_uri, event):
+    publisher = BatchPublisher(amqp_uri, f"{event['source']}.events")
+    try:
+        payload = json.dumps(event).encode()
+        outcome = publisher.publish([(event["event_id"], event["event_type"], payload, {})])
+    finally:
+        publisher.close()
+    assert set(outcome.values()) == {"confirmed"}
+
+
+def scrape(port, name, **labels):
+    text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+@pytest.fixture
+def smtp(system, tmp_path):
+    server = SmtpServer(tmp_path / "maildir", port=system.smtp_port).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def hook():
+    receiver = HttpReceiver(fail_first=2).start()
+    yield receiver
+    receiver.stop()
+
+
+def test_three_events_reach_every_channel_once_and_the_log_shows_every_attempt(system, smtp, hook):
+    national = key_for(system, "national")
+    partner = key_for(system, "partner", "yayasan-kipas")
+    officer = key_for(system, "officer")
+    patched = system.session_patch(
+        "/api/v1/partners/yayasan-kipas",
+        {"contacts": [{"name": "Operator Kipas", "role": "operator", "email": KIPAS_EMAIL}]},
+    )
+    assert patched.status_code == 200, patched.text
+
+    event_types = ["referral_accepted", "report_overdue", "agreement_expiring"]
+    created = system.post(
+        "/api/v1/webhooks", {"url": f"{hook.url}/bnn", "event_types": event_types}, key=national
+    )
+    assert created.status_code == 201, created.text
+    subscription = created.json()
+    assert subscription["secret"].startswith("whsec_")
+    listed = system.get("/api/v1/webhooks", key=national).json()
+    assert [w["id"] for w in listed["items"]] == [subscription["id"]]
+    assert "secret" not in listed["items"][0]  # shown once only
+    assert system.post("/api/v1/webhooks", {"url": hook.url, "event_types": ["x"]},
+                       key=national).status_code == 422  # fmt: skip
+    assert system.post("/api/v1/webhooks", {"url": hook.url, "event_types": event_types},
+                       key=partner).status_code == 403  # fmt: skip
+
+    events = [
+        make_event("referral_accepted", "rujukan", {
+            "referral_id": "ref-e2e-notif", "partner_id": "yayasan-kipas",
+            "client_pseudonym": "pseudonym-e2e", "sex": "M", "age_group": "25-34",
+            "service_type": "outpatient", "source": "TAT", "status": "accepted",
+        }),
+        make_event("report_overdue", "laporan", {
+            "report_id": "rep-e2e-notif", "partner_id": "yayasan-kipas", "period": "2026-09",
+            "due_on": "2026-10-07", "status": "missing",
+        }),
+        make_event("agreement_expiring", "mitra", {
+            "agreement_id": "agr-e2e-notif", "partner_id": "e2e-notif-partner",
+            "number": "PKS/E2E/NOTIF", "valid_until": "2026-12-28", "days_left": 30,
+        }),
+    ]  # fmt: skip
+    amqp_uri = system.env["AMQP_URI"]
+    for event in events * 2:  # every event delivered twice
+        publish(amqp_uri, event)
+    ids = {e["event_id"] for e in events}
+
+    def log():
+        items = []
+        for event_id in ids:
+            page = system.get("/api/v1/notifications/deliveries", params={"event_id": event_id})
+            assert page.status_code == 200, page.text
+            items += page.json()["items"]
+        return items
+
+    # accepted: officers inbox+email; overdue: partner and officers inbox+email;
+    # expiring: admins inbox+email; three webhooks
+    expected = 2 + 4 + 2 + 3
+    items = wait_for(
+        lambda: (lambda got: len(got) == expected and all(d["status"] != "pending" for d in got)
+                 and got)(log()),
+        message="every delivery settled",
+    )  # fmt: skip
+    assert {(d["event_type"], d["recipient"], d["channel"], d["status"]) for d in items} == {
+        ("referral_accepted", "role:officer", "inbox", "sent"),
+        ("referral_accepted", "role:officer", "email", "sent"),
+        ("report_overdue", "partner:yayasan-kipas", "inbox", "sent"),
+        ("report_overdue", "partner:yayasan-kipas", "email", "sent"),
+        ("report_overdue", "role:officer", "inbox", "sent"),
+        ("report_overdue", "role:officer", "email", "sent"),
+        ("agreement_expiring", "role:admin", "inbox", "sent"),
+        ("agreement_expiring", "role:admin", "email", "sent"),
+        *{(t, f"webhook:{subscription['id']}", "webhook", "sent") for t in event_types},
+    }
+    webhook_rows = [d for d in items if d["channel"] == "webhook"]
+    assert all(d["attempts"] == 3 for d in webhook_rows)
+    detail = system.get(f"/api/v1/notifications/deliveries/{webhook_rows[0]['id']}").json()
+    assert [a["outcome"] for a in detail["attempt_log"]] == ["failed", "failed", "sent"]
+    assert "HTTP 503" in detail["attempt_log"][0]["error"]
+
+    # inboxes through the gateway, each for its own reader
+    partner_inbox = system.get("/api/v1/notifications", key=partner).json()["items"]
+    mine = [n for n in partner_inbox if n["event_id"] in ids]
+    assert [n["event_type"] for n in mine] == ["report_overdue"]
+    officer_inbox = system.get("/api/v1/notifications", key=officer).json()["items"]
+    assert sorted(n["event_type"] for n in officer_inbox if n["event_id"] in ids) == [
+        "referral_accepted", "report_overdue",
+    ]  # fmt: skip
+    admin_inbox = system.get("/api/v1/notifications", params={"recipient": "role:admin"}).json()[
+        "items"
+    ]
+    assert [n["event_type"] for n in admin_inbox if n["event_id"] in ids] == ["agreement_expiring"]
+    read = system.post(f"/api/v1/notifications/{mine[0]['id']}/read", key=partner)
+    assert read.status_code == 200 and read.json()["read_at"]
+    unread = system.get("/api/v1/notifications", key=partner, params={"unread": "true"}).json()
+    assert mine[0]["id"] not in {n["id"] for n in unread["items"]}
+    assert system.post(f"/api/v1/notifications/{mine[0]['id']}/read",
+                       key=officer).status_code == 404  # fmt: skip
+    assert system.get("/api/v1/notifications/deliveries", key=officer).status_code == 403
+
+    # the real SMTP server received each email once
+    mails = [m for m in smtp.messages() if m["X-Bersinar-Event"] in event_types]
+    assert sorted((m["X-Bersinar-Event"], m["To"]) for m in mails) == [
+        ("agreement_expiring", "admin@bnnp-bengkulu.test"),
+        ("referral_accepted", "petugas@bnnp-bengkulu.test"),
+        ("report_overdue", KIPAS_EMAIL),
+        ("report_overdue", "petugas@bnnp-bengkulu.test"),
+    ]
+    assert all("pseudonym-e2e" not in m.as_string() for m in mails)
+
+    # the webhook: signed, retried, one delivery id per event
+    for request in hook.received:
+        assert domain.verify_signature(
+            subscription["secret"], request.headers["X-Bersinar-Signature"], request.body,
+            now=int(time.time()),
+        )  # fmt: skip
+    assert sorted(r.json()["event_id"] for r in hook.succeeded()) == sorted(ids)
+    assert len(hook.received) == 9
+
+    # metrics of the notifikasi process
+    port = system.notifikasi_metrics_port
+    assert scrape(port, "bersinar_notifications_sent_total", channel="webhook") >= 3
+    assert scrape(port, "bersinar_notifications_retried_total", channel="webhook") >= 6
+    assert scrape(port, "bersinar_notification_latency_seconds_count", channel="email") >= 4
+    print(
+        f"\n[e2e notifikasi] events=3x2 deliveries={len(items)} emails={len(mails)} "
+        f"webhook_requests={len(hook.received)} webhook_ok={len(hook.succeeded())}"
+    )
+
+    deleted = requests.delete(
+        f"{system.base_url}/api/v1/webhooks/{subscription['id']}",
+        headers=system.headers(national),
+        timeout=10,
+    )
+    assert deleted.status_code == 200

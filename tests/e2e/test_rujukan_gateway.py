@@ -1,0 +1,173 @@
+"""The referral lifecycle through the gateway, against the processes of `make run`: an
+officer refers a woman to Yayasan Karunia Insani, its operator accepts, admits and
+completes; a male client, a full service, a refused consent and an illegal move are each
+refused with their code and change nothing; another partner's key sees none of it; the
+audit log shows every read of identity; no process logged the identity."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from tests.support.data import CLIENT_NAME, ISSUED_NIKS, referral_body
+
+KARUNIA = "yayasan-karunia-insani"
+KARUNIA_INPATIENT_PLACES = 12  # the seeded capacity
+
+
+@pytest.fixture(scope="module")
+def rujukan_db(system):
+    engine = create_engine(system.urls["rujukan"])
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def keys(system):
+    def make(role, partner_id=None):
+        response = system.post(
+            "/api/v1/api-keys", {"role": role, "partner_id": partner_id, "label": f"e2e {role}"}
+        )
+        assert response.status_code == 201, response.text
+        return response.json()["key"]
+
+    return {
+        "officer": make("officer"),
+        "karunia": make("partner", KARUNIA),
+        "kipas": make("partner", "yayasan-kipas"),
+    }
+
+
+def stored(engine):
+    """Everything a refused request could have written in rujukan."""
+    with engine.connect() as connection:
+        return tuple(
+            connection.execute(text(sql)).all()
+            for sql in (
+                "SELECT id, status, updated_at FROM referrals ORDER BY id",
+                "SELECT COUNT(*) FROM referral_history",
+                "SELECT COUNT(*) FROM outbox",
+                "SELECT COUNT(*) FROM clients",
+            )
+        )
+
+
+def woman(**overrides):
+    return referral_body(partner_id=KARUNIA, sex="F", birth_date=date(1993, 7, 9), **overrides)
+
+
+def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, rujukan_db):
+    officer, karunia, kipas = keys["officer"], keys["karunia"], keys["kipas"]
+
+    def act(key, rid, action, body=None):
+        return system.post(f"/api/v1/referrals/{rid}/{action}", body, key=key)
+
+    created = system.post("/api/v1/referrals", woman(), key=officer)
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+    for action in ("accept", "admit", "complete"):
+        response = act(karunia, rid, action)
+        assert response.status_code == 200, response.text
+    assert response.json()["status"] == "completed"
+    history = system.get(f"/api/v1/referrals/{rid}/history", key=karunia).json()["items"]
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        (None, "requested"),
+        ("requested", "accepted"),
+        ("accepted", "admitted"),
+        ("admitted", "completed"),
+    ]
+    assert all(h["at"] and h["actor"] for h in history)
+
+    # each refusal answers its code and changes nothing
+    open_referral = system.post("/api/v1/referrals", woman(), key=officer).json()["id"]
+    refusals = {
+        "male client": (
+            lambda: system.post(
+                "/api/v1/referrals", referral_body(partner_id=KARUNIA, sex="M"), key=officer
+            ),
+            (422, "NOT_ELIGIBLE"),
+        ),
+        "consent refused": (
+            lambda: system.post("/api/v1/referrals", woman(consent={"given": False}), key=officer),
+            (422, "CONSENT_REQUIRED"),
+        ),
+        "illegal transition": (
+            lambda: act(karunia, open_referral, "complete"),
+            (409, "INVALID_TRANSITION"),
+        ),
+        "completed again": (lambda: act(karunia, rid, "drop-out"), (409, "INVALID_TRANSITION")),
+    }
+    for case, (request, expected) in refusals.items():
+        before = stored(rujukan_db)
+        response = request()
+        assert (response.status_code, response.json()["code"]) == expected, (case, response.text)
+        assert response.headers["Content-Type"].startswith("application/problem+json")
+        assert stored(rujukan_db) == before, case
+
+    # a full service: every inpatient place of Karunia Insani taken
+    taken = [open_referral] + [
+        system.post("/api/v1/referrals", woman(), key=officer).json()["id"]
+        for _ in range(KARUNIA_INPATIENT_PLACES)
+    ]
+    for place in taken[:KARUNIA_INPATIENT_PLACES]:
+        assert act(karunia, place, "accept").status_code == 200
+    for case, request in {
+        "accepting one more": lambda: act(karunia, taken[-1], "accept"),
+        "referring one more": lambda: system.post("/api/v1/referrals", woman(), key=officer),
+    }.items():
+        before = stored(rujukan_db)
+        response = request()
+        assert (response.status_code, response.json()["code"]) == (409, "CAPACITY_FULL"), case
+        assert stored(rujukan_db) == before, case
+    match = system.get("/api/v1/partners/match?sex=F&service_type=inpatient", key=officer).json()
+    assert KARUNIA not in [m["partner_id"] for m in match["items"]]
+    for place in taken:  # give the places back
+        assert act(officer, place, "cancel").status_code == 200
+
+    # another partner's key sees none of it
+    for method, path in (
+        ("GET", f"/api/v1/referrals/{rid}"),
+        ("GET", f"/api/v1/referrals/{rid}/history"),
+        ("POST", f"/api/v1/referrals/{open_referral}/accept"),
+        ("POST", f"/api/v1/referrals/{open_referral}/reject"),
+        ("GET", f"/api/v1/referrals?partner_id={KARUNIA}"),
+    ):
+        body = {"reason": "capacity_full"} if path.endswith("reject") else None
+        call = system.get if method == "GET" else system.post
+        response = call(path, key=kipas) if method == "GET" else call(path, body, key=kipas)
+        assert (response.status_code, response.json()["code"]) == (404, "NOT_FOUND"), path
+    theirs = system.get("/api/v1/referrals?limit=200", key=kipas).json()["items"]
+    assert {r["partner_id"] for r in theirs} <= {"yayasan-kipas"}
+    assert rid not in {r["id"] for r in theirs}
+
+    # every read of identity is in the audit log
+    reads = [
+        (officer, "verifikasi"),
+        (karunia, "penerimaan klien"),
+        (system.admin_key, "pemeriksaan"),
+    ]
+    for key, purpose in reads:
+        read = system.get(f"/api/v1/referrals/{rid}", key=key, params={"purpose": purpose})
+        assert read.status_code == 200, read.text
+        assert read.json()["client"]["identity"]["name"] == CLIENT_NAME
+    assert "identity" not in system.get("/api/v1/referrals", key=karunia).text
+    audit = system.get("/api/v1/audit", params={"referral_id": rid}).json()["items"]
+    assert [(a["actor_role"], a["purpose"]) for a in reversed(audit)] == [
+        ("officer", "verifikasi"),
+        ("partner", "penerimaan klien"),
+        ("admin", "pemeriksaan"),
+    ]
+    assert system.get("/api/v1/audit", key=officer).status_code == 403
+
+    # and no process wrote a client's identity into its log
+    niks = set(ISSUED_NIKS)
+    leaks, lines = [], 0
+    for path in sorted(system.log_dir.glob("*.log")):
+        for line in path.read_text(errors="replace").splitlines():
+            lines += 1
+            if CLIENT_NAME in line or "081234567890" in line or any(n in line for n in niks):
+                leaks.append(line)
+    print(f"\n[privacy] {lines} log lines checked for {len(niks)} NIKs: {len(leaks)} leaks")
+    assert leaks == []

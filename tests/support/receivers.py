@@ -1,0 +1,125 @@
+"""The outside world of notifikasi, real and local: an SMTP server (aiosmtpd, in a
+process of its own, writing a Maildir) and an HTTP receiver (webhooks, or a stand-in of an
+SMS/WhatsApp provider) that can fail the first attempts of each delivery."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import json
+import mailbox
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import eventlet
+import eventlet.wsgi
+
+from tests.support.infra import free_port
+
+
+class SmtpServer:
+    def __init__(self, maildir: Path, port: int | None = None):
+        self.port = port or free_port()
+        self.maildir = maildir
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> SmtpServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
+             "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise TimeoutError("the SMTP server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        if not self.maildir.exists():
+            return []
+        box = mailbox.Maildir(str(self.maildir), create=False)
+        return [
+            email.message_from_bytes(box.get_bytes(key), policy=email.policy.default)
+            for key in box.keys()
+        ]
+
+
+@dataclass
+class Received:
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    status: int
+
+    def json(self):
+        return json.loads(self.body)
+
+
+@dataclass
+class HttpReceiver:
+    """Answers 503 to the first ``fail_first`` requests of each delivery (by the
+    ``X-Bersinar-Delivery`` header, or overall without one), then 200; ``always_fail``
+    answers 500 to everything; ``delay`` seconds before each answer."""
+
+    fail_first: int = 0
+    always_fail: bool = False
+    delay: float = 0.0
+    received: list[Received] = field(default_factory=list)
+
+    def start(self) -> HttpReceiver:
+        self.seen: Counter[str] = Counter()
+        self.socket = eventlet.listen(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
+        self.thread = eventlet.spawn(eventlet.wsgi.server, self.socket, self.app, log_output=False)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        self.thread.kill()
+        self.socket.close()
+
+    def app(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        headers = {
+            key[5:].replace("_", "-").title(): value
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        key = headers.get("X-Bersinar-Delivery", "*")
+        self.seen[key] += 1
+        if self.delay:
+            eventlet.sleep(self.delay)
+        if self.always_fail:
+            status = 500
+        else:
+            status = 503 if self.seen[key] <= self.fail_first else 200
+        self.received.append(
+            Received(environ["PATH_INFO"], environ.get("QUERY_STRING", ""), headers, body, status)
+        )
+        start_response(f"{status} {'OK' if status == 200 else 'Error'}",
+                       [("Content-Type", "text/plain")])  # fmt: skip
+        return [b"ok" if status == 200 else b"gagal"]
+
+    def succeeded(self) -> list[Received]:
+        return [r for r in self.received if r.status == 200]

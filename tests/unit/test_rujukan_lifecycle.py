@@ -1,0 +1,609 @@
+"""rujukan's handlers on SQLite: the whole lifecycle, who may do what, what a refusal
+leaves behind (nothing), privacy of reads, the audit log, the response deadline, the
+partner read model and key rotation."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import func, select, text
+
+from bersinar.db import UnitOfWorkFactory
+from bersinar.envelope import FORBIDDEN_KEYS, make_event
+from bersinar.errors import (
+    CapacityFull,
+    ConsentRequired,
+    Forbidden,
+    InvalidTransition,
+    NotEligible,
+    NotFound,
+    ValidationFailed,
+)
+from services.rujukan import handlers
+from services.rujukan.crypto import ClientCipher
+from services.rujukan.domain import DeadlinePolicy
+from services.rujukan.models import AccessAudit, Base, Client, Referral, ReferralHistory
+
+HMAC_KEY = "unit-test-nik-hmac-key-32-chars-long!"
+NOW = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)  # 10:00 WIB
+OFFICER = {"role": "officer", "key_id": "k-officer", "partner_id": None}
+ADMIN = {"role": "admin", "key_id": "k-admin", "partner_id": None}
+KARUNIA = {"role": "partner", "key_id": "k-karunia", "partner_id": "yayasan-karunia-insani"}
+KIPAS = {"role": "partner", "key_id": "k-kipas", "partner_id": "yayasan-kipas"}
+NAME, PHONE = "Siti Rahmawati", "081298765432"
+NIK_F = "1771014503950012"  # woman born 5 Mar 1995
+NIK_M = "1771011708900001"  # man born 17 Aug 1990
+
+
+@pytest.fixture
+def cipher():
+    return ClientCipher(f"k1:{Fernet.generate_key().decode()}", HMAC_KEY)
+
+
+@pytest.fixture
+def factory(tmp_path):
+    factory = UnitOfWorkFactory(f"sqlite:///{tmp_path / 'rujukan.db'}", "rujukan", Base.metadata)
+    Base.metadata.create_all(factory.engine)
+    yield factory
+    factory.dispose()
+
+
+def snapshot(partner_id, sex_served="all", services=None, version=1, status="active", area=None):
+    services = services or [{"service_type": "inpatient", "capacity": 2, "unit": "tempat tidur"}]
+    return make_event(
+        "partner_updated",
+        "mitra",
+        {
+            "partner_id": partner_id,
+            "partner_name": partner_id.replace("-", " ").title(),
+            "kind": "foundation",
+            "kabupaten_kota": area or "Rejang Lebong",
+            "address": "-",
+            "sex_served": sex_served,
+            "status": status,
+            "version": version,
+            "services": services,
+            "age_groups": [],
+        },
+    )
+
+
+def agreement(partner_id, valid_from="2023-05-30", valid_until="2028-05-29", agreement_id=None):
+    return make_event(
+        "agreement_signed",
+        "mitra",
+        {
+            "agreement_id": agreement_id or f"pks-{partner_id}",
+            "partner_id": partner_id,
+            "number": "PKS/001",
+            "signed_on": valid_from,
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+            "annual_target": 10,
+            "status": "active",
+            "renews_agreement_id": None,
+        },
+    )
+
+
+@pytest.fixture
+def partners(factory):
+    with factory() as uow:
+        handlers.apply_partner_snapshot(uow, snapshot("yayasan-karunia-insani", "female"))
+        handlers.apply_agreement(uow, agreement("yayasan-karunia-insani"))
+        handlers.apply_partner_snapshot(
+            uow,
+            snapshot(
+                "yayasan-kipas",
+                services=[
+                    {"service_type": "inpatient", "capacity": 5, "unit": "tempat tidur"},
+                    {"service_type": "outpatient", "capacity": 5, "unit": "orang"},
+                ],
+                area="Kota Bengkulu",
+            ),
+        )
+        handlers.apply_agreement(uow, agreement("yayasan-kipas"))
+        uow.commit()
+    return factory
+
+
+def body(partner_id="yayasan-karunia-insani", nik=NIK_F, sex="F", birth=date(1995, 3, 5), **kw):
+    command = {
+        "client": {"nik": nik, "name": NAME, "birth_date": birth, "sex": sex, "phone": PHONE},
+        "source": "TAT",
+        "service_type": "inpatient",
+        "partner_id": partner_id,
+        "consent": {"given": True, "given_by": "client", "scope": ["treatment"]},
+        "assessment": {
+            "primary_substance": "methamphetamine",
+            "assist_scores": [{"substance": "methamphetamine", "score": 28}],
+            "recommended_level_of_care": "inpatient",
+            "notes": f"keluarga {NAME} mendampingi",
+        },
+    }
+    command.update(kw)
+    return command
+
+
+def create(factory, cipher, actor=OFFICER, now=NOW, policy=None, **kw):
+    with factory() as uow:
+        result = handlers.create_referral(uow, cipher, body(**kw), actor, now, policy)
+        uow.commit()
+    return result
+
+
+def move(factory, actor, referral_id, action, command=None, now=NOW):
+    with factory() as uow:
+        result = handlers.transition(uow, actor, referral_id, action, command, now)
+        uow.commit()
+    return result
+
+
+def state(factory):
+    """Everything a refused command could have touched."""
+    with factory() as uow:
+        return (
+            uow.session.execute(text("SELECT id, status, updated_at FROM referrals")).all(),
+            uow.session.scalar(select(func.count()).select_from(ReferralHistory)),
+            uow.session.scalar(text("SELECT COUNT(*) FROM outbox")),
+            uow.session.scalar(select(func.count()).select_from(Client)),
+        )
+
+
+def events(factory, event_type=None):
+    with factory() as uow:
+        rows = uow.session.execute(text("SELECT payload FROM outbox ORDER BY id")).all()
+    found = [json.loads(row[0]) for row in rows]
+    return [e for e in found if event_type in (None, e["event_type"])]
+
+
+# --- the happy path and its history ---------------------------------------------------
+
+
+def test_requested_accepted_admitted_completed_with_history_and_events(partners, cipher):
+    referral = create(partners, cipher)
+    assert referral["status"] == "requested"
+    assert referral["response_due_at"] == "2026-06-17T03:00:00Z"  # 48 h
+    rid = referral["id"]
+    later = [NOW + timedelta(hours=h) for h in (5, 30, 24 * 40)]
+    assert move(partners, KARUNIA, rid, "accept", {}, later[0])["status"] == "accepted"
+    assert move(partners, KARUNIA, rid, "admit", {"note": "kamar 3"}, later[1])["status"] == (
+        "admitted"
+    )
+    done = move(partners, KARUNIA, rid, "complete", {}, later[2])
+    assert done["status"] == "completed"
+    assert done["responded_at"] == "2026-06-15T08:00:00Z"
+    assert done["ended_at"] is not None
+
+    with partners() as uow:
+        history = handlers.referral_history(uow, KARUNIA, rid)["items"]
+    assert [(h["from_status"], h["to_status"]) for h in history] == [
+        (None, "requested"),
+        ("requested", "accepted"),
+        ("accepted", "admitted"),
+        ("admitted", "completed"),
+    ]
+    assert [h["actor"] for h in history] == [
+        "officer:k-officer",
+        "partner:k-karunia",
+        "partner:k-karunia",
+        "partner:k-karunia",
+    ]
+    assert history[2]["note"] == "kamar 3"
+    assert [e["event_type"] for e in events(partners)] == [
+        "referral_requested",
+        "referral_accepted",
+        "referral_admitted",
+        "referral_completed",
+    ]
+    admitted = events(partners, "referral_admitted")[0]
+    assert admitted["data"]["admitted_at"] == "2026-06-16T09:00:00Z"
+    assert admitted["data"]["from_status"] == "accepted"
+    assert admitted["data"]["age_group"] == "25-34"
+
+
+def test_no_event_carries_identity_or_a_note(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    move(partners, KARUNIA, rid, "reject", {"reason": "other", "note": f"{NAME} menolak"})
+    for event in events(partners):
+        payload = json.dumps(event)
+        for secret in (NAME, PHONE, NIK_F, "menolak", "1995-03-05"):
+            assert secret not in payload
+        assert not FORBIDDEN_KEYS & set(event["data"])
+        for key in ("partner_id", "service_type", "sex", "age_group", "source", "requested_at"):
+            assert event["data"][key]
+
+
+def test_rejection_carries_a_coded_reason(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    with pytest.raises(ValidationFailed):
+        move(partners, KARUNIA, rid, "reject", {"reason": "other"})  # other needs a note
+    with pytest.raises(ValidationFailed):
+        move(partners, KARUNIA, rid, "reject", {"reason": "bored"})
+    rejected = move(partners, KARUNIA, rid, "reject", {"reason": "client_unreachable"})
+    assert (rejected["status"], rejected["rejection_reason"]) == ("rejected", "client_unreachable")
+    [event] = events(partners, "referral_rejected")
+    assert event["data"]["reason"] == "client_unreachable"
+
+
+# --- refusals store nothing -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "actor,action,status_before",
+    [
+        (KARUNIA, "admit", "requested"),  # skipping accept
+        (KARUNIA, "complete", "requested"),
+        (KARUNIA, "accept", "accepted"),  # twice
+        (OFFICER, "accept", "requested"),  # officers do not answer for the partner
+        (KARUNIA, "cancel", "requested"),  # partners do not cancel
+        (KARUNIA, "transfer", "admitted"),  # partners do not transfer
+        (OFFICER, "cancel", "admitted"),  # too late to cancel
+        (ADMIN, "reject", "completed"),  # terminal
+    ],
+)
+def test_an_illegal_move_is_invalid_transition_and_stores_nothing(
+    partners, cipher, actor, action, status_before
+):
+    rid = create(partners, cipher)["id"]
+    path = {
+        "requested": [],
+        "accepted": ["accept"],
+        "admitted": ["accept", "admit"],
+        "completed": ["accept", "admit", "complete"],
+    }[status_before]
+    for step in path:
+        move(partners, KARUNIA, rid, step)
+    before = state(partners)
+    command = {"partner_id": "yayasan-kipas"} if action == "transfer" else {"reason": "other"}
+    with pytest.raises(InvalidTransition) as caught:
+        move(partners, actor, rid, action, command)
+    assert caught.value.status == 409
+    assert state(partners) == before
+
+
+def test_a_male_client_to_a_female_only_partner_is_not_eligible_and_stores_nothing(
+    partners, cipher
+):
+    before = state(partners)
+    with pytest.raises(NotEligible) as caught:
+        create(partners, cipher, nik=NIK_M, sex="M", birth=date(1990, 8, 17))
+    assert "jenis kelamin" in caught.value.detail
+    assert state(partners) == before
+
+
+def test_without_consent_nothing_is_stored(partners, cipher):
+    before = state(partners)
+    with pytest.raises(ConsentRequired):
+        create(partners, cipher, consent={"given": False})
+    assert state(partners) == before
+
+
+def test_a_partner_may_not_create(partners, cipher):
+    with pytest.raises(Forbidden):
+        create(partners, cipher, actor=KARUNIA)
+
+
+def test_capacity_is_checked_at_creation_and_again_at_acceptance(partners, cipher):
+    # Karunia Insani has 2 inpatient places
+    ids = [create(partners, cipher, nik=f"17710145039500{n:02d}")["id"] for n in range(1, 5)]
+    move(partners, KARUNIA, ids[0], "accept")
+    move(partners, KARUNIA, ids[1], "accept")
+    before = state(partners)
+    with pytest.raises(CapacityFull) as caught:
+        move(partners, KARUNIA, ids[2], "accept")
+    assert "2 dari 2" in caught.value.detail
+    with pytest.raises(CapacityFull):
+        create(partners, cipher, nik=NIK_F)
+    assert state(partners) == before
+    # a place freed by a cancellation can be taken again
+    move(partners, OFFICER, ids[0], "cancel")
+    assert move(partners, KARUNIA, ids[2], "accept")["status"] == "accepted"
+
+
+def test_acceptance_rechecks_the_agreement(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    with partners() as uow:
+        handlers.apply_agreement_terminated(
+            uow,
+            make_event(
+                "agreement_terminated",
+                "mitra",
+                {
+                    "agreement_id": "pks-yayasan-karunia-insani",
+                    "partner_id": "yayasan-karunia-insani",
+                    "terminated_on": "2026-06-15",
+                },
+            ),
+        )
+        uow.commit()
+    with pytest.raises(NotEligible) as caught:
+        move(partners, KARUNIA, rid, "accept")
+    assert "perjanjian" in caught.value.detail
+    # the day before the termination it was still valid
+    assert move(partners, KARUNIA, rid, "accept", now=NOW - timedelta(days=1))["status"] == (
+        "accepted"
+    )
+
+
+def test_a_termination_before_its_signing_is_not_undone_by_the_signing(partners, cipher):
+    terminated = make_event(
+        "agreement_terminated",
+        "mitra",
+        {"agreement_id": "pks-new", "partner_id": "yayasan-kipas", "terminated_on": "2026-01-01"},
+    )
+    with partners() as uow:
+        handlers.apply_agreement_terminated(uow, terminated)
+        handlers.apply_agreement(uow, agreement("yayasan-kipas", agreement_id="pks-new"))
+        uow.commit()
+    with partners() as uow:
+        view = handlers._partner_view(uow, "yayasan-kipas")
+    assert (date(2026, 1, 1), date(2025, 12, 31)) not in view.agreements
+    assert (date(2023, 5, 30), date(2025, 12, 31)) in view.agreements
+
+
+# --- transfer -------------------------------------------------------------------------
+
+
+def test_transfer_ends_the_referral_and_opens_a_linked_one_at_another_partner(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    move(partners, KARUNIA, rid, "accept")
+    move(partners, KARUNIA, rid, "admit")
+    with pytest.raises(ValidationFailed):
+        move(partners, OFFICER, rid, "transfer", {"partner_id": "yayasan-karunia-insani"})
+    moved = move(
+        partners,
+        OFFICER,
+        rid,
+        "transfer",
+        {"partner_id": "yayasan-kipas", "service_type": "outpatient", "reason": "dekat rumah"},
+    )
+    assert moved["status"] == "transferred"
+    successor = moved["transferred_to"]
+    assert successor["status"] == "requested"
+    assert successor["partner_id"] == "yayasan-kipas"
+    assert successor["service_type"] == "outpatient"
+    assert successor["transferred_from_id"] == successor["previous_referral_id"] == rid
+    assert moved["transferred_to_id"] == successor["id"]
+    assert successor["client"]["id"] == moved["client"]["id"]
+    assert successor["client"]["previous_referrals"] == 1
+    transferred = events(partners, "referral_transferred")[0]["data"]
+    assert transferred["transferred_to_id"] == successor["id"]
+    assert transferred["to_partner_id"] == "yayasan-kipas"
+    assert "dekat rumah" not in json.dumps(events(partners))
+    # the new partner answers the new referral; the old partner cannot see it
+    assert move(partners, KIPAS, successor["id"], "accept")["status"] == "accepted"
+    with pytest.raises(NotFound):
+        move(partners, KARUNIA, successor["id"], "admit")
+
+
+def test_a_returning_client_is_linked_to_earlier_episodes(partners, cipher):
+    first = create(partners, cipher)
+    move(partners, KARUNIA, first["id"], "reject", {"reason": "capacity_full"})
+    second = create(partners, cipher, partner_id="yayasan-kipas", now=NOW + timedelta(days=1))
+    assert second["client"]["id"] == first["client"]["id"]
+    assert second["previous_referral_id"] == first["id"]
+    assert second["client"]["previous_referrals"] == 1
+    with partners() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Client)) == 1
+        staff_view = handlers.get_referral(uow, cipher, OFFICER, second["id"])
+        partner_view = handlers.get_referral(uow, cipher, KIPAS, second["id"])
+    assert [e["id"] for e in staff_view["episodes"]] == [first["id"], second["id"]]
+    # a partner sees only the episodes it received
+    assert [e["id"] for e in partner_view["episodes"]] == [second["id"]]
+
+
+# --- privacy and the audit log --------------------------------------------------------
+
+
+def test_identity_only_for_staff_and_the_addressed_partner_and_every_read_audited(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    with partners() as uow:
+        read = handlers.get_referral(uow, cipher, KARUNIA, rid, "penerimaan klien", NOW)
+        uow.commit()
+    assert read["client"]["identity"] == {
+        "nik": NIK_F,
+        "name": NAME,
+        "phone": PHONE,
+        "birth_date": "1995-03-05",
+    }
+    for other in (KIPAS, {"role": "partner", "key_id": "x", "partner_id": None}, "partner:x"):
+        with partners() as uow, pytest.raises(NotFound) as caught:
+            handlers.get_referral(uow, cipher, other, rid)
+        assert NAME not in caught.value.detail
+        for query in (handlers.referral_history,):
+            with partners() as uow, pytest.raises(NotFound):
+                query(uow, other, rid)
+        with pytest.raises(NotFound):
+            move(partners, other, rid, "accept")
+    with partners() as uow:
+        handlers.get_referral(uow, cipher, ADMIN, rid)
+        uow.commit()
+    with partners() as uow:
+        audit = handlers.list_audit(uow, ADMIN, {})["items"]
+        with pytest.raises(Forbidden):
+            handlers.list_audit(uow, OFFICER, {})
+    assert [(a["actor"], a["referral_id"], a["purpose"]) for a in audit] == [
+        ("admin:k-admin", rid, handlers.DEFAULT_PURPOSE),
+        ("partner:k-karunia", rid, "penerimaan klien"),
+    ]
+    assert all(NAME not in json.dumps(a) for a in audit)
+
+
+def test_lists_show_a_partner_only_its_own_referrals_without_identity(partners, cipher):
+    mine = create(partners, cipher)["id"]
+    theirs = create(
+        partners, cipher, partner_id="yayasan-kipas", nik=NIK_M, sex="M", birth=date(1990, 8, 17)
+    )["id"]
+    with partners() as uow:
+        assert [r["id"] for r in handlers.list_referrals(uow, KARUNIA, {})["items"]] == [mine]
+        assert [r["id"] for r in handlers.list_referrals(uow, KIPAS, {})["items"]] == [theirs]
+        staff = handlers.list_referrals(uow, OFFICER, {})["items"]
+        assert {r["id"] for r in staff} == {mine, theirs}
+        with pytest.raises(NotFound):
+            handlers.list_referrals(uow, KARUNIA, {"partner_id": "yayasan-kipas"})
+        assert "identity" not in json.dumps(staff)
+        assert NAME not in json.dumps(staff)
+    with partners() as uow:  # lists are not identity reads: nothing audited
+        assert uow.session.scalar(select(func.count()).select_from(AccessAudit)) == 0
+
+
+def test_list_pages_with_a_cursor_and_filters(partners, cipher):
+    ids = [
+        create(partners, cipher, now=NOW + timedelta(minutes=n), nik=f"17710145039500{n:02d}")["id"]
+        for n in range(1, 6)
+    ]
+    move(partners, KARUNIA, ids[0], "accept")
+    with partners() as uow:
+        first = handlers.list_referrals(uow, OFFICER, {"limit": 2})
+        second = handlers.list_referrals(uow, OFFICER, {"limit": 2, "cursor": first["next_cursor"]})
+        third = handlers.list_referrals(uow, OFFICER, {"limit": 2, "cursor": second["next_cursor"]})
+        accepted = handlers.list_referrals(uow, OFFICER, {"status": "accepted"})
+    pages = [r["id"] for page in (first, second, third) for r in page["items"]]
+    assert pages == ids[::-1]
+    assert third["next_cursor"] is None
+    assert [r["id"] for r in accepted["items"]] == [ids[0]]
+
+
+# --- the response deadline ------------------------------------------------------------
+
+
+def test_overdue_is_emitted_once_per_referral_and_not_for_an_answered_one(partners, cipher):
+    policy = DeadlinePolicy.from_config(48, "court=24")
+    court = create(partners, cipher, policy=policy, source="court")["id"]
+    tat = create(partners, cipher, policy=policy, nik="1771014503950013")["id"]
+    answered = create(partners, cipher, policy=policy, nik="1771014503950014")["id"]
+    move(partners, KARUNIA, answered, "reject", {"reason": "not_eligible"})
+
+    def scan(hours):
+        with partners() as uow:
+            emitted = handlers.emit_overdue_responses(uow, NOW + timedelta(hours=hours))
+            uow.commit()
+        return emitted
+
+    assert scan(23.9) == 0
+    assert scan(24) == 1  # court: 24 h
+    assert scan(30) == 0
+    assert scan(48) == 1  # TAT: the default 48 h
+    assert scan(500) == 0
+    overdue = events(partners, "referral_response_overdue")
+    assert [e["data"]["referral_id"] for e in overdue] == [court, tat]
+    assert overdue[0]["data"]["hours_overdue"] == 0
+    with partners() as uow:
+        read = handlers.list_referrals(uow, OFFICER, {})["items"]
+    assert {r["id"]: r["response_overdue"] for r in read} == {
+        court: True,
+        tat: True,
+        answered: False,
+    }
+    # an overdue request can still be answered
+    assert move(partners, KARUNIA, court, "accept")["status"] == "accepted"
+
+
+# --- matching and occupancy -----------------------------------------------------------
+
+
+def test_match_ranks_the_clients_area_first_then_free_places(partners, cipher):
+    with partners() as uow:
+        handlers.apply_partner_snapshot(
+            uow,
+            snapshot(
+                "yayasan-pesona",
+                services=[{"service_type": "inpatient", "capacity": 9, "unit": "-"}],
+                area="Kota Bengkulu",
+            ),
+        )
+        handlers.apply_agreement(uow, agreement("yayasan-pesona"))
+        handlers.apply_partner_snapshot(uow, snapshot("lapas-tutup", status="inactive"))
+        handlers.apply_agreement(uow, agreement("lapas-tutup"))
+        handlers.apply_partner_snapshot(uow, snapshot("tanpa-pks", area="Rejang Lebong"))
+        uow.commit()
+
+    def match(**params):
+        with partners() as uow:
+            return [m["partner_id"] for m in handlers.match_partners(uow, params, NOW)]
+
+    assert match(sex="F", service_type="inpatient", kabupaten_kota="Rejang Lebong") == [
+        "yayasan-karunia-insani",
+        "yayasan-pesona",
+        "yayasan-kipas",
+    ]
+    assert match(sex="F", service_type="inpatient", kabupaten_kota="kota bengkulu") == [
+        "yayasan-pesona",
+        "yayasan-kipas",
+        "yayasan-karunia-insani",
+    ]
+    assert match(sex="M", service_type="inpatient") == ["yayasan-pesona", "yayasan-kipas"]
+    assert match(sex="M", service_type="aftercare") == []
+    # a full partner drops off the list
+    for n in range(1, 3):
+        rid = create(partners, cipher, nik=f"17710145039500{n:02d}")["id"]
+        move(partners, KARUNIA, rid, "accept")
+    assert "yayasan-karunia-insani" not in match(sex="F", service_type="inpatient")
+    with partners() as uow:
+        rows = handlers.occupancy(uow)
+    assert ("yayasan-karunia-insani", "inpatient", 2, 2) in rows
+
+
+def test_an_older_partner_snapshot_changes_nothing(partners):
+    with partners() as uow:
+        handlers.apply_partner_snapshot(uow, snapshot("yayasan-kipas", version=3, area="Seluma"))
+        handlers.apply_partner_snapshot(uow, snapshot("yayasan-kipas", version=2, area="Kaur"))
+        uow.commit()
+    with partners() as uow:
+        view = uow.session.execute(
+            text(
+                "SELECT kabupaten_kota, version FROM partner_view WHERE partner_id='yayasan-kipas'"
+            )
+        ).one()
+    assert tuple(view) == ("Seluma", 3)
+
+
+# --- key rotation ---------------------------------------------------------------------
+
+
+def test_reencrypt_in_batches_until_none_is_left(partners):
+    old = Fernet.generate_key().decode()
+    new = Fernet.generate_key().decode()
+    before = ClientCipher(f"k1:{old}", HMAC_KEY)
+    for n in range(1, 8):
+        create(partners, before, nik=f"17710145039500{n:02d}")
+    after = ClientCipher(f"k2:{new},k1:{old}", HMAC_KEY)
+    with partners() as uow:
+        assert handlers.clients_to_reencrypt(uow, after) == 7
+    done, cursor = 0, ""
+    while True:
+        with partners() as uow:
+            count, last = handlers.reencrypt_clients(uow, after, cursor, limit=3)
+            uow.commit()
+        if last is None:
+            break
+        done, cursor = done + count, last
+    assert done == 7
+    only_new = ClientCipher(f"k2:{new}", HMAC_KEY)
+    with partners() as uow:
+        assert handlers.clients_to_reencrypt(uow, after) == 0
+        clients = uow.session.scalars(select(Client)).all()
+        assert {c.key_id for c in clients} == {"k2"}
+        assert {only_new.decrypt(c.name_encrypted) for c in clients} == {NAME}
+        assert {only_new.decrypt(c.phone_encrypted) for c in clients} == {PHONE}
+        # the NIK digest is independent of the encryption key: the client is still found
+        first = uow.session.scalar(
+            select(Referral.id).join(Client).where(Client.id == Referral.client_id).limit(1)
+        )
+    again = create(partners, only_new, nik="1771014503950001", partner_id="yayasan-kipas")
+    with partners() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Client)) == 7
+    assert again["client"]["previous_referrals"] == 1
+    assert first
+
+
+@pytest.mark.parametrize("referral_id", ["a\x00b", "x" * 65, "abc\n", ""])
+def test_an_id_no_referral_can_have_is_not_found_without_a_query(partners, cipher, referral_id):
+    with partners() as uow, pytest.raises(NotFound):
+        handlers.get_referral(uow, cipher, ADMIN, referral_id)
+    with pytest.raises(NotFound):
+        move(partners, ADMIN, referral_id, "accept")

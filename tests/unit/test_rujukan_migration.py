@@ -1,0 +1,50 @@
+"""ruj0002 on SQLite (the embedded default of `make run`) over data written before it:
+the key id of every client is read from its ciphertexts, every referral gets the default
+response deadline, and the revision goes back down cleanly. (PostgreSQL is checked
+against the models in tests/integration/test_migrations.py.)"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from alembic import command
+from sqlalchemy import create_engine, text
+
+from bersinar.migrations import alembic_config, upgrade
+
+
+def test_ruj0002_fills_key_ids_and_deadlines_of_existing_rows(tmp_path):
+    url = f"sqlite:///{tmp_path / 'rujukan.db'}"
+    upgrade("rujukan", url, "ruj0001")
+    engine = create_engine(url)
+    created = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO clients (id, nik_digest, nik_encrypted, name_encrypted, "
+                "phone_encrypted, birth_date, sex, created_at) VALUES "
+                "('c1', 'd1', 'k7:tokenA', 'k7:tokenB', NULL, '1990-08-17', 'M', :at)"
+            ),
+            {"at": created},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO referrals (id, client_id, partner_id, service_type, source, status, "
+                "age_group, consent, assessment, previous_referral_id, created_by, created_at, "
+                "updated_at) VALUES ('r1', 'c1', 'yayasan-kipas', 'inpatient', 'TAT', "
+                "'requested', '35-44', '{}', NULL, NULL, 'officer:k', :at, :at)"
+            ),
+            {"at": created},
+        )
+    upgrade("rujukan", url)
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT key_id FROM clients")) == "k7"
+        due = connection.scalar(text("SELECT response_due_at FROM referrals"))
+        assert str(due).startswith("2026-06-17 03:00:00")
+        assert connection.scalar(text("SELECT COUNT(*) FROM access_audit")) == 0
+    command.downgrade(alembic_config("rujukan", url), "ruj0001")
+    with engine.connect() as connection:
+        columns = {row[1] for row in connection.execute(text("PRAGMA table_info(referrals)"))}
+        assert "response_due_at" not in columns
+        assert connection.scalar(text("SELECT COUNT(*) FROM referrals")) == 1
+    engine.dispose()

@@ -1,0 +1,203 @@
+"""Plain rules of rujukan added with the lifecycle: who the actor is and what it may see,
+coded rejections, response deadlines by source, and the metrics fed from events."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from marshmallow import ValidationError as MarshmallowError
+from prometheus_client import REGISTRY
+
+from bersinar.contracts.referrals import (
+    ReferralFilter,
+    ReferralReadQuery,
+    RejectInput,
+    TransferInput,
+    TransitionInput,
+)
+from bersinar.envelope import make_event
+from bersinar.errors import Forbidden, ValidationFailed
+from services.rujukan import metrics
+from services.rujukan.domain import (
+    Actor,
+    DeadlinePolicy,
+    action_name,
+    check_may_create,
+    check_rejection,
+    may_see,
+)
+
+# --- Actor ----------------------------------------------------------------------------
+
+
+def test_actor_from_the_gateway_dict_names_its_partner():
+    actor = Actor.parse({"role": "partner", "key_id": "k1", "partner_id": "yayasan-kipas"})
+    assert (actor.role, actor.key_id, actor.partner_id) == ("partner", "k1", "yayasan-kipas")
+    assert actor.label == "partner:k1"
+
+
+def test_actor_from_the_older_string_names_no_partner():
+    actor = Actor.parse("partner:k1")
+    assert (actor.role, actor.key_id, actor.partner_id) == ("partner", "k1", None)
+
+
+@pytest.mark.parametrize(
+    "actor,partner_id,expected",
+    [
+        ({"role": "admin", "key_id": "a"}, "yayasan-kipas", True),
+        ({"role": "officer", "key_id": "o"}, "yayasan-kipas", True),
+        ({"role": "partner", "key_id": "p", "partner_id": "yayasan-kipas"}, "yayasan-kipas", True),
+        (
+            {"role": "partner", "key_id": "p", "partner_id": "yayasan-pesona"},
+            "yayasan-kipas",
+            False,
+        ),
+        ({"role": "partner", "key_id": "p", "partner_id": None}, "yayasan-kipas", False),
+        ("partner:p", "yayasan-kipas", False),
+        ({"role": "national", "key_id": "n"}, "yayasan-kipas", False),
+        ({"role": "ops", "key_id": "x"}, "yayasan-kipas", False),
+    ],
+)
+def test_who_may_see_a_referral(actor, partner_id, expected):
+    assert may_see(Actor.parse(actor), partner_id) is expected
+
+
+@pytest.mark.parametrize("role", ["partner", "national", "ops", ""])
+def test_only_staff_create(role):
+    with pytest.raises(Forbidden):
+        check_may_create(Actor(role, "k"))
+    check_may_create(Actor("officer", "k"))
+    check_may_create(Actor("admin", "k"))
+
+
+def test_drop_out_in_the_url_is_drop_out_in_the_code():
+    assert action_name("drop-out") == "drop_out"
+    assert action_name("accept") == "accept"
+
+
+# --- rejections -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reason", ["capacity_full", "not_eligible", "client_unreachable"])
+def test_coded_rejections_need_no_note(reason):
+    check_rejection(reason, None)
+
+
+def test_other_needs_a_note():
+    with pytest.raises(ValidationFailed) as caught:
+        check_rejection("other", "  ")
+    assert "note" in caught.value.errors
+    check_rejection("other", "klien pindah domisili")
+
+
+@pytest.mark.parametrize("reason", [None, "", "full", "CAPACITY_FULL"])
+def test_unknown_reason_is_refused(reason):
+    with pytest.raises(ValidationFailed):
+        check_rejection(reason, "x")
+
+
+# --- deadlines ------------------------------------------------------------------------
+
+REQUESTED = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)
+
+
+def test_default_deadline_is_48_hours():
+    policy = DeadlinePolicy.from_config(None, None)
+    assert policy.due_at(REQUESTED, "TAT") == datetime(2026, 6, 17, 3, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "overrides", ["court=24, IPWL=72", {"court": 24, "IPWL": "72"}, "court=24,,IPWL=72"]
+)
+def test_deadline_overrides_by_source(overrides):
+    policy = DeadlinePolicy.from_config("36", overrides)
+    assert policy.hours_for("court") == 24
+    assert policy.hours_for("IPWL") == 72
+    assert policy.hours_for("voluntary") == 36
+
+
+@pytest.mark.parametrize(
+    "default,overrides", [(0, None), (48, "court=0"), (48, "court"), (48, "pengadilan=24")]
+)
+def test_bad_deadline_configuration_is_refused(default, overrides):
+    with pytest.raises(ValueError):
+        DeadlinePolicy.from_config(default, overrides)
+
+
+# --- metrics --------------------------------------------------------------------------
+
+
+def sample(name, **labels):
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def event(event_type, **data):
+    base = {
+        "referral_id": "r1",
+        "partner_id": "metrics-partner",
+        "service_type": "inpatient",
+        "requested_at": "2026-06-15T03:00:00Z",
+        "responded_at": None,
+        "admitted_at": None,
+    }
+    return (make_event(event_type, "rujukan", {**base, **data}), "referral:r1")
+
+
+def test_committed_events_feed_counters_and_histograms():
+    labels = {"partner_id": "metrics-partner", "service_type": "inpatient"}
+    before = {
+        "accepted": sample("bersinar_referrals_total", status="accepted", **labels),
+        "response": sample("bersinar_referral_response_seconds_sum", **labels),
+        "admission": sample("bersinar_referral_admission_seconds_count", **labels),
+        "overdue": sample("bersinar_referral_responses_overdue_total", **labels),
+    }
+    metrics.observe_committed(
+        [
+            event("referral_accepted", responded_at="2026-06-15T09:00:00Z"),
+            event(
+                "referral_admitted",
+                responded_at="2026-06-15T09:00:00Z",
+                admitted_at="2026-06-16T03:00:00Z",
+            ),
+            event("referral_response_overdue"),
+        ]
+    )
+    assert sample("bersinar_referrals_total", status="accepted", **labels) == before["accepted"] + 1
+    assert sample("bersinar_referral_response_seconds_sum", **labels) == (
+        before["response"] + 6 * 3600
+    )
+    assert sample("bersinar_referral_admission_seconds_count", **labels) == before["admission"] + 1
+    assert sample("bersinar_referral_responses_overdue_total", **labels) == before["overdue"] + 1
+
+
+def test_occupancy_gauges():
+    metrics.set_occupancy([("metrics-partner", "outpatient", 3, 20)])
+    labels = {"partner_id": "metrics-partner", "service_type": "outpatient"}
+    assert sample("bersinar_partner_occupancy", **labels) == 3
+    assert sample("bersinar_partner_capacity", **labels) == 20
+
+
+# --- what may reach a query -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "schema,data,field",
+    [
+        (TransitionInput, {"note": "kamar\x003"}, "note"),
+        (RejectInput, {"reason": "other", "note": "a\x1bb"}, "note"),
+        (TransferInput, {"partner_id": "yayasan-kipas\n"}, "partner_id"),
+        (TransferInput, {"partner_id": "yayasan kipas"}, "partner_id"),
+        (ReferralFilter, {"partner_id": "x\x00"}, "partner_id"),
+        (ReferralFilter, {"cursor": "' OR 1=1 --"}, "cursor"),
+        (ReferralReadQuery, {"purpose": "lihat\x00"}, "purpose"),
+    ],
+)
+def test_control_characters_and_odd_ids_are_refused_before_any_query(schema, data, field):
+    with pytest.raises(MarshmallowError) as caught:
+        schema().load(data)
+    assert field in caught.value.normalized_messages()
+
+
+def test_notes_keep_their_line_breaks():
+    assert TransitionInput().load({"note": "baris 1\nbaris 2\tx"})["note"] == "baris 1\nbaris 2\tx"
