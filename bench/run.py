@@ -285,8 +285,7 @@ class Bench:
             hmac_key=secrets.token_urlsafe(48),
             log_dir=self.log_dir,
             admin_key=self.admin_key,
-            extra_env={"NOTIFIKASI_SMTP_HOST": "127.0.0.1",
-                       "NOTIFIKASI_SMTP_PORT": str(smtp_port)},
+            extra_env={"NOTIFIKASI_SMTP_HOST": "127.0.0.1", "NOTIFIKASI_SMTP_PORT": str(smtp_port)},
         )
         log(f"starting {len(PROCESSES)} processes (gateway on {self.system.base_url})")
         try:
@@ -775,8 +774,9 @@ class Bench:
             for line in out.decode(errors="replace").splitlines():
                 if line.startswith("ACCEPTED "):
                     self.results.setup_s["emails_accepted"] = int(line.split()[1])
-                    self.results.cleanup.append(f"SMTP sink stopped ({line.split()[1]} "
-                                                f"e-mails accepted)")
+                    self.results.cleanup.append(
+                        f"SMTP sink stopped ({line.split()[1]} e-mails accepted)"
+                    )
         except subprocess.TimeoutExpired:
             sink.kill()
             sink.wait(timeout=10)

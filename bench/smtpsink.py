@@ -32,7 +32,7 @@ class Sink(asyncio.Protocol):
                 end = self.buffer.find(b"\r\n.\r\n")
                 if end < 0:
                     return
-                self.buffer = self.buffer[end + 5:]
+                self.buffer = self.buffer[end + 5 :]
                 self.in_data = False
                 accepted += 1
                 self.transport.write(b"250 OK queued\r\n")
@@ -40,7 +40,7 @@ class Sink(asyncio.Protocol):
             end = self.buffer.find(b"\r\n")
             if end < 0:
                 return
-            line, self.buffer = self.buffer[:end], self.buffer[end + 2:]
+            line, self.buffer = self.buffer[:end], self.buffer[end + 2 :]
             verb = line[:4].upper()
             if verb == b"EHLO":
                 self.transport.write(b"250-bench-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")

@@ -130,6 +130,30 @@ def refuse_nul(value: Any, where: str) -> None:
             refuse_nul(inner, where)
 
 
+def page_of(items: list[dict[str, Any]], params: dict[str, Any], key: str = "id") -> dict[str, Any]:
+    """One page of a list the service returned whole and in a stable order (the
+    collections paged here are bounded: partners, keys, a partner's agreements and
+    activities, a month's reports, subscriptions). ``cursor`` is the last id seen."""
+    limit, cursor = params.get("limit") or 50, params.get("cursor")
+    start = 0
+    if cursor:
+        ids = [str(item.get(key)) for item in items]
+        if cursor not in ids:
+            raise ValidationFailed(
+                "Kursor tidak dikenal; mulai lagi dari halaman pertama.",
+                errors={"cursor": ["Tidak dikenal."]},
+            )
+        start = ids.index(cursor) + 1
+    page = items[start : start + limit]
+    more = start + limit < len(items)
+    return {"items": page, "next_cursor": str(page[-1][key]) if more and page else None}
+
+
+def without_page(params: dict[str, Any]) -> dict[str, Any]:
+    """The filters of a query, for a service that knows nothing of pages."""
+    return {k: v for k, v in params.items() if k not in ("limit", "cursor")}
+
+
 def raw_json(request) -> Any:
     """The body as the caller sent it (after it passed validation), for a service that
     validates the same contract again."""

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from gateway import keys, schemas
-from gateway.http import endpoint
+from gateway.http import endpoint, page_of
 
 
 class KeyRoutes:
@@ -28,12 +28,13 @@ class KeyRoutes:
         "/api/v1/api-keys",
         "Daftar kunci API",
         roles=("admin",),
+        query=schemas.Page,
         response=schemas.ApiKey(many=True),
         tags=("kunci",),
     )
     def list_api_keys(self, request, caller, data, params):
         with self.uow() as uow:
-            return {"items": keys.list_keys(uow)}
+            return page_of(keys.list_keys(uow), params)
 
     @endpoint(
         "DELETE",

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from bersinar.contracts import StrictSchema
 from bersinar.contracts import partners as contracts
-from gateway.http import endpoint, raw_json
+from gateway.http import endpoint, page_of, raw_json, without_page
 from gateway.routes import EVERYONE, STAFF
+from gateway.schemas import Page
 
 
-class ActivityQuery(StrictSchema):
+class PartnerQuery(contracts.PartnerFilter, Page):
+    pass
+
+
+class ActivityQuery(Page):
     kind = fields.String(validate=validate.OneOf(contracts.ACTIVITY_KINDS))
 
 
@@ -18,12 +22,13 @@ class PartnerRoutes:
         "/api/v1/partners",
         "Daftar mitra",
         roles=EVERYONE,
-        query=contracts.PartnerFilter,
+        query=PartnerQuery,
         response=contracts.Partner(many=True),
         tags=("mitra",),
     )
     def list_partners(self, request, caller, data, params):
-        return {"items": self.rpc("mitra", "list_partners", params, caller.as_dict())}
+        partners = self.rpc("mitra", "list_partners", without_page(params), caller.as_dict())
+        return page_of(partners, params)
 
     @endpoint(
         "POST",
@@ -66,11 +71,12 @@ class PartnerRoutes:
         "/api/v1/partners/<string:partner_id>/agreements",
         "PKS sebuah mitra",
         roles=(*STAFF, "partner"),
+        query=Page,
         response=contracts.Agreement(many=True),
         tags=("mitra",),
     )
     def list_agreements(self, request, caller, data, params, partner_id):
-        return {"items": self.rpc("mitra", "list_agreements", partner_id, caller.as_dict())}
+        return page_of(self.rpc("mitra", "list_agreements", partner_id, caller.as_dict()), params)
 
     @endpoint(
         "POST",
@@ -114,11 +120,10 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def list_activities(self, request, caller, data, params, partner_id):
-        return {
-            "items": self.rpc(
-                "mitra", "list_activities", partner_id, caller.as_dict(), params.get("kind")
-            )
-        }
+        activities = self.rpc(
+            "mitra", "list_activities", partner_id, caller.as_dict(), params.get("kind")
+        )
+        return page_of(activities, params)
 
     @endpoint(
         "POST",

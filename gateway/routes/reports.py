@@ -8,8 +8,9 @@ import io
 from werkzeug.wrappers import Response
 
 from bersinar.contracts import reports as contracts
-from gateway.http import endpoint, raw_json, read_json
+from gateway.http import endpoint, page_of, raw_json, read_json, without_page
 from gateway.routes import STAFF
+from gateway.schemas import Page
 
 # which reports, and what may be done to them, laporan decides again (a partner's
 # operator: its own partner only; another partner's answers 404)
@@ -37,18 +38,23 @@ def review_body(request, max_bytes: int) -> dict:
     return contracts.ReviewInput().load(read_json(request, max_bytes))
 
 
+class ReportPageQuery(contracts.ReportQuery, Page):
+    pass
+
+
 class ReportRoutes:
     @endpoint(
         "GET",
         "/api/v1/reports",
         "Laporan bulanan yang diharapkan pada satu periode",
         roles=REPORT_READERS,
-        query=contracts.ReportQuery,
+        query=ReportPageQuery,
         response=contracts.Report(many=True),
         tags=("laporan",),
     )
     def list_reports(self, request, caller, data, params):
-        return {"items": self.rpc("laporan", "list_reports", params, caller_of(caller))}
+        reports = self.rpc("laporan", "list_reports", without_page(params), caller_of(caller))
+        return page_of(reports, params)
 
     @endpoint(
         "GET",

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from bersinar.contracts import notifications as contracts
-from gateway.http import endpoint, raw_json
+from gateway.http import endpoint, page_of, raw_json
+from gateway.schemas import Page
 
 SUBSCRIBERS = ("admin", "national")
 
@@ -26,11 +27,13 @@ class WebhookRoutes:
         "/api/v1/webhooks",
         "Daftar langganan webhook (national: miliknya sendiri)",
         roles=SUBSCRIBERS,
+        query=Page,
         response=contracts.Webhook(many=True),
         tags=("webhook",),
     )
     def list_webhooks(self, request, caller, data, params):
-        return self.rpc("notifikasi", "list_webhooks", caller.as_dict())
+        listed = self.rpc("notifikasi", "list_webhooks", caller.as_dict())
+        return page_of(listed["items"] if isinstance(listed, dict) else listed, params)
 
     @endpoint(
         "DELETE",
