@@ -41,6 +41,7 @@ from bersinar.metrics import (
 log = logging.getLogger(__name__)
 
 MAX_DEFER_SECONDS = 30.0
+LEADERSHIP_CHECK_SECONDS = 2.0
 
 _SELECT = """
 SELECT o.id, o.event_id, o.event_type, o.ordering_key, o.payload, o.attempts
@@ -332,6 +333,7 @@ class OutboxRelay:
         log.info("outbox relay for %s starting", self.service)
         backoff = 0.5
         leader = False
+        last_check = time.monotonic()
         while not self.stopping.is_set():
             try:
                 if not leader:
@@ -345,8 +347,12 @@ class OutboxRelay:
                 self.prune()
                 backoff = 0.5
                 if published == 0:
-                    if not self.leadership.alive():
-                        raise ConnectionError("lost the relay leadership connection")
+                    # the lock's session is checked every few seconds, not on every idle
+                    # poll; meanwhile SKIP LOCKED keeps a second publisher off the same rows
+                    if time.monotonic() - last_check > LEADERSHIP_CHECK_SECONDS:
+                        last_check = time.monotonic()
+                        if not self.leadership.alive():
+                            raise ConnectionError("lost the relay leadership connection")
                     self.stopping.wait(self.idle_interval)
             except Exception as exc:
                 log.warning(
