@@ -170,24 +170,13 @@ def parked():
 
 
 def _handler_queues(service_filter: str | None):
-    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
-
-    from bersinar.entrypoints import EventHandler
+    from bersinar.entrypoints import event_handlers_of
 
     for service in SERVICES:
         if service_filter and service != service_filter:
             continue
-        cls = _service_class(service)
-        for method_name in dir(cls):
-            for extension in getattr(getattr(cls, method_name), ENTRYPOINT_EXTENSIONS_ATTR, ()):
-                if isinstance(extension, EventHandler):
-                    yield (
-                        service,
-                        (
-                            f"evt-{extension.source_service}-{extension.event_type}"
-                            f"--{service}.{method_name}"
-                        ),
-                    )
+        for _, queue in event_handlers_of(_service_class(service), service):
+            yield service, queue
 
 
 @main.command()

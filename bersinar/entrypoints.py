@@ -21,7 +21,7 @@ from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import SERVICE_POOL
 from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import deserialize_to_instance
-from nameko.extensions import DependencyProvider
+from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
 from nameko.rpc import Rpc as NamekoRpc
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -120,6 +120,32 @@ def parked_queue_name(queue_name: str) -> str:
     return f"{queue_name}.parked"
 
 
+def retry_queue_arguments(queue_name: str, delay: float) -> dict:
+    """A retry queue holds a copy for ``delay`` seconds, then dead-letters it back to the
+    handler's own queue only (through the default exchange)."""
+    return {
+        "x-message-ttl": int(delay * 1000),
+        "x-dead-letter-exchange": "",
+        "x-dead-letter-routing-key": queue_name,
+    }
+
+
+def event_handlers_of(service_cls, service_name: str):
+    """(handler, its queue name) for every event handler of a service class, named as
+    nameko names a service-pool handler's queue."""
+    for method_name in dir(service_cls):
+        method = getattr(service_cls, method_name)
+        for extension in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
+            if isinstance(extension, EventHandler):
+                yield (
+                    extension,
+                    (
+                        f"evt-{extension.source_service}-{extension.event_type}"
+                        f"--{service_name}.{method_name}"
+                    ),
+                )
+
+
 class EventHandler(ContextHeadersOnly, NamekoEventHandler):
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("handler_type", SERVICE_POOL)
@@ -140,12 +166,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
             Queue(
                 retry_queue_name(base, delay),
                 durable=True,
-                queue_arguments={
-                    "x-message-ttl": int(delay * 1000),
-                    # expired copies go back to this handler's own queue only
-                    "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": base,
-                },
+                queue_arguments=retry_queue_arguments(base, delay),
             )
             for delay in self.delays
         ]

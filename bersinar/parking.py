@@ -114,9 +114,13 @@ def declare_consumer_queues(
     bound to its source's exchange, with its retry and parking queues. Messages
     published before the service first starts then wait for it instead of being routed
     only to the consumers that happened to be up."""
-    from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR
 
-    from bersinar.entrypoints import DEFAULT_RETRY_DELAYS, EventHandler, retry_queue_name
+    from bersinar.entrypoints import (
+        DEFAULT_RETRY_DELAYS,
+        event_handlers_of,
+        retry_queue_arguments,
+        retry_queue_name,
+    )
 
     delays = [float(d) for d in (retry_delays or DEFAULT_RETRY_DELAYS)]
     connection = amqp_connection(amqp_uri)
@@ -124,32 +128,20 @@ def declare_consumer_queues(
     declared = 0
     try:
         channel = connection.channel()
-        for method_name in dir(service_cls):
-            method = getattr(service_cls, method_name)
-            for extension in getattr(method, ENTRYPOINT_EXTENSIONS_ATTR, ()):
-                if not isinstance(extension, EventHandler):
-                    continue
-                exchange = f"{extension.source_service}.events"
-                queue = (
-                    f"evt-{extension.source_service}-{extension.event_type}"
-                    f"--{service_name}.{method_name}"
+        for handler, queue in event_handlers_of(service_cls, service_name):
+            exchange = f"{handler.source_service}.events"
+            channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
+            channel.queue_declare(queue, durable=True, auto_delete=False)
+            channel.queue_bind(queue, exchange, handler.event_type)
+            for delay in delays:
+                channel.queue_declare(
+                    retry_queue_name(queue, delay),
+                    durable=True,
+                    auto_delete=False,
+                    arguments=retry_queue_arguments(queue, delay),
                 )
-                channel.exchange_declare(exchange, "topic", durable=True, auto_delete=False)
-                channel.queue_declare(queue, durable=True, auto_delete=False)
-                channel.queue_bind(queue, exchange, extension.event_type)
-                for delay in delays:
-                    channel.queue_declare(
-                        retry_queue_name(queue, delay),
-                        durable=True,
-                        auto_delete=False,
-                        arguments={
-                            "x-message-ttl": int(delay * 1000),
-                            "x-dead-letter-exchange": "",
-                            "x-dead-letter-routing-key": queue,
-                        },
-                    )
-                channel.queue_declare(parked_queue_name(queue), durable=True, auto_delete=False)
-                declared += 1
+            channel.queue_declare(parked_queue_name(queue), durable=True, auto_delete=False)
+            declared += 1
         channel.close()
     finally:
         connection.close()

@@ -33,7 +33,7 @@ class WebhookRoutes:
     )
     def list_webhooks(self, request, caller, data, params):
         listed = self.rpc("notifikasi", "list_webhooks", caller.as_dict())
-        return page_of(listed["items"] if isinstance(listed, dict) else listed, params)
+        return page_of(listed["items"], params)
 
     @endpoint(
         "DELETE",
