@@ -40,6 +40,8 @@ class CorrelationId(DependencyProvider):
         cid = worker_ctx.context_data.get("correlation_id")
         if not cid and worker_ctx.args:
             first = worker_ctx.args[0]
+            if isinstance(first, list) and first:  # a batch of events: its first
+                first = first[0]
             if isinstance(first, dict):
                 cid = first.get("correlation_id")
             elif hasattr(first, "headers"):

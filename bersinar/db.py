@@ -97,8 +97,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     return create_engine(url, **kwargs)
 
 
-def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str, Any]) -> bool:
-    """Insert one row unless its key exists; True if the row was inserted."""
+def _dialect_insert(session: Session, table: Table):
+    """An INSERT that knows ``ON CONFLICT`` on the session's database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -106,7 +106,14 @@ def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str,
         from sqlalchemy.dialects.sqlite import insert as dialect_insert
     else:  # pragma: no cover - only the two supported engines
         raise RuntimeError(f"unsupported database {dialect}")
-    result = session.execute(dialect_insert(table).values(**values).on_conflict_do_nothing())
+    return dialect_insert(table)
+
+
+def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str, Any]) -> bool:
+    """Insert one row unless its key exists; True if the row was inserted."""
+    result = session.execute(
+        _dialect_insert(session, table).values(**values).on_conflict_do_nothing()
+    )
     return result.rowcount == 1
 
 
@@ -123,11 +130,14 @@ class UnitOfWork:
         self.consumer = consumer
         self.outbox, self.inbox = messaging_tables(metadata)
         self.events: list[tuple[dict[str, Any], str]] = []
+        # what a consumer read once and may reuse until the transaction ends
+        self.memo: dict[str, Any] = {}
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self.events = []
+        self.memo = {}
         self._committed = False
         return self
 
@@ -151,18 +161,32 @@ class UnitOfWork:
     def first_delivery(self, event: dict[str, Any]) -> bool:
         """Record in this transaction that this consumer handles ``event``. False if it
         was handled before: the caller then changes nothing."""
+        return str(event["event_id"]) in self.first_deliveries([event])
+
+    def first_deliveries(self, events: list[dict[str, Any]]) -> set[str]:
+        """``first_delivery`` for a batch in one statement: the ids of the events this
+        consumer had not handled before (an id twice in the batch counts once)."""
         if not self.consumer:
             raise RuntimeError("a unit of work without a consumer cannot record deliveries")
-        return insert_ignoring_duplicates(
-            self.session,
-            self.inbox,
-            {
+        if not events:
+            return set()
+        now = utcnow()
+        rows = {
+            str(event["event_id"]): {
                 "consumer": self.consumer,
                 "event_id": str(event["event_id"]),
                 "event_type": str(event["event_type"]),
-                "handled_at": utcnow(),
-            },
+                "handled_at": now,
+            }
+            for event in events
+        }
+        statement = (
+            _dialect_insert(self.session, self.inbox)
+            .values(list(rows.values()))
+            .on_conflict_do_nothing()
+            .returning(self.inbox.c.event_id)
         )
+        return set(self.session.scalars(statement))
 
     def commit(self) -> None:
         if self.events:

@@ -2,9 +2,12 @@
 
 - ``rpc``: a domain error crosses the wire as one registered type the gateway rebuilds,
   with its stable code, and is logged as expected rather than as a crash.
-- ``event_handler``: a failing handler is retried with growing delay through per-delay
-  queues of its own, then parked with its reason in ``<queue>.parked``; the original
-  message is acked only once its retry or parked copy is confirmed by the broker.
+- ``event_handler``: events are handed to the service method in batches (a list of one
+  or more, as many as arrived together, up to ``EVENT_BATCH_SIZE``) so that one
+  transaction records many; a batch that fails is split and each event handled alone. A
+  failing event is retried with growing delay through per-delay queues of its own, then
+  parked with its reason in ``<queue>.parked``; a message is acked only once it is
+  handled, or once its retry or parked copy is confirmed by the broker.
 - ``Database``: a unit of work per call, bound to the consumer name the inbox records.
 """
 
@@ -12,7 +15,11 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
+import eventlet
 from kombu import Queue
 from marshmallow import ValidationError as MarshmallowValidationError
 from nameko.amqp.publish import Publisher as AmqpPublisher
@@ -20,12 +27,14 @@ from nameko.amqp.publish import get_connection
 from nameko.constants import AMQP_URI_CONFIG_KEY
 from nameko.events import SERVICE_POOL
 from nameko.events import EventHandler as NamekoEventHandler
-from nameko.exceptions import deserialize_to_instance
+from nameko.exceptions import ContainerBeingKilled, deserialize_to_instance
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
+from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc as NamekoRpc
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from bersinar.context import current_correlation_id, set_correlation_id
 from bersinar.db import UnitOfWork, UnitOfWorkFactory
 from bersinar.envelope import EnvelopeError, check_envelope
 from bersinar.errors import DomainError, PermanentFailure, Unavailable, ValidationFailed
@@ -39,6 +48,9 @@ PARKED_EXCEPTION_HEADER = "x-bersinar-exception"
 PARKED_AT_HEADER = "x-bersinar-parked-at"
 ORIGIN_QUEUE_HEADER = "x-bersinar-queue"
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
+DEFAULT_BATCH_SIZE = 50
+DEFAULT_BATCH_LINGER = 0.005  # seconds the first event of a batch waits for others
+DEFAULT_EVENT_PREFETCH = 200
 NAMEKO_PREFIX = "nameko."
 
 
@@ -146,7 +158,21 @@ def event_handlers_of(service_cls, service_name: str):
                 )
 
 
+class EventQueueConsumer(QueueConsumer):
+    """The event handlers' own connection to the broker, with a prefetch of its own
+    (``EVENT_PREFETCH`` per queue): batches need more unacknowledged messages in hand
+    than nameko's default of ``max_workers``, which stays the prefetch of RPC."""
+
+    @property
+    def prefetch_count(self):
+        return int(self.container.config.get("EVENT_PREFETCH") or DEFAULT_EVENT_PREFETCH)
+
+
 class EventHandler(ContextHeadersOnly, NamekoEventHandler):
+    """The service method receives a list of events (see the module's docstring)."""
+
+    queue_consumer = EventQueueConsumer()
+
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("handler_type", SERVICE_POOL)
         kwargs["reliable_delivery"] = True
@@ -159,6 +185,10 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
         self.delays = tuple(
             float(d) for d in config.get("EVENT_RETRY_DELAYS", DEFAULT_RETRY_DELAYS)
         )
+        self.batch_size = max(1, int(config.get("EVENT_BATCH_SIZE") or DEFAULT_BATCH_SIZE))
+        linger = config.get("EVENT_BATCH_LINGER")
+        self.batch_linger = DEFAULT_BATCH_LINGER if linger in (None, "") else float(linger)
+        self._pending: list[tuple[Any, Any]] = []
         self.amqp_uri = config[AMQP_URI_CONFIG_KEY]
         self.publisher = AmqpPublisher(self.amqp_uri, use_confirms=True, mandatory=True)
         base = self.queue.name
@@ -180,6 +210,65 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
     @property
     def consumer_name(self) -> str:
         return f"{self.container.service_name}.{self.method_name}"
+
+    # -- batches ------------------------------------------------------------------------
+
+    def handle_message(self, body, message):
+        """Runs in a thread of its own per message (nameko's queue consumer spawns it).
+        The first message of a batch waits ``batch_linger`` for others that arrive with
+        it; a full batch leaves at once."""
+        self._pending.append((body, message))
+        if len(self._pending) >= self.batch_size:
+            self._dispatch(self._take())
+        elif len(self._pending) == 1:
+            eventlet.sleep(self.batch_linger)
+            while self._pending:
+                self._dispatch(self._take())
+
+    def _take(self) -> list[tuple[Any, Any]]:
+        batch = self._pending[: self.batch_size]
+        del self._pending[: self.batch_size]
+        return batch
+
+    def _dispatch(self, batch: list[tuple[Any, Any]]) -> None:
+        events = [body for body, _ in batch]
+        messages = [message for _, message in batch]
+        try:
+            self.container.spawn_worker(
+                self,
+                (events,),
+                {},
+                context_data=self.unpack_message_headers(messages[0]),
+                handle_result=partial(self.handle_batch_result, messages),
+            )
+        except ContainerBeingKilled:
+            for message in messages:
+                self.queue_consumer.requeue_message(message)
+
+    def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            for message in messages:
+                self.queue_consumer.ack_message(message)
+            return result, exc_info
+        if len(messages) == 1 or is_infrastructure_error(exc_info[1]):
+            for message in messages:
+                self.handle_result(message, worker_ctx, None, exc_info)
+            return result, exc_info
+        # Which event failed is not known, and the transaction left no trace of any of
+        # them: each is handled again alone, so only the failing one is retried.
+        log.warning(
+            "a batch of %d %s failed in %s (%s); handling each event alone",
+            len(messages),
+            self.event_type,
+            self.consumer_name,
+            type(exc_info[1]).__name__,
+        )
+        singles = list(zip(worker_ctx.args[0], messages, strict=True))
+        self.container.spawn_managed_thread(
+            lambda: [self._dispatch([single]) for single in singles],
+            identifier=f"{self.consumer_name}.split_batch",
+        )
+        return result, exc_info
 
     def _republish(self, message, routing_key, headers):
         self.publisher.publish(
@@ -286,16 +375,31 @@ class BoundStore:
     def __call__(self) -> UnitOfWork:
         return self.factory(self.consumer)
 
-    def apply_once(self, event, effect) -> str:
-        """Apply ``effect(uow, event)`` and record the delivery in one transaction; a
-        redelivered event changes nothing. A broken envelope is parked at once."""
-        check_envelope(event)
+    def apply_once(
+        self, events: list[dict[str, Any]], effect: Callable[[UnitOfWork, dict], Any]
+    ) -> dict[str, int]:
+        """Apply ``effect(uow, event)`` to each event of a batch not handled before and
+        record their deliveries, all in one transaction; a redelivered event changes
+        nothing. Each effect runs under its event's correlation id. A broken envelope
+        fails the batch (and, handled alone, is parked at once)."""
+        for event in events:
+            check_envelope(event)
+        batch_correlation_id = current_correlation_id()
+        handled = 0
         with self() as uow:
-            if not uow.first_delivery(event):
-                return "duplicate"
-            effect(uow, event)
+            fresh = uow.first_deliveries(events)
+            try:
+                for event in events:
+                    if event["event_id"] not in fresh:
+                        continue
+                    fresh.discard(event["event_id"])  # twice in one batch: once
+                    set_correlation_id(event.get("correlation_id") or batch_correlation_id)
+                    effect(uow, event)
+                    handled += 1
+            finally:
+                set_correlation_id(batch_correlation_id)
             uow.commit()
-        return "ok"
+        return {"ok": handled, "duplicate": len(events) - handled}
 
     def ping(self) -> None:
         self.factory.ping()

@@ -48,7 +48,7 @@ EVENTS_HANDLED = Counter(
 )
 EVENT_DURATION = Histogram(
     "bersinar_event_handle_duration_seconds",
-    "Time to handle one event",
+    "Time to handle one event (a batch's time shared among its events)",
     ["service", "consumer", "event_type"],
     buckets=LATENCY_BUCKETS,
 )
@@ -130,13 +130,20 @@ class EntrypointMetrics(DependencyProvider):
             RPC_REQUESTS.labels(service, method, outcome).inc()
             RPC_DURATION.labels(service, method).observe(elapsed)
         elif isinstance(entrypoint, EventHandler):
+            # a worker handles a batch of events (a list); the result counts outcomes
             event_type = entrypoint.event_type
+            batch = worker_ctx.args[0] if worker_ctx.args else []
+            size = len(batch) if isinstance(batch, list) else 1
             if exc_info is not None:
-                EVENTS_HANDLED.labels(service, method, event_type, "failed").inc()
-            elif result != "duplicate":
-                EVENTS_HANDLED.labels(service, method, event_type, "ok").inc()
+                # a failed batch of several is handled again event by event: counted then
+                outcomes = {"failed": 1} if size == 1 else {}
+            elif isinstance(result, dict):
+                outcomes = result
             else:
-                EVENTS_HANDLED.labels(service, method, event_type, "duplicate").inc()
-            EVENT_DURATION.labels(service, method, event_type).observe(elapsed)
+                outcomes = {"ok": size}
+            for outcome, count in outcomes.items():
+                if count:
+                    EVENTS_HANDLED.labels(service, method, event_type, outcome).inc(count)
+            EVENT_DURATION.labels(service, method, event_type).observe(elapsed / max(1, size))
         elif isinstance(entrypoint, HttpRequestHandler):
             HTTP_DURATION.labels(service, entrypoint.url, entrypoint.method).observe(elapsed)

@@ -131,55 +131,55 @@ class LaporanService(ServiceBase):
     # -- what mitra tells ------------------------------------------------------------------
 
     @event_handler("mitra", "partner_registered")
-    def on_partner_registered(self, event):
-        return self.uow.apply_once(event, handlers.record_partner)
+    def on_partner_registered(self, events):
+        return self.uow.apply_once(events, handlers.record_partner)
 
     @event_handler("mitra", "partner_updated")
-    def on_partner_updated(self, event):
-        return self.uow.apply_once(event, handlers.record_partner)
+    def on_partner_updated(self, events):
+        return self.uow.apply_once(events, handlers.record_partner)
 
     @event_handler("mitra", "agreement_signed")
-    def on_agreement_signed(self, event):
-        return self.uow.apply_once(event, handlers.record_agreement_signed)
+    def on_agreement_signed(self, events):
+        return self.uow.apply_once(events, handlers.record_agreement_signed)
 
     @event_handler("mitra", "agreement_terminated")
-    def on_agreement_terminated(self, event):
-        return self.uow.apply_once(event, handlers.record_agreement_terminated)
+    def on_agreement_terminated(self, events):
+        return self.uow.apply_once(events, handlers.record_agreement_terminated)
 
     # -- what rujukan tells ----------------------------------------------------------------
 
     @event_handler("rujukan", "referral_requested")
-    def on_referral_requested(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_requested(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_accepted")
-    def on_referral_accepted(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_accepted(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_rejected")
-    def on_referral_rejected(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_rejected(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_cancelled")
-    def on_referral_cancelled(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_cancelled(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_response_overdue")
-    def on_referral_response_overdue(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_response_overdue(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_admitted")
-    def on_referral_admitted(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_admitted(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_completed")
-    def on_referral_completed(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_completed(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_dropped_out")
-    def on_referral_dropped_out(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_dropped_out(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)
 
     @event_handler("rujukan", "referral_transferred")
-    def on_referral_transferred(self, event):
-        return self.uow.apply_once(event, handlers.record_referral_event)
+    def on_referral_transferred(self, events):
+        return self.uow.apply_once(events, handlers.record_referral_event)

@@ -206,6 +206,8 @@ class StaffAndPartnerDirectory:
         self.mitra = mitra
         self.config = config
         self.timeout = timeout
+        # one round of the delivery worker asks mitra once per partner
+        self._partners: dict[str, dict[str, Any]] = {}
 
     def addresses(self, recipient: str, channel: str) -> list[str]:
         field = CONTACT_FIELDS.get(channel)
@@ -221,8 +223,10 @@ class StaffAndPartnerDirectory:
             from bersinar.entrypoints import RemoteDomainError
 
             try:
-                with eventlet.Timeout(self.timeout):
-                    partner = self.mitra.get_partner(ident, {"role": "admin"})
+                if ident not in self._partners:
+                    with eventlet.Timeout(self.timeout):
+                        self._partners[ident] = self.mitra.get_partner(ident, {"role": "admin"})
+                partner = self._partners[ident]
             except RemoteDomainError as exc:
                 if exc.code == "NOT_FOUND":
                     raise PermanentDeliveryError(

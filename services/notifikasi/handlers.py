@@ -44,17 +44,27 @@ ERROR_LIMIT = 500
 
 
 def _preferences(uow: UnitOfWork, recipients: list[str]) -> dict[tuple[str, str], list[str]]:
-    if not recipients:
-        return {}
-    rows = uow.session.scalars(select(Preference).where(Preference.recipient.in_(recipients)))
-    return {(p.recipient, p.event_type): list(p.channels or []) for p in rows}
+    """The choices of these recipients, read once per transaction (a batch of events
+    asks for the same few recipients again and again)."""
+    known: dict[str, dict[tuple[str, str], list[str]]] = uow.memo.setdefault("preferences", {})
+    missing = [r for r in recipients if r not in known]
+    if missing:
+        for recipient in missing:
+            known[recipient] = {}
+        rows = uow.session.scalars(select(Preference).where(Preference.recipient.in_(missing)))
+        for p in rows:
+            known[p.recipient][(p.recipient, p.event_type)] = list(p.channels or [])
+    return {key: channels for r in recipients for key, channels in known[r].items()}
 
 
 def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
-    rows = uow.session.scalars(
-        select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
-    )
-    return [(s.id, list(s.event_types or [])) for s in rows]
+    """Live webhook subscriptions, read once per transaction."""
+    if "subscriptions" not in uow.memo:
+        rows = uow.session.scalars(
+            select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
+        )
+        uow.memo["subscriptions"] = [(s.id, list(s.event_types or [])) for s in rows]
+    return uow.memo["subscriptions"]
 
 
 def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]:

@@ -56,8 +56,8 @@ class Outbound(DependencyProvider):
 
 
 def _consumer(event_type: str):
-    def handle(self, event):
-        return self.record(event)
+    def handle(self, events):
+        return self.record(events)
 
     handle.__name__ = handle.__qualname__ = f"on_{event_type}"
     return handle
@@ -75,13 +75,13 @@ class NotifikasiService(ServiceBase):
         locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(_consumer(_event_type))
     del _event_type, _source
 
-    def record(self, event):
+    def record(self, events):
         delivered = []
 
         def effect(uow, event):
             delivered.extend(handlers.record_event(uow, event))
 
-        outcome = self.uow.apply_once(event, effect)
+        outcome = self.uow.apply_once(events, effect)
         metrics.record_inbox(delivered)
         return outcome
 

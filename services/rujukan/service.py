@@ -140,21 +140,21 @@ class RujukanService(ServiceBase):
     # --- mitra's events: the partner read model -------------------------------------
 
     @event_handler("mitra", "partner_registered")
-    def on_partner_registered(self, event):
-        return self.uow.apply_once(event, handlers.apply_partner_snapshot)
+    def on_partner_registered(self, events):
+        return self.uow.apply_once(events, handlers.apply_partner_snapshot)
 
     @event_handler("mitra", "partner_updated")
-    def on_partner_updated(self, event):
-        return self.uow.apply_once(event, handlers.apply_partner_snapshot)
+    def on_partner_updated(self, events):
+        return self.uow.apply_once(events, handlers.apply_partner_snapshot)
 
     @event_handler("mitra", "agreement_signed")
-    def on_agreement_signed(self, event):
-        return self.uow.apply_once(event, handlers.apply_agreement)
+    def on_agreement_signed(self, events):
+        return self.uow.apply_once(events, handlers.apply_agreement)
 
     @event_handler("mitra", "agreement_terminated")
-    def on_agreement_terminated(self, event):
-        return self.uow.apply_once(event, handlers.apply_agreement_terminated)
+    def on_agreement_terminated(self, events):
+        return self.uow.apply_once(events, handlers.apply_agreement_terminated)
 
     @event_handler("mitra", "agreement_expired")
-    def on_agreement_expired(self, event):
-        return self.uow.apply_once(event, handlers.apply_agreement_expired)
+    def on_agreement_expired(self, events):
+        return self.uow.apply_once(events, handlers.apply_agreement_expired)

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
 from bersinar.base import ServiceBase
+from bersinar.context import current_correlation_id
 from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.envelope import make_event
 from bersinar.parking import peek, replay
@@ -113,18 +114,29 @@ class Flaky(ServiceBase):
     attempts: list[tuple[float, str]] = []
     handled: list[str] = []
 
+    handled_at: dict[str, float] = {}
+    batches: list[int] = []
+
     @event_handler("rujukan", "referral_requested")
-    def on_referral_requested(self, event):
-        Flaky.attempts.append((time.monotonic(), event["event_id"]))
-        if Flaky.failing and event["data"].get("source") == "poison":
+    def on_referral_requested(self, events):
+        Flaky.batches.append(len(events))
+        if len(events) == 1:  # an attempt of one event, as the retry logic counts them
+            Flaky.attempts.append((time.monotonic(), events[0]["event_id"]))
+        if Flaky.failing and any(e["data"].get("source") == "poison" for e in events):
             raise RuntimeError("poison pill for this test")
-        return self.uow.apply_once(event, lambda uow, e: Flaky.handled.append(e["event_id"]))
+        return self.uow.apply_once(events, lambda uow, e: Flaky.record(e))
+
+    @staticmethod
+    def record(event):
+        Flaky.handled.append(event["event_id"])
+        Flaky.handled_at[event["event_id"]] = time.monotonic()
 
 
 def test_failing_handler_retries_with_backoff_then_parks_and_replays_once(
     container_factory, make_config, clean_databases, amqp_uri
 ):
     Flaky.failing, Flaky.attempts, Flaky.handled = True, [], []
+    Flaky.handled_at, Flaky.batches = {}, []
     container = container_factory(Flaky, make_config("laporan"))
     container.start()
     queue = "evt-rujukan-referral_requested--flaky.on_referral_requested"
@@ -140,12 +152,14 @@ def test_failing_handler_retries_with_backoff_then_parks_and_replays_once(
     )
     poison_times = [t for t, event_id in Flaky.attempts if event_id == poison["event_id"]]
     gaps = [b - a for a, b in zip(poison_times, poison_times[1:], strict=False)]
-    last_other = max(t for t, event_id in Flaky.attempts if event_id != poison["event_id"])
+    last_other = max(Flaky.handled_at.values())
     print(
         f"\n[poison] attempts={len(poison_times)} gaps={[round(g, 2) for g in gaps]} "
         f"others_handled={len(set(Flaky.handled))} "
-        f"others_done_before_parking={last_other < poison_times[-1]}"
+        f"others_done_before_parking={last_other < poison_times[-1]} "
+        f"largest_batch={max(Flaky.batches)}"
     )
+    assert max(Flaky.batches) > 1  # events that arrive together are handled together
     assert len(poison_times) == 1 + len(RETRY_DELAYS)
     for gap, delay in zip(gaps, RETRY_DELAYS, strict=True):
         assert gap >= delay * 0.9  # each retry waits at least its delay: no hot loop
@@ -172,6 +186,52 @@ def test_failing_handler_retries_with_backoff_then_parks_and_replays_once(
     eventlet.sleep(0.5)
     assert Flaky.handled.count(poison["event_id"]) == 1
     assert peek(amqp_uri, queue).count == 0
+
+
+class Batched(ServiceBase):
+    """Records each effect with the correlation id it ran under and the batch sizes."""
+
+    name = "batched"
+    uow = Database(LaporanBase.metadata)
+    effects: list[tuple[str, str | None]] = []
+    batches: list[int] = []
+
+    @event_handler("rujukan", "referral_requested")
+    def on_referral_requested(self, events):
+        Batched.batches.append(len(events))
+        return self.uow.apply_once(
+            events,
+            lambda uow, e: Batched.effects.append((e["event_id"], current_correlation_id())),
+        )
+
+
+def test_events_arriving_together_are_handled_in_batches_each_once_under_its_own_id(
+    container_factory, make_config, clean_databases, amqp_uri
+):
+    Batched.effects, Batched.batches = [], []
+    container_factory(Batched, make_config("laporan")).start()
+    events = [referral_event() for _ in range(300)]
+    for event in events:
+        event["correlation_id"] = f"corr-{event['event_id']}"
+    publish(amqp_uri, *events, *events[:20])  # 20 of them delivered twice
+
+    ids = {e["event_id"] for e in events}
+    wait_until(lambda: {i for i, _ in Batched.effects} == ids, message="every event handled")
+    wait_until(lambda: sum(Batched.batches) == 320, message="every delivery taken")
+    eventlet.sleep(0.3)
+    inbox = LaporanBase.metadata.tables["inbox"]
+    inbox_rows = count(
+        clean_databases["laporan"], inbox, inbox.c.consumer == "batched.on_referral_requested"
+    )
+    print(
+        f"\n[batches] deliveries=320 effects={len(Batched.effects)} inbox_rows={inbox_rows} "
+        f"workers={len(Batched.batches)} largest_batch={max(Batched.batches)}"
+    )
+    assert len(Batched.effects) == 300  # each event once, redelivered or not
+    assert inbox_rows == 300
+    assert len(Batched.batches) < 320 and max(Batched.batches) > 1
+    assert max(Batched.batches) <= 50  # EVENT_BATCH_SIZE's default
+    assert all(cid == f"corr-{event_id}" for event_id, cid in Batched.effects)
 
 
 def _bind_probe(amqp_uri, exchange, *routing_keys):
