@@ -89,16 +89,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         return engine
     if "poolclass" not in kwargs:
-        # a process runs at most max_workers (10) workers at once; keep PostgreSQL's
-        # connection slots for the other processes and instances
-        kwargs.setdefault("pool_size", int(os.environ.get("DB_POOL_SIZE", 5)))
+        # a process runs at most max_workers (10) workers at once, plus its timers: keep
+        # that many connections (an overflow connection is closed when given back, and
+        # opening one costs PostgreSQL a process); the pool opens them only when needed
+        kwargs.setdefault("pool_size", int(os.environ.get("DB_POOL_SIZE", 10)))
         kwargs.setdefault("max_overflow", int(os.environ.get("DB_POOL_OVERFLOW", 5)))
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
 
 
-def _dialect_insert(session: Session, table: Table):
-    """An INSERT that knows ``ON CONFLICT`` on the session's database."""
+def dialect_insert(session: Session, table):
+    """An INSERT (of a table or a mapped class) that knows ``ON CONFLICT`` on the
+    session's database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as dialect_insert
@@ -112,7 +114,7 @@ def _dialect_insert(session: Session, table: Table):
 def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str, Any]) -> bool:
     """Insert one row unless its key exists; True if the row was inserted."""
     result = session.execute(
-        _dialect_insert(session, table).values(**values).on_conflict_do_nothing()
+        dialect_insert(session, table).values(**values).on_conflict_do_nothing()
     )
     return result.rowcount == 1
 
@@ -181,7 +183,7 @@ class UnitOfWork:
             for event in events
         }
         statement = (
-            _dialect_insert(self.session, self.inbox)
+            dialect_insert(self.session, self.inbox)
             .values(list(rows.values()))
             .on_conflict_do_nothing()
             .returning(self.inbox.c.event_id)

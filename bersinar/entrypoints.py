@@ -50,7 +50,7 @@ ORIGIN_QUEUE_HEADER = "x-bersinar-queue"
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
 DEFAULT_BATCH_SIZE = 50
 DEFAULT_BATCH_LINGER = 0.005  # seconds the first event of a batch waits for others
-DEFAULT_EVENT_PREFETCH = 200
+DEFAULT_EVENT_PREFETCH = 500
 NAMEKO_PREFIX = "nameko."
 
 
@@ -376,18 +376,24 @@ class BoundStore:
         return self.factory(self.consumer)
 
     def apply_once(
-        self, events: list[dict[str, Any]], effect: Callable[[UnitOfWork, dict], Any]
+        self,
+        events: list[dict[str, Any]],
+        effect: Callable[[UnitOfWork, dict], Any],
+        prepare: Callable[[UnitOfWork, list[dict]], Any] | None = None,
     ) -> dict[str, int]:
         """Apply ``effect(uow, event)`` to each event of a batch not handled before and
         record their deliveries, all in one transaction; a redelivered event changes
-        nothing. Each effect runs under its event's correlation id. A broken envelope
-        fails the batch (and, handled alone, is parked at once)."""
+        nothing. Each effect runs under its event's correlation id. ``prepare(uow,
+        new_events)`` runs first, once (e.g. to read in one query what the effects will
+        need). A broken envelope fails the batch (and, handled alone, is parked at once)."""
         for event in events:
             check_envelope(event)
         batch_correlation_id = current_correlation_id()
         handled = 0
         with self() as uow:
             fresh = uow.first_deliveries(events)
+            if prepare is not None and fresh:
+                prepare(uow, [event for event in events if event["event_id"] in fresh])
             try:
                 for event in events:
                     if event["event_id"] not in fresh:

@@ -38,7 +38,8 @@ class ServiceOfferInput(StrictSchema):
 
 
 def _distinct_services(services, field="services"):
-    kinds = [s["service_type"] for s in services or []]
+    # with skip_on_field_errors=False an offer that failed its own checks may lack a type
+    kinds = [s["service_type"] for s in services or [] if "service_type" in s]
     if len(kinds) != len(set(kinds)):
         raise ValidationError("Setiap jenis layanan hanya sekali.", field)
 

@@ -148,38 +148,43 @@ class LaporanService(ServiceBase):
 
     # -- what rujukan tells ----------------------------------------------------------------
 
+    def _record_referral_events(self, events):
+        return self.uow.apply_once(
+            events, handlers.record_referral_event, prepare=handlers.preload_referral_records
+        )
+
     @event_handler("rujukan", "referral_requested")
     def on_referral_requested(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_accepted")
     def on_referral_accepted(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_rejected")
     def on_referral_rejected(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_cancelled")
     def on_referral_cancelled(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_response_overdue")
     def on_referral_response_overdue(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_admitted")
     def on_referral_admitted(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_completed")
     def on_referral_completed(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_dropped_out")
     def on_referral_dropped_out(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)
 
     @event_handler("rujukan", "referral_transferred")
     def on_referral_transferred(self, events):
-        return self.uow.apply_once(events, handlers.record_referral_event)
+        return self._record_referral_events(events)

@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bersinar.db import UnitOfWork, insert_ignoring_duplicates
+from bersinar.db import UnitOfWork
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import NotFound
 from services.notifikasi import domain
@@ -51,10 +51,25 @@ def _preferences(uow: UnitOfWork, recipients: list[str]) -> dict[tuple[str, str]
     if missing:
         for recipient in missing:
             known[recipient] = {}
-        rows = uow.session.scalars(select(Preference).where(Preference.recipient.in_(missing)))
+        with uow.session.no_autoflush:  # what the batch wrote so far can wait for commit
+            rows = uow.session.scalars(
+                select(Preference).where(Preference.recipient.in_(missing))
+            ).all()
         for p in rows:
             known[p.recipient][(p.recipient, p.event_type)] = list(p.channels or [])
     return {key: channels for r in recipients for key, channels in known[r].items()}
+
+
+def prepare_batch(uow: UnitOfWork, events: list[dict[str, Any]]) -> None:
+    """Read once what planning a batch of events needs: the choices of every recipient
+    the batch addresses, and the webhook subscriptions."""
+    recipients = {
+        recipient
+        for event in events
+        for recipient in domain.audience_recipients(event["event_type"], event.get("data") or {})
+    }
+    _preferences(uow, sorted(recipients))
+    _subscriptions(uow)
 
 
 def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
@@ -83,26 +98,26 @@ def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]
     for item in planned:
         delivery_id = str(uuid.uuid4())
         inbox = item.channel == domain.INBOX
-        inserted = insert_ignoring_duplicates(
-            uow.session,
-            Delivery.__table__,
-            {
-                "id": delivery_id,
-                "event_id": event["event_id"],
-                "event_type": event_type,
-                "occurred_at": occurred_at,
-                "recipient": item.recipient,
-                "channel": item.channel,
-                "status": "sent" if inbox else "pending",
-                "attempts": 1 if inbox else 0,
-                "next_attempt_at": None if inbox else now,
-                "event": payload,
-                "created_at": now,
-                "updated_at": now,
-                "sent_at": now if inbox else None,
-            },
+        # unique on (event_id, recipient, channel); the inbox of this consumer, in the
+        # same transaction, already makes sure an event is planned once
+        uow.session.add(
+            Delivery(
+                id=delivery_id,
+                event_id=event["event_id"],
+                event_type=event_type,
+                occurred_at=occurred_at,
+                recipient=item.recipient,
+                channel=item.channel,
+                status="sent" if inbox else "pending",
+                attempts=1 if inbox else 0,
+                next_attempt_at=None if inbox else now,
+                event=payload,
+                created_at=now,
+                updated_at=now,
+                sent_at=now if inbox else None,
+            )
         )
-        if not (inserted and inbox):
+        if not inbox:
             continue
         rendered = domain.render(event_type, domain.INBOX, data)
         uow.session.add(

@@ -81,7 +81,7 @@ class NotifikasiService(ServiceBase):
         def effect(uow, event):
             delivered.extend(handlers.record_event(uow, event))
 
-        outcome = self.uow.apply_once(events, effect)
+        outcome = self.uow.apply_once(events, effect, prepare=handlers.prepare_batch)
         metrics.record_inbox(delivered)
         return outcome
 

@@ -15,12 +15,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from bersinar.clock import LOCAL_TZ
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork
+from bersinar.db import UnitOfWork, dialect_insert
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
@@ -202,29 +201,31 @@ def _check_place(
 # --- creating a referral --------------------------------------------------------------
 
 
-def _find_or_create_client(uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]) -> Client:
+def _find_or_create_client(
+    uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]
+) -> tuple[Client, bool]:
+    """The client of this NIK, and whether it is new. Two referrals of the same new
+    person at the same moment insert once: the later takes the row that won."""
     digest = cipher.nik_digest(client["nik"])
     existing = uow.session.scalars(select(Client).where(Client.nik_digest == digest)).first()
     if existing is not None:
-        return existing
-    new = Client(
-        id=str(uuid.uuid4()),
-        nik_digest=digest,
-        nik_encrypted=cipher.encrypt(client["nik"]),
-        name_encrypted=cipher.encrypt(client["name"]),
-        phone_encrypted=cipher.encrypt(client.get("phone")),
-        key_id=cipher.current_kid,
-        birth_date=client["birth_date"],
-        sex=client["sex"],
-        created_at=utcnow(),
-    )
-    try:
-        with uow.session.begin_nested():
-            uow.session.add(new)
-    except IntegrityError:
-        # the same person referred twice at the same moment: take the one that won
-        return uow.session.scalars(select(Client).where(Client.nik_digest == digest)).one()
-    return new
+        return existing, False
+    values = {
+        "id": str(uuid.uuid4()),
+        "nik_digest": digest,
+        "nik_encrypted": cipher.encrypt(client["nik"]),
+        "name_encrypted": cipher.encrypt(client["name"]),
+        "phone_encrypted": cipher.encrypt(client.get("phone")),
+        "key_id": cipher.current_kid,
+        "birth_date": client["birth_date"],
+        "sex": client["sex"],
+        "created_at": utcnow(),
+    }
+    statement = dialect_insert(uow.session, Client).values(**values).on_conflict_do_nothing()
+    new = uow.session.scalars(statement.returning(Client)).first()
+    if new is None:
+        return uow.session.scalars(select(Client).where(Client.nik_digest == digest)).one(), False
+    return new, True
 
 
 def create_referral(
@@ -249,7 +250,7 @@ def create_referral(
         uow, command["partner_id"], client_input["sex"], command["service_type"], today, lock=False
     )
 
-    client = _find_or_create_client(uow, cipher, client_input)
+    client, new_client = _find_or_create_client(uow, cipher, client_input)
     if client.sex != client_input["sex"] or client.birth_date != client_input["birth_date"]:
         log.warning("returning client %s: sex or birth date differs from the record", client.id)
     consent = dict(command["consent"])
@@ -265,6 +266,7 @@ def create_referral(
         actor=actor,
         now=now,
         policy=policy,
+        first_episode=new_client,
     )
     log.info(
         "referral %s requested: partner %s, %s, source %s",
@@ -273,7 +275,7 @@ def create_referral(
         referral.service_type,
         referral.source,
     )
-    return referral_summary(uow, referral, client)
+    return referral_summary(uow, referral, client, episodes=1 if new_client else None)
 
 
 def _new_referral(
@@ -290,13 +292,16 @@ def _new_referral(
     policy: DeadlinePolicy,
     transferred_from: Referral | None = None,
     note: str | None = None,
+    first_episode: bool = False,
 ) -> Referral:
     # the client's latest earlier episode: one history of care across referrals
-    previous = uow.session.scalars(
-        select(Referral)
-        .where(Referral.client_id == client.id)
-        .order_by(Referral.created_at.desc(), Referral.id.desc())
-    ).first()
+    previous = None
+    if not first_episode:
+        previous = uow.session.scalars(
+            select(Referral)
+            .where(Referral.client_id == client.id)
+            .order_by(Referral.created_at.desc(), Referral.id.desc())
+        ).first()
     referral = Referral(
         id=str(uuid.uuid4()),
         client_id=client.id,

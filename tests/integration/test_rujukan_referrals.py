@@ -347,6 +347,27 @@ def test_two_operators_accepting_the_last_place_at_once_one_wins(stack, make_con
     assert outcomes == [["409 CAPACITY_FULL", "OK"]] * rounds
 
 
+def test_the_same_new_client_referred_twice_at_once_is_one_client(stack):
+    officer = stack.key("officer")
+    rounds = 10
+    for serial in range(rounds):
+        body = referral_body(serial=9000 + serial, partner_id="yayasan-kipas")
+        threads = [
+            eventlet.spawn(stack.call, "POST", "/api/v1/referrals", officer, json=body)
+            for _ in range(2)
+        ]
+        answers = [thread.wait() for thread in threads]
+        assert [r.status_code for r in answers] == [201, 201], [r.text for r in answers]
+        clients = {r.json()["client"]["id"] for r in answers}
+        assert len(clients) == 1  # one person, one client record
+        assert sorted(r.json()["client"]["previous_referrals"] for r in answers) in ([0, 1], [0, 0])
+    with stack.dbs["rujukan"]() as uow:
+        distinct = uow.session.scalar(text("SELECT count(DISTINCT client_id) FROM referrals"))
+        total = uow.session.scalar(text("SELECT count(*) FROM referrals"))
+    print(f"\n[same client] {rounds} rounds of two simultaneous first referrals: {total} referrals")
+    assert total - distinct >= rounds
+
+
 # --- the response deadline -------------------------------------------------------------
 
 

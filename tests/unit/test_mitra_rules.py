@@ -62,3 +62,26 @@ def test_a_partner_may_change_its_contacts_and_existing_capacities_only():
 )
 def test_partner_ids_are_readable_slugs(name, slug):
     assert domain.slug_for(name) == slug
+
+
+def test_a_partner_whose_offer_lacks_a_valid_type_is_refused_field_by_field():
+    from marshmallow import ValidationError
+
+    from bersinar.contracts.partners import PartnerCreate
+
+    body = {
+        "name": "Yayasan Uji",
+        "kind": "other",
+        "kabupaten_kota": "Kota Bengkulu",
+        "sex_served": "all",
+        "services": [
+            {"service_type": "no-such-type", "capacity": 3},
+            {"service_type": "outpatient", "capacity": 2},
+            {"service_type": "outpatient", "capacity": 5},
+        ],
+    }
+    with pytest.raises(ValidationError) as refused:
+        PartnerCreate().load(body)
+    errors = refused.value.normalized_messages()
+    assert "service_type" in errors["services"][0]  # the offer's own fault, at its field
+    assert errors["services"]["_schema"] == ["Setiap jenis layanan hanya sekali."]
