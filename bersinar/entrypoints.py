@@ -24,13 +24,14 @@ from kombu import Queue
 from marshmallow import ValidationError as MarshmallowValidationError
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.amqp.publish import get_connection
-from nameko.constants import AMQP_URI_CONFIG_KEY
+from nameko.constants import AMQP_URI_CONFIG_KEY, NON_PERSISTENT
 from nameko.events import SERVICE_POOL
 from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import ContainerBeingKilled, deserialize_to_instance
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.rpc import Rpc as NamekoRpc
+from nameko.rpc import RpcProxy as NamekoRpcProxy
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -122,6 +123,24 @@ class Rpc(ContextHeadersOnly, NamekoRpc):
 
 
 rpc = Rpc.decorator
+
+
+class RpcProxy(NamekoRpcProxy):
+    """nameko's proxy for requests that are worth nothing once the caller has given up
+    (the gateway answers 503 after ``timeout_key`` seconds): each request expires in the
+    queue after that long, so a service that comes back later does not carry out what
+    its caller already reported as failed, and is sent transient (a broker restart
+    drops it, as it drops the reply queue that would have taken the answer)."""
+
+    def __init__(self, target_service, timeout_key="RPC_TIMEOUT", **options):
+        options.setdefault("delivery_mode", NON_PERSISTENT)
+        super().__init__(target_service, **options)
+        self.timeout_key = timeout_key
+
+    def setup(self):
+        super().setup()
+        timeout = float(self.container.config.get(self.timeout_key) or 5)
+        self.options.setdefault("expiration", timeout)
 
 
 def retry_queue_name(queue_name: str, delay: float) -> str:

@@ -3,6 +3,7 @@ cannot handle for that reason waits for the database instead of being parked."""
 
 from __future__ import annotations
 
+import eventlet
 import requests
 from prometheus_client import REGISTRY
 
@@ -54,3 +55,34 @@ def test_an_event_is_not_parked_while_the_database_is_down(
         f"parked={value('bersinar_events_parked_total') - parked:.0f}"
     )
     assert value("bersinar_events_parked_total") == parked
+
+
+def test_a_request_answered_503_is_not_carried_out_when_the_service_returns(
+    container_factory, make_config, clean_databases
+):
+    mitra = container_factory(MitraService, make_config("mitra"))
+    mitra.start()  # declares its durable request queue
+    mitra.stop()  # and is gone: requests wait in that queue
+    gateway = container_factory(GatewayService, make_config("gateway", RPC_TIMEOUT=1))
+    gateway.start()
+    base = f"http://{gateway.config['WEB_SERVER_ADDRESS']}"
+    admin = {"Authorization": f"Bearer {gateway.config['ADMIN_KEY']}"}
+    body = {
+        "id": "yayasan-terlambat",
+        "name": "Yayasan Terlambat",
+        "kind": "foundation",
+        "kabupaten_kota": "Kota Bengkulu",
+        "sex_served": "all",
+    }
+    response = requests.post(f"{base}/api/v1/partners", json=body, headers=admin, timeout=30)
+    assert (response.status_code, response.json()["code"]) == (503, "SERVICE_UNAVAILABLE")
+
+    eventlet.sleep(1.5)  # the request's time in the queue has run out
+    container_factory(MitraService, make_config("mitra")).start()
+    listed = requests.get(f"{base}/api/v1/partners", headers=admin, timeout=30)
+    assert listed.status_code == 200
+    eventlet.sleep(1.0)  # anything still queued would have been handled by now
+    listed = requests.get(f"{base}/api/v1/partners", headers=admin, timeout=30)
+    ids = [p["id"] for p in listed.json()["items"]]
+    print(f"\n[rpc expiry] 503 after 1 s; partners after the service returned: {ids}")
+    assert "yayasan-terlambat" not in ids
