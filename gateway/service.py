@@ -4,10 +4,9 @@ endpoints live in gateway.routes, one mixin per area."""
 from __future__ import annotations
 
 from nameko.dependency_providers import Config
-from nameko.rpc import RpcProxy
 
 from bersinar.context import CorrelationId
-from bersinar.entrypoints import Database
+from bersinar.entrypoints import Database, RpcProxy
 from gateway import keys
 from gateway.exceptions import Unauthorized
 from gateway.http import call

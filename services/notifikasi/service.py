@@ -5,7 +5,6 @@ import logging
 import eventlet
 from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
-from nameko.rpc import RpcProxy
 from sqlalchemy import func, select
 
 from bersinar.base import ServiceBase
@@ -15,7 +14,7 @@ from bersinar.contracts.notifications import (
     ReadMark,
     WebhookCreate,
 )
-from bersinar.entrypoints import Database, event_handler, rpc
+from bersinar.entrypoints import Database, RpcProxy, event_handler, rpc
 from bersinar.envelope import utcnow
 from bersinar.timers import timer
 from services.notifikasi import domain, handlers, metrics
