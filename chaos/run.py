@@ -76,6 +76,10 @@ class CaseResult:
     def verdict(self) -> str:
         return "FAIL" if self.failures else "ok"
 
+    def total(self, figure: str) -> int:
+        """A figure of the load and the probe together."""
+        return self.load.get(figure, 0) + self.load.get("probe", {}).get(figure, 0)
+
 
 def log(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
@@ -252,19 +256,18 @@ class Chaos:
                 time.sleep(0.5)
 
     def effects(self, referral_ids: list[str]) -> dict:
-        """What each referral caused: rujukan's event, laporan's record, notifikasi's
-        notifications and deliveries."""
+        """What each referral caused: rujukan's event (found by its ordering key, which is
+        indexed), laporan's record, notifikasi's notification."""
         if not referral_ids:
             return {"requested": {}, "laporan": set(), "notified": set()}
         requested: dict[str, list[str]] = {}
-        for referral_id, event_id in self.query(
+        for key, event_id in self.query(
             "rujukan",
-            "SELECT CAST(payload AS json)->'data'->>'referral_id', event_id FROM outbox "
-            "WHERE event_type = 'referral_requested' "
-            "AND CAST(payload AS json)->'data'->>'referral_id' = ANY(:ids)",
-            ids=referral_ids,
+            "SELECT ordering_key, event_id FROM outbox "
+            "WHERE ordering_key = ANY(:keys) AND event_type = 'referral_requested'",
+            keys=[f"referral:{r}" for r in referral_ids],
         ):
-            requested.setdefault(referral_id, []).append(event_id)
+            requested.setdefault(key.removeprefix("referral:"), []).append(event_id)
         recorded = {
             row[0]
             for row in self.query(
@@ -838,7 +841,7 @@ class Tracker:
                 now = time.monotonic()
                 for referral_id in found["laporan"] & found["notified"]:
                     self.done_at.setdefault(referral_id, now)
-            self._stop.wait(0.25)
+            self._stop.wait(0.5)
 
     def wait_all(self, until: float) -> bool:
         while time.monotonic() < until:
@@ -892,13 +895,10 @@ def table(results: list[CaseResult]) -> str:
     )
     lines = [header, "-" * len(header)]
     for r in results:
-        probe = r.load.get("probe", {})
         lines.append(
-            f"{r.name:32} {r.load.get('requests', 0) + probe.get('requests', 0):>8} "
-            f"{r.load.get('ok', 0) + probe.get('ok', 0):>6} "
-            f"{r.load.get('clean_failures', 0) + probe.get('clean_failures', 0):>10} "
-            f"{r.load.get('unclean_5xx', 0) + probe.get('unclean_5xx', 0):>9} "
-            f"{r.lost:>5} {r.duplicated:>4} {_fmt(r.recovery_s):>10}  {r.verdict}"
+            f"{r.name:32} {r.total('requests'):>8} {r.total('ok'):>6} "
+            f"{r.total('clean_failures'):>10} {r.total('unclean_5xx'):>9} {r.lost:>5} "
+            f"{r.duplicated:>4} {_fmt(r.recovery_s):>10}  {r.verdict}"
         )
     for r in results:
         for line in r.notes:
