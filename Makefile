@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install ops-tools migrate queues seed secrets unit integration e2e check lint bench clean-var
+.PHONY: run test install ops-tools migrate queues seed secrets unit integration e2e check lint bench chaos chaos-short clean-var
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
@@ -50,12 +50,20 @@ e2e: install ops-tools
 	$(BIN)/pytest tests/e2e
 
 lint: install
-	$(BIN)/ruff check bersinar services gateway tests bench
+	$(BIN)/ruff check bersinar services gateway tests bench chaos
 
 check: lint unit
 
 bench: install
 	$(BIN)/python -m bench
+
+# the fault suite (docs/chaos.md): its own RabbitMQ node and PostgreSQL cluster, never
+# the shared ones; needs root or the rabbitmq and postgres users' rights
+chaos: install
+	$(BIN)/python -m chaos --write-docs
+
+chaos-short: install
+	$(BIN)/python -m chaos --short
 
 clean-var:
 	rm -rf var

@@ -20,7 +20,9 @@ from functools import partial
 from typing import Any
 
 import eventlet
+from amqp.exceptions import ConnectionError as AmqpConnectionError
 from kombu import Queue
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from marshmallow import ValidationError as MarshmallowValidationError
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.amqp.publish import get_connection
@@ -30,7 +32,9 @@ from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import ContainerBeingKilled, deserialize_to_instance
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
 from nameko.messaging import QueueConsumer
+from nameko.rpc import ReplyListener as NamekoReplyListener
 from nameko.rpc import Rpc as NamekoRpc
+from nameko.rpc import RpcConsumer as NamekoRpcConsumer
 from nameko.rpc import RpcProxy as NamekoRpcProxy
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -53,6 +57,8 @@ DEFAULT_BATCH_SIZE = 50
 DEFAULT_BATCH_LINGER = 0.005  # seconds the first event of a batch waits for others
 DEFAULT_EVENT_PREFETCH = 500
 NAMEKO_PREFIX = "nameko."
+# what publishing raises when the broker connection is gone
+BROKER_CONNECTION_ERRORS = (BrokerUnreachable, AmqpConnectionError, OSError)
 
 
 def is_infrastructure_error(error: BaseException) -> bool:
@@ -100,7 +106,36 @@ class RemoteDomainError(Exception):
         return body
 
 
+class SturdyQueueConsumer(QueueConsumer):
+    """nameko acks or requeues only while the connection looks alive, and catches only
+    amqp's ConnectionError: the socket error of a connection that died a moment ago
+    (reset, broken pipe) escapes and kills the whole container, so a service would need
+    a restart after a network fault. What was not acked the broker delivers again."""
+
+    def ack_message(self, message):
+        try:
+            super().ack_message(message)
+        except BROKER_CONNECTION_ERRORS as exc:
+            log.warning("ack lost with the broker connection (%s)", type(exc).__name__)
+
+    def requeue_message(self, message):
+        try:
+            super().requeue_message(message)
+        except BROKER_CONNECTION_ERRORS as exc:
+            log.warning("requeue lost with the broker connection (%s)", type(exc).__name__)
+
+
+class RpcConsumer(NamekoRpcConsumer):
+    queue_consumer = SturdyQueueConsumer()
+
+
+class ReplyListener(NamekoReplyListener):
+    queue_consumer = SturdyQueueConsumer()
+
+
 class Rpc(ContextHeadersOnly, NamekoRpc):
+    rpc_consumer = RpcConsumer()
+
     def __init__(self, expected_exceptions=(DomainError, MarshmallowValidationError), **kwargs):
         super().__init__(expected_exceptions=expected_exceptions, **kwargs)
 
@@ -119,7 +154,22 @@ class Rpc(ContextHeadersOnly, NamekoRpc):
                 error.code, error.status, error.title, error.detail, error.errors
             )
             exc_info = (RemoteDomainError, wire, exc_info[2])
-        return super().handle_result(message, worker_ctx, result, exc_info)
+        try:
+            return super().handle_result(message, worker_ctx, result, exc_info)
+        except BROKER_CONNECTION_ERRORS as exc:
+            # Stock nameko lets this escape and the whole container dies: the service
+            # would need a restart to come back from a broker restart. The request is not
+            # acked; the broker delivers it again and the caller has timed out (503).
+            log.warning(
+                "reply to %s not sent, broker connection lost (%s); request left unacked",
+                self.method_name,
+                type(exc).__name__,
+            )
+            try:
+                self.rpc_consumer.queue_consumer.requeue_message(message)
+            except BROKER_CONNECTION_ERRORS:
+                pass  # the connection is gone: the broker has taken the message back
+            return result, exc_info
 
 
 rpc = Rpc.decorator
@@ -130,7 +180,10 @@ class RpcProxy(NamekoRpcProxy):
     (the gateway answers 503 after ``timeout_key`` seconds): each request expires in the
     queue after that long, so a service that comes back later does not carry out what
     its caller already reported as failed, and is sent transient (a broker restart
-    drops it, as it drops the reply queue that would have taken the answer)."""
+    drops it, as it drops the reply queue that would have taken the answer). Its replies
+    are consumed by the sturdy queue consumer."""
+
+    rpc_reply_listener = ReplyListener()
 
     def __init__(self, target_service, timeout_key="RPC_TIMEOUT", **options):
         options.setdefault("delivery_mode", NON_PERSISTENT)
@@ -177,20 +230,83 @@ def event_handlers_of(service_cls, service_name: str):
                 )
 
 
-class EventQueueConsumer(QueueConsumer):
-    """The event handlers' own connection to the broker, with a prefetch of its own
-    (``EVENT_PREFETCH`` per queue): batches need more unacknowledged messages in hand
-    than nameko's default of ``max_workers``, which stays the prefetch of RPC."""
+def republish(publisher: AmqpPublisher, message, queue: str, headers: dict) -> None:
+    """A copy of ``message`` to ``queue`` only (default exchange), body untouched,
+    confirmed by the broker or raising."""
+    publisher.publish(
+        message.body,
+        exchange="",
+        routing_key=queue,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        message_id=message.properties.get("message_id"),
+        retry=True,
+        retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
+    )
+
+
+class ParkingQueueConsumer(SturdyQueueConsumer):
+    """The event handlers' queue consumer, a connection of their own.
+
+    Its prefetch is ``EVENT_PREFETCH`` per queue: batches need more unacknowledged
+    messages in hand than nameko's default of ``max_workers``, which stays the prefetch
+    of RPC. A message whose body cannot be decoded (not JSON) never reaches a handler:
+    kombu logs it, raw body included, and acks it, so it is gone. Here it is parked in
+    its handler's ``<queue>.parked`` with the reason, like any message that cannot be
+    handled, and acked only once the broker confirmed that."""
 
     @property
     def prefetch_count(self):
         return int(self.container.config.get("EVENT_PREFETCH") or DEFAULT_EVENT_PREFETCH)
 
+    def setup(self):
+        super().setup()
+        self.parking_publisher = AmqpPublisher(self.amqp_uri, use_confirms=True, mandatory=True)
+
+    def _handler_of(self, message):
+        tag = (message.delivery_info or {}).get("consumer_tag")
+        for provider, consumer in self._consumers.items():
+            if tag in getattr(consumer, "_active_tags", {}).values():
+                return provider
+        return None
+
+    def on_decode_error(self, message, exc):
+        handler = self._handler_of(message)
+        if handler is None:  # not one of ours: as kombu does, without logging the body
+            log.error("undecodable message on an unknown consumer dropped: %s", type(exc).__name__)
+            message.ack()
+            return
+        queue = handler.queue.name
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+        headers.update(
+            {
+                ATTEMPT_HEADER: 1,
+                PARKED_REASON_HEADER: f"undecodable body ({message.content_type}): "
+                f"{type(exc).__name__}",
+                PARKED_EXCEPTION_HEADER: f"{type(exc).__module__}.{type(exc).__name__}",
+                PARKED_AT_HEADER: time.time(),
+                ORIGIN_QUEUE_HEADER: queue,
+            }
+        )
+        try:
+            republish(self.parking_publisher, message, parked_queue_name(queue), headers)
+        except Exception:
+            log.exception("could not park an undecodable message from %s; requeued", queue)
+            time.sleep(1)  # no hot loop while the broker refuses
+            message.requeue()
+            return
+        EVENTS_PARKED.labels(
+            self.container.service_name, handler.method_name, handler.event_type
+        ).inc()
+        log.error("undecodable message on %s parked: %s", queue, type(exc).__name__)
+        message.ack()
+
 
 class EventHandler(ContextHeadersOnly, NamekoEventHandler):
     """The service method receives a list of events (see the module's docstring)."""
 
-    queue_consumer = EventQueueConsumer()
+    queue_consumer = ParkingQueueConsumer()
 
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("handler_type", SERVICE_POOL)
@@ -290,17 +406,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
         return result, exc_info
 
     def _republish(self, message, routing_key, headers):
-        self.publisher.publish(
-            message.body,
-            exchange="",
-            routing_key=routing_key,
-            headers=headers,
-            content_type=message.content_type,
-            content_encoding=message.content_encoding,
-            message_id=message.properties.get("message_id"),
-            retry=True,
-            retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
-        )
+        republish(self.publisher, message, routing_key, headers)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None:

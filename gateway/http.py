@@ -18,7 +18,11 @@ from nameko.web.handlers import http
 from werkzeug.wrappers import Response
 
 from bersinar.context import current_correlation_id
-from bersinar.entrypoints import RemoteDomainError
+from bersinar.entrypoints import (
+    BROKER_CONNECTION_ERRORS,
+    RemoteDomainError,
+    is_infrastructure_error,
+)
 from bersinar.errors import DomainError, ValidationFailed
 from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway import idempotency
@@ -80,7 +84,9 @@ def response_for_error(exc: BaseException) -> Response:
         reply = problem(exc.status, exc.code, exc.title, exc.detail, exc.errors or None)
         reply.headers.update(getattr(exc, "headers", {}))
         return reply
-    if isinstance(exc, UnknownService | eventlet.Timeout):
+    if isinstance(exc, UnknownService | eventlet.Timeout) or is_infrastructure_error(exc):
+        # the gateway's own database (keys, idempotency records) out of reach is an
+        # outage like a service that does not answer, not a fault of the request
         error = ServiceUnavailable()
         return problem(error.status, error.code, error.title, error.detail)
     log.error("unexpected error answering a request: %s", type(exc).__name__, exc_info=exc)
@@ -199,14 +205,23 @@ def endpoint(
                     and caller is not None
                     and request.headers.get(idempotency.HEADER) is not None
                 ):
-                    claimed = (caller.key_id, request.headers[idempotency.HEADER])
+                    key = (caller.key_id, request.headers[idempotency.HEADER])
                     digest = idempotency.request_hash(
                         method, request.full_path, request.get_data(cache=True)
                     )
                     with self.uow() as uow:
-                        replay = idempotency.begin(uow, *claimed, method, request.path, digest)
+                        replay = idempotency.begin(
+                            uow,
+                            *key,
+                            method,
+                            request.path,
+                            digest,
+                            stale_after=3 * float(self.config.get("RPC_TIMEOUT", 5)),
+                        )
+                    # only a claim this request holds gets its answer recorded: a refusal
+                    # ("in progress", another body) must not become the key's answer
+                    claimed = key if replay is None else None
                 if replay is not None:
-                    claimed = None  # answered before: nothing to record
                     reply = Response(
                         replay.body,
                         status=replay.status,
@@ -259,6 +274,12 @@ def call(proxy, service: str, method: str, *args, timeout: float, **kwargs):
     except UnknownService as exc:
         raise ServiceUnavailable(
             f"Layanan {service} tidak tersedia.", errors={"service": [service]}
+        ) from exc
+    except BROKER_CONNECTION_ERRORS as exc:
+        # the broker is restarting or unreachable: the call may or may not have left
+        raise ServiceUnavailable(
+            f"Layanan {service} tidak dapat dihubungi (perantara pesan terputus).",
+            errors={"service": [service]},
         ) from exc
 
 

@@ -4,6 +4,7 @@ import logging
 
 from bersinar.contracts import referrals as contracts
 from gateway.http import endpoint, raw_json, read_json
+from gateway.idempotency import request_key
 from gateway.routes import STAFF
 
 # who may look at referrals at all; which ones, and what they may do to them, rujukan
@@ -52,8 +53,17 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def create_referral(self, request, caller, data, params):
-        # the service validates the same contract again: send what the caller sent
-        return self.rpc("rujukan", "create_referral", raw_json(request), actor_of(caller))
+        # the service validates the same contract again: send what the caller sent. The
+        # request key makes a repeat of this request (the caller's retry with the same
+        # Idempotency-Key after a 503, or the same RPC delivered twice) return the referral
+        # the first one made.
+        return self.rpc(
+            "rujukan",
+            "create_referral",
+            raw_json(request),
+            actor_of(caller),
+            request_key=request_key(request, caller),
+        )
 
     @endpoint(
         "GET",

@@ -1,4 +1,4 @@
-from bersinar.errors import NotEligible, NotFound
+from bersinar.errors import Conflict, NotEligible, NotFound
 
 
 class ReferralNotFound(NotFound):
@@ -7,3 +7,8 @@ class ReferralNotFound(NotFound):
 
 class UnknownPartner(NotEligible):
     title = "Mitra tidak dikenal"
+
+
+class RequestKeyReused(Conflict):
+    code = "IDEMPOTENCY_KEY_REUSED"
+    title = "Idempotency-Key sudah dipakai untuk rujukan lain"

@@ -25,7 +25,7 @@ from bersinar.errors import Forbidden
 from services.rujukan import domain
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import Actor, DeadlinePolicy
-from services.rujukan.exceptions import ReferralNotFound, UnknownPartner
+from services.rujukan.exceptions import ReferralNotFound, RequestKeyReused, UnknownPartner
 from services.rujukan.models import (
     AccessAudit,
     AgreementView,
@@ -228,6 +228,17 @@ def _find_or_create_client(
     return new, True
 
 
+# A referral made for a request key has an id derived from it (the request key is the
+# gateway's: the API key and its Idempotency-Key, or one per HTTP request).
+REQUEST_KEY_NAMESPACE = uuid.UUID("6f1d3c52-3b8e-4d7a-9a57-2c1e8b0f4d10")
+
+
+def referral_id_for(request_key: str | None) -> str:
+    if not request_key:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(REQUEST_KEY_NAMESPACE, request_key))
+
+
 def create_referral(
     uow: UnitOfWork,
     cipher: ClientCipher,
@@ -235,12 +246,31 @@ def create_referral(
     actor: Any,
     now: datetime | None = None,
     policy: DeadlinePolicy | None = None,
+    request_key: str | None = None,
 ) -> dict[str, Any]:
+    """Create a referral; with ``request_key``, a request made again (a client retrying
+    after a 503 with its Idempotency-Key, or the broker delivering the same RPC again after
+    a lost reply) returns the referral the first one made instead of a second one."""
     actor = Actor.parse(actor)
     now = now or utcnow()
     today = local_date(now)
     policy = policy or DeadlinePolicy()
     domain.check_may_create(actor)
+    referral_id = referral_id_for(request_key)
+    if request_key:
+        made = uow.session.get(Referral, referral_id)
+        if made is not None:
+            same = (
+                made.client.nik_digest == cipher.nik_digest(command["client"]["nik"])
+                and made.partner_id == command["partner_id"]
+                and made.service_type == command["service_type"]
+            )
+            if not same:
+                raise RequestKeyReused(
+                    "Idempotency-Key ini sudah dipakai untuk rujukan dengan isi lain."
+                )
+            log.info("referral %s requested again with its request key", made.id)
+            return referral_summary(uow, made, made.client)
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
     domain.check_birth_date(client_input["birth_date"], today)
@@ -267,6 +297,7 @@ def create_referral(
         now=now,
         policy=policy,
         first_episode=new_client,
+        referral_id=referral_id,
     )
     log.info(
         "referral %s requested: partner %s, %s, source %s",
@@ -293,6 +324,7 @@ def _new_referral(
     transferred_from: Referral | None = None,
     note: str | None = None,
     first_episode: bool = False,
+    referral_id: str | None = None,
 ) -> Referral:
     # the client's latest earlier episode: one history of care across referrals
     previous = None
@@ -303,7 +335,7 @@ def _new_referral(
             .order_by(Referral.created_at.desc(), Referral.id.desc())
         ).first()
     referral = Referral(
-        id=str(uuid.uuid4()),
+        id=referral_id or str(uuid.uuid4()),
         client_id=client.id,
         partner_id=partner_id,
         service_type=service_type,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from nameko.extensions import DependencyProvider
+from sqlalchemy.exc import IntegrityError
 
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
@@ -63,13 +64,24 @@ class RujukanService(ServiceBase):
     # --- commands -------------------------------------------------------------------
 
     @rpc
-    def create_referral(self, payload, actor):
+    def create_referral(self, payload, actor, request_key=None):
         command = ReferralCreate().load(payload or {})
-        with self.uow() as uow:
-            referral = handlers.create_referral(
-                uow, self.cipher, command, actor, self.clock.now(), self.deadlines
-            )
-            uow.commit()
+        try:
+            with self.uow() as uow:
+                referral = handlers.create_referral(
+                    uow, self.cipher, command, actor, self.clock.now(), self.deadlines, request_key
+                )
+                uow.commit()
+        except IntegrityError:
+            if not request_key:
+                raise
+            # the same request carried out at the same moment (the broker delivered the
+            # call again while the first was running): answer with what that one made
+            with self.uow() as uow:
+                referral = handlers.create_referral(
+                    uow, self.cipher, command, actor, self.clock.now(), self.deadlines, request_key
+                )
+                uow.commit()
         metrics.observe_committed(uow.events)
         return referral
 

@@ -3,9 +3,15 @@ PostgreSQL."""
 
 from __future__ import annotations
 
-import requests
-from sqlalchemy import func, select
+import json
+from datetime import timedelta
 
+import requests
+from sqlalchemy import func, select, update
+
+from bersinar.envelope import utcnow
+from gateway import idempotency
+from gateway.models import IdempotencyRecord
 from gateway.service import GatewayService
 from services.mitra.models import Partner
 from services.mitra.service import MitraService
@@ -73,6 +79,9 @@ def test_a_retried_post_with_the_same_idempotency_key_creates_one_partner(
         timeout=10,
     )
     assert (other_body.status_code, other_body.json()["code"]) == (422, "IDEMPOTENCY_KEY_REUSED")
+    # that refusal did not become the key's answer: the first request still gets its own
+    third = requests.post(f"{base}/api/v1/partners", headers=headers, json=body, timeout=10)
+    assert (third.status_code, third.json()) == (201, first.json())
     # the same key from another API key is another request altogether
     other_caller = requests.post(
         f"{base}/api/v1/partners",
@@ -88,3 +97,46 @@ def test_a_retried_post_with_the_same_idempotency_key_creates_one_partner(
         timeout=10,
     )
     assert (bad.status_code, bad.json()["code"]) == (400, "BAD_REQUEST")
+
+
+def test_an_unanswered_claim_answers_in_progress_then_is_taken_over_once_stale(
+    container_factory, make_config, clean_databases
+):
+    """A request whose answer could not be recorded (its gateway died, the database went
+    away) leaves a claim without an answer; retries are told "in progress" (and that is
+    not recorded as the answer), and once the claim is older than any request may take
+    a retry is carried out."""
+    base, admin = start(container_factory, make_config)
+    made = requests.post(
+        f"{base}/api/v1/api-keys", headers=admin, json={"role": "officer", "label": "x"}, timeout=10
+    ).json()
+    partner = {"name": "Yayasan Tertinggal", "kind": "foundation", "kabupaten_kota": "Kaur"}
+    body = json.dumps({**partner, "sex_served": "all"}).encode()
+    digest = idempotency.request_hash("POST", "/api/v1/partners?", body)
+    with clean_databases["gateway"]() as uow:  # the claim of a request that never answered
+        assert (
+            idempotency.begin(uow, made["id"], "lost-1", "POST", "/api/v1/partners", digest) is None
+        )
+    headers = {
+        "Authorization": f"Bearer {made['key']}",
+        "Idempotency-Key": "lost-1",
+        "Content-Type": "application/json",
+    }
+
+    def post():
+        return requests.post(f"{base}/api/v1/partners", headers=headers, data=body, timeout=10)
+
+    for _ in range(2):
+        busy = post()
+        assert (busy.status_code, busy.json()["code"]) == (409, "IDEMPOTENCY_IN_PROGRESS")
+    with clean_databases["gateway"]() as uow:
+        record = uow.session.get(IdempotencyRecord, (made["id"], "lost-1"))
+        assert record.status is None  # still a claim, not an answer
+        uow.session.execute(  # older than 3 x RPC_TIMEOUT
+            update(IdempotencyRecord).values(created_at=utcnow() - timedelta(minutes=5))
+        )
+        uow.commit()
+    taken = post()
+    assert taken.status_code == 201, taken.text
+    replayed = post()
+    assert (replayed.status_code, replayed.json()) == (201, taken.json())

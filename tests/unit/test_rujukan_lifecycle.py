@@ -15,6 +15,7 @@ from bersinar.db import UnitOfWorkFactory
 from bersinar.envelope import FORBIDDEN_KEYS, make_event
 from bersinar.errors import (
     CapacityFull,
+    Conflict,
     ConsentRequired,
     Forbidden,
     InvalidTransition,
@@ -607,3 +608,26 @@ def test_an_id_no_referral_can_have_is_not_found_without_a_query(partners, ciphe
         handlers.get_referral(uow, cipher, ADMIN, referral_id)
     with pytest.raises(NotFound):
         move(partners, ADMIN, referral_id, "accept")
+
+
+def test_a_request_made_again_with_its_request_key_returns_the_first_referral(partners, cipher):
+    """A client retrying after a 503 with its Idempotency-Key, or the broker delivering
+    the same create RPC twice, must not refer the client twice."""
+
+    def create_with_key(command, key):
+        with partners() as uow:
+            made = handlers.create_referral(uow, cipher, command, OFFICER, NOW, None, key)
+            uow.commit()
+        return made
+
+    first = create_with_key(body(), "k-officer:retry-7")
+    again = create_with_key(body(), "k-officer:retry-7")
+    other = create_with_key(body(), "k-officer:retry-8")  # another request of the same client
+    assert again["id"] == first["id"]
+    assert other["id"] != first["id"]
+    with partners() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(Referral)) == 2
+    assert len(events(partners, "referral_requested")) == 2
+    with pytest.raises(Conflict) as refused:
+        create_with_key(body(partner_id="yayasan-kipas"), "k-officer:retry-7")
+    assert refused.value.code == "IDEMPOTENCY_KEY_REUSED"
