@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from bench.ops import OPERATIONS
 from bench.run import (
     PROCESSES,
     TARGET_EVENTS_PER_S,
+    TARGET_INDICATORS_S,
+    TARGET_LIST_P99_GROWTH,
     TARGET_P99_AT_10_MS,
+    TARGET_READ_PARTNER_RPS_AT_10,
     TARGET_RPS_AT_10,
     TARGET_RSS_MIB,
     Results,
@@ -54,6 +58,24 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
             _verdict(at10["p99_ms"] < TARGET_P99_AT_10_MS if at10 else None),
         )
     )
+    partner = next((h for h in results.ops.get("read_partner", []) if h["connections"] == 10), None)
+    rows.append(
+        (
+            "GET /api/v1/partners/{id} at 10 connections",
+            f">= {TARGET_READ_PARTNER_RPS_AT_10:.0f} req/s",
+            f"{partner['ok_per_s']:.0f} req/s" if partner else "-",
+            _verdict(partner["ok_per_s"] >= TARGET_READ_PARTNER_RPS_AT_10 if partner else None),
+        )
+    )
+    rows.append(
+        (
+            "its p99 latency at 10 connections",
+            f"<= {TARGET_P99_AT_10_MS:.0f} ms",
+            f"{partner['p99_ms']:.0f} ms" if partner else "-",
+            _verdict(partner["p99_ms"] <= TARGET_P99_AT_10_MS if partner else None),
+        )
+    )
+    rows += scale_targets(results)
     events = results.events
     rows.append(
         (
@@ -93,6 +115,146 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def scale_targets(results: Results) -> list[tuple[str, str, str, str]]:
+    rows = []
+    sizes = results.scale
+    smallest, largest = (sizes[0], sizes[-1]) if len(sizes) >= 2 else (None, None)
+    for connections in ("1", "10"):
+        if smallest and connections in smallest["list"] and connections in largest["list"]:
+            low = smallest["list"][connections]["p99_ms"]
+            high = largest["list"][connections]["p99_ms"]
+            growth = high / low if low else float("inf")
+            measured = f"{growth:.2f}× ({low:.0f} → {high:.0f} ms)"
+            verdict = _verdict(growth <= TARGET_LIST_P99_GROWTH)
+        else:
+            measured, verdict = "-", NOT_RUN
+        rows.append(
+            (
+                f"list p99 at {_size(largest)} vs {_size(smallest)} referrals, {connections} conn",
+                f"<= {TARGET_LIST_P99_GROWTH}×",
+                measured,
+                verdict,
+            )
+        )
+    indicators = largest["indicators"] if largest else None
+    rows.append(
+        (
+            f"GET /api/v1/indicators for a period at {_size(largest)} referrals",
+            f"<= {TARGET_INDICATORS_S:.0f} s",
+            f"{indicators['median_ms']:.0f} ms (first {indicators['first_ms']:.0f} ms)"
+            if indicators
+            else "-",
+            _verdict(
+                indicators["median_ms"] <= TARGET_INDICATORS_S * 1000
+                and all(s == 200 for s in indicators["statuses"])
+                if indicators
+                else None
+            ),
+        )
+    )
+    return rows
+
+
+def _size(entry: dict | None) -> str:
+    if not entry:
+        return "?"
+    n = entry["size"]
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n / 1000:g}k"
+
+
+def ops_table(results: Results, markdown: bool) -> str:
+    header = [
+        "operation",
+        "connections",
+        "req/s (2xx)",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "other statuses",
+        "machine CPU",
+        "busiest (% of one core)",
+        "events caught up after",
+    ]
+    rows = []
+    for operation, phases in results.ops.items():
+        for h in phases:
+            cpu = h.get("cpu") or {}
+            other = {k: v for k, v in h["statuses"].items() if not k.startswith("2")}
+            rows.append(
+                [
+                    OPERATIONS.get(operation, operation).split(" (")[0],
+                    str(h["connections"]),
+                    f"{h['ok_per_s']:.0f}" + (" (pool used up)" if h.get("plan_used_up") else ""),
+                    f"{h['p50_ms']:.1f}",
+                    f"{h['p90_ms']:.1f}",
+                    f"{h['p99_ms']:.1f}",
+                    f"{h['max_ms']:.0f}",
+                    ", ".join(f"{k}×{v}" for k, v in other.items()) or "none",
+                    f"{cpu.get('machine', 0):.0f}% of {100 * int(cpu.get('machine_cores', 1))}%",
+                    _busiest(cpu),
+                    f"{h['drain_s']:.1f} s" if "drain_s" in h else "-",
+                ]
+            )
+    return _table(header, rows, markdown) if rows else "(operation phases not run)"
+
+
+def scale_table(results: Results, markdown: bool) -> str:
+    if not results.scale:
+        return "(data-scale phase not run)"
+    header = [
+        "referrals",
+        "load s (added)",
+        "list c=1 p50 / p99 ms",
+        "list c=10 p50 / p99 ms",
+        "list c=10 req/s",
+        "other statuses",
+        "indicators first / median / max ms",
+    ]
+    rows = []
+    for e in results.scale:
+        lists = e["list"]
+
+        def cell(c: str, e=lists) -> str:
+            f = e.get(c)
+            return f"{f['p50_ms']:.1f} / {f['p99_ms']:.1f}" if f else "-"
+
+        other = {}
+        for f in lists.values():
+            for k, v in f["statuses"].items():
+                if not k.startswith("2"):
+                    other[k] = other.get(k, 0) + v
+        ind = e["indicators"]
+        rows.append(
+            [
+                f"{e['referrals']:,}",
+                f"{e['load_s']:.0f} (+{e['added']:,})",
+                cell("1"),
+                cell("10"),
+                f"{lists['10']['ok_per_s']:.0f}" if "10" in lists else "-",
+                ", ".join(f"{k}×{v}" for k, v in other.items()) or "none",
+                f"{ind['first_ms']:.0f} / {ind['median_ms']:.0f} / {ind['max_ms']:.0f}"
+                + ("" if all(s == 200 for s in ind["statuses"]) else f" {ind['statuses']}"),
+            ]
+        )
+    return _table(header, rows, markdown)
+
+
+def explain_table(results: Results, markdown: bool) -> str:
+    header = ["referrals", "filter (first page, newest first)", "index used", "execution ms"]
+    rows = [
+        [
+            f"{e['referrals']:,}",
+            x["filter"],
+            ", ".join(x["indexes"]) or ", ".join(x["nodes"]),
+            f"{x['execution_ms']:.2f}",
+        ]
+        for e in results.scale
+        for x in e.get("explain", [])
+    ]
+    return _table(header, rows, markdown) if rows else "(no plans)"
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
@@ -306,6 +468,15 @@ def text(results: Results, settings: Settings) -> str:
         "",
         calibration_line(results),
         "",
+        f"Operations, closed loop, keep-alive, {settings.op_warmup:g} s warm-up + "
+        f"{settings.op_duration:g} s counted per row",
+        ops_table(results, False),
+        "",
+        f"Data scale: list referrals ({settings.scale_requests} requests per row and connection "
+        "count) and GET /api/v1/indicators for the last month ended",
+        scale_table(results, False),
+        explain_table(results, False),
+        "",
         f"Outbox -> relay -> consumers: {settings.events} referral_requested rows committed in "
         f"one transaction to rujukan's outbox",
         events_table(results, False),
@@ -412,6 +583,23 @@ def markdown(results: Results, settings: Settings) -> str:
         "counted per row)",
         "",
         http_table(results, True),
+        "",
+        f"### Operations ({settings.op_warmup:g} s warm-up + {settings.op_duration:g} s counted "
+        "per row)",
+        "",
+        ops_table(results, True),
+        "",
+        "### Data scale: list and indicators at 10k, 100k and 1M referrals",
+        "",
+        f"Each list row: {settings.scale_requests} requests per connection count over the "
+        "first page and two cursor pages of every filter; the indicators: "
+        f"{settings.indicator_calls} sequential calls for the last month ended.",
+        "",
+        scale_table(results, True),
+        "",
+        "What PostgreSQL does for the list query at each size (`EXPLAIN ANALYZE`, first page):",
+        "",
+        explain_table(results, True),
         "",
         f"### Outbox → relay → consumers ({settings.events:,} rows, one commit)",
         "",
