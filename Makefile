@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install ops-tools migrate queues seed secrets unit integration e2e check lint bench chaos chaos-short clean-var
+.PHONY: run test install ops-tools migrate queues seed secrets unit integration e2e check lint bench bench-short chaos chaos-short clean-var
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
@@ -64,6 +64,11 @@ chaos: install
 
 chaos-short: install
 	$(BIN)/python -m chaos --short
+
+# every phase with small counts, docs untouched: what CI runs so the harness cannot rot
+# (it prints verdicts; it fails only when the harness itself breaks)
+bench-short: install
+	$(BIN)/python -m bench --short --no-docs
 
 clean-var:
 	rm -rf var

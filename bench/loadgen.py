@@ -9,6 +9,12 @@ It connects every connection, prints ``READY``, waits for a line on stdin, then 
 ``warmup`` seconds (not counted) and ``duration`` seconds (counted) and prints one JSON
 line with the figures. Only requests that *complete* inside the counted window count;
 latency is measured per request with ``time.perf_counter`` around send → last byte read.
+
+Without a plan every request is ``POST /api/v1/referrals`` with a new client. With
+``plan`` (a JSON file: ``headers``, a list of header sets, and ``requests``, a list of
+``[method, path, body or null, header set]``) the connections take the plan's requests
+in turn: round and round when ``cycle``, else each once (e.g. accepting each referral of
+a pool once), stopping early when the plan is used up.
 """
 
 from __future__ import annotations
@@ -72,11 +78,34 @@ def run(config: dict) -> dict:
     warmup, duration = float(config["warmup"]), float(config["duration"])
     counter = itertools.count(int(config.get("first_index", 0)))
     static_body = config.get("static_body")
+    plan = None
+    if config.get("plan"):
+        with open(config["plan"]) as handle:
+            plan = json.load(handle)
+        plan_headers = [{**headers, **h} for h in plan["headers"]]
+    taken = itertools.count()
+    exhausted = threading.Event()
 
-    def next_body() -> bytes:
-        if static_body is not None:
-            return static_body.encode()
-        return json.dumps(referral_for(next(counter))).encode()
+    def next_request() -> tuple[str, str, bytes | None, dict] | None:
+        if plan is None:
+            body = static_body.encode() if static_body is not None else None
+            if body is None:
+                body = json.dumps(referral_for(next(counter))).encode()
+            return "POST", path, body, headers
+        index = next(taken)  # one step of a C iterator: safe across threads
+        requests = plan["requests"]
+        if index >= len(requests):
+            if not plan.get("cycle"):
+                exhausted.set()
+                return None
+            index %= len(requests)
+        method, target, body, header_set = requests[index]
+        return (
+            method,
+            target,
+            (body.encode() if body is not None else None),
+            plan_headers[header_set],
+        )
 
     go = threading.Event()
     window: dict[str, float] = {}
@@ -96,10 +125,13 @@ def run(config: dict) -> dict:
         while True:
             if time.perf_counter() >= end:
                 break
-            body = next_body()
+            request = next_request()
+            if request is None:
+                break
+            method, target, body, request_headers = request
             t0 = time.perf_counter()
             try:
-                conn.request("POST", path, body, headers)
+                conn.request(method, target, body, request_headers)
                 response = conn.getresponse()
                 payload = response.read()
                 status = response.status
@@ -133,10 +165,14 @@ def run(config: dict) -> dict:
     go.set()
     time.sleep(max(0.0, window["start"] - time.perf_counter()))
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-    time.sleep(max(0.0, window["end"] - time.perf_counter()))
+    for thread in threads:  # until the window ends, or earlier when the plan is used up
+        thread.join(timeout=max(0.0, window["end"] - time.perf_counter()))
+    stopped = min(time.perf_counter(), window["end"])
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     for thread in threads:
         thread.join(timeout=60)
+    # a plan used up before the end: the rate is over the time the requests took
+    counted_s = max(1e-6, stopped - window["start"]) if exhausted.is_set() else duration
 
     latencies = sorted(lat for result in results for lat in result[0])
     statuses: Counter = Counter()
@@ -148,10 +184,11 @@ def run(config: dict) -> dict:
     used = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
     return {
         "connections": connections,
-        "duration": duration,
+        "duration": counted_s,
+        "plan_used_up": exhausted.is_set(),
         "completed": len(latencies),
         "ok": ok,
-        "ok_per_s": ok / duration,
+        "ok_per_s": ok / counted_s,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "errors": errors[:5],
         "p50_ms": percentile(latencies, 50) * 1000,
@@ -159,7 +196,7 @@ def run(config: dict) -> dict:
         "p99_ms": percentile(latencies, 99) * 1000,
         "max_ms": (latencies[-1] * 1000) if latencies else 0.0,
         "mean_ms": (sum(latencies) / len(latencies) * 1000) if latencies else 0.0,
-        "generator_cpu_pct": 100.0 * used / duration,
+        "generator_cpu_pct": 100.0 * used / counted_s,
         "sent_total": sent["all"],
     }
 

@@ -1,6 +1,7 @@
 """The analysis under "Where the time goes" in docs/benchmarks.md. Written by hand from
-the runs and py-spy profiles of 2026-11-28 (py-spy run outside the project, not a
-dependency); re-read it when the figures or the services change."""
+the runs, py-spy profiles and EXPLAIN ANALYZE of 2026-11-28 (py-spy run from a venv
+outside the project, not a dependency); re-read it when the figures or the services
+change."""
 
 NOTES = """\
 Read the figures with the machine in mind: **2 shared cores** run the nine processes,
@@ -53,6 +54,77 @@ compiling templates again on every render; they are compiled once since 840f54c.
 pre-ping is 4–6 % of samples in both consumers. 1,500 events/s end to end is far out of reach of
 one-event-per-transaction consumers on this machine.
 
-**Memory is not a concern**: every process stays around 70–95 MiB resident under load,
+**Reading a partner: one mitra process is the limit, then nameko RPC.** 40–114 req/s at
+10 connections across the runs of the day (target 700). py-spy of mitra at 10
+connections: mitra is busy on ~100 % of one core, 78 % of its samples in `get_partner`,
+71 % in `handlers._load_partner` — one `SELECT` of the partner and three `selectinload`s
+(offers, agreements, contacts) through the ORM — and 11–13 % in the RPC reply with
+publisher confirms. The gateway idles in 60 % of its samples; its share is publishing the
+RPC request with confirms (~17 %). So a read costs mitra ~20 ms of CPU on this loaded
+machine (load average 6–9 during the profile), and a single mitra process on one core
+answers 1 / 20 ms = 50 reads/s. Even at no cost in mitra, NOTES-nameko.md measures a read
+through one nameko RPC at 350–580 req/s on this machine: 700 req/s needs a read that does
+not cross RPC every time (a gateway-side copy of partners kept fresh by mitra's
+`partner_updated` events) or more mitra instances on more cores. Neither is in this
+branch (mitra's code and the gateway service are not part of it): the shortfall stands,
+with this cause.
+
+**Reading a referral** decrypts the client's identity (Fernet) and writes an access-audit
+row per read, by design (every read of identity is audited), so it is a write as well as a
+read.
+
+**Lists do not grow with the data.** With migration `ruj0003` each filter of
+`GET /referrals` has an index ending in the list's order (`partner_id, status,
+created_at, id`; `partner_id, created_at, id`; `status, created_at, id`; unfiltered uses
+`created_at, id`), so a page — the first or one after a cursor — is read straight off one
+index: `EXPLAIN ANALYZE` shows the same index and 0.02–0.2 ms at 10k, 100k and 1M
+(table "What PostgreSQL does"). Before `ruj0003` (single-column `partner_id` and `status`
+indexes and `created_at, id`), on the same 1M generated referrals, the first page took
+62.7 ms for `status = 'transferred'` (a backward walk of the `created_at` index past the
+months of referrals still in care), 10.4 ms for one partner's `cancelled`, 4.3 ms for one
+partner's `accepted` (a `BitmapAnd` of two indexes, then a sort), each growing with the
+table; with it, 0.02 ms for all eight filters tried. The cursor was already pushed down
+into rujukan's query (keyset on `created_at, id`, `limit + 1` rows), so nothing loads a
+whole collection; the gateway's `page_of` serves only bounded collections (partners,
+keys, a month's reports).
+What a list costs is constant: in rujukan's py-spy profile at one connection ~38 % of
+samples are the list handler (ORM rows, the page's clients — now one `selectin` query per
+page instead of one query per referral, `models.Referral.client` — and the count of each
+client's episodes), ~24 % sending the ~35 KB reply to RabbitMQ. p50 at one connection
+was the same at every size in every run (56 ms on the loaded machine); p99, the sixth
+worst of 600, moves with other people's load more than with the data, which is why the
+verdict is a ratio measured in one run.
+
+**Indicators: counted in SQL.** `handlers.indicators` loaded every referral record open
+or ended since January into Python (`episodes`) and counted there: 10.1 s at 1M records
+(one call, measured on the function). `services/laporan/queries.py` asks PostgreSQL for
+each figure with one `GROUP BY partner_id` over the index of the moment it depends on
+(migration `lap0003`: answered `responded_at`; ended `ended_at`; admitted `admitted_at,
+partner_id`, read index-only; still in care, a partial index `WHERE ended_at IS NULL`)
+and fetches only the month's answers for the median response time: 0.28–0.39 s at 1M
+records on the function, the same figures exactly (a test compares both on
+PostgreSQL). Its five statements took 27–64 ms each at 1M (bitmap scans of ~25k rows,
+index-only scans of the admissions of the year).
+
+**Accepting** takes the receiving partner's read-model row `FOR UPDATE` for the capacity
+check, so accepts to one partner queue behind each other (five partners here), and each
+emits `referral_accepted` to laporan and notifikasi.
+
+**Submitting a report does not scale with connections** (15–18 req/s at 1, 10 and 50;
+laporan at 60–74 % of a core). Cause: `handlers.prefill` calls `episodes(uow, period,
+[partner])`, which loads every referral record of the partner that is open or ended
+since January of the report's year — for a month of 2000 that is all of them — and does
+so twice per submission (the flags, then the answer's `get_report`): a submission costs
+more the more referrals the partner has. The remedy is the one applied to the indicators
+(count in SQL), in laporan's `handlers.py`, which is being reworked on another branch for
+event throughput: left as the next step, with this measurement.
+
+**The shared database.** PostgreSQL here allows 100 connections for everyone. With four
+benchmark runs at once it refused new ones ("too many clients already") and the services
+answered 503 `SERVICE_UNAVAILABLE`, as designed; the bench now runs its processes with
+`DB_POOL_SIZE=3`, `DB_POOL_OVERFLOW=5`. Once, another person's fast shutdown of
+PostgreSQL ended a run in the events phase; the harness tore everything down and exited 1.
+
+**Memory is not a concern**: every process stays around 70–100 MiB resident under load,
 well under 200 MB.
 """

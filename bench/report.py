@@ -5,10 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from bench.ops import OPERATIONS
 from bench.run import (
     PROCESSES,
     TARGET_EVENTS_PER_S,
+    TARGET_INDICATORS_S,
+    TARGET_LIST_P99_GROWTH,
     TARGET_P99_AT_10_MS,
+    TARGET_READ_PARTNER_RPS_AT_10,
     TARGET_RPS_AT_10,
     TARGET_RSS_MIB,
     Results,
@@ -54,6 +58,24 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
             _verdict(at10["p99_ms"] < TARGET_P99_AT_10_MS if at10 else None),
         )
     )
+    partner = next((h for h in results.ops.get("read_partner", []) if h["connections"] == 10), None)
+    rows.append(
+        (
+            "GET /api/v1/partners/{id} at 10 connections",
+            f">= {TARGET_READ_PARTNER_RPS_AT_10:.0f} req/s",
+            f"{partner['ok_per_s']:.0f} req/s" if partner else "-",
+            _verdict(partner["ok_per_s"] >= TARGET_READ_PARTNER_RPS_AT_10 if partner else None),
+        )
+    )
+    rows.append(
+        (
+            "its p99 latency at 10 connections",
+            f"<= {TARGET_P99_AT_10_MS:.0f} ms",
+            f"{partner['p99_ms']:.0f} ms" if partner else "-",
+            _verdict(partner["p99_ms"] <= TARGET_P99_AT_10_MS if partner else None),
+        )
+    )
+    rows += scale_targets(results)
     events = results.events
     rows.append(
         (
@@ -93,6 +115,146 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def scale_targets(results: Results) -> list[tuple[str, str, str, str]]:
+    rows = []
+    sizes = results.scale
+    smallest, largest = (sizes[0], sizes[-1]) if len(sizes) >= 2 else (None, None)
+    for connections in ("1", "10"):
+        if smallest and connections in smallest["list"] and connections in largest["list"]:
+            low = smallest["list"][connections]["p99_ms"]
+            high = largest["list"][connections]["p99_ms"]
+            growth = high / low if low else float("inf")
+            measured = f"{growth:.2f}× ({low:.0f} → {high:.0f} ms)"
+            verdict = _verdict(growth <= TARGET_LIST_P99_GROWTH)
+        else:
+            measured, verdict = "-", NOT_RUN
+        rows.append(
+            (
+                f"list p99 at {_size(largest)} vs {_size(smallest)} referrals, {connections} conn",
+                f"<= {TARGET_LIST_P99_GROWTH}×",
+                measured,
+                verdict,
+            )
+        )
+    indicators = largest["indicators"] if largest else None
+    rows.append(
+        (
+            f"GET /api/v1/indicators for a period at {_size(largest)} referrals",
+            f"<= {TARGET_INDICATORS_S:.0f} s",
+            f"{indicators['median_ms']:.0f} ms (first {indicators['first_ms']:.0f} ms)"
+            if indicators
+            else "-",
+            _verdict(
+                indicators["median_ms"] <= TARGET_INDICATORS_S * 1000
+                and all(s == 200 for s in indicators["statuses"])
+                if indicators
+                else None
+            ),
+        )
+    )
+    return rows
+
+
+def _size(entry: dict | None) -> str:
+    if not entry:
+        return "?"
+    n = entry["size"]
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n / 1000:g}k"
+
+
+def ops_table(results: Results, markdown: bool) -> str:
+    header = [
+        "operation",
+        "connections",
+        "req/s (2xx)",
+        "p50 ms",
+        "p90 ms",
+        "p99 ms",
+        "max ms",
+        "other statuses",
+        "machine CPU",
+        "busiest (% of one core)",
+        "events caught up after",
+    ]
+    rows = []
+    for operation, phases in results.ops.items():
+        for h in phases:
+            cpu = h.get("cpu") or {}
+            other = {k: v for k, v in h["statuses"].items() if not k.startswith("2")}
+            rows.append(
+                [
+                    OPERATIONS.get(operation, operation).split(" (")[0],
+                    str(h["connections"]),
+                    f"{h['ok_per_s']:.0f}" + (" (pool used up)" if h.get("plan_used_up") else ""),
+                    f"{h['p50_ms']:.1f}",
+                    f"{h['p90_ms']:.1f}",
+                    f"{h['p99_ms']:.1f}",
+                    f"{h['max_ms']:.0f}",
+                    ", ".join(f"{k}×{v}" for k, v in other.items()) or "none",
+                    f"{cpu.get('machine', 0):.0f}% of {100 * int(cpu.get('machine_cores', 1))}%",
+                    _busiest(cpu),
+                    f"{h['drain_s']:.1f} s" if "drain_s" in h else "-",
+                ]
+            )
+    return _table(header, rows, markdown) if rows else "(operation phases not run)"
+
+
+def scale_table(results: Results, markdown: bool) -> str:
+    if not results.scale:
+        return "(data-scale phase not run)"
+    header = [
+        "referrals",
+        "load s (added)",
+        "list c=1 p50 / p99 ms",
+        "list c=10 p50 / p99 ms",
+        "list c=10 req/s",
+        "other statuses",
+        "indicators first / median / max ms",
+    ]
+    rows = []
+    for e in results.scale:
+        lists = e["list"]
+
+        def cell(c: str, e=lists) -> str:
+            f = e.get(c)
+            return f"{f['p50_ms']:.1f} / {f['p99_ms']:.1f}" if f else "-"
+
+        other = {}
+        for f in lists.values():
+            for k, v in f["statuses"].items():
+                if not k.startswith("2"):
+                    other[k] = other.get(k, 0) + v
+        ind = e["indicators"]
+        rows.append(
+            [
+                f"{e['referrals']:,}",
+                f"{e['load_s']:.0f} (+{e['added']:,})",
+                cell("1"),
+                cell("10"),
+                f"{lists['10']['ok_per_s']:.0f}" if "10" in lists else "-",
+                ", ".join(f"{k}×{v}" for k, v in other.items()) or "none",
+                f"{ind['first_ms']:.0f} / {ind['median_ms']:.0f} / {ind['max_ms']:.0f}"
+                + ("" if all(s == 200 for s in ind["statuses"]) else f" {ind['statuses']}"),
+            ]
+        )
+    return _table(header, rows, markdown)
+
+
+def explain_table(results: Results, markdown: bool) -> str:
+    header = ["referrals", "filter (first page, newest first)", "index used", "execution ms"]
+    rows = [
+        [
+            f"{e['referrals']:,}",
+            x["filter"],
+            ", ".join(x["indexes"]) or ", ".join(x["nodes"]),
+            f"{x['execution_ms']:.2f}",
+        ]
+        for e in results.scale
+        for x in e.get("explain", [])
+    ]
+    return _table(header, rows, markdown) if rows else "(no plans)"
 
 
 def _table(header: list[str], rows: list[list[str]], markdown: bool) -> str:
@@ -306,6 +468,15 @@ def text(results: Results, settings: Settings) -> str:
         "",
         calibration_line(results),
         "",
+        f"Operations, closed loop, keep-alive, {settings.op_warmup:g} s warm-up + "
+        f"{settings.op_duration:g} s counted per row",
+        ops_table(results, False),
+        "",
+        f"Data scale: list referrals ({settings.scale_requests} requests per row and connection "
+        "count) and GET /api/v1/indicators for the last month ended",
+        scale_table(results, False),
+        explain_table(results, False),
+        "",
         f"Outbox -> relay -> consumers: {settings.events} referral_requested rows committed in "
         f"one transaction to rujukan's outbox",
         events_table(results, False),
@@ -351,6 +522,41 @@ subprocesses with `tests/support/system.py` (`bersinar serve <component>` ×5, `
   needed). Its ceiling is measured first against a canned local server, and its CPU
   during each phase is printed: it is not the bottleneck when its ceiling is far above the
   measured rate and its CPU is a small share of the machine.
+- **Operation phases.** Then, each at 1, 10 and 50 connections (2 s warm-up + 8 s
+  counted), closed loop like the create phase, from a plan of requests built from the
+  run's own data: `GET /api/v1/partners/{id}` (the five partners in turn, admin key);
+  `GET /api/v1/referrals/{id}` (the newest 5,000 referrals in turn; each read writes an
+  audit row, as in production); `GET /api/v1/referrals` filtered and paginated (per
+  partner with and without `status=requested`, per status, unfiltered; the first page of
+  50 and the two cursor pages after it, walked by the harness beforehand);
+  `POST /api/v1/referrals/{id}/accept` with the receiving partner's own operator key
+  (keys made through `POST /api/v1/api-keys`), each request on a distinct referral still
+  `requested` (those the create phases made; a phase stops early, marked "pool used up",
+  when none is left); `PUT /api/v1/reports/{partner_id}/{period}` with a consistent report
+  (all counts nought), each request a distinct (partner, month): laporan owes a report
+  only for months on or after `REPORT_START_PERIOD` in which a PKS is valid, so the run
+  sets `REPORT_START_PERIOD=2000-01`, `REPORT_LOCK_AFTER_DAYS=100000`,
+  `REPORT_CHECK_INTERVAL=86400` (no overdue notices for 26 years mid-run) and gives
+  laporan's read model one more agreement per partner from 2000 (its own database): about
+  1,600 distinct months before a report would be resubmitted. After accept and submit
+  the harness waits until their events reached every consumer.
+- **Data-scale phase.** Last, rujukan and laporan grow to 10k, then 100k, then 1M
+  referrals. `bench/scale.py` generates them inside PostgreSQL (`INSERT … SELECT` over
+  `generate_series`, chunks of 100k, rujukan and laporan in parallel, then `VACUUM
+  ANALYZE`): every referral's partner, service, sex, source and age follow from its number;
+  its request time is spread evenly from 2024-01-01 to now, and its life (cancelled before
+  an answer 5 %, rejected 12 %, else accepted, admitted, then completed, dropped out or
+  transferred after a stay of 14–120 days) happens only as far as the clock has come, so
+  recent referrals are still requested, accepted or in care and older ones ended, like a
+  real three-year registry. rujukan gets clients (real Fernet ciphertexts and key id of
+  clients the API made in this run, round-robin; a distinct 64-hex NIK digest each),
+  referrals and their history (the request and the latest transition); laporan gets the
+  referral record its event handlers would have written, with the same ids. At each size:
+  a warm-up pass over the list URLs, then a fixed number of list requests (600) at 1 and
+  at 10 connections over the first page and two cursor pages of each filter (per partner
+  with one status and with none, per status, unfiltered), `EXPLAIN ANALYZE` of the list
+  query, and 5 sequential `GET /api/v1/indicators?period=<last month ended>` (first call
+  shown apart; the verdict uses the median of the others).
 - **Events phase.** N `referral_requested` rows (the shape of
   `services/rujukan/handlers.py` `referral_event_data`) are written to rujukan's outbox
   through `bersinar.db.UnitOfWorkFactory` + `uow.emit` in one transaction; the clock starts
@@ -374,22 +580,31 @@ def markdown(results: Results, settings: Settings) -> str:
         "",
         "Throughput, latency and memory of Bersinar on one machine, measured by `bench/`.",
         "Targets (from the issue): at least 300 referrals/s at 10 connections with p99 under "
-        "80 ms; at least 1,500 events/s end to end through outbox → relay → consumers; every "
-        "process under 200 MB resident.",
+        "80 ms; at least 700 req/s reading a partner at 10 connections with p99 ≤ 80 ms; at "
+        "least 1,500 events/s end to end through outbox → relay → consumers; list p99 at 1M "
+        "referrals within 1.5× of 10k; the indicators of a period at 1M referrals in ≤ 1 s; "
+        "every process under 200 MB resident.",
         "",
         "## How to run",
         "",
         "```",
-        "make bench            # = .venv/bin/python -m bench",
+        "make bench            # = .venv/bin/python -m bench (the full suite)",
+        "make bench-short      # = .venv/bin/python -m bench --short --no-docs (what CI runs)",
         ".venv/bin/python -m bench --help    # --duration, --warmup, --connections, --events,",
-        "                                    # --no-docs (do not rewrite this file), --keep-logs",
+        "    # --operations, --op-duration, --op-warmup, --sizes, --scale-requests, --budget,",
+        "    # --no-docs (do not rewrite this file), --keep-logs",
         "```",
         "",
         "Needs RabbitMQ (guest/guest, `rabbitmqctl` on the PATH) and PostgreSQL (user postgres, "
-        "trust) on 127.0.0.1, as `make test` does. It takes about 2–4 minutes, stops by itself, "
-        "prints the tables below, rewrites this file and leaves the raw figures in "
+        "trust) on 127.0.0.1, as `make test` does, and about 2 GB free for the 1M referrals. "
+        "The full suite takes 15–25 minutes (loading 1M referrals: 3–4 of them), stops by "
+        "itself, prints the tables below, rewrites this file and leaves the raw figures in "
         "`bench/results/latest.json` (git-ignored). It never asserts: the verdicts are for "
-        "reading.",
+        "reading. `--short` runs every phase with small counts (1 and 10 connections, 1 s + "
+        "3 s per create row, 0.5 s + 2.5 s per operation, 500 events, 2k and 5k referrals) in "
+        "about two minutes; CI runs it after `make test` (`.ci/run`), so the harness cannot "
+        "rot: it exits non-zero only when the harness itself breaks, never on a missed "
+        "target. Neither run is part of `make test` or makes timed assertions.",
         "",
         "## Method",
         "",
@@ -412,6 +627,23 @@ def markdown(results: Results, settings: Settings) -> str:
         "counted per row)",
         "",
         http_table(results, True),
+        "",
+        f"### Operations ({settings.op_warmup:g} s warm-up + {settings.op_duration:g} s counted "
+        "per row)",
+        "",
+        ops_table(results, True),
+        "",
+        "### Data scale: list and indicators at 10k, 100k and 1M referrals",
+        "",
+        f"Each list row: {settings.scale_requests} requests per connection count over the "
+        "first page and two cursor pages of every filter; the indicators: "
+        f"{settings.indicator_calls} sequential calls for the last month ended.",
+        "",
+        scale_table(results, True),
+        "",
+        "What PostgreSQL does for the list query at each size (`EXPLAIN ANALYZE`, first page):",
+        "",
+        explain_table(results, True),
         "",
         f"### Outbox → relay → consumers ({settings.events:,} rows, one commit)",
         "",

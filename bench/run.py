@@ -1,6 +1,8 @@
 """The benchmark run: a system of its own (fresh vhost, fresh databases, every process of
-`make run`), seeded; HTTP phases at 1, 10 and 50 connections; an outbox → relay →
-consumers phase; then everything is torn down, whatever happened.
+`make run`), seeded; HTTP phases at 1, 10 and 50 connections (create, then read a
+partner, read a referral, list referrals, accept a referral, submit a report); an outbox
+→ relay → consumers phase; referrals grown to 10k, 100k and 1M with list latency and the
+time of the indicators at each size; then everything is torn down, whatever happened.
 
 Everything it talks to is on 127.0.0.1. It kills only the processes it started, by PID.
 """
@@ -27,8 +29,9 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bench import procstat
+from bench import procstat, scale
 from bench.loadgen import MIX, referral_for
+from bench.ops import EVENTS_OF, OPERATIONS, REPORT_ENV, Operations
 from bersinar.config import COMPONENTS, ROOT, SERVICES
 from tests.support import infra
 from tests.support.system import RELAYS, System
@@ -43,6 +46,10 @@ TARGET_RPS_AT_10 = 300.0
 TARGET_P99_AT_10_MS = 80.0
 TARGET_EVENTS_PER_S = 1500.0
 TARGET_RSS_MIB = 200.0
+TARGET_READ_PARTNER_RPS_AT_10 = 700.0
+TARGET_LIST_P99_GROWTH = 1.5  # list p99 at the largest size / at the smallest
+TARGET_INDICATORS_S = 1.0  # GET /indicators for a period at 1M referrals
+INDICATORS_PERIOD_OFFSET = 1  # the period of the indicators: the last month ended
 
 # PostgreSQL's own processes (shared by every database, ours the busiest while we run)
 POSTGRES_SERVER_PROCESSES = (
@@ -66,10 +73,18 @@ class Settings:
     connections: tuple[int, ...] = (1, 10, 50)
     warmup: float = 3.0
     duration: float = 15.0
+    operations: tuple[str, ...] = tuple(OPERATIONS)
+    op_warmup: float = 2.0
+    op_duration: float = 8.0
     events: int = 10_000
     event_timeout: float = 100.0  # cut shorter if the run's time budget is nearly spent
     drain_timeout: float = 30.0
-    budget: float = 240.0  # seconds; later phases are skipped past this, with a note
+    scale_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
+    scale_requests: int = 600  # list requests counted per size and connection count
+    scale_connections: tuple[int, ...] = (1, 10)
+    indicator_calls: int = 5
+    budget: float = 1800.0  # seconds; later phases are skipped past this, with a note
+    short: bool = False
     calibrate: bool = True
     write_docs: bool = True
     docs_path: Path = ROOT / "docs" / "benchmarks.md"
@@ -83,7 +98,9 @@ class Results:
     setup_s: dict = field(default_factory=dict)
     calibration: dict | None = None
     http: list[dict] = field(default_factory=list)
+    ops: dict[str, list[dict]] = field(default_factory=dict)  # operation -> one per conn
     events: dict | None = None
+    scale: list[dict] = field(default_factory=list)  # one per size
     rss_peak_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> proc -> KiB
     rss_hwm_kib: dict[str, int] = field(default_factory=dict)
     cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> group -> % core
@@ -198,6 +215,10 @@ class Bench:
         with self.engines[component].connect() as connection:
             return connection.execute(text(sql), params).scalar()
 
+    def rows(self, component: str, sql: str, **params) -> list:
+        with self.engines[component].connect() as connection:
+            return connection.execute(text(sql), params).all()
+
     def pids(self) -> dict[str, int]:
         return {name: process.pid for name, process in self.system.processes.items()}
 
@@ -285,7 +306,16 @@ class Bench:
             hmac_key=secrets.token_urlsafe(48),
             log_dir=self.log_dir,
             admin_key=self.admin_key,
-            extra_env={"NOTIFIKASI_SMTP_HOST": "127.0.0.1", "NOTIFIKASI_SMTP_PORT": str(smtp_port)},
+            extra_env={
+                "NOTIFIKASI_SMTP_HOST": "127.0.0.1",
+                "NOTIFIKASI_SMTP_PORT": str(smtp_port),
+                # PostgreSQL here allows 100 connections, shared with other people's
+                # runs: keep 3 open per process, up to 8 under load (nameko's 10 workers
+                # wait for a connection rather than fail)
+                "DB_POOL_SIZE": "3",
+                "DB_POOL_OVERFLOW": "5",
+                **REPORT_ENV,
+            },
         )
         log(f"starting {len(PROCESSES)} processes (gateway on {self.system.base_url})")
         try:
@@ -422,8 +452,13 @@ class Bench:
         first_index: int = 0,
         static_body: str | None = None,
         sample: bool = True,
+        plan: dict | None = None,
     ):
         """Run the load generator once; returns (its figures, CPU window, RSS peaks)."""
+        plan_file = None
+        if plan is not None:
+            plan_file = self.log_dir / f"plan-{uuid.uuid4().hex[:8]}.json"
+            plan_file.write_text(json.dumps(plan))
         config = {
             "host": "127.0.0.1",
             "port": port,
@@ -434,6 +469,7 @@ class Bench:
             "duration": duration,
             "first_index": first_index,
             "static_body": static_body,
+            "plan": str(plan_file) if plan_file else None,
         }
         generator = self.spawn("bench.loadgen", json.dumps(config))
         try:
@@ -458,13 +494,16 @@ class Bench:
                 if rss is not None:
                     rss.sample()
                     sessions.sample()
-                time.sleep(0.25)
+                if select.select([generator.stdout], [], [], 0.25)[0]:
+                    break  # a plan used up before the end: the generator has answered
             cpu = self.finish_cpu(window) if window is not None else None
             line = read_line(generator.stdout, 90)
             figures = json.loads(line)
             generator.wait(timeout=30)
         finally:
             self.stop_child(generator)
+            if plan_file is not None:
+                plan_file.unlink(missing_ok=True)
         if sessions is not None:
             figures["rujukan_db_sessions"] = sessions.averages()
         return figures, cpu, (rss.peak if rss else None)
@@ -499,21 +538,25 @@ class Bench:
 
     # -- phases ----------------------------------------------------------------------
 
-    def wait_drained(self, label: str) -> float:
-        """Until every referral_requested event so far reached both consumers' inboxes
-        (so one phase's backlog does not load the next). Returns seconds waited."""
+    def wait_drained(
+        self,
+        label: str,
+        source: str = "rujukan",
+        event_type: str = "referral_requested",
+        consumers: tuple[str, ...] = CONSUMERS,
+    ) -> float:
+        """Until every ``event_type`` event of ``source`` so far reached its consumers'
+        inboxes (so one phase's backlog does not load the next). Returns seconds waited."""
         t0 = time.monotonic()
         deadline = t0 + self.settings.drain_timeout
         while True:
             outbox = self.scalar(
-                "rujukan", "SELECT count(*) FROM outbox WHERE event_type = 'referral_requested'"
+                source, "SELECT count(*) FROM outbox WHERE event_type = :t", t=event_type
             )
-            pending = self.scalar(
-                "rujukan", "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-            )
+            pending = self.scalar(source, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
             handled = [
-                self.scalar(c, "SELECT count(*) FROM inbox WHERE event_type = 'referral_requested'")
-                for c in CONSUMERS
+                self.scalar(c, "SELECT count(*) FROM inbox WHERE event_type = :t", t=event_type)
+                for c in consumers
             ]
             if pending == 0 and all(h >= outbox for h in handled):
                 waited = time.monotonic() - t0
@@ -524,7 +567,7 @@ class Bench:
                 note = (
                     f"after {label}: consumers had not caught up in "
                     f"{self.settings.drain_timeout:.0f}s (outbox {outbox}, unpublished "
-                    f"{pending}, handled {dict(zip(CONSUMERS, handled, strict=True))})"
+                    f"{pending}, handled {dict(zip(consumers, handled, strict=True))})"
                 )
                 self.results.notes.append(note)
                 log(note)
@@ -725,6 +768,187 @@ class Bench:
             + ("" if complete else f" (INCOMPLETE after {elapsed:.0f}s: {counts})")
         )
 
+    def settle(self, label: str) -> None:
+        """Until no service has an event left to publish (notifikasi's own events of the
+        phase before, e-mails), so one phase's tail does not load the next."""
+        deadline = time.monotonic() + self.settings.drain_timeout
+        while time.monotonic() < deadline:
+            pending = sum(
+                self.scalar(s, "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                for s in SERVICES
+            )
+            if not pending:
+                return
+            time.sleep(0.3)
+        log(f"before {label}: events still unpublished after {self.settings.drain_timeout:.0f}s")
+
+    def op_phase(self, operations: Operations, operation: str, connections: int) -> None:
+        label = f"{operation} c={connections}"
+        self.settle(label)
+        if self.over_budget(self.settings.op_warmup + self.settings.op_duration + 60):
+            note = f"{label} skipped: time budget spent"
+            self.results.notes.append(note)
+            log(note)
+            return
+        plan = operations.plan(operation)
+        if not plan["requests"]:
+            note = f"{label} skipped: nothing left to do it to"
+            self.results.notes.append(note)
+            log(note)
+            return
+        log(
+            f"{label}: {OPERATIONS[operation]}, {self.settings.op_warmup:g}s warm-up + "
+            f"{self.settings.op_duration:g}s counted ({len(plan['requests'])} requests planned)"
+        )
+        figures, cpu, peaks = self.drive(
+            int(self.system.port),
+            connections,
+            self.settings.op_warmup,
+            self.settings.op_duration,
+            plan=plan,
+        )
+        operations.sent[operation] = operations.sent.get(operation, 0) + figures["sent_total"]
+        self.check_alive()
+        self.update_hwm()
+        merged = self.results.rss_peak_kib.setdefault("operations", {})
+        for name, kib in (peaks or {}).items():
+            merged[name] = max(merged.get(name, 0), kib)
+        self.note_disturbance(label, cpu)
+        figures.update(label=label, operation=operation, cpu=cpu)
+        log(
+            f"{label}: {figures['ok_per_s']:.0f} req/s (2xx), p50 {figures['p50_ms']:.1f} ms, "
+            f"p99 {figures['p99_ms']:.1f} ms, statuses {figures['statuses']}"
+            + (" (plan used up)" if figures.get("plan_used_up") else "")
+        )
+        for error in figures["errors"]:
+            log(f"  e.g. {error}")
+        failed = sum(n for status, n in figures["statuses"].items() if status.startswith("5"))
+        if failed:  # a note other than a disturbance keeps the processes' logs
+            note = f"{label}: {failed} answers 5xx, e.g. {figures['errors'][:1]}"
+            self.results.notes.append(note)
+        if operation in EVENTS_OF:
+            figures["drain_s"] = self.wait_drained(label, *EVENTS_OF[operation])
+        self.results.ops.setdefault(operation, []).append(figures)
+
+    def explain_list(self) -> list[dict]:
+        """PostgreSQL's own account of the list query behind GET /referrals (first page,
+        newest first) for three filters: the plan's index and its execution time."""
+        from bench.ops import PARTNERS
+
+        found = []
+        for where, params in (
+            ("partner_id = :p AND status = :s", {"p": PARTNERS[1], "s": "admitted"}),
+            ("partner_id = :p", {"p": PARTNERS[1]}),
+            ("status = :s", {"s": "requested"}),
+        ):
+            sql = (
+                "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) SELECT * FROM referrals WHERE "
+                f"{where} ORDER BY created_at DESC, id DESC LIMIT 51"
+            )
+            plan = self.scalar("rujukan", sql, **params)
+            plan = json.loads(plan) if isinstance(plan, str) else plan
+            indexes = sorted(set(_plan_values(plan[0]["Plan"], "Index Name")))
+            found.append(
+                {
+                    "filter": where.replace(":p", repr(params.get("p"))).replace(
+                        ":s", repr(params.get("s"))
+                    ),
+                    "execution_ms": plan[0]["Execution Time"],
+                    "indexes": indexes,
+                    "nodes": sorted(set(_plan_values(plan[0]["Plan"], "Node Type"))),
+                }
+            )
+        return found
+
+    def time_indicators(self, period: str) -> dict:
+        times, statuses = [], []
+        for _ in range(self.settings.indicator_calls):
+            t0 = time.perf_counter()
+            response = self.system.get(f"/api/v1/indicators?period={period}")
+            times.append((time.perf_counter() - t0) * 1000)
+            statuses.append(response.status_code)
+        warm = sorted(times[1:]) or times
+        return {
+            "period": period,
+            "first_ms": times[0],
+            "median_ms": warm[len(warm) // 2],
+            "max_ms": max(times),
+            "statuses": statuses,
+        }
+
+    def scale_phase(self, operations: Operations) -> None:
+        sizes = sorted(self.settings.scale_sizes)
+        if not sizes:
+            return
+        fill = scale.template(self.engines["rujukan"])
+        now = datetime.now(UTC)
+        today = now.date()
+        period = f"{today.year - (today.month == 1)}-{(today.month - 2) % 12 + 1:02d}"
+        admin = {"Authorization": f"Bearer {self.admin_key}"}
+        generated = 0
+        for size in sizes:
+            label = f"scale {size:,}"
+            if self.over_budget(90):
+                note = f"{label} skipped: time budget spent"
+                self.results.notes.append(note)
+                log(note)
+                break
+            existing = self.scalar("rujukan", "SELECT count(*) FROM referrals")
+            add = max(0, size - existing)
+            log(f"{label}: generating {add:,} referrals (rujukan and laporan)")
+            t0 = time.monotonic()
+            detail = scale.grow(self.engines, generated, generated + add, fill, now, log)
+            generated += add
+            entry = {
+                "size": size,
+                "added": add,
+                "load_s": time.monotonic() - t0,
+                "load_detail": detail,
+                "referrals": self.scalar("rujukan", "SELECT count(*) FROM referrals"),
+                "records": self.scalar("laporan", "SELECT count(*) FROM referral_records"),
+                "by_status": dict(
+                    self.rows("rujukan", "SELECT status, count(*) FROM referrals GROUP BY 1")
+                ),
+            }
+            log(
+                f"{label}: loaded in {entry['load_s']:.1f}s ({entry['referrals']:,} referrals, "
+                f"{entry['records']:,} laporan records)"
+            )
+            urls = operations.walk_list(
+                operations.list_filters(("requested", "admitted", "completed"))
+            )
+            entry["list_urls"] = len(urls)
+            warm = {"headers": [admin], "requests": [["GET", u, None, 0] for u in urls]}
+            self.drive(int(self.system.port), 2, 0.0, 120.0, sample=False, plan=warm)
+            entry["list"] = {}
+            for connections in self.settings.scale_connections:
+                count = self.settings.scale_requests
+                plan = {
+                    "headers": [admin],
+                    "requests": [["GET", urls[i % len(urls)], None, 0] for i in range(count)],
+                }
+                figures, cpu, _ = self.drive(
+                    int(self.system.port), connections, 0.0, 300.0, plan=plan
+                )
+                figures["cpu"] = cpu
+                entry["list"][str(connections)] = figures
+                log(
+                    f"{label}: list at {connections} conn: {figures['completed']} requests, "
+                    f"p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms, "
+                    f"{figures['ok_per_s']:.0f} req/s, statuses {figures['statuses']}"
+                )
+            entry["explain"] = self.explain_list()
+            entry["indicators"] = self.time_indicators(period)
+            ind = entry["indicators"]
+            log(
+                f"{label}: GET /indicators?period={period}: first {ind['first_ms']:.0f} ms, "
+                f"median {ind['median_ms']:.0f} ms, max {ind['max_ms']:.0f} ms, "
+                f"statuses {ind['statuses']}"
+            )
+            self.check_alive()
+            self.update_hwm()
+            self.results.scale.append(entry)
+
     # -- teardown ---------------------------------------------------------------------
 
     def teardown(self) -> None:
@@ -794,7 +1018,13 @@ class Bench:
                 self.calibrate()
             for number, connections in enumerate(self.settings.connections):
                 self.http_phase(number, connections)
+            operations = Operations(self)
+            operations.prepare()
+            for operation in self.settings.operations:
+                for connections in self.settings.connections:
+                    self.op_phase(operations, operation, connections)
             self.events_phase()
+            self.scale_phase(operations)
         except BaseException as exc:
             self.results.notes.append(f"run aborted: {type(exc).__name__}: {exc}")
             log(f"run aborted: {type(exc).__name__}: {exc}")
@@ -820,6 +1050,36 @@ class Bench:
         return self.results
 
 
+def _plan_values(node: dict, key: str):
+    """Every value of ``key`` in an EXPLAIN plan tree."""
+    if key in node:
+        yield node[key]
+    for child in node.get("Plans", []):
+        yield from _plan_values(child, key)
+
+
+def _csv(value: str, kind=int) -> tuple:
+    return tuple(kind(v) for v in value.split(",") if v.strip())
+
+
+SHORT = {  # --short: every phase, small counts; the CI run, about two minutes
+    "connections": (1, 10),
+    "warmup": 1.0,
+    "duration": 3.0,
+    "op_warmup": 0.5,
+    "op_duration": 2.5,
+    "events": 500,
+    "event_timeout": 60.0,
+    "drain_timeout": 20.0,
+    "scale_sizes": (2_000, 5_000),
+    "scale_requests": 60,
+    "indicator_calls": 3,
+    "calibrate": False,
+    "budget": 420.0,
+    "short": True,
+}
+
+
 def parse_args(argv: list[str] | None) -> Settings:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
@@ -837,19 +1097,52 @@ def parse_args(argv: list[str] | None) -> Settings:
         action="store_true",
         help="skip measuring the load generator's own ceiling",
     )
+    parser.add_argument(
+        "--operations",
+        default=",".join(OPERATIONS),
+        help=f"operation phases, in order (default {','.join(OPERATIONS)}; '' for none)",
+    )
+    parser.add_argument("--op-duration", type=float, default=8.0, help="counted s per operation")
+    parser.add_argument("--op-warmup", type=float, default=2.0, help="uncounted s per operation")
+    parser.add_argument(
+        "--sizes",
+        default="10000,100000,1000000",
+        help="referral counts of the data-scale phase (default 10000,100000,1000000; '' none)",
+    )
+    parser.add_argument(
+        "--scale-requests", type=int, default=600, help="list requests per size and conn count"
+    )
+    parser.add_argument("--budget", type=float, default=1800.0, help="seconds before skipping")
+    parser.add_argument(
+        "--short",
+        action="store_true",
+        help="every phase with small counts (1 and 10 connections, 2k and 5k referrals): "
+        "the CI run, about two minutes; other options are ignored",
+    )
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument(
         "--keep-logs", action="store_true", help="keep the processes' logs in bench/results/"
     )
     args = parser.parse_args(argv)
+    unknown = set(_csv(args.operations, str)) - set(OPERATIONS)
+    if unknown:
+        parser.error(f"unknown operations: {', '.join(sorted(unknown))}")
+    common = {"write_docs": not args.no_docs, "keep_logs": args.keep_logs}
+    if args.short:
+        return Settings(**SHORT, **common)
     return Settings(
-        connections=tuple(int(c) for c in args.connections.split(",") if c.strip()),
+        connections=_csv(args.connections),
         duration=args.duration,
         warmup=args.warmup,
+        operations=_csv(args.operations, str),
+        op_duration=args.op_duration,
+        op_warmup=args.op_warmup,
         events=args.events,
+        scale_sizes=_csv(args.sizes),
+        scale_requests=args.scale_requests,
+        budget=args.budget,
         calibrate=not args.no_calibrate,
-        write_docs=not args.no_docs,
-        keep_logs=args.keep_logs,
+        **common,
     )
 
 

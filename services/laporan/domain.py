@@ -494,11 +494,21 @@ class PartnerMonth:
     capacity: int = 0
     annual_target: int | None = None
     episodes: list[Episode] = field(default_factory=list)
+    # the same figures counted by the database (``referral_figures``' shape), used
+    # instead of ``episodes`` where given: a period's indicators at a million referrals
+    figures: dict[str, Any] | None = None
+
+
+def year_start(period: str) -> datetime:
+    """The first instant of the period's year in Bengkulu, as UTC."""
+    return datetime.combine(first_day(period).replace(month=1), time(), LOCAL_TZ).astimezone(UTC)
 
 
 def referral_figures(
     episodes: Iterable[Episode], period: str, year_start: datetime
 ) -> dict[str, Any]:
+    """What a partner's referrals add to its indicators of a period (counted by the
+    database in services/laporan/queries.py, to the same definitions)."""
     start, end = period_bounds(period)
     figures: Counter[str] = Counter()
     response_hours: list[float] = []
@@ -519,13 +529,13 @@ def referral_figures(
 def indicators(months: Iterable[PartnerMonth], period: str) -> dict[str, Any]:
     """Indicators of each partner and of the province (sums of numerators over sums of
     denominators; the province's median over all responses)."""
-    year_start = datetime.combine(first_day(period).replace(month=1), time(), LOCAL_TZ).astimezone(
-        UTC
-    )
+    begins = year_start(period)
     rows, totals = [], Counter()
     all_hours: list[float] = []
     for month in months:
-        figures = referral_figures(month.episodes, period, year_start)
+        figures = month.figures
+        if figures is None:
+            figures = referral_figures(month.episodes, period, begins)
         c, hours = figures["counts"], figures["response_hours"]
         exits = c["completed"] + c["dropped_out"] + c["transferred_out"]
         part = {

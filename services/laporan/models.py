@@ -7,10 +7,12 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -45,10 +47,24 @@ class ReferralRecord(Base):
     accepted: Mapped[bool | None] = mapped_column()
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     response_overdue_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(16))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    # the moments the indicators of a period count by (services/laporan/queries.py)
+    __table_args__ = (
+        Index("ix_referral_records_responded", "responded_at"),
+        Index("ix_referral_records_ended", "ended_at"),
+        Index("ix_referral_records_admitted", "admitted_at", "partner_id"),
+        Index(
+            "ix_referral_records_in_care",
+            "admitted_at",
+            "partner_id",
+            postgresql_where=text("ended_at IS NULL"),
+            sqlite_where=text("ended_at IS NULL"),
+        ),
+    )
 
 
 class PartnerView(Base):

@@ -10,7 +10,7 @@ from bersinar.clock import Clock
 from bersinar.contracts.reports import ReportInput, ReportQuery, ReviewInput
 from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.timers import timer
-from services.laporan import domain, handlers
+from services.laporan import domain, handlers, queries
 from services.laporan.models import Base
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,7 @@ class LaporanService(ServiceBase):
     @rpc
     def indicators(self, period):
         with self.uow() as uow:
-            return handlers.indicators(uow, str(period), self.policy, self.clock.today())
+            return queries.indicators(uow, str(period), self.policy, self.clock.today())
 
     @rpc
     def monthly_export(self, period):
