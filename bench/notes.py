@@ -110,14 +110,13 @@ index-only scans of the admissions of the year).
 check, so accepts to one partner queue behind each other (five partners here), and each
 emits `referral_accepted` to laporan and notifikasi.
 
-**Submitting a report does not scale with connections** (15–18 req/s at 1, 10 and 50;
-laporan at 60–74 % of a core). Cause: `handlers.prefill` calls `episodes(uow, period,
-[partner])`, which loads every referral record of the partner that is open or ended
-since January of the report's year — for a month of 2000 that is all of them — and does
-so twice per submission (the flags, then the answer's `get_report`): a submission costs
-more the more referrals the partner has. The remedy is the one applied to the indicators
-(count in SQL), in laporan's `handlers.py`, which is being reworked on another branch for
-event throughput: left as the next step, with this measurement.
+**Submitting a report** once cost more the more referrals the partner had: the prefill
+(asked twice per submission, for the flags and for the answer) loaded every referral
+record of the partner open or ended since January, and referrals never admitted stay open
+for ever. It now reads only the month's episodes — in care at some moment of the month,
+admitted in it or ended in it (`handlers.month_episodes`), which a test on PostgreSQL
+shows give the same counts as all of them — so its cost follows the partner's caseload,
+not its history.
 
 **The shared database.** PostgreSQL here allows 100 connections for everyone. With four
 benchmark runs at once it refused new ones ("too many clients already") and the services

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, func, or_, select
 
 from bersinar.db import UnitOfWork, insert_ignoring_duplicates
 from bersinar.envelope import parse_rfc3339, rfc3339
@@ -234,23 +234,25 @@ def episodes(uow: UnitOfWork, period: str, partner_ids=None) -> dict[str, list[d
     if partner_ids is not None:
         query = query.where(ReferralRecord.partner_id.in_(list(partner_ids)))
     found: dict[str, list[domain.Episode]] = defaultdict(list)
-    for r in uow.session.scalars(query):
-        found[r.partner_id].append(
-            domain.Episode(
-                partner_id=r.partner_id,
-                sex=r.sex,
-                service_type=r.service_type,
-                age_group=r.age_group,
-                source=r.source or "",
-                requested_at=r.requested_at if r.request_seen else None,
-                responded_at=r.responded_at,
-                accepted=r.accepted,
-                admitted_at=r.admitted_at,
-                ended_at=r.ended_at,
-                outcome=r.outcome,
-            )
-        )
+    for record in uow.session.scalars(query):
+        found[record.partner_id].append(_episode(record))
     return found
+
+
+def _episode(r: ReferralRecord) -> domain.Episode:
+    return domain.Episode(
+        partner_id=r.partner_id,
+        sex=r.sex,
+        service_type=r.service_type,
+        age_group=r.age_group,
+        source=r.source or "",
+        requested_at=r.requested_at if r.request_seen else None,
+        responded_at=r.responded_at,
+        accepted=r.accepted,
+        admitted_at=r.admitted_at,
+        ended_at=r.ended_at,
+        outcome=r.outcome,
+    )
 
 
 # --- expected reports and their deadlines ----------------------------------------------------
@@ -442,9 +444,25 @@ def _expected_or_404(uow, partner_id, period, policy) -> None:
         )
 
 
+def month_episodes(uow: UnitOfWork, period: str, partner_id: str) -> list[domain.Episode]:
+    """The partner's episodes that can change a figure of the month: in care at some
+    moment of it, admitted in it, or ended in it. Referrals never admitted and still
+    open (the bulk, as years pass) count in none of them, so they are not read."""
+    start, end = domain.period_bounds(period)
+    r = ReferralRecord
+    query = select(r).where(
+        r.partner_id == partner_id,
+        or_(
+            and_(r.admitted_at < end, or_(r.ended_at.is_(None), r.ended_at >= start)),
+            and_(r.admitted_at >= start, r.admitted_at < end),
+            and_(r.ended_at >= start, r.ended_at < end),
+        ),
+    )
+    return [_episode(record) for record in uow.session.scalars(query)]
+
+
 def prefill(uow: UnitOfWork, partner_id: str, period: str) -> dict[str, Any]:
-    found = episodes(uow, period, [partner_id]).get(partner_id, [])
-    return domain.recorded_report_counts(found, period)
+    return domain.recorded_report_counts(month_episodes(uow, period, partner_id), period)
 
 
 def get_report(

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from services.laporan import handlers, queries
+from services.laporan import domain, handlers, queries
 from services.laporan.domain import LOCAL_TZ, ReportPolicy
 from services.laporan.models import AgreementView, PartnerView, ReferralRecord, Report
 
@@ -120,3 +120,15 @@ def test_indicators_counted_in_sql_equal_the_ones_counted_from_episodes(filled, 
         in_sql = queries.indicators(uow, period, POLICY, today)
     assert in_sql == in_python
     assert in_sql["province"]["figures"]["answered"] > 0
+
+
+@pytest.mark.parametrize("period", ["2025-01", "2025-11", "2026-01", "2026-02", "2026-10"])
+def test_the_prefill_reads_only_the_months_episodes_and_counts_the_same(filled, period):
+    with filled() as uow:
+        for partner_id in PARTNERS:
+            everything = handlers.episodes(uow, period, [partner_id]).get(partner_id, [])
+            month = handlers.month_episodes(uow, period, partner_id)
+            assert handlers.prefill(uow, partner_id, period) == (
+                domain.recorded_report_counts(everything, period)
+            )
+            assert len(month) < len(everything)
