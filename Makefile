@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install ops-tools migrate queues seed secrets unit integration e2e check lint bench bench-short chaos chaos-short clean-var
+.PHONY: run test install ops-tools browser-tools migrate queues seed secrets users unit integration e2e browser check lint bench bench-short chaos chaos-short clean-var
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
@@ -20,6 +20,10 @@ install: $(STAMP)
 ops-tools:
 	@bash deploy/prometheus/install-tools.sh
 
+# Debian's Chromium for the console's browser tests
+browser-tools:
+	@bash deploy/browser/install-chromium.sh
+
 secrets: install
 	@$(BIN)/bersinar secrets init
 
@@ -32,13 +36,21 @@ queues: install
 seed: migrate queues
 	$(BIN)/bersinar seed
 
-run: seed
+# the console's first admin account, on a fresh install only (password in var/)
+users: migrate
+	$(BIN)/bersinar users bootstrap
+
+run: seed users
 	@mkdir -p var/log
 	@echo "Bersinar: http://127.0.0.1:8000 (admin key in var/secrets.env; logs in var/log/)"
+	@echo "Console: http://127.0.0.1:8000/console (first admin's password in var/console-admin.txt)"
 	BERSINAR_VAR=$(CURDIR)/var $(BIN)/supervisord -c deploy/supervisord.conf
 
-test: install ops-tools
+# The browser tests run in a pytest process of their own: Playwright's sync API cannot
+# run under the eventlet monkey-patching every other test needs (tests/conftest.py).
+test: install ops-tools browser-tools
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
+	BERSINAR_TEST_BROWSER=1 $(BIN)/pytest tests/browser
 
 unit: install ops-tools
 	$(BIN)/pytest tests/unit
@@ -51,6 +63,9 @@ e2e: install ops-tools
 
 lint: install
 	$(BIN)/ruff check bersinar services gateway tests bench chaos
+
+browser: install browser-tools
+	BERSINAR_TEST_BROWSER=1 $(BIN)/pytest tests/browser
 
 check: lint unit
 

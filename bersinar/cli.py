@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets as pysecrets
@@ -277,6 +278,123 @@ def crypto_rotate(batch_size):
     finally:
         factory.dispose()
     click.echo(f"rujukan: {done} client(s) re-encrypted with key {cipher.current_kid}")
+
+
+@main.group()
+def users():
+    """People's accounts of the web console (/console); machines keep API keys."""
+
+
+@contextlib.contextmanager
+def _accounts():
+    """A unit of work on the gateway's database, committed when the block ends; a
+    refused change (a bad name, a short password) is told plainly, without a trace."""
+    from bersinar.db import UnitOfWorkFactory
+    from bersinar.errors import DomainError
+    from gateway.models import Base
+
+    config = _load("gateway")
+    factory = UnitOfWorkFactory(config["DATABASE_URL"], "gateway", Base.metadata)
+    try:
+        with factory() as uow:
+            yield uow
+            uow.commit()
+    except DomainError as exc:
+        details = "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in (exc.errors or {}).items())
+        raise click.ClickException(f"{exc.detail} {details}".strip()) from exc
+    finally:
+        factory.dispose()
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Kata sandi", hide_input=True, confirmation_prompt="Ulangi kata sandi")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "officer", "partner"]), required=True)
+@click.option("--partner", "partner_id", help="The partner an operator (role partner) acts for.")
+@click.option("--name", "full_name", help="Full name shown on the console (default: USERNAME).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_create(username, role, partner_id, full_name, password_stdin):
+    """Create a console account (the password is asked for, never an argument)."""
+    from gateway.console import accounts
+
+    data = {
+        "username": username,
+        "full_name": full_name or username,
+        "role": role,
+        "partner_id": partner_id,
+        "password": _read_password(password_stdin),
+    }
+    with _accounts() as uow:
+        accounts.create_user(uow, data, "cli")
+    click.echo(f"console user {username} ({role}) created")
+
+
+@users.command("reset-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def users_reset_password(username, password_stdin):
+    """Set a new password: unlocks the account and ends its sessions."""
+    from gateway.console import accounts
+
+    password = _read_password(password_stdin)
+    with _accounts() as uow:
+        accounts.set_password(uow, accounts.find_user_id(uow, username), password)
+    click.echo(f"password of {username} set")
+
+
+@users.command("list")
+def users_list():
+    """Every console account: name, role, partner, locked or not."""
+    from gateway.console import accounts
+
+    with _accounts() as uow:
+        for user in accounts.list_users(uow):
+            locked = " locked" if user["locked"] else ""
+            partner = f" {user['partner_id']}" if user["partner_id"] else ""
+            click.echo(f"{user['username']}\t{user['role']}{partner}{locked}")
+
+
+@users.command("bootstrap")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=str(SECRETS_FILE.parent / "console-admin.txt"),
+    show_default=True,
+    help="Where the first admin's password is written.",
+)
+def users_bootstrap(output):
+    """On a fresh install (no console account yet): create the admin account ``admin``
+    with a random password, written to var/console-admin.txt (mode 0600). Otherwise
+    nothing. Run by `make run`; an existing file is never overwritten."""
+    from pathlib import Path
+
+    from gateway.console import accounts
+
+    target = Path(output)
+    with _accounts() as uow:
+        if accounts.count_users(uow):
+            click.echo("console: accounts exist; none created")
+            return
+        if target.exists():
+            raise click.ClickException(f"{target} exists: move it away and run again")
+        password = pysecrets.token_urlsafe(15)
+        data = {
+            "username": "admin",
+            "full_name": "Admin Bersinar",
+            "role": "admin",
+            "password": password,
+        }
+        accounts.create_user(uow, data, "bootstrap")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(f"username=admin\npassword={password}\n")
+    click.echo(f"console: admin account created; its password is in {target}")
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from nameko.dependency_providers import Config
 
+from bersinar.clock import Clock
 from bersinar.context import CorrelationId
 from bersinar.entrypoints import Database, RpcProxy
 from gateway import keys
+from gateway.console.pages import ConsoleRoutes
 from gateway.exceptions import Unauthorized
 from gateway.http import call
 from gateway.limits import RateLimiter
@@ -31,12 +33,14 @@ class GatewayService(
     AuditRoutes,
     ReportRoutes,
     WebhookRoutes,
+    ConsoleRoutes,
 ):
     name = "gateway"
     config = Config()
     uow = Database(Base.metadata)
     correlation_id = CorrelationId()
     rate_limiter = RateLimiter()
+    clock = Clock()
     mitra = RpcProxy("mitra")
     rujukan = RpcProxy("rujukan")
     laporan = RpcProxy("laporan")

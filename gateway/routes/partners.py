@@ -45,6 +45,16 @@ class PartnerRoutes:
 
     @endpoint(
         "GET",
+        "/api/v1/occupancy",
+        "Tempat terisi dan kapasitas setiap layanan setiap mitra (rujukan aktif)",
+        roles=STAFF,
+        tags=("rujukan", "mitra"),
+    )
+    def occupancy(self, request, caller, data, params):
+        return {"items": self.rpc("rujukan", "occupancy")}
+
+    @endpoint(
+        "GET",
         "/api/v1/partners/<string:partner_id>",
         "Satu mitra",
         roles=EVERYONE,

@@ -513,6 +513,10 @@ def referral_figures(
     figures: Counter[str] = Counter()
     response_hours: list[float] = []
     for e in episodes:
+        if _in(e.requested_at, start, end):
+            figures["requested"] += 1
+        if _in(e.admitted_at, start, end):
+            figures["admitted"] += 1
         if _in(e.responded_at, start, end) and e.accepted is not None:
             figures["accepted" if e.accepted else "rejected"] += 1
             if e.requested_at is not None and e.responded_at is not None:
@@ -542,8 +546,10 @@ def indicators(months: Iterable[PartnerMonth], period: str) -> dict[str, Any]:
             "expected_reports": int(month.expected),
             "submitted_reports": int(month.expected and month.report_status in SUBMITTED),
             "on_time_reports": int(month.expected and month.report_on_time),
+            "requested": c["requested"],
             "accepted": c["accepted"],
             "answered": c["accepted"] + c["rejected"],
+            "admitted": c["admitted"],
             "completed": c["completed"],
             "dropped_out": c["dropped_out"],
             "exits": exits,

@@ -144,6 +144,15 @@ class RujukanService(ServiceBase):
             return handlers.match_partners(uow, query, self.clock.now())
 
     @rpc
+    def occupancy(self):
+        """Places taken and capacity of every service every partner offers."""
+        with self.uow() as uow:
+            return [
+                {"partner_id": p, "service_type": s, "occupied": taken, "capacity": capacity}
+                for p, s, taken, capacity in handlers.occupancy(uow)
+            ]
+
+    @rpc
     def list_audit(self, params, actor):
         filters = AuditQuery().load(params or {})
         with self.uow() as uow:

@@ -17,12 +17,8 @@ from tests.support.system import BIN, System
 
 @pytest.fixture(scope="package")
 def e2e_env(test_run_id, encryption_keys):
-    vhost = f"bersinar-e2e-{test_run_id}"
-    infra.create_vhost(vhost)
-    urls = infra.create_databases(f"be_{test_run_id}")
-    yield infra.amqp_uri_for(vhost), urls
-    infra.drop_databases(urls)
-    infra.delete_vhost(vhost)
+    with infra.own_broker_and_databases(f"bersinar-e2e-{test_run_id}", f"be_{test_run_id}") as env:
+        yield env
 
 
 @pytest.fixture(scope="package")

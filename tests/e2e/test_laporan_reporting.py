@@ -8,13 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
 
 from bersinar.envelope import rfc3339, utcnow
+from tests.support.wait import eventually
 
 PERIOD = "2027-06"
 
@@ -51,16 +51,6 @@ def laporan_events(system, event_type, partner_id):
     finally:
         engine.dispose()
     return [json.loads(r[0])["data"] for r in rows]
-
-
-def eventually(probe, what, timeout=20):
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not value and time.monotonic() < deadline:
-        time.sleep(0.2)
-        value = probe()
-    assert value, f"timed out waiting for {what}"
-    return value
 
 
 def put(system, path, body, key):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+from contextlib import contextmanager
 
 import psycopg2
 from psycopg2 import sql
@@ -100,3 +101,16 @@ def purge_queues(amqp_uri: str) -> int:
         purged += channel.queue_purge(name) or 0
     connection.close()
     return purged
+
+
+@contextmanager
+def own_broker_and_databases(vhost: str, db_prefix: str):
+    """A vhost and migrated databases for one group of tests, gone afterwards: yields
+    ``(amqp_uri, database_urls)``."""
+    create_vhost(vhost)
+    urls = create_databases(db_prefix)
+    try:
+        yield amqp_uri_for(vhost), urls
+    finally:
+        drop_databases(urls)
+        delete_vhost(vhost)

@@ -1,0 +1,236 @@
+"""The monitoring dashboard's figures: each one a dataset (the numbers, shown as a table
+and downloadable as CSV) and a chart drawn from it on the server as SVG with pygal, so
+no script and no outside address is needed to read it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygal
+from markupsafe import Markup
+from pygal.style import Style
+
+from gateway.console import labels
+
+STYLE = Style(
+    background="white",
+    plot_background="white",
+    foreground="#1b1b1b",
+    foreground_strong="#1b1b1b",
+    foreground_subtle="#555",
+    colors=("#0b5394", "#e69138", "#38761d", "#990000", "#674ea7", "#45818e"),
+    font_family="DejaVu Sans, Arial, sans-serif",
+    label_font_size=13,
+    major_label_font_size=13,
+    legend_font_size=13,
+    value_font_size=12,
+    title_font_size=16,
+)
+_SCRIPT = re.compile(r"<script.*?</script>", re.DOTALL)
+
+# pygal puts a finder for its map plugins (unused here) on sys.meta_path; it has no
+# find_spec, so every failed import anywhere in the process then warns (ImportWarning)
+sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "PluginImportFixer"]
+
+
+@dataclass
+class Dataset:
+    key: str
+    title: str
+    columns: list[str]
+    rows: list[list[Any]]
+    note: str = ""
+    chart: Markup | None = field(default=None, repr=False)
+
+
+def to_csv(dataset: Dataset) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(dataset.columns)
+    for row in dataset.rows:
+        writer.writerow(["" if v is None else v for v in row])
+    return out.getvalue()
+
+
+def svg(chart) -> Markup:
+    """pygal's SVG without its script (tooltips only; the numbers are in the table)."""
+    return Markup(_SCRIPT.sub("", chart.render(is_unicode=True)))
+
+
+def _chart(kind, title: str, percent: bool = False, **options):
+    options.setdefault("show_legend", True)
+    return kind(
+        title=title,
+        style=STYLE,
+        js=[],
+        disable_xml_declaration=True,
+        width=800,
+        height=420,
+        legend_at_bottom=True,
+        print_values=True,
+        print_values_position="top",
+        value_formatter=(labels.percent if percent else lambda v: labels.number(v, 0)),
+        truncate_label=-1,
+        no_data_text="Belum ada data",
+        **options,
+    )
+
+
+def funnel(figures: dict[str, int], period: str) -> Dataset:
+    stages = [
+        ("Diminta", figures.get("requested", 0)),
+        ("Diterima", figures.get("accepted", 0)),
+        ("Masuk layanan", figures.get("admitted", 0)),
+        ("Selesai", figures.get("completed", 0)),
+        ("Putus layanan", figures.get("dropped_out", 0)),
+    ]
+    data = Dataset(
+        "corong",
+        f"Corong rujukan, {labels.period_name(period)}",
+        ["Tahap", "Jumlah"],
+        [[name, count] for name, count in stages],
+        "Rujukan yang diminta, diterima, masuk, selesai dan putus pada bulan itu (provinsi).",
+    )
+    top = max([count for _, count in stages] + [1])
+    step = max(1, -(-top // 10))
+    chart = _chart(
+        pygal.HorizontalBar,
+        data.title,
+        show_legend=False,
+        y_labels=list(range(0, top + step, step)),
+    )
+    chart.x_labels = [name for name, _ in stages]
+    chart.add("Jumlah", [count for _, count in stages])
+    data.chart = svg(chart)
+    return data
+
+
+def response_times(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> Dataset:
+    data = Dataset(
+        "waktu-respons",
+        f"Median waktu jawab rujukan (jam), {labels.period_name(period)}",
+        ["Mitra", "Median jam", "Rujukan dijawab"],
+        [
+            [
+                names.get(r["partner_id"], r["partner_id"]),
+                r.get("median_response_hours"),
+                r["figures"].get("answered", 0),
+            ]
+            for r in rows
+        ],
+        "Dari permintaan sampai diterima atau ditolak; kosong bila tidak ada yang dijawab.",
+    )
+    chart = _chart(pygal.HorizontalBar, data.title, show_legend=False)
+    chart.value_formatter = lambda v: labels.number(v, 1)
+    chart.x_labels = [row[0] for row in data.rows]
+    chart.add("Median jam", [row[1] for row in data.rows])
+    data.chart = svg(chart)
+    return data
+
+
+def occupancy(items: list[dict[str, Any]], names: dict[str, str]) -> Dataset:
+    rows = [
+        [
+            names.get(i["partner_id"], i["partner_id"]),
+            labels.label(labels.SERVICE_TYPE, i["service_type"]),
+            i["occupied"],
+            i["capacity"],
+            round(i["occupied"] / i["capacity"], 4) if i["capacity"] else None,
+        ]
+        for i in sorted(items, key=lambda i: (names.get(i["partner_id"], ""), i["service_type"]))
+    ]
+    data = Dataset(
+        "okupansi",
+        "Keterisian layanan per mitra (saat ini)",
+        ["Mitra", "Layanan", "Terisi", "Kapasitas", "Keterisian"],
+        rows,
+        "Klien diterima atau dalam layanan dibagi kapasitas layanan itu.",
+    )
+    chart = _chart(pygal.HorizontalBar, data.title, percent=True, range=(0, 1))
+    partners = list(dict.fromkeys(row[0] for row in rows))
+    chart.x_labels = partners
+    for service in labels.SERVICE_TYPE.values():
+        by_partner = {row[0]: row[4] for row in rows if row[1] == service}
+        if by_partner:
+            chart.add(service, [by_partner.get(p) for p in partners])
+    data.chart = svg(chart)
+    return data
+
+
+def outcomes(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> Dataset:
+    data = Dataset(
+        "hasil",
+        f"Tingkat selesai dan putus layanan, {labels.period_name(period)}",
+        ["Mitra", "Selesai", "Putus", "Keluar layanan", "Tingkat selesai", "Tingkat putus"],
+        [
+            [
+                names.get(r["partner_id"], r["partner_id"]),
+                r["figures"].get("completed", 0),
+                r["figures"].get("dropped_out", 0),
+                r["figures"].get("exits", 0),
+                r.get("completion_rate"),
+                r.get("dropout_rate"),
+            ]
+            for r in rows
+        ],
+        "Dibagi klien yang keluar layanan (selesai + putus + dipindahkan) pada bulan itu.",
+    )
+    chart = _chart(pygal.HorizontalBar, data.title, percent=True, range=(0, 1))
+    chart.x_labels = [row[0] for row in data.rows]
+    chart.add("Tingkat selesai", [row[4] for row in data.rows])
+    chart.add("Tingkat putus", [row[5] for row in data.rows])
+    data.chart = svg(chart)
+    return data
+
+
+def compliance(
+    reports_by_period: dict[str, list[dict[str, Any]]], names: dict[str, str]
+) -> Dataset:
+    """Partner × month: on time, late, missing. The grid itself is the chart: each cell
+    coloured and worded, so it reads at a glance and without colour."""
+    periods = sorted(reports_by_period)
+    grid: dict[str, dict[str, dict[str, Any]]] = {}
+    for period, reports in reports_by_period.items():
+        for report in reports:
+            grid.setdefault(report["partner_id"], {})[period] = report
+    rows = []
+    for partner_id in sorted(grid, key=lambda p: names.get(p, p)):
+        row: list[Any] = [names.get(partner_id, partner_id)]
+        for period in periods:
+            report = grid[partner_id].get(period)
+            row.append(_compliance_word(report))
+        rows.append(row)
+    return Dataset(
+        "kepatuhan",
+        "Kepatuhan pelaporan per mitra dan bulan",
+        ["Mitra", *[labels.period_name(p) for p in periods]],
+        rows,
+        "Tepat waktu, terlambat atau belum dikirim; kosong bila tidak ada laporan yang diharapkan.",
+    )
+
+
+def _compliance_word(report: dict[str, Any] | None) -> str:
+    if report is None:
+        return ""
+    status = report.get("status")
+    if status == "approved":
+        on_time = report.get("timeliness") == "submitted_on_time"
+        return "Disetujui (tepat waktu)" if on_time else "Disetujui (terlambat)"
+    return labels.label(labels.REPORT_STATUS, status)
+
+
+def compliance_class(word: str) -> str:
+    if not word:
+        return "none"
+    if "tepat waktu" in word.lower():
+        return "ok"
+    if word.startswith("Belum jatuh"):
+        return "open"
+    if word.startswith("Belum dikirim"):
+        return "missing"
+    return "late"

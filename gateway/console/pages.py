@@ -1,0 +1,842 @@
+"""The console's pages, a mixin of the gateway like the API's route areas. Each action
+calls the same RPC with the same caller shape as its API endpoint, after the same role
+check (taken from that endpoint's route), so the services apply one set of rules —
+partner isolation included — whether a person or a machine asks."""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError as MarshmallowValidationError
+from werkzeug.security import safe_join
+from werkzeug.wrappers import Response
+
+from bersinar.contracts.referrals import (
+    REFERRAL_SOURCES,
+    REFERRAL_STATUSES,
+    REJECTION_REASONS,
+    ReferralCreate,
+    is_plain_id,
+)
+from bersinar.contracts.reports import PERIOD
+from bersinar.entrypoints import RemoteDomainError
+from bersinar.errors import DomainError, ValidationFailed
+from gateway.console import accounts, charts, labels
+from gateway.console.web import (
+    BASE,
+    HERE,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    api_roles,
+    field_errors,
+    login_csrf_token,
+    not_found,
+    page,
+    redirect,
+    render,
+    require_route,
+    set_cookie,
+    tokens_match,
+)
+from gateway.routes.notifications import inbox_of
+
+STATIC = HERE / "static"
+PEOPLE = ("admin", "officer", "partner")
+STAFF = ("admin", "officer")
+# console action word → (rujukan's action, the API route whose roles apply)
+REFERRAL_ACTIONS = {
+    "terima": ("accept", "accept"),
+    "tolak": ("reject", "reject"),
+    "masuk": ("admit", "admit"),
+    "selesai": ("complete", "complete"),
+    "putus": ("drop_out", "drop-out"),
+    "batal": ("cancel", "cancel"),
+    "alihkan": ("transfer", "transfer"),
+}
+REFERRAL_ROUTE = "POST /api/v1/referrals/<string:referral_id>/"
+REPORT_GROUPS = (
+    ("total", "Total"),
+    ("by_sex.M", "Laki-laki"),
+    ("by_sex.F", "Perempuan"),
+    ("by_service_type.inpatient", "Rawat inap"),
+    ("by_service_type.outpatient", "Rawat jalan"),
+    ("by_service_type.aftercare", "Pasca rehabilitasi"),
+)
+EXTRA_COUNTS = (
+    ("services_delivered.counselling_sessions", "Sesi konseling"),
+    ("services_delivered.group_sessions", "Sesi kelompok"),
+    ("services_delivered.home_visits", "Kunjungan rumah"),
+    ("capacity_building.activities", "Kegiatan penguatan kapasitas"),
+    ("capacity_building.staff_trained", "Petugas dilatih"),
+)
+COMPLIANCE_MONTHS = 6
+MESSAGES = {
+    "dibuat": "Rujukan dibuat dan dikirim ke mitra.",
+    "accept": "Rujukan diterima.",
+    "reject": "Rujukan ditolak.",
+    "admit": "Klien tercatat masuk layanan.",
+    "complete": "Klien tercatat selesai layanan.",
+    "drop_out": "Klien tercatat putus layanan.",
+    "cancel": "Rujukan dibatalkan.",
+    "transfer": "Klien dialihkan; rujukan baru dibuat.",
+    "terkirim": "Laporan terkirim.",
+    "approve": "Laporan disetujui.",
+    "return": "Laporan dikembalikan ke mitra.",
+    "kapasitas": "Kapasitas disimpan.",
+    "sandi": "Kata sandi diganti.",
+    "pengguna": "Pengguna dibuat.",
+    "reset": "Kata sandi pengguna diatur ulang; akunnya tidak terkunci lagi.",
+}
+
+
+def safe_next(value: str | None) -> str:
+    if value and value.startswith(BASE + "/") and "//" not in value and "\\" not in value:
+        return value
+    return BASE + "/"
+
+
+def is_period(value: str | None) -> bool:
+    try:
+        PERIOD(value or "")
+        return True
+    except MarshmallowValidationError:
+        return False
+
+
+def last_month(today: date) -> str:
+    previous = today.replace(day=1) - timedelta(days=1)
+    return f"{previous:%Y-%m}"
+
+
+def months_back(period: str, count: int) -> list[str]:
+    year, month = (int(part) for part in period.split("-"))
+    out = []
+    for _ in range(count):
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return list(reversed(out))
+
+
+def _int_field(form, name: str, errors: dict[str, list[str]]) -> int:
+    raw = (form.get(name) or "0").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = ["Isi dengan bilangan bulat."]
+        return 0
+    if abs(value) > 100000:
+        errors[name] = ["Angka terlalu besar."]
+    return value
+
+
+def report_content(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The report as laporan takes it, from the form's fields; typing errors by field."""
+    errors: dict[str, list[str]] = {}
+    counts: dict[str, Any] = {"total": {}, "by_sex": {}, "by_service_type": {}}
+    for group, _ in REPORT_GROUPS:
+        values = {m: _int_field(form, f"{group}.{m}", errors) for m in labels.MEASURES}
+        if group == "total":
+            counts["total"] = values
+        else:
+            dimension, key = group.split(".")
+            counts[dimension][key] = values
+    content: dict[str, Any] = {
+        "counts": counts,
+        "services_delivered": {},
+        "capacity_building": {},
+        "narrative": form.get("narrative") or "",
+    }
+    for name, _ in EXTRA_COUNTS:
+        section, key = name.split(".")
+        content[section][key] = _int_field(form, name, errors)
+    if len(content["narrative"]) > 5000:
+        errors["narrative"] = ["Narasi paling banyak 5000 karakter."]
+    return content, errors
+
+
+def report_values(content: dict[str, Any] | None) -> dict[str, Any]:
+    """Form values (``by_sex.M.start`` → 3) from a report's content or its prefill."""
+    values: dict[str, Any] = {}
+    if not content:
+        return values
+    counts = content.get("counts", content)
+    for group, _ in REPORT_GROUPS:
+        node: Any = counts
+        for part in group.split("."):
+            node = (node or {}).get(part) if isinstance(node, dict) else None
+        for measure in labels.MEASURES:
+            values[f"{group}.{measure}"] = (node or {}).get(measure, 0)
+    for name, _ in EXTRA_COUNTS:
+        section, key = name.split(".")
+        values[name] = (content.get(section) or {}).get(key, 0)
+    values["narrative"] = content.get("narrative", "")
+    return values
+
+
+def place_rule_messages(errors: dict[str, Any]) -> dict[str, list[str]]:
+    """laporan names the rules a report breaks; each message is put at the row of the
+    form it speaks of (the row's words are in the message), else at its section."""
+    placed: dict[str, list[str]] = {}
+    rows = [(g, name.lower()) for g, name in REPORT_GROUPS if g != "total"]
+    for rule, messages in errors.items():
+        for message in messages if isinstance(messages, list) else [str(messages)]:
+            where = "summary"
+            lowered = message.lower()
+            if rule == "narrative_required":
+                where = "narrative"
+            elif rule == "by_sex_sums_to_total" or rule == "sex_served":
+                where = "by_sex"
+            elif rule in ("by_service_type_sums_to_total", "service_offered"):
+                where = "by_service_type"
+            elif rule in ("balance", "non_negative", "start_equals_previous_end"):
+                where = next((g for g, name in rows if name in lowered), "total")
+            placed.setdefault(where, []).append(message)
+    return placed
+
+
+class ConsoleRoutes:
+    # --- session --------------------------------------------------------------------
+
+    @property
+    def console_policy(self) -> accounts.Policy:
+        return accounts.Policy(
+            lock_after=int(self.config.get("CONSOLE_LOCK_AFTER", 5)),
+            lock_minutes=int(self.config.get("CONSOLE_LOCK_MINUTES", 15)),
+            session_hours=int(self.config.get("CONSOLE_SESSION_HOURS", 8)),
+        )
+
+    @property
+    def cookie_setting(self) -> str:
+        return str(self.config.get("CONSOLE_SECURE_COOKIES", "auto")).lower()
+
+    def console_session(self, request) -> accounts.SignedIn | None:
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not token or len(token) > 100:
+            return None
+        with self.uow() as uow:
+            return accounts.session_of(uow, token)
+
+    def partner_names(self, user) -> dict[str, str]:
+        partners = self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
+        return {p["id"]: p["name"] for p in partners}
+
+    @staticmethod
+    def _home(user) -> Response:
+        if user is None:
+            return redirect(f"{BASE}/masuk")
+        return redirect(f"{BASE}/monev" if user.role in STAFF else f"{BASE}/rujukan")
+
+    @page("GET", "/console", roles=None)
+    def console_home(self, request, user):
+        return self._home(user)
+
+    @page("GET", "/console/", roles=None)
+    def console_home_slash(self, request, user):
+        return self._home(user)
+
+    @page("GET", "/console/masuk", roles=None)
+    def console_sign_in_form(self, request, user):
+        if user is not None:
+            return redirect(BASE + "/")
+        return self._sign_in_page(request, {}, 200)
+
+    def _sign_in_page(self, request, errors, status, username="", locked_until=None):
+        token = login_csrf_token(request)
+        reply = render(
+            "masuk.html",
+            status=status,
+            user=None,
+            csrf=token,
+            next=safe_next(request.args.get("lanjut") or request.form.get("lanjut")),
+            username=username,
+            errors=errors,
+            locked_until=locked_until,
+        )
+        set_cookie(reply, request, self.cookie_setting, LOGIN_CSRF_COOKIE, token, max_age=3600)
+        return reply
+
+    @page("POST", "/console/masuk", roles=None)
+    def console_sign_in(self, request, user):
+        form = request.form
+        if not tokens_match(request.cookies.get(LOGIN_CSRF_COOKIE, ""), form.get("csrf", "")):
+            errors = {"form": ["Formulir kedaluwarsa. Silakan coba masuk lagi."]}
+            return self._sign_in_page(request, errors, 400)
+        username = (form.get("username") or "").strip().lower()[:64]
+        password = (form.get("password") or "")[:200]
+        if not username or not password:
+            errors = {"form": ["Isi nama pengguna dan kata sandi."]}
+            return self._sign_in_page(request, errors, 422, username)
+        with self.uow() as uow:
+            try:
+                token = accounts.sign_in(uow, username, password, self.console_policy)
+            except accounts.SignInRefused as refused:
+                uow.commit()  # the failure is counted
+                if refused.locked_until is not None:
+                    errors = {
+                        "form": [
+                            "Akun ini terkunci sementara karena terlalu banyak percobaan "
+                            f"yang gagal, sampai {labels.when(refused.locked_until)}. "
+                            "Minta admin mengatur ulang kata sandi bila perlu lebih cepat."
+                        ]
+                    }
+                    return self._sign_in_page(request, errors, 423, username)
+                errors = {"form": ["Nama pengguna atau kata sandi salah."]}
+                return self._sign_in_page(request, errors, 401, username)
+            uow.commit()
+        reply = redirect(safe_next(form.get("lanjut")))
+        set_cookie(reply, request, self.cookie_setting, SESSION_COOKIE, token)
+        reply.delete_cookie(LOGIN_CSRF_COOKIE, path=BASE)
+        return reply
+
+    @page("POST", "/console/keluar")
+    def console_sign_out(self, request, user):
+        with self.uow() as uow:
+            accounts.sign_out(uow, user.token_hash)
+            uow.commit()
+        reply = redirect(f"{BASE}/masuk")
+        reply.delete_cookie(SESSION_COOKIE, path=BASE)
+        return reply
+
+    @page("GET", "/console/sandi")
+    def console_password_form(self, request, user):
+        return render("sandi.html", user=user, errors={}, message=self._message(request))
+
+    @page("POST", "/console/sandi")
+    def console_change_password(self, request, user):
+        form = request.form
+        new = form.get("new") or ""
+        errors = accounts.check_password(new, "new")
+        if new != (form.get("repeat") or ""):
+            errors["repeat"] = ["Kata sandi baru tidak sama."]
+        if not errors:
+            try:
+                with self.uow() as uow:
+                    accounts.change_own_password(uow, user.user_id, form.get("current") or "", new)
+                    uow.commit()
+            except ValidationFailed as exc:
+                errors = dict(exc.errors)
+        if errors:
+            return render("sandi.html", status=422, user=user, errors=errors, message=None)
+        # a new password ends every session, this one too: sign in again with it
+        reply = redirect(f"{BASE}/masuk")
+        reply.delete_cookie(SESSION_COOKIE, path=BASE)
+        return reply
+
+    @staticmethod
+    def _message(request) -> str | None:
+        return MESSAGES.get(request.args.get("pesan", ""))
+
+    # --- referrals ------------------------------------------------------------------
+
+    @page("GET", "/console/rujukan")
+    def console_referrals(self, request, user):
+        require_route(user, "GET /api/v1/referrals")
+        status = request.args.get("status") or None
+        if status is not None and status not in REFERRAL_STATUSES:
+            raise ValidationFailed("Status tidak dikenal.", errors={"status": ["Tidak dikenal."]})
+        params: dict[str, Any] = {"limit": 50}
+        if status:
+            params["status"] = status
+        cursor = request.args.get("cursor")
+        if cursor:
+            params["cursor"] = cursor
+        found = self.rpc("rujukan", "list_referrals", params, user.caller.as_dict())
+        return render(
+            "rujukan_daftar.html",
+            user=user,
+            referrals=found["items"],
+            next_cursor=found.get("next_cursor"),
+            status=status,
+            statuses=REFERRAL_STATUSES,
+            names=self.partner_names(user),
+            reasons=REJECTION_REASONS,
+            partners=self._transfer_targets(user),
+            message=self._message(request),
+        )
+
+    def _transfer_targets(self, user) -> list[dict[str, Any]]:
+        if user.role not in STAFF:
+            return []
+        return self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
+
+    @page("GET", "/console/rujukan/baru", roles=STAFF)
+    def console_new_referral(self, request, user):
+        require_route(user, "POST /api/v1/referrals")
+        return self._client_form(user, {}, {"source": "TAT", "given_by": "client"})
+
+    def _client_form(self, user, errors, values, status=200):
+        return render(
+            "rujukan_baru.html",
+            status=status,
+            user=user,
+            errors=errors,
+            values=values,
+            sources=REFERRAL_SOURCES,
+            kabupaten=self._kabupaten(user),
+        )
+
+    def _kabupaten(self, user) -> list[str]:
+        partners = self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
+        return sorted({p["kabupaten_kota"] for p in partners})
+
+    @staticmethod
+    def _referral_payload(form) -> dict[str, Any]:
+        client = {
+            "nik": (form.get("nik") or "").strip(),
+            "name": (form.get("name") or "").strip(),
+            "birth_date": form.get("birth_date") or "",
+            "sex": form.get("sex") or "",
+        }
+        if (form.get("phone") or "").strip():
+            client["phone"] = form.get("phone").strip()
+        payload = {
+            "client": client,
+            "source": form.get("source") or "",
+            "service_type": form.get("service_type") or "",
+            "consent": {
+                "given": form.get("consent") == "ya",
+                "given_by": form.get("given_by") or "client",
+            },
+        }
+        if form.get("partner_id"):
+            payload["partner_id"] = form["partner_id"]
+        return payload
+
+    @page("POST", "/console/rujukan/baru", roles=STAFF)
+    def console_place_referral(self, request, user):
+        require_route(user, "POST /api/v1/referrals")
+        form = request.form
+        values = form.to_dict()
+        payload = self._referral_payload(form)
+        errors: dict[str, Any] = {}
+        try:
+            ReferralCreate().load(payload, partial=("partner_id",))
+        except MarshmallowValidationError as exc:
+            errors = field_errors(ValidationFailed(errors=exc.normalized_messages()))
+        if not payload["consent"]["given"]:
+            errors["consent"] = ["Rujukan hanya dapat dibuat dengan persetujuan klien atau wali."]
+        kabupaten = form.get("kabupaten_kota") or None
+        if errors:
+            return self._client_form(user, errors, values, 422)
+        if form.get("step") != "buat":
+            query = {"sex": payload["client"]["sex"], "service_type": payload["service_type"]}
+            if kabupaten:
+                query["kabupaten_kota"] = kabupaten
+            require_route(user, "GET /api/v1/partners/match")
+            matches = self.rpc("rujukan", "match_partners", query)
+            return render(
+                "rujukan_pilih.html", user=user, values=values, matches=matches, errors={}
+            )
+        if not payload.get("partner_id"):
+            query = {"sex": payload["client"]["sex"], "service_type": payload["service_type"]}
+            matches = self.rpc("rujukan", "match_partners", query)
+            errors = {"partner_id": ["Pilih satu mitra."]}
+            return render(
+                "rujukan_pilih.html",
+                status=422,
+                user=user,
+                values=values,
+                matches=matches,
+                errors=errors,
+            )
+        try:
+            referral = self.rpc("rujukan", "create_referral", payload, user.caller.as_dict())
+        except (DomainError, RemoteDomainError) as exc:
+            if exc.status >= 500:
+                raise
+            errors = field_errors(exc) or {"form": [exc.detail]}
+            errors.setdefault("form", [exc.detail])
+            return self._client_form(user, errors, values, exc.status)
+        return redirect(f"{BASE}/rujukan/{referral['id']}?pesan=dibuat")
+
+    @page("POST", "/console/rujukan/baru/ubah", roles=STAFF)
+    def console_edit_new_referral(self, request, user):
+        """Back from the partner list to the client form, with what was typed (kept in
+        the form's body, never in an address)."""
+        require_route(user, "POST /api/v1/referrals")
+        return self._client_form(user, {}, request.form.to_dict())
+
+    @page("GET", "/console/rujukan/<string:referral_id>")
+    def console_referral(self, request, user, referral_id):
+        require_route(user, "GET /api/v1/referrals/<string:referral_id>")
+        if not is_plain_id(referral_id):
+            raise not_found()
+        caller = user.caller.as_dict()
+        referral = self.rpc(
+            "rujukan", "get_referral", referral_id, caller, "Konsol: membuka rincian rujukan"
+        )
+        history = self.rpc("rujukan", "referral_history", referral_id, caller)
+        return render(
+            "rujukan_detail.html",
+            user=user,
+            referral=referral,
+            history=history["items"],
+            names=self.partner_names(user),
+            reasons=REJECTION_REASONS,
+            partners=self._transfer_targets(user),
+            message=self._message(request),
+        )
+
+    @page("POST", "/console/rujukan/<string:referral_id>/<string:action>")
+    def console_referral_action(self, request, user, referral_id, action):
+        if action not in REFERRAL_ACTIONS or not is_plain_id(referral_id):
+            raise not_found()
+        command, route = REFERRAL_ACTIONS[action]
+        require_route(user, REFERRAL_ROUTE + route)
+        form = request.form
+        payload: dict[str, Any] = {}
+        if command == "reject":
+            payload["reason"] = form.get("reason") or ""
+        if command == "transfer":
+            payload["partner_id"] = form.get("partner_id") or ""
+            if form.get("reason"):
+                payload["reason"] = form["reason"]
+        elif form.get("note"):
+            payload["note"] = form["note"]
+        result = self.rpc(
+            "rujukan",
+            "transition_referral",
+            referral_id,
+            command,
+            payload,
+            user.caller.as_dict(),
+        )
+        shown = result["id"]
+        if form.get("back") == "daftar":
+            return redirect(f"{BASE}/rujukan?pesan={command}")
+        return redirect(f"{BASE}/rujukan/{shown}?pesan={command}")
+
+    # --- partners -------------------------------------------------------------------
+
+    @page("GET", "/console/mitra")
+    def console_partners(self, request, user):
+        require_route(user, "GET /api/v1/partners")
+        if user.role == "partner":
+            return redirect(f"{BASE}/mitra/{user.partner_id}")
+        partners = self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
+        return render("mitra_daftar.html", user=user, partners=partners)
+
+    @page("GET", "/console/mitra/<string:partner_id>")
+    def console_partner(self, request, user, partner_id):
+        return self._partner_page(request, user, partner_id, {}, 200)
+
+    def _partner_page(self, request, user, partner_id, errors, status, values=None):
+        require_route(user, "GET /api/v1/partners/<string:partner_id>")
+        if not is_plain_id(partner_id):
+            raise not_found()
+        if user.role == "partner" and partner_id != user.partner_id:
+            raise not_found()  # the same answer mitra gives to another partner's object
+        partner = self.rpc("mitra", "get_partner", partner_id, user.caller.as_dict())
+        occupancy = []
+        if user.role in api_roles("GET /api/v1/occupancy"):
+            occupancy = [
+                o for o in self.rpc("rujukan", "occupancy") if o["partner_id"] == partner_id
+            ]
+        return render(
+            "mitra_detail.html",
+            status=status,
+            user=user,
+            partner=partner,
+            occupancy={o["service_type"]: o for o in occupancy},
+            may_edit=user.role in STAFF or user.partner_id == partner_id,
+            errors=errors,
+            values=values or {},
+            message=self._message(request),
+        )
+
+    @page("POST", "/console/mitra/<string:partner_id>/kapasitas")
+    def console_partner_capacity(self, request, user, partner_id):
+        require_route(user, "PATCH /api/v1/partners/<string:partner_id>")
+        if not is_plain_id(partner_id):
+            raise not_found()
+        partner = self.rpc("mitra", "get_partner", partner_id, user.caller.as_dict())
+        errors: dict[str, list[str]] = {}
+        services = []
+        for offer in partner["services"]:
+            name = f"capacity.{offer['service_type']}"
+            raw = (request.form.get(name) or "").strip()
+            if not raw.isdigit() or int(raw) > 10000:
+                errors[name] = ["Isi bilangan bulat 0-10000."]
+                continue
+            services.append(
+                {"service_type": offer["service_type"], "capacity": int(raw), "unit": offer["unit"]}
+            )
+        if errors:
+            return self._partner_page(
+                request, user, partner_id, errors, 422, request.form.to_dict()
+            )
+        try:
+            self.rpc(
+                "mitra",
+                "update_partner",
+                partner_id,
+                {"services": services},
+                user.caller.as_dict(),
+            )
+        except (DomainError, RemoteDomainError) as exc:
+            if exc.status >= 500 or exc.status == 404:
+                raise
+            errors = {"form": [exc.detail]}
+            return self._partner_page(
+                request, user, partner_id, errors, exc.status, request.form.to_dict()
+            )
+        return redirect(f"{BASE}/mitra/{partner_id}?pesan=kapasitas")
+
+    # --- reports --------------------------------------------------------------------
+
+    def _today(self) -> date:
+        return self.clock.today()
+
+    @page("GET", "/console/laporan")
+    def console_reports(self, request, user):
+        require_route(user, "GET /api/v1/reports")
+        period = request.args.get("periode") or last_month(self._today())
+        if not is_period(period):
+            raise ValidationFailed("Periode berbentuk YYYY-MM.", errors={"periode": ["YYYY-MM"]})
+        reports = self.rpc("laporan", "list_reports", {"period": period}, user.caller.as_dict())
+        return render(
+            "laporan_daftar.html",
+            user=user,
+            period=period,
+            periods=months_back(last_month(self._today()), 12)[::-1],
+            reports=reports,
+            names=self.partner_names(user),
+        )
+
+    @page("GET", "/console/laporan/<string:partner_id>/<string:period>")
+    def console_report(self, request, user, partner_id, period):
+        return self._report_page(request, user, partner_id, period)
+
+    def _report_page(self, request, user, partner_id, period, status=200, errors=None, values=None):
+        require_route(user, "GET /api/v1/reports/<string:partner_id>/<string:period>")
+        if not is_plain_id(partner_id) or not is_period(period):
+            raise not_found()
+        report = self.rpc("laporan", "get_report", partner_id, period, user.caller.as_dict())
+        may_submit = (
+            user.role in api_roles("PUT /api/v1/reports/<string:partner_id>/<string:period>")
+            and report["status"] != "approved"
+            and not report.get("locked")
+        )
+        return render(
+            "laporan_detail.html",
+            status=status,
+            user=user,
+            report=report,
+            partner_name=self.partner_names(user).get(partner_id, partner_id),
+            groups=REPORT_GROUPS,
+            extra=EXTRA_COUNTS,
+            values=values or report_values(report.get("content") or report.get("prefill")),
+            prefilled=report.get("content") is None,
+            errors=errors or {},
+            may_submit=may_submit,
+            may_review=user.role in STAFF
+            and report["status"] in ("submitted_on_time", "submitted_late"),
+            message=self._message(request),
+        )
+
+    @page("POST", "/console/laporan/<string:partner_id>/<string:period>")
+    def console_submit_report(self, request, user, partner_id, period):
+        require_route(user, "PUT /api/v1/reports/<string:partner_id>/<string:period>")
+        if not is_plain_id(partner_id) or not is_period(period):
+            raise not_found()
+        content, errors = report_content(request.form)
+        values = request.form.to_dict()
+        if errors:
+            return self._report_page(request, user, partner_id, period, 422, errors, values)
+        try:
+            self.rpc("laporan", "submit_report", partner_id, period, content, user.caller.as_dict())
+        except (DomainError, RemoteDomainError) as exc:
+            if exc.status >= 500 or exc.status == 404:
+                raise
+            placed = place_rule_messages(exc.errors or {}) if exc.errors else {}
+            rules = [labels.REPORT_RULES[r] for r in exc.errors or {} if r in labels.REPORT_RULES]
+            summary = (
+                "Aturan yang belum dipenuhi: " + "; ".join(rules) + "." if rules else exc.detail
+            )
+            placed.setdefault("summary", []).insert(0, summary)
+            return self._report_page(request, user, partner_id, period, exc.status, placed, values)
+        return redirect(f"{BASE}/laporan/{partner_id}/{period}?pesan=terkirim")
+
+    @page("POST", "/console/laporan/<string:partner_id>/<string:period>/<string:decision>")
+    def console_review_report(self, request, user, partner_id, period, decision):
+        choices = {"setujui": "approve", "kembalikan": "return"}
+        if decision not in choices or not is_plain_id(partner_id) or not is_period(period):
+            raise not_found()
+        command = choices[decision]
+        require_route(user, f"POST /api/v1/reports/<string:partner_id>/<string:period>/{command}")
+        comment = (request.form.get("comment") or "").strip()
+        payload = {"comment": comment} if comment else {}
+        try:
+            self.rpc(
+                "laporan",
+                "review_report",
+                partner_id,
+                period,
+                command,
+                payload,
+                user.caller.as_dict(),
+            )
+        except (DomainError, RemoteDomainError) as exc:
+            if exc.status >= 500 or exc.status == 404:
+                raise
+            errors = {"summary": [exc.detail], **field_errors(exc)}
+            return self._report_page(request, user, partner_id, period, exc.status, errors)
+        return redirect(f"{BASE}/laporan/{partner_id}/{period}?pesan={command}")
+
+    # --- notifications --------------------------------------------------------------
+
+    def _inbox(self, user) -> str | None:
+        if user.role == "admin":
+            return inbox_of(user.caller, None, "role:admin")
+        return inbox_of(user.caller)
+
+    @page("GET", "/console/notifikasi")
+    def console_notifications(self, request, user):
+        require_route(user, "GET /api/v1/notifications")
+        cursor = request.args.get("cursor") or None
+        if cursor is not None and not is_plain_id(cursor):
+            raise ValidationFailed("Kursor tidak sah.", errors={"cursor": ["Tidak sah."]})
+        found = self.rpc("notifikasi", "list_notifications", self._inbox(user), 50, cursor, None)
+        return render(
+            "notifikasi.html",
+            user=user,
+            notifications=found["items"],
+            next_cursor=found.get("next_cursor"),
+        )
+
+    @page("POST", "/console/notifikasi/<string:notification_id>/dibaca")
+    def console_notification_read(self, request, user, notification_id):
+        require_route(user, "POST /api/v1/notifications/<string:notification_id>/read")
+        if not is_plain_id(notification_id):
+            raise not_found()
+        recipient = None if user.role == "admin" else self._inbox(user)
+        self.rpc("notifikasi", "mark_read", notification_id, recipient, {"read": True})
+        return redirect(f"{BASE}/notifikasi")
+
+    # --- monitoring -----------------------------------------------------------------
+
+    def _datasets(self, user, period: str) -> list[charts.Dataset]:
+        require_route(user, "GET /api/v1/indicators")
+        names = self.partner_names(user)
+        indicators = self.rpc("laporan", "indicators", period)
+        rows = [r for r in indicators["partners"] if r["partner_id"] in names]
+        reports = {
+            month: self.rpc("laporan", "list_reports", {"period": month}, user.caller.as_dict())
+            for month in months_back(period, COMPLIANCE_MONTHS)
+        }
+        return [
+            charts.funnel(indicators["province"]["figures"], period),
+            charts.response_times(rows, names, period),
+            charts.occupancy(self.rpc("rujukan", "occupancy"), names),
+            charts.compliance(reports, names),
+            charts.outcomes(rows, names, period),
+        ]
+
+    def _period_arg(self, request) -> str:
+        period = request.args.get("periode") or f"{self._today():%Y-%m}"
+        if not is_period(period):
+            raise ValidationFailed("Periode berbentuk YYYY-MM.", errors={"periode": ["YYYY-MM"]})
+        return period
+
+    @page("GET", "/console/monev", roles=STAFF)
+    def console_dashboard(self, request, user):
+        period = self._period_arg(request)
+        return render(
+            "monev.html",
+            user=user,
+            period=period,
+            periods=months_back(f"{self._today():%Y-%m}", 12)[::-1],
+            datasets=self._datasets(user, period),
+            compliance_class=charts.compliance_class,
+        )
+
+    @page("GET", "/console/monev/<string:key>.csv", roles=STAFF)
+    def console_dashboard_csv(self, request, user, key):
+        period = self._period_arg(request)
+        for dataset in self._datasets(user, period):
+            if dataset.key == key:
+                return Response(
+                    charts.to_csv(dataset),
+                    mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{key}-{period}.csv"'},
+                )
+        raise not_found()
+
+    # --- people (admin) -------------------------------------------------------------
+
+    @page("GET", "/console/pengguna", roles=("admin",))
+    def console_users(self, request, user):
+        return self._users_page(request, user, {}, {}, 200)
+
+    def _users_page(self, request, user, errors, values, status):
+        with self.uow() as uow:
+            people = accounts.list_users(uow)
+        return render(
+            "pengguna.html",
+            status=status,
+            user=user,
+            people=people,
+            partners=self.rpc("mitra", "list_partners", {}, user.caller.as_dict()),
+            errors=errors,
+            values=values,
+            roles=accounts.ROLES,
+            message=self._message(request),
+        )
+
+    @page("POST", "/console/pengguna", roles=("admin",))
+    def console_create_user(self, request, user):
+        form = request.form
+        data = {
+            "username": (form.get("username") or "").strip(),
+            "full_name": form.get("full_name") or "",
+            "role": form.get("role") or "",
+            "partner_id": form.get("partner_id") or None,
+            "password": form.get("password") or "",
+        }
+        values = {k: v for k, v in data.items() if k != "password"}
+        errors = accounts.check_new_user(data)
+        if data["role"] == "partner" and "partner_id" not in errors:
+            known = self.partner_names(user)
+            if data["partner_id"] not in known:
+                errors["partner_id"] = ["Mitra tidak dikenal."]
+        if not errors:
+            try:
+                with self.uow() as uow:
+                    accounts.create_user(uow, data, f"{user.role}:{user.caller.key_id}")
+                    uow.commit()
+            except DomainError as exc:
+                errors = dict(exc.errors or {"form": [exc.detail]})
+        if errors:
+            return self._users_page(request, user, errors, values, 422)
+        return redirect(f"{BASE}/pengguna?pesan=pengguna")
+
+    @page("POST", "/console/pengguna/<string:user_id>/sandi", roles=("admin",))
+    def console_reset_password(self, request, user, user_id):
+        try:
+            with self.uow() as uow:
+                accounts.set_password(uow, user_id, request.form.get("password") or "")
+                uow.commit()
+        except ValidationFailed as exc:
+            errors = {f"reset.{user_id}": exc.errors.get("password", [exc.detail])}
+            return self._users_page(request, user, errors, {}, 422)
+        return redirect(f"{BASE}/pengguna?pesan=reset")
+
+    @page("GET", "/console/<path:rest>", roles=None)
+    def console_unknown(self, request, user, rest):
+        """Any other address under /console: the console's own not-found page."""
+        raise not_found()
+
+    # --- files ----------------------------------------------------------------------
+
+    @page("GET", "/console/static/<string:filename>", roles=None)
+    def console_static(self, request, user, filename):
+        path = safe_join(str(STATIC), filename)
+        if path is None or not Path(path).is_file():
+            raise not_found()
+        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        response = Response(Path(path).read_bytes(), mimetype=mimetype)
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        return response

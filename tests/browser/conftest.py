@@ -1,0 +1,160 @@
+"""The console in a real browser: Debian's Chromium, headless, driven by Playwright,
+against the processes of `make run` on a vhost and databases of their own. Screenshots
+of every page walked are kept under tests/artifacts/screenshots/ (git-ignored)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import requests
+
+from bersinar.envelope import rfc3339
+from tests.e2e.conftest import wait_for_partner_model
+from tests.support import infra
+from tests.support.fixtures import TEST_HMAC_KEY
+from tests.support.system import BIN, System
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SCREENSHOTS = Path(__file__).parents[1] / "artifacts" / "screenshots"
+PASSWORD = "sandi-uji-konsol-1"
+# the month the tests report on: referrals are placed in it, reported after it ends
+PERIOD = "2027-03"
+
+
+def set_clock(system, moment: str) -> None:
+    """``moment`` as ISO local time in WIB, e.g. ``2027-03-15T10:00``."""
+    local = datetime.fromisoformat(moment + "+07:00")
+    system.clock_file.write_text(rfc3339(local.astimezone(UTC)))
+
+
+@pytest.fixture(scope="package")
+def console_env(test_run_id):
+    with infra.own_broker_and_databases(
+        f"bersinar-browser-{test_run_id}", f"bb_{test_run_id}"
+    ) as env:
+        yield env
+
+
+@pytest.fixture(scope="package")
+def system(console_env, encryption_keys, tmp_path_factory):
+    amqp_uri, urls = console_env
+    clock = tmp_path_factory.mktemp("browser-clock") / "now"
+    system = System(
+        amqp_uri,
+        urls,
+        encryption_keys,
+        TEST_HMAC_KEY,
+        tmp_path_factory.mktemp("browser-logs"),
+        extra_env={
+            "CLOCK_FILE": str(clock),
+            "REPORT_START_PERIOD": PERIOD,
+            "REPORT_CHECK_INTERVAL": "0.5",
+            "CONSOLE_LOCK_AFTER": "3",
+        },
+    )
+    system.clock_file = clock
+    set_clock(system, f"{PERIOD}-15T10:00")
+    subprocess.run([str(BIN / "bersinar"), "seed"], env=system.env, check=True, capture_output=True)
+    admin_file = tmp_path_factory.mktemp("browser-admin") / "console-admin.txt"
+    made = subprocess.run(
+        [str(BIN / "bersinar"), "users", "bootstrap", "--output", str(admin_file)],
+        env=system.env,
+        capture_output=True,
+        text=True,
+    )
+    assert made.returncode == 0, made.stderr
+    system.console_admin_password = re.search(r"password=(\S+)", admin_file.read_text()).group(1)
+    system.start_all()
+    system.urls = urls
+    wait_for_partner_model(system)
+    yield system
+    system.terminate_all()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run deploy/browser/install-chromium.sh")
+    from playwright.sync_api import sync_playwright
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class Person:
+    """One person's browser (its own cookies), with the addresses it visited."""
+
+    def __init__(self, browser, system, name: str, viewport=None):
+        self.context = browser.new_context(
+            locale="id-ID", viewport=viewport or {"width": 1280, "height": 900}
+        )
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15000)
+        self.system = system
+        self.name = name
+        self.visited: list[str] = []
+        self.page.on("request", lambda request: self.visited.append(request.url))
+
+    def go(self, path: str):
+        return self.page.goto(self.system.base_url + path)
+
+    def shot(self, name: str) -> Path:
+        path = SCREENSHOTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=True)
+        return path
+
+    def submit(self, target):
+        """Click a button (a selector or a locator) and wait for the page it leads to."""
+        with self.page.expect_navigation():
+            if isinstance(target, str):
+                self.page.click(target)
+            else:
+                target.click()
+
+    def sign_in(self, username: str, password: str):
+        self.go("/console/masuk")
+        self.page.fill("#username", username)
+        self.page.fill("#password", password)
+        self.submit("button[type=submit]")
+
+    def close(self):
+        self.context.close()
+
+
+def signed_in_session(system, username: str, password: str) -> requests.Session:
+    """A plain HTTP client signed in like a browser (for checks a browser cannot make,
+    such as a form posted without its CSRF token)."""
+    session = requests.Session()
+    form = session.get(system.base_url + "/console/masuk", timeout=10)
+    token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = session.post(
+        system.base_url + "/console/masuk",
+        data={"csrf": token, "username": username, "password": password},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 303, answer.text
+    return session
+
+
+def csrf_of(session: requests.Session, url: str) -> str:
+    """The CSRF token of a signed-in session, read from a page's form."""
+    page = session.get(url, timeout=10)
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)

@@ -1,0 +1,203 @@
+"""Console accounts on SQLite: argon2 hashes, sessions, the lock after repeated failures,
+resets by an admin; and the console's mapping of pages to the API's roles and of
+laporan's rules to the report form."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from werkzeug.datastructures import MultiDict
+
+from bersinar.db import UnitOfWorkFactory
+from bersinar.errors import Conflict, ValidationFailed
+from gateway.console import accounts
+from gateway.console.pages import (
+    REFERRAL_ACTIONS,
+    REFERRAL_ROUTE,
+    place_rule_messages,
+    report_content,
+)
+from gateway.console.web import api_roles
+from gateway.models import Base, ConsoleUser
+
+POLICY = accounts.Policy(lock_after=3, lock_minutes=15, session_hours=8)
+PASSWORD = "kata-sandi-rahasia-1"
+
+
+@pytest.fixture
+def uow_factory(tmp_path):
+    factory = UnitOfWorkFactory(f"sqlite:///{tmp_path}/g.db", "gateway", Base.metadata)
+    Base.metadata.create_all(factory.engine)
+    yield factory
+    factory.dispose()
+
+
+def make_user(factory, username="operator.dwin", role="partner", partner_id="dwin"):
+    with factory() as uow:
+        user = accounts.create_user(
+            uow,
+            {
+                "username": username,
+                "full_name": "Operator Dwin",
+                "role": role,
+                "partner_id": partner_id,
+                "password": PASSWORD,
+            },
+            "test",
+        )
+        uow.commit()
+    return user
+
+
+def sign_in(factory, username, password):
+    with factory() as uow:
+        try:
+            return accounts.sign_in(uow, username, password, POLICY)
+        finally:
+            uow.commit()
+
+
+def test_a_password_is_kept_only_as_an_argon2id_hash(uow_factory):
+    user = make_user(uow_factory)
+    with uow_factory() as uow:
+        stored = uow.session.get(ConsoleUser, user["id"]).password_hash
+    assert stored.startswith("$argon2id$")
+    assert PASSWORD not in stored
+
+
+def test_a_session_carries_the_role_and_partner_as_an_api_caller(uow_factory):
+    make_user(uow_factory)
+    token = sign_in(uow_factory, "operator.dwin", PASSWORD)
+    with uow_factory() as uow:
+        signed_in = accounts.session_of(uow, token)
+        assert accounts.session_of(uow, token + "x") is None
+    caller = signed_in.caller
+    assert (caller.role, caller.partner_id, caller.key_id) == (
+        "partner",
+        "dwin",
+        "user:operator.dwin",
+    )
+    assert len(signed_in.csrf_token) >= 32
+
+
+def test_repeated_failures_lock_the_account_and_a_reset_unlocks_it(uow_factory):
+    user = make_user(uow_factory)
+    for _ in range(POLICY.lock_after - 1):
+        with pytest.raises(accounts.SignInRefused) as refused:
+            sign_in(uow_factory, "operator.dwin", "salah-salah-salah")
+        assert refused.value.locked_until is None
+    with pytest.raises(accounts.SignInRefused) as refused:
+        sign_in(uow_factory, "operator.dwin", "salah-salah-salah")
+    assert refused.value.locked_until is not None
+    # locked: even the right password is refused now
+    with pytest.raises(accounts.SignInRefused) as refused:
+        sign_in(uow_factory, "operator.dwin", PASSWORD)
+    assert refused.value.locked_until is not None
+
+    with uow_factory() as uow:
+        accounts.set_password(uow, user["id"], "sandi-baru-dari-admin")
+        uow.commit()
+    with pytest.raises(accounts.SignInRefused):
+        sign_in(uow_factory, "operator.dwin", PASSWORD)
+    assert sign_in(uow_factory, "operator.dwin", "sandi-baru-dari-admin")
+
+
+def test_a_new_password_ends_every_session(uow_factory):
+    user = make_user(uow_factory)
+    token = sign_in(uow_factory, "operator.dwin", PASSWORD)
+    with uow_factory() as uow:
+        accounts.set_password(uow, user["id"], "sandi-baru-dari-admin")
+        uow.commit()
+    with uow_factory() as uow:
+        assert accounts.session_of(uow, token) is None
+
+
+def test_sign_out_ends_the_session(uow_factory):
+    make_user(uow_factory)
+    token = sign_in(uow_factory, "operator.dwin", PASSWORD)
+    with uow_factory() as uow:
+        accounts.sign_out(uow, accounts.digest(token))
+        uow.commit()
+    with uow_factory() as uow:
+        assert accounts.session_of(uow, token) is None
+
+
+def test_an_unknown_name_is_refused_like_a_wrong_password(uow_factory):
+    with pytest.raises(accounts.SignInRefused) as refused:
+        sign_in(uow_factory, "tidak-ada", PASSWORD)
+    assert refused.value.locked_until is None
+
+
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"username": "A"}, "username"),
+        ({"role": "national"}, "role"),
+        ({"partner_id": None}, "partner_id"),
+        ({"role": "officer"}, "partner_id"),
+        ({"password": "pendek"}, "password"),
+    ],
+)
+def test_a_bad_account_is_refused_at_its_field(uow_factory, change, field):
+    data = {
+        "username": "operator.kipas",
+        "full_name": "Operator",
+        "role": "partner",
+        "partner_id": "yayasan-kipas",
+        "password": PASSWORD,
+        **change,
+    }
+    with uow_factory() as uow, pytest.raises(ValidationFailed) as refused:
+        accounts.create_user(uow, data, "test")
+    assert field in refused.value.errors
+
+
+def test_a_name_is_taken_once(uow_factory):
+    make_user(uow_factory)
+    with pytest.raises(Conflict):
+        make_user(uow_factory)
+
+
+def test_every_api_route_a_page_names_exists():
+    """A page takes its roles from the API route it stands for: a misspelt route must
+    fail here, not open a page to everyone."""
+    source = (Path(__file__).parents[2] / "gateway" / "console" / "pages.py").read_text()
+    named = set(re.findall(r'"((?:GET|POST|PUT|PATCH) /api/v1/[^"]*[^/])"', source))
+    named |= {REFERRAL_ROUTE + route for _, route in REFERRAL_ACTIONS.values()}
+    assert len(named) > 10
+    for route in named:
+        if "{command}" in route:
+            for command in ("approve", "return"):
+                assert api_roles(route.replace("{command}", command))
+            continue
+        assert api_roles(route), route
+    with pytest.raises(LookupError):
+        api_roles("POST /api/v1/tidak-ada")
+    assert "partner" not in api_roles("POST /api/v1/referrals")
+
+
+def test_report_form_fields_become_laporan_content_and_bad_numbers_stay_at_their_field():
+    form = MultiDict({"total.start": "3", "total.end": "dua", "narrative": "Bulan ini."})
+    content, errors = report_content(form)
+    assert content["counts"]["total"]["start"] == 3
+    assert content["counts"]["by_sex"]["F"]["admitted"] == 0
+    assert errors == {"total.end": ["Isi dengan bilangan bulat."]}
+
+
+def test_each_rule_message_is_placed_at_the_row_or_section_it_speaks_of():
+    placed = place_rule_messages(
+        {
+            "balance": [
+                "Total: awal 1 + masuk 1 − selesai 0 − putus 0 − dipindahkan 0 = 2, bukan akhir 3.",
+                "Jenis kelamin perempuan: awal 0 + masuk 1 − selesai 0 − putus 0 − dipindahkan 0 "
+                "= 1, bukan akhir 0.",
+            ],
+            "by_sex_sums_to_total": ["Jumlah masuk menurut jenis kelamin (1) tidak sama ..."],
+            "narrative_required": ["Narasi laporan wajib diisi."],
+        }
+    )
+    assert len(placed["total"]) == 1 and "bukan akhir 3" in placed["total"][0]
+    assert len(placed["by_sex.F"]) == 1
+    assert set(placed) == {"total", "by_sex.F", "by_sex", "narrative"}

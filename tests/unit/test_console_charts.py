@@ -1,0 +1,89 @@
+"""The dashboard's figures: each chart is drawn from the same rows its table and CSV
+show, as SVG with no script and no outside address."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from gateway.console import charts
+
+NAMES = {"yayasan-pesona": "Yayasan Pesona", "yayasan-kipas": "Yayasan Kipas"}
+ROWS = [
+    {
+        "partner_id": "yayasan-pesona",
+        "median_response_hours": 5.5,
+        "completion_rate": 0.5,
+        "dropout_rate": 0.25,
+        "figures": {"answered": 2, "completed": 2, "dropped_out": 1, "exits": 4},
+    },
+    {
+        "partner_id": "yayasan-kipas",
+        "median_response_hours": None,
+        "completion_rate": None,
+        "dropout_rate": None,
+        "figures": {"answered": 0, "completed": 0, "dropped_out": 0, "exits": 0},
+    },
+]
+
+
+def every_dataset():
+    figures = {"requested": 7, "accepted": 5, "admitted": 4, "completed": 2, "dropped_out": 1}
+    occupancy = [
+        {
+            "partner_id": "yayasan-pesona",
+            "service_type": "outpatient",
+            "occupied": 3,
+            "capacity": 12,
+        },
+        {"partner_id": "yayasan-kipas", "service_type": "inpatient", "occupied": 0, "capacity": 0},
+    ]
+    reports = {
+        "2027-02": [{"partner_id": "yayasan-pesona", "status": "missing"}],
+        "2027-03": [
+            {
+                "partner_id": "yayasan-pesona",
+                "status": "approved",
+                "timeliness": "submitted_on_time",
+            },
+            {"partner_id": "yayasan-kipas", "status": "submitted_late"},
+        ],
+    }
+    return [
+        charts.funnel(figures, "2027-03"),
+        charts.response_times(ROWS, NAMES, "2027-03"),
+        charts.occupancy(occupancy, NAMES),
+        charts.compliance(reports, NAMES),
+        charts.outcomes(ROWS, NAMES, "2027-03"),
+    ]
+
+
+def test_every_chart_is_svg_without_script_or_outside_address():
+    for dataset in every_dataset():
+        if dataset.chart is None:
+            continue
+        svg = str(dataset.chart)
+        assert svg.startswith("<svg"), dataset.key
+        assert "<script" not in svg and "http://" not in svg.split("-->")[-1]
+        assert "https://" not in svg
+
+
+def test_a_csv_has_the_rows_of_the_table():
+    funnel, _, occupancy, compliance, outcomes = every_dataset()
+    rows = list(csv.reader(io.StringIO(charts.to_csv(funnel))))
+    assert rows[0] == ["Tahap", "Jumlah"]
+    assert ["Diminta", "7"] in rows and ["Masuk layanan", "4"] in rows
+    occupied = list(csv.reader(io.StringIO(charts.to_csv(occupancy))))
+    assert ["Yayasan Kipas", "Rawat inap", "0", "0", ""] in occupied  # no capacity: no rate
+    assert ["Yayasan Pesona", "Rawat jalan", "3", "12", "0.25"] in occupied
+    assert list(csv.reader(io.StringIO(charts.to_csv(outcomes))))[2][4] == ""
+
+
+def test_the_compliance_grid_is_partner_by_month_in_words():
+    grid = every_dataset()[3]
+    assert grid.columns == ["Mitra", "Februari 2027", "Maret 2027"]
+    assert grid.rows == [
+        ["Yayasan Kipas", "", "Dikirim terlambat"],
+        ["Yayasan Pesona", "Belum dikirim (terlambat)", "Disetujui (tepat waktu)"],
+    ]
+    assert [charts.compliance_class(w) for w in grid.rows[1][1:]] == ["missing", "ok"]
