@@ -824,6 +824,11 @@ class ConsoleRoutes:
             return self._users_page(request, user, errors, {}, 422)
         return redirect(f"{BASE}/pengguna?pesan=reset")
 
+    @page("GET", "/console/<path:rest>", roles=None)
+    def console_unknown(self, request, user, rest):
+        """Any other address under /console: the console's own not-found page."""
+        raise not_found()
+
     # --- files ----------------------------------------------------------------------
 
     @page("GET", "/console/static/<string:filename>", roles=None)
