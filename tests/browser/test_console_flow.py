@@ -171,11 +171,15 @@ def test_a_referral_from_placement_to_the_dashboard(system, browser):
         rows = list(csv.reader(io.StringIO(download.text())))
         assert rows[0] == ["Tahap", "Jumlah"] and ["Diminta", "1"] in rows
 
-        # no client identity in any address any of them visited
+        # no client identity in any address any of them visited, nor in any log line
         for person in (admin, officer, operator):
             for url in person.visited:
                 assert NIK not in url and WRONG_NIK not in url
                 assert "Budi" not in url and "Santoso" not in url
+        for log in system.log_dir.glob("*.log"):
+            written = log.read_text(errors="replace")
+            assert NIK not in written and WRONG_NIK not in written, log.name
+            assert CLIENT_NAME not in written, log.name
     finally:
         for person in (admin, officer, operator):
             person.close()

@@ -38,21 +38,25 @@ def accounts(system):
     return system
 
 
-@pytest.fixture(scope="module")
-def kipas_referral(accounts):
-    """A referral to Yayasan Kipas, placed through the API as machines do."""
-    created = accounts.post(
+def place_by_api(system, partner_id: str) -> str:
+    """A referral placed through the API, as machines do."""
+    created = system.post(
         "/api/v1/referrals",
         {
             "client": {"nik": NIK, "name": NAME, "birth_date": "1990-01-05", "sex": "F"},
             "source": "TAT",
             "service_type": "outpatient",
-            "partner_id": "yayasan-kipas",
+            "partner_id": partner_id,
             "consent": {"given": True},
         },
     )
     assert created.status_code == 201, created.text
     return created.json()["id"]
+
+
+@pytest.fixture(scope="module")
+def kipas_referral(accounts):
+    return place_by_api(accounts, "yayasan-kipas")
 
 
 def status_of(system, referral_id):
@@ -315,3 +319,38 @@ def test_keyboard_alone_signs_in_and_every_field_has_a_label(accounts, browser, 
         person.shot("22-petugas-mitra-pks")
     finally:
         person.close()
+
+
+def test_an_officer_cancels_and_an_operator_sets_capacity_from_the_console(accounts):
+    referral_id = place_by_api(accounts, "yayasan-dwin-foundation")
+    officer = signed_in_session(accounts, "petugas.uji", PASSWORD)
+    token = csrf_of(officer, f"{accounts.base_url}/console/rujukan/{referral_id}")
+    cancelled = officer.post(
+        f"{accounts.base_url}/console/rujukan/{referral_id}/batal",
+        data={"csrf": token},
+        timeout=10,
+    )
+    assert cancelled.status_code == 200 and "Rujukan dibatalkan." in cancelled.text
+    assert status_of(accounts, referral_id) == "cancelled"
+    # an operator may not cancel (officers' action): refused, nothing changes
+    operator = signed_in_session(accounts, "operator.dwin", PASSWORD)
+    token = csrf_of(operator, f"{accounts.base_url}/console/mitra/yayasan-dwin-foundation")
+    again = operator.post(
+        f"{accounts.base_url}/console/rujukan/{referral_id}/batal",
+        data={"csrf": token},
+        timeout=10,
+    )
+    assert again.status_code in (403, 409)
+
+    services = accounts.get("/api/v1/partners/yayasan-dwin-foundation").json()["services"]
+    fields = {f"capacity.{s['service_type']}": str(s["capacity"] + 2) for s in services}
+    saved = operator.post(
+        f"{accounts.base_url}/console/mitra/yayasan-dwin-foundation/kapasitas",
+        data={"csrf": token, **fields},
+        timeout=10,
+    )
+    assert saved.status_code == 200 and "Kapasitas disimpan." in saved.text
+    after = accounts.get("/api/v1/partners/yayasan-dwin-foundation").json()["services"]
+    assert {s["service_type"]: s["capacity"] for s in after} == {
+        s["service_type"]: s["capacity"] + 2 for s in services
+    }
