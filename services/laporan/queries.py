@@ -42,6 +42,14 @@ def referral_figures(uow: UnitOfWork, period: str) -> dict[str, dict[str, Any]]:
         entry["counts"]["accepted" if accepted else "rejected"] += 1
         if seen:
             entry["response_hours"].append((responded_at - requested_at) / timedelta(hours=1))
+    # a record's period is the month of its request (index ``period``)
+    requested = _count_by_partner(uow, R.period == period, R.request_seen.is_(True))
+    for (partner_id,), n in requested.items():
+        figures[partner_id]["counts"]["requested"] += n
+    for (partner_id,), n in _count_by_partner(
+        uow, R.admitted_at >= start, R.admitted_at < end
+    ).items():
+        figures[partner_id]["counts"]["admitted"] += n
     ended = _count_by_partner(
         uow, R.ended_at >= start, R.ended_at < end, R.outcome.is_not(None), by=R.outcome
     )
