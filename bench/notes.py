@@ -12,7 +12,8 @@ and 14 req/s at 10 connections as other load came and went): the verdicts, not t
 digit, are the result. The quietest full run on the slice alone (others ≤ 8 % of a
 core, 05:07 UTC, before notifikasi planned deliveries per channel) measured 39 / 55 / 53
 req/s at 1 / 10 / 50 connections, p99 44 / 346 / 1,187 ms, and 155 events/s end to end;
-the run above (06:35 UTC, others ≤ 6 % during the HTTP phases) is the current code.
+the run above (08:50 UTC) had other people's work taking about a core throughout (load
+average 9–16), so its create, read and events figures are 2–3× below quieter runs'.
 
 **The load generator is not the bottleneck.** Against a canned local server the same
 generator does 1,100–4,500 req/s at 10 and 50 connections (depending on the machine's
@@ -90,21 +91,38 @@ keys, a month's reports).
 What a list costs is constant: in rujukan's py-spy profile at one connection ~38 % of
 samples are the list handler (ORM rows, the page's clients — now one `selectin` query per
 page instead of one query per referral, `models.Referral.client` — and the count of each
-client's episodes), ~24 % sending the ~35 KB reply to RabbitMQ. p50 at one connection
-was the same at every size in every run (56 ms on the loaded machine); p99, the sixth
-worst of 600, moves with other people's load more than with the data, which is why the
-verdict is a ratio measured in one run.
+client's episodes), ~24 % sending the ~35 KB reply to RabbitMQ. p99, the sixth worst of
+600, moves with the machine's other load more than with the data, which is why the
+verdict is a ratio measured in one run — and even so it moves: in the run above the 10k
+measurements ran while a full `make test` and other people's runs kept the load average
+at 13–15, the 1M ones after they ended (load ~11), so its ratios (0.89× and 0.42×) flatter
+the code. Fairer readings: p50 at one connection in earlier runs of the day, 56 / 56 / 56
+ms at 10k / 100k / 1M (load 6) and 102 / 104 / 108 ms (load 12–16, where the 10-connection
+p50 went from 396 to 604 ms as the load rose from 12 to 16 and p99 grew 1.45×); and the
+plans, the same index at every size in 0.05–0.13 ms. The one part of rujukan that does
+grow with the data is its minute timer (the occupancy gauges count the accepted and
+admitted referrals, ~50k at 1M), not the list.
 
 **Indicators: counted in SQL.** `handlers.indicators` loaded every referral record open
 or ended since January into Python (`episodes`) and counted there: 10.1 s at 1M records
 (one call, measured on the function). `services/laporan/queries.py` asks PostgreSQL for
 each figure with one `GROUP BY partner_id` over the index of the moment it depends on
 (migration `lap0003`: answered `responded_at`; ended `ended_at`; admitted `admitted_at,
-partner_id`, read index-only; still in care, a partial index `WHERE ended_at IS NULL`)
+partner_id`; still in care, a partial index `WHERE ended_at IS NULL`)
 and fetches only the month's answers for the median response time: 0.28–0.39 s at 1M
 records on the function, the same figures exactly (a test compares both on
-PostgreSQL). Its five statements took 27–64 ms each at 1M (bitmap scans of ~25k rows,
-index-only scans of the admissions of the year).
+PostgreSQL). Its five statements took 27–64 ms each at 1M. What it does is proportional
+to the referrals *of the period* (a month's ~28k answers and exits, the year's admissions
+at 1M), not to the whole table: at 100k it was 0.05–0.19 s over HTTP; at 1M 0.52 s on a
+machine at load 6 and 1.4 s in a run at load 12–16 (other people's test suites and
+benchmarks on the same two cores), both before the change that follows. The answered and
+ended indexes first made the database visit one heap page per counted row (bitmap heap
+scans); they now carry the columns their counts read (`INCLUDE`), so those counts are
+index-only like the admissions': on the same 1M records, measured back to back on the
+function at load 15, 0.29–0.42 s with them against 0.86–1.08 s without; over HTTP in the
+run above, 0.43 s at 1M.
+The next step, if a period's referrals grow much further, is a per-partner, per-month
+summary kept by laporan's event handlers, so a period's figures are a handful of rows.
 
 **Accepting** takes the receiving partner's read-model row `FOR UPDATE` for the capacity
 check, so accepts to one partner queue behind each other (five partners here), and each
@@ -122,7 +140,8 @@ not its history.
 benchmark runs at once it refused new ones ("too many clients already") and the services
 answered 503 `SERVICE_UNAVAILABLE`, as designed; the bench now runs its processes with
 `DB_POOL_SIZE=3`, `DB_POOL_OVERFLOW=5`. Once, another person's fast shutdown of
-PostgreSQL ended a run in the events phase; the harness tore everything down and exited 1.
+PostgreSQL ended a run in the events phase, and once someone's clean-up dropped a running
+benchmark's databases; each time the harness tore down the rest and exited 1.
 
 **Memory is not a concern**: every process stays around 70–100 MiB resident under load,
 well under 200 MB.

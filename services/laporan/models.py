@@ -54,8 +54,16 @@ class ReferralRecord(Base):
 
     # the moments the indicators of a period count by (services/laporan/queries.py)
     __table_args__ = (
-        Index("ix_referral_records_responded", "responded_at"),
-        Index("ix_referral_records_ended", "ended_at"),
+        Index(
+            "ix_referral_records_responded",
+            "responded_at",
+            postgresql_include=["partner_id", "accepted", "request_seen", "requested_at"],
+        ),
+        Index(
+            "ix_referral_records_ended",
+            "ended_at",
+            postgresql_include=["partner_id", "outcome", "admitted_at"],
+        ),
         Index("ix_referral_records_admitted", "admitted_at", "partner_id"),
         Index(
             "ix_referral_records_in_care",
