@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from datetime import date, datetime
 from typing import Any
 
@@ -693,7 +693,16 @@ def reopen_report(
 # --- monitoring and evaluation; the national recap ------------------------------------------
 
 
-def indicators(uow: UnitOfWork, period: str, policy: ReportPolicy, today: date) -> dict[str, Any]:
+def partner_months(
+    uow: UnitOfWork,
+    period: str,
+    policy: ReportPolicy,
+    today: date,
+    episodes_of: dict[str, list[domain.Episode]] | None = None,
+    figures_of: dict[str, dict[str, Any]] | None = None,
+) -> list[domain.PartnerMonth]:
+    """Every partner's month as the indicators see it, its referrals given either as
+    episodes (counted in Python) or as figures the database counted."""
     _check_period(period)
     terms = agreement_terms(uow)
     expected = set(expected_partners(uow, period, policy, terms))
@@ -701,9 +710,9 @@ def indicators(uow: UnitOfWork, period: str, policy: ReportPolicy, today: date) 
     reports = {
         r.partner_id: r for r in uow.session.scalars(select(Report).where(Report.period == period))
     }
-    found = episodes(uow, period)
+    referrals = set(episodes_of or {}) | set(figures_of or {})
     months = []
-    for partner_id in sorted(set(partners) | expected | set(found)):
+    for partner_id in sorted(set(partners) | expected | referrals):
         partner = partners.get(partner_id)
         report = reports.get(partner_id)
         in_force = domain.agreement_in_force(terms.get(partner_id, []), period)
@@ -717,9 +726,20 @@ def indicators(uow: UnitOfWork, period: str, policy: ReportPolicy, today: date) 
                 report_on_time=bool(report and report.timeliness == domain.SUBMITTED_ON_TIME),
                 capacity=sum(s["capacity"] for s in partner.services) if partner else 0,
                 annual_target=in_force.annual_target if in_force else None,
-                episodes=found.get(partner_id, []),
+                episodes=(episodes_of or {}).get(partner_id, []),
+                figures=None
+                if figures_of is None
+                else figures_of.get(partner_id) or {"counts": Counter(), "response_hours": []},
             )
         )
+    return months
+
+
+def indicators(uow: UnitOfWork, period: str, policy: ReportPolicy, today: date) -> dict[str, Any]:
+    """The indicators counted in Python from every episode of the year: the reference
+    the SQL counting of ``queries.indicators`` (what the service answers) is tested
+    against."""
+    months = partner_months(uow, period, policy, today, episodes_of=episodes(uow, period))
     return domain.indicators(months, period)
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from bersinar.db import UnitOfWork
 from services.laporan import domain, handlers
 from services.laporan.domain import ReportPolicy
-from services.laporan.models import PartnerView, ReferralRecord, Report
+from services.laporan.models import ReferralRecord
 
 R = ReferralRecord
 
@@ -73,29 +73,6 @@ def indicators(uow: UnitOfWork, period: str, policy: ReportPolicy, today: date) 
     laporan does not know (no mitra event), owing no report and with no figure in the
     period, has no row here (there it had a row of noughts)."""
     handlers._check_period(period)
-    terms = handlers.agreement_terms(uow)
-    expected = set(handlers.expected_partners(uow, period, policy, terms))
-    partners = {p.partner_id: p for p in uow.session.scalars(select(PartnerView))}
-    reports = {
-        r.partner_id: r for r in uow.session.scalars(select(Report).where(Report.period == period))
-    }
-    counted = referral_figures(uow, period)
-    months = []
-    for partner_id in sorted(set(partners) | expected | set(counted)):
-        partner = partners.get(partner_id)
-        report = reports.get(partner_id)
-        in_force = domain.agreement_in_force(terms.get(partner_id, []), period)
-        months.append(
-            domain.PartnerMonth(
-                partner_id=partner_id,
-                expected=partner_id in expected,
-                report_status=(
-                    policy.status_today(report.status, period, today) if report else None
-                ),
-                report_on_time=bool(report and report.timeliness == domain.SUBMITTED_ON_TIME),
-                capacity=sum(s["capacity"] for s in partner.services) if partner else 0,
-                annual_target=in_force.annual_target if in_force else None,
-                figures=counted.get(partner_id) or {"counts": Counter(), "response_hours": []},
-            )
-        )
+    figures = referral_figures(uow, period)
+    months = handlers.partner_months(uow, period, policy, today, figures_of=figures)
     return domain.indicators(months, period)
