@@ -138,8 +138,10 @@ not its history.
 
 **The shared database.** PostgreSQL here allows 100 connections for everyone. With four
 benchmark runs at once it refused new ones ("too many clients already") and the services
-answered 503 `SERVICE_UNAVAILABLE`, as designed; the bench now runs its processes with
-`DB_POOL_SIZE=3`, `DB_POOL_OVERFLOW=5`. Once, another person's fast shutdown of
+answered 503 `SERVICE_UNAVAILABLE`, as designed. The bench runs its processes with
+`DB_POOL_SIZE=10`, `DB_POOL_OVERFLOW=0` (a connection per worker, kept: a pool smaller
+than the workers opens and closes a connection per call, which costs PostgreSQL a
+process each time); the machine's server now allows 300. Once, another person's fast shutdown of
 PostgreSQL ended a run in the events phase, and once someone's clean-up dropped a running
 benchmark's databases; each time the harness tore down the rest and exited 1.
 

@@ -309,11 +309,11 @@ class Bench:
             extra_env={
                 "NOTIFIKASI_SMTP_HOST": "127.0.0.1",
                 "NOTIFIKASI_SMTP_PORT": str(smtp_port),
-                # PostgreSQL here allows 100 connections, shared with other people's
-                # runs: keep 3 open per process, up to 8 under load (nameko's 10 workers
-                # wait for a connection rather than fail)
-                "DB_POOL_SIZE": "3",
-                "DB_POOL_OVERFLOW": "5",
+                # as many connections as workers, none opened and closed per call (an
+                # overflow connection is): at most 10 per process, ~60 for the run, so a
+                # PostgreSQL of 100 connections holds one run beside the tests
+                "DB_POOL_SIZE": "10",
+                "DB_POOL_OVERFLOW": "0",
                 **REPORT_ENV,
             },
         )
