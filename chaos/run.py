@@ -42,6 +42,7 @@ BIN = Path(sys.executable).parent
 SUPERVISOR_CONF = ROOT / "deploy" / "supervisord.conf"
 PROGRAMS = (*SERVICES, "gateway", *RELAYS)
 RECOVERY_TARGET_S = 30.0
+DRAIN_CAP_S = 600.0  # a backlog still moving is waited for at most this long
 CASE_INDEX_STRIDE = 1_000_000  # each case draws its clients from its own range of NIKs
 OVERDUE_AFTER = timedelta(hours=49)  # past the default 48 h response deadline
 
@@ -52,7 +53,7 @@ class Settings:
     workers: int = 8
     fault_seconds: float = 10.0
     bound: float = 240.0  # per case: from the fault's end, no new request after it
-    drain: float = 60.0  # then, for the pipeline to deliver what was answered 201
+    drain: float = 60.0  # then the pipeline delivers; lost if nothing moves this long
     cases: tuple[str, ...] = ()
     short: bool = False
     write_docs: bool = False
@@ -390,8 +391,9 @@ class Chaos:
         load.wait(max(1.0, bound_at - time.monotonic()) + 30)
         if probe is not None:
             probe.stop()
-        # what was answered 201 up to the end has this long to reach both consumers
-        tracker.wait_all(time.monotonic() + self.settings.drain)
+        # what was answered 201 has until the consumers stop making progress (or a cap)
+        # to reach both of them: a slow consumer is not a lost effect
+        tracker.wait_all(self.settings.drain, time.monotonic() + DRAIN_CAP_S)
         tracker.stop()
         outcomes = [o for each in loads for o in each.ok()]
         recoveries, catch_ups = [], []
@@ -893,10 +895,20 @@ class Tracker:
                     self.done_at.setdefault(referral_id, now)
             self._stop.wait(0.5)
 
-    def wait_all(self, until: float) -> bool:
-        while time.monotonic() < until:
+    def wait_all(self, quiet: float, cap: float) -> bool:
+        """Until every referral answered 201 has its effects; given up when the consumers
+        have handled nothing for ``quiet`` seconds (stuck, not slow: what is missing
+        then is lost) or at the monotonic moment ``cap``."""
+        last = time.monotonic()
+        seen = sum(len(times) for times in self.progress.values())
+        while time.monotonic() < cap:
             if all(load.wait(0) for load in self.loads) and not self.pending():
                 return True
+            now_seen = sum(len(times) for times in self.progress.values())
+            if now_seen != seen:
+                seen, last = now_seen, time.monotonic()
+            elif time.monotonic() - last > quiet:
+                break
             time.sleep(0.25)
         return not self.pending()
 
@@ -974,7 +986,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     settings = Settings(short=args.short, cases=tuple(args.case), keep=args.keep)
     if args.short:
         settings.referrals, settings.fault_seconds, settings.bound = 60, 5.0, 90.0
-        settings.drain = 45.0
+        settings.drain = 30.0
     if args.referrals:
         settings.referrals = args.referrals
     if args.fault_seconds:
