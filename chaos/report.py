@@ -21,7 +21,7 @@ def markdown(results, settings, wall: float) -> str:
     load = (
         f"{settings.referrals} referrals per case, {settings.workers} clients, "
         f"faults of {settings.fault_seconds:g} s; no request later than {settings.bound:g} s "
-        f"after a case's fault, then {settings.drain:g} s for the pipeline"
+        f"after a case's fault; lost if the consumers then stay idle {settings.drain:g} s"
     )
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({kind}: {load}); "
