@@ -106,11 +106,35 @@ class RemoteDomainError(Exception):
         return body
 
 
+def republish(publisher: AmqpPublisher, message, queue: str, headers: dict) -> None:
+    """A copy of ``message`` to ``queue`` only (default exchange), body untouched,
+    confirmed by the broker or raising."""
+    publisher.publish(
+        message.body,
+        exchange="",
+        routing_key=queue,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        message_id=message.properties.get("message_id"),
+        retry=True,
+        retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
+    )
+
+
 class SturdyQueueConsumer(QueueConsumer):
-    """nameko acks or requeues only while the connection looks alive, and catches only
-    amqp's ConnectionError: the socket error of a connection that died a moment ago
-    (reset, broken pipe) escapes and kills the whole container, so a service would need
-    a restart after a network fault. What was not acked the broker delivers again."""
+    """The queue consumer of RPC and RPC replies (one per container, as nameko's own) and,
+    with a prefetch of its own, of event handlers (``EventQueueConsumer``), with two
+    differences from nameko's found by the fault suite (docs/chaos.md):
+
+    - nameko acks or requeues only while the connection looks alive and catches only
+      amqp's ConnectionError: the socket error of a connection that died a moment ago
+      (reset, broken pipe) escaped and killed the whole container. What was not acked
+      the broker delivers again.
+    - a message whose body cannot be decoded (not JSON) never reaches a handler: kombu
+      logs it, raw body included, and acks it, so it was gone. An event handler's is
+      parked in ``<queue>.parked`` with the reason, acked once the broker confirmed it.
+    """
 
     def ack_message(self, message):
         try:
@@ -123,6 +147,48 @@ class SturdyQueueConsumer(QueueConsumer):
             super().requeue_message(message)
         except BROKER_CONNECTION_ERRORS as exc:
             log.warning("requeue lost with the broker connection (%s)", type(exc).__name__)
+
+    def setup(self):
+        super().setup()
+        self.parking_publisher = AmqpPublisher(self.amqp_uri, use_confirms=True, mandatory=True)
+
+    def _handler_of(self, message):
+        tag = (message.delivery_info or {}).get("consumer_tag")
+        for provider, consumer in self._consumers.items():
+            if tag in getattr(consumer, "_active_tags", {}).values():
+                return provider
+        return None
+
+    def on_decode_error(self, message, exc):
+        handler = self._handler_of(message)
+        if not isinstance(handler, EventHandler):  # as kombu does, without logging the body
+            log.error("undecodable message dropped: %s", type(exc).__name__)
+            message.ack()
+            return
+        queue = handler.queue.name
+        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+        headers.update(
+            {
+                ATTEMPT_HEADER: 1,
+                PARKED_REASON_HEADER: f"undecodable body ({message.content_type}): "
+                f"{type(exc).__name__}",
+                PARKED_EXCEPTION_HEADER: f"{type(exc).__module__}.{type(exc).__name__}",
+                PARKED_AT_HEADER: time.time(),
+                ORIGIN_QUEUE_HEADER: queue,
+            }
+        )
+        try:
+            republish(self.parking_publisher, message, parked_queue_name(queue), headers)
+        except Exception:
+            log.exception("could not park an undecodable message from %s; requeued", queue)
+            time.sleep(1)  # no hot loop while the broker refuses
+            message.requeue()
+            return
+        EVENTS_PARKED.labels(
+            self.container.service_name, handler.method_name, handler.event_type
+        ).inc()
+        log.error("undecodable message on %s parked: %s", queue, type(exc).__name__)
+        message.ack()
 
 
 class RpcConsumer(NamekoRpcConsumer):
@@ -230,83 +296,20 @@ def event_handlers_of(service_cls, service_name: str):
                 )
 
 
-def republish(publisher: AmqpPublisher, message, queue: str, headers: dict) -> None:
-    """A copy of ``message`` to ``queue`` only (default exchange), body untouched,
-    confirmed by the broker or raising."""
-    publisher.publish(
-        message.body,
-        exchange="",
-        routing_key=queue,
-        headers=headers,
-        content_type=message.content_type,
-        content_encoding=message.content_encoding,
-        message_id=message.properties.get("message_id"),
-        retry=True,
-        retry_policy={"max_retries": 3, "interval_start": 0.5, "interval_step": 1},
-    )
-
-
-class ParkingQueueConsumer(SturdyQueueConsumer):
-    """The event handlers' queue consumer, a connection of their own.
-
-    Its prefetch is ``EVENT_PREFETCH`` per queue: batches need more unacknowledged
-    messages in hand than nameko's default of ``max_workers``, which stays the prefetch
-    of RPC. A message whose body cannot be decoded (not JSON) never reaches a handler:
-    kombu logs it, raw body included, and acks it, so it is gone. Here it is parked in
-    its handler's ``<queue>.parked`` with the reason, like any message that cannot be
-    handled, and acked only once the broker confirmed that."""
+class EventQueueConsumer(SturdyQueueConsumer):
+    """The event handlers' queue consumer: a connection of their own, with a prefetch of
+    its own (``EVENT_PREFETCH`` per queue), since batches need more unacknowledged
+    messages in hand than nameko's default of ``max_workers``, which stays RPC's."""
 
     @property
     def prefetch_count(self):
         return int(self.container.config.get("EVENT_PREFETCH") or DEFAULT_EVENT_PREFETCH)
 
-    def setup(self):
-        super().setup()
-        self.parking_publisher = AmqpPublisher(self.amqp_uri, use_confirms=True, mandatory=True)
-
-    def _handler_of(self, message):
-        tag = (message.delivery_info or {}).get("consumer_tag")
-        for provider, consumer in self._consumers.items():
-            if tag in getattr(consumer, "_active_tags", {}).values():
-                return provider
-        return None
-
-    def on_decode_error(self, message, exc):
-        handler = self._handler_of(message)
-        if handler is None:  # not one of ours: as kombu does, without logging the body
-            log.error("undecodable message on an unknown consumer dropped: %s", type(exc).__name__)
-            message.ack()
-            return
-        queue = handler.queue.name
-        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-        headers.update(
-            {
-                ATTEMPT_HEADER: 1,
-                PARKED_REASON_HEADER: f"undecodable body ({message.content_type}): "
-                f"{type(exc).__name__}",
-                PARKED_EXCEPTION_HEADER: f"{type(exc).__module__}.{type(exc).__name__}",
-                PARKED_AT_HEADER: time.time(),
-                ORIGIN_QUEUE_HEADER: queue,
-            }
-        )
-        try:
-            republish(self.parking_publisher, message, parked_queue_name(queue), headers)
-        except Exception:
-            log.exception("could not park an undecodable message from %s; requeued", queue)
-            time.sleep(1)  # no hot loop while the broker refuses
-            message.requeue()
-            return
-        EVENTS_PARKED.labels(
-            self.container.service_name, handler.method_name, handler.event_type
-        ).inc()
-        log.error("undecodable message on %s parked: %s", queue, type(exc).__name__)
-        message.ack()
-
 
 class EventHandler(ContextHeadersOnly, NamekoEventHandler):
     """The service method receives a list of events (see the module's docstring)."""
 
-    queue_consumer = ParkingQueueConsumer()
+    queue_consumer = EventQueueConsumer()
 
     def __init__(self, source_service, event_type, **kwargs):
         kwargs.setdefault("handler_type", SERVICE_POOL)

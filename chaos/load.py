@@ -118,6 +118,15 @@ class Load:
         self._thread.start()
         return self
 
+    def stop(self) -> None:
+        """No new request; those begun go on until they succeed or the deadline."""
+        self.stopping.set()
+
+    def abort(self) -> None:
+        """No new request, no new attempt."""
+        self.stopping.set()
+        self.deadline = 0.0
+
     def wait(self, timeout: float | None = None) -> bool:
         return self._done.wait(timeout)
 

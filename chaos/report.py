@@ -20,23 +20,24 @@ def markdown(results, settings, wall: float) -> str:
     kind = "short" if settings.short else "full"
     load = (
         f"{settings.referrals} referrals per case, {settings.workers} clients, "
-        f"faults of {settings.fault_seconds:g} s, each case bounded at {settings.bound:g} s "
-        "after its fault"
+        f"faults of {settings.fault_seconds:g} s; no request later than {settings.bound:g} s "
+        f"after a case's fault; lost if the consumers then stay idle {settings.drain:g} s"
     )
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({kind}: {load}); "
         f"{wall:.0f} s in all; {platform.node()}, {_cores()} cores shared with other work.",
         "",
         "| case | requests | 201 | clean failures (retried) | 5xx not clean | lost | "
-        "duplicated | recovery s | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "duplicated | recovery s (each fault) | caught up s | verdict |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.name} | {r.total('requests')} | {r.total('ok')} "
             f"| {r.total('clean_failures')} | {r.total('unclean_5xx')} | {r.lost} "
             f"| {r.duplicated} | {_fmt(r.recovery_s)} "
-            f"({', '.join(_fmt(x) for x in r.recoveries) or '-'}) | {r.verdict} |"
+            f"({', '.join(_fmt(x) for x in r.recoveries) or '-'}) | {_fmt(r.catch_up_s)} "
+            f"| {r.verdict} |"
         )
     notes = [f"- {r.name}: {n}" for r in results for n in r.notes]
     notes += [f"- {r.name}: FAIL {f}" for r in results for f in r.failures]

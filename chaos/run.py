@@ -42,6 +42,7 @@ BIN = Path(sys.executable).parent
 SUPERVISOR_CONF = ROOT / "deploy" / "supervisord.conf"
 PROGRAMS = (*SERVICES, "gateway", *RELAYS)
 RECOVERY_TARGET_S = 30.0
+DRAIN_CAP_S = 600.0  # a backlog still moving is waited for at most this long
 CASE_INDEX_STRIDE = 1_000_000  # each case draws its clients from its own range of NIKs
 OVERDUE_AFTER = timedelta(hours=49)  # past the default 48 h response deadline
 
@@ -51,7 +52,8 @@ class Settings:
     referrals: int = 1000
     workers: int = 8
     fault_seconds: float = 10.0
-    bound: float = 120.0  # per case: from the fault's end to the verdict, at most
+    bound: float = 240.0  # per case: from the fault's end, no new request after it
+    drain: float = 60.0  # then the pipeline delivers; lost if nothing moves this long
     cases: tuple[str, ...] = ()
     short: bool = False
     write_docs: bool = False
@@ -70,6 +72,8 @@ class CaseResult:
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # why the verdict is FAIL
     recoveries: list[float | None] = field(default_factory=list)  # one per fault
+    # from the fault's end until what was answered 201 before it reached both consumers
+    catch_up_s: float | None = None
     seconds: float = 0.0
 
     @property
@@ -102,6 +106,8 @@ class Chaos:
         self.results: list[CaseResult] = []
         self.cleanup: list[str] = []
         self.case_number = 0
+        self._dup_baseline: dict[str, int] = {}  # duplicates counted at the last case's end
+        self.loads: list[Load] = []  # every load started, stopped at teardown
         self.clock_file = self.base / "clock"
         self.started = time.monotonic()
 
@@ -240,12 +246,12 @@ class Chaos:
 
     # -- reading the run's databases ----------------------------------------------------
 
-    def scalar(self, component: str, sql: str, **params):
-        return self.query(component, sql, **params)[0][0]
+    def scalar(self, component: str, sql: str, timeout: float = 60, **params):
+        return self.query(component, sql, timeout=timeout, **params)[0][0]
 
-    def query(self, component: str, sql: str, **params) -> list:
-        """Through an outage of the database: try again for a while."""
-        deadline = time.monotonic() + 60
+    def query(self, component: str, sql: str, timeout: float = 60, **params) -> list:
+        """Through an outage of the database: try again for ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 with self.engines[component].connect() as connection:
@@ -356,6 +362,7 @@ class Chaos:
         )
         if spread:
             load.pace = self.settings.workers * spread / load.count
+        self.loads.append(load)
         return load
 
     def wait_ok(self, load: Load, fraction: float, timeout: float = 120) -> None:
@@ -374,29 +381,34 @@ class Chaos:
         tracker: Tracker | None = None,
     ) -> None:
         """Bound the load, wait for the pipeline, count lost and duplicated, and measure
-        recovery: from each fault's end until the referrals answered 201 before it have
-        their effects and a request succeeds again."""
+        per fault: recovery, from its end until a request succeeds again and both
+        consumers handle events again (the target); caught up, until every referral
+        answered 201 before its end has both effects (how long the backlog took)."""
         bound_at = max(fault_ends) + self.settings.bound
-        load.deadline = bound_at
+        load.deadline = bound_at  # no new attempt after it
         loads = [load] + ([probe.load] if probe else [])
         tracker = tracker or Tracker(self, loads).start()
-        load.wait(max(1.0, bound_at - time.monotonic()))
+        load.wait(max(1.0, bound_at - time.monotonic()) + 30)
         if probe is not None:
             probe.stop()
-        tracker.wait_all(bound_at)
+        # what was answered 201 has until the consumers stop making progress (or a cap)
+        # to reach both of them: a slow consumer is not a lost effect
+        tracker.wait_all(self.settings.drain, time.monotonic() + DRAIN_CAP_S)
         tracker.stop()
         outcomes = [o for each in loads for o in each.ok()]
-        recoveries = []
+        recoveries, catch_ups = [], []
         for end in fault_ends:
-            before = [o.referral_id for o in outcomes if o.ok_at < end]
-            caught = tracker.all_done_at(before)
             again = min(
                 [t for t in (each.first_ok_after(end) for each in loads) if t], default=None
             )
-            if caught is None or again is None:
-                recoveries.append(None)
-            else:
-                recoveries.append(max(caught, again, end) - end)
+            flowing = tracker.first_progress_after(end)
+            recoveries.append(
+                None if again is None or flowing is None else max(again, flowing, end) - end
+            )
+            before = [o.referral_id for o in outcomes if o.ok_at < end]
+            caught = tracker.all_done_at(before)
+            catch_ups.append(None if caught is None else max(caught, end) - end)
+        result.catch_up_s = None if None in catch_ups else max(catch_ups, default=0.0)
         ids = [o.referral_id for o in outcomes]
         time.sleep(1.0)  # a redelivered duplicate lands now, if there is one
         found = self.effects(ids)
@@ -413,8 +425,7 @@ class Chaos:
             "no referral_requested event": sum(1 for r in ids if r not in found["requested"]),
         }
         dup = self.duplicates()
-        baseline = getattr(self, "_dup_baseline", {})
-        result.duplicated_detail = {k: v - baseline.get(k, 0) for k, v in dup.items()}
+        result.duplicated_detail = {k: v - self._dup_baseline.get(k, 0) for k, v in dup.items()}
         self._dup_baseline = dup
         result.duplicated = sum(max(0, v) for v in result.duplicated_detail.values())
         if None in recoveries:
@@ -422,7 +433,7 @@ class Chaos:
         else:
             result.recovery_s = max(recoveries) if recoveries else 0.0
         result.recoveries = recoveries
-        unclean = result.load["unclean_5xx"] + (result.load.get("probe", {}).get("unclean_5xx", 0))
+        unclean = result.total("unclean_5xx")
         if result.lost:
             result.failures.append(f"{result.lost} lost {result.lost_detail}")
         if result.duplicated:
@@ -435,7 +446,7 @@ class Chaos:
         if result.load["gave_up"]:
             result.failures.append(f"{result.load['gave_up']} requests never succeeded")
         if result.recovery_s is None:
-            result.failures.append(f"not recovered within {self.settings.bound:.0f}s")
+            result.failures.append("not recovered within the case's bound")
         elif result.recovery_s > RECOVERY_TARGET_S:
             result.failures.append(f"recovery {result.recovery_s:.1f}s > {RECOVERY_TARGET_S:.0f}s")
 
@@ -462,6 +473,7 @@ class Chaos:
         log(
             f"case {name}: {result.verdict} lost={result.lost} duplicated={result.duplicated} "
             f"recovery={_fmt(result.recovery_s)}s {[_fmt(r) for r in result.recoveries]} "
+            f"caught_up={_fmt(result.catch_up_s)}s "
             f"load={result.load} " + ("; ".join(result.failures) if result.failures else "")
         )
         # the next case starts from a working system
@@ -610,12 +622,27 @@ class Chaos:
         result.notes.append(f"overdue: {due} referrals, {emitted} with an event, {total} events")
         if emitted < due:
             result.failures.append(f"overdue emitted for {emitted} of {due}")
-        extra = self.duplicates()["overdue events per referral"]
+        # the overdue events reach laporan and notifikasi (two instances each): count
+        # the effects again once they are handled
+        deadline = time.monotonic() + self.settings.drain
+        while time.monotonic() < deadline:
+            handled = [
+                self.scalar(
+                    db,
+                    "SELECT count(*) FROM inbox WHERE event_type = 'referral_response_overdue'",
+                )
+                for db in ("laporan", "notifikasi")
+            ]
+            if min(handled) >= total:
+                break
+            time.sleep(0.5)
+        after = self.duplicates()
+        extra = {k: v - self._dup_baseline.get(k, 0) for k, v in after.items()}
+        self._dup_baseline = after
+        extra = {k: v for k, v in extra.items() if v > 0}
         if extra:
-            result.failures.append(f"{extra} referral(s) overdue more than once")
-            result.duplicated += (
-                0 if result.duplicated_detail.get("overdue events per referral") else extra
-            )
+            result.duplicated += sum(extra.values())
+            result.failures.append(f"duplicated after the overdue events: {extra}")
         # the second instances go; the system of the next case is the usual one
         self.stop_extra()
 
@@ -731,6 +758,8 @@ class Chaos:
     # -- teardown -----------------------------------------------------------------------
 
     def teardown(self) -> None:
+        for load in self.loads:  # its threads would go on retrying and hold the exit
+            load.abort()
         try:
             self.stop_extra()
         except Exception as exc:
@@ -803,6 +832,10 @@ class Chaos:
             log("; ".join(self.cleanup))
 
 
+CONSUMERS = ("laporan", "notifikasi")
+HANDLED = "SELECT count(*) FROM inbox WHERE event_type = 'referral_requested'"
+
+
 class Tracker:
     """Watches, from the moment a referral is answered 201, for its record in laporan and
     its notification in notifikasi, and notes when both are there."""
@@ -811,6 +844,9 @@ class Tracker:
         self.chaos = chaos
         self.loads = loads
         self.done_at: dict[str, float] = {}
+        # when each consumer's count of handled referral_requested events went up
+        self.progress: dict[str, list[float]] = {c: [] for c in CONSUMERS}
+        self._counts: dict[str, int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tracker", daemon=True)
 
@@ -830,8 +866,24 @@ class Tracker:
             if o.referral_id not in self.done_at
         ]
 
+    def _sample_consumers(self) -> None:
+        for consumer in CONSUMERS:
+            try:
+                count = self.chaos.scalar(consumer, HANDLED, timeout=0)
+            except Exception:  # the database is the fault of this case
+                continue
+            if consumer in self._counts and count > self._counts[consumer]:
+                self.progress[consumer].append(time.monotonic())
+            self._counts[consumer] = count
+
+    def first_progress_after(self, moment: float) -> float | None:
+        """When both consumers were handling events again after ``moment``."""
+        firsts = [next((t for t in times if t > moment), None) for times in self.progress.values()]
+        return None if None in firsts else max(firsts)
+
     def _run(self) -> None:
         while not self._stop.is_set():
+            self._sample_consumers()
             pending = self.pending()
             if pending:
                 try:
@@ -843,10 +895,20 @@ class Tracker:
                     self.done_at.setdefault(referral_id, now)
             self._stop.wait(0.5)
 
-    def wait_all(self, until: float) -> bool:
-        while time.monotonic() < until:
+    def wait_all(self, quiet: float, cap: float) -> bool:
+        """Until every referral answered 201 has its effects; given up when the consumers
+        have handled nothing for ``quiet`` seconds (stuck, not slow: what is missing
+        then is lost) or at the monotonic moment ``cap``."""
+        last = time.monotonic()
+        seen = sum(len(times) for times in self.progress.values())
+        while time.monotonic() < cap:
             if all(load.wait(0) for load in self.loads) and not self.pending():
                 return True
+            now_seen = sum(len(times) for times in self.progress.values())
+            if now_seen != seen:
+                seen, last = now_seen, time.monotonic()
+            elif time.monotonic() - last > quiet:
+                break
             time.sleep(0.25)
         return not self.pending()
 
@@ -872,15 +934,14 @@ class Probe:
             deadline=time.monotonic() + 3600,
         )
         self.load.pace = 0.5
-        self._stop = threading.Event()
-        self.load.stopping = self._stop
+        chaos.loads.append(self.load)
 
     def start(self) -> Probe:
         self.load.start()
         return self
 
     def stop(self) -> None:
-        self._stop.set()
+        self.load.stop()
         self.load.wait(60)
 
 
@@ -891,14 +952,14 @@ def _fmt(value: float | None) -> str:
 def table(results: list[CaseResult]) -> str:
     header = (
         f"{'case':32} {'requests':>8} {'ok':>6} {'clean fail':>10} {'5xx other':>9} "
-        f"{'lost':>5} {'dup':>4} {'recovery s':>10}  verdict"
+        f"{'lost':>5} {'dup':>4} {'recovery s':>10} {'caught up s':>11}  verdict"
     )
     lines = [header, "-" * len(header)]
     for r in results:
         lines.append(
             f"{r.name:32} {r.total('requests'):>8} {r.total('ok'):>6} "
             f"{r.total('clean_failures'):>10} {r.total('unclean_5xx'):>9} {r.lost:>5} "
-            f"{r.duplicated:>4} {_fmt(r.recovery_s):>10}  {r.verdict}"
+            f"{r.duplicated:>4} {_fmt(r.recovery_s):>10} {_fmt(r.catch_up_s):>11}  {r.verdict}"
         )
     for r in results:
         for line in r.notes:
@@ -925,6 +986,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     settings = Settings(short=args.short, cases=tuple(args.case), keep=args.keep)
     if args.short:
         settings.referrals, settings.fault_seconds, settings.bound = 60, 5.0, 90.0
+        settings.drain = 30.0
     if args.referrals:
         settings.referrals = args.referrals
     if args.fault_seconds:
