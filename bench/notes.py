@@ -33,27 +33,45 @@ under 100 req/s.
   most five creates progressed at once and throughput hardly grew past 10 connections.
   A request takes no place (only accept does), so creation no longer locks the row; the
   rest of the create transaction (~10 statements, each transaction after a pool
-  pre-ping) remains. In closed loop latency ≈ connections ÷ throughput, so p99 at 10 and
-  50 connections follows the CPU limit above.
+  pre-ping) remains: since commit deefa03 a new client is inserted without a savepoint
+  and is not searched for earlier episodes (three statements fewer), and since the fault
+  suite's fixes one more reads whether the request's key already made the referral (a
+  retried or redelivered request returns it instead of a second one). In closed loop
+  latency ≈ connections ÷ throughput, so p99 at 10 and 50 connections follows the CPU
+  limit above.
+- In the run above (machine quiet: load average below 1 at its start) notifikasi used as
+  much CPU as rujukan while referrals were created (44 % and 45 % of a core at 10
+  connections, PostgreSQL 39 %): for each referral it plans two deliveries in a batch,
+  then its delivery worker sends the partner's e-mail in a transaction of its own,
+  opening a new SMTP connection for every message (and a new TLS context where TLS is
+  on), and each delivery's `notification_sent` comes back to it as an event. Keeping SMTP
+  connections open across a round of the worker is the next saving there.
 - In rujukan's py-spy profile (10 connections) ~70 % of samples are inside
   `handlers.create_referral`, mostly SQLAlchemy ORM execution and flush; nameko's RPC reply
   with publisher confirms is ~11 %, marshmallow validation ~2–3 %, Fernet ~1.5 %. The
   gateway mostly waits; its share is the RPC publish (with confirms) and marshmallow.
 
-**Events: the relay is fast, the consumers are not.** The rujukan relay publishes
-900–2,500 events/s (batches of 200 with confirms). laporan and notifikasi each handle one
-event per transaction (pool pre-ping `SELECT 1`, inbox `INSERT … ON CONFLICT`, the effect,
-`COMMIT`, then the ack): laporan 70–360 events/s here (~2 ms of its own CPU per event plus
-PostgreSQL's). notifikasi is the slowest and sets the end-to-end figure: ~150 events/s on
-commit c7bd487, and only 10–22 referral_requested/s with the delivery work in progress in
-the working tree at 06:00 UTC, where each event plans deliveries per recipient and
-channel, writes inbox notifications, emits a `notification_sent` per inbox delivery (which
-come back to notifikasi as events), and a delivery worker in the same process sends the
-e-mails (the bench runs a local SMTP sink that accepts them) after asking mitra over RPC
-for partner contacts. Up to commit c7bd487 ~15–28 % of notifikasi's samples were Jinja
-compiling templates again on every render; they are compiled once since 840f54c. The pool
-pre-ping is 4–6 % of samples in both consumers. 1,500 events/s end to end is far out of reach of
-one-event-per-transaction consumers on this machine.
+**Events: consumers now take them in batches.** Until commit df1a7b3 laporan and
+notifikasi handled one event per transaction (pool pre-ping, inbox `INSERT … ON
+CONFLICT`, the effect's reads and writes, `COMMIT`, then the ack): laporan 70–360 and
+notifikasi 10–180 events/s here, notifikasi setting the end-to-end figure (it plans a
+delivery per recipient and channel, writes inbox notifications, emits a
+`notification_sent` per inbox delivery — which come back to it as events — and its
+delivery worker sends the e-mails to the bench's SMTP sink). Now an `@event_handler` gets
+the events of its queue that arrived together (up to `EVENT_BATCH_SIZE`, 50) and
+`apply_once` records them with one inbox statement, reads what the effects need once
+(`prepare`: laporan the batch's referral records, notifikasi every addressed recipient's
+preferences and the webhook subscriptions), applies each event and commits once; the
+event handlers have a connection of their own with a prefetch of 500 per queue. Measured
+in one sitting, back to back on the same loaded machine (load average ~14), 5,000
+`referral_requested` rows: with `EVENT_BATCH_SIZE=1` laporan 334/s, notifikasi 176/s,
+end to end 176/s; with the default 50, laporan 1,299/s, notifikasi 695/s, end to end
+695/s — 3.9× for both consumers. The relay publishes 1,500–2,600/s. What is left in the
+way of 1,500 events/s end to end is notifikasi's own work per event (a template rendered
+and four rows written for the inbox, an outcome event that travels back through the
+broker, the e-mail worker's transaction per delivery competing for the same two cores)
+and RabbitMQ's (~20–30 % of a core in this phase, persistent messages to two queues per
+event plus the outcome events).
 
 **Reading a partner: one mitra process is the limit, then nameko RPC.** 40–114 req/s at
 10 connections across the runs of the day (target 700). py-spy of mitra at 10
