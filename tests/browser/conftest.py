@@ -68,7 +68,7 @@ def system(console_env, encryption_keys, tmp_path_factory):
     )
     system.clock_file = clock
     set_clock(system, f"{PERIOD}-15T10:00")
-    subprocess.run([str(BIN / "bersinar"), "seed"], env=system.env, check=True, capture_output=True)
+    system.seed()
     admin_file = tmp_path_factory.mktemp("browser-admin") / "console-admin.txt"
     made = subprocess.run(
         [str(BIN / "bersinar"), "users", "bootstrap", "--output", str(admin_file)],

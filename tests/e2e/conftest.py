@@ -3,7 +3,6 @@ their own (so the in-process integration tests never compete with them)."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 
 import pytest
@@ -12,7 +11,7 @@ from sqlalchemy import func, select
 from bersinar.envelope import rfc3339, utcnow
 from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import BIN, System
+from tests.support.system import System
 
 
 @pytest.fixture(scope="package")
@@ -41,13 +40,7 @@ def system(e2e_env, encryption_keys, tmp_path_factory):
         },
     )
     system.clock_file = clock
-    subprocess.run(
-        [str(BIN / "bersinar"), "seed"],
-        env=system.env,
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
+    system.seed()
     system.start_all()
     system.urls = urls
     wait_for_partner_model(system)

@@ -33,13 +33,7 @@ def fuzz_system(test_run_id, encryption_keys, tmp_path_factory):
     )
     system.urls = urls
     try:
-        subprocess.run(
-            [str(BIN / "bersinar"), "seed"],
-            env=system.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
+        system.seed()
         system.start_all()
         wait_for_partner_model(system)
         yield system

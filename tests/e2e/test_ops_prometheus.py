@@ -25,7 +25,7 @@ from bersinar.config import SERVICES
 from tests.e2e.conftest import wait_for_partner_model
 from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import BIN, RELAYS, System
+from tests.support.system import RELAYS, System
 from tests.unit.test_ops_prometheus import (
     PROMETHEUS,
     PROMETHEUS_SERIES,
@@ -96,10 +96,7 @@ def _running_system(vhost, urls, encryption_keys, tmp_path_factory):
         tmp_path_factory.mktemp("ops-logs"), extra_env=env,
     )  # fmt: skip
     try:
-        subprocess.run(
-            [str(BIN / "bersinar"), "seed"], env=system.env, check=True,
-            capture_output=True, timeout=120,
-        )  # fmt: skip
+        system.seed()
         for name in (*SERVICES, "gateway", *RELAYS):
             system.start(name)
         system.wait_healthy(timeout=WAIT)  # patient: other suites share the two cores

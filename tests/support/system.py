@@ -99,16 +99,24 @@ class System:
         self.processes[name] = process
         return process
 
-    def declare_queues(self) -> None:
-        """What `make run` does before starting anything (`bersinar queues`)."""
-        subprocess.run(
-            [str(BIN / "bersinar"), "queues"],
+    def command_line(self, *args: str) -> subprocess.CompletedProcess:
+        """A `bersinar` command on this system's broker and databases."""
+        return subprocess.run(
+            [str(BIN / "bersinar"), *args],
             cwd=ROOT,
             env=self.env,
             check=True,
             capture_output=True,
             timeout=120,
         )
+
+    def declare_queues(self) -> None:
+        """What `make run` does before starting anything (`bersinar queues`)."""
+        self.command_line("queues")
+
+    def seed(self) -> None:
+        """The partners of DESIGN.md, as `make run` seeds them (`bersinar seed`)."""
+        self.command_line("seed")
 
     def start_all(self, names=None) -> None:
         if names is None:
