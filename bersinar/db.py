@@ -103,12 +103,12 @@ def dialect_insert(session: Session, table):
     session's database."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        from sqlalchemy.dialects.postgresql import insert as insert_with_conflicts
     elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        from sqlalchemy.dialects.sqlite import insert as insert_with_conflicts
     else:  # pragma: no cover - only the two supported engines
         raise RuntimeError(f"unsupported database {dialect}")
-    return dialect_insert(table)
+    return insert_with_conflicts(table)
 
 
 def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str, Any]) -> bool:

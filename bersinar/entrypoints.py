@@ -408,9 +408,6 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
         )
         return result, exc_info
 
-    def _republish(self, message, routing_key, headers):
-        republish(self.publisher, message, routing_key, headers)
-
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
             self.queue_consumer.ack_message(message)
@@ -426,7 +423,9 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
                 # an outage of the database does not use up the event's attempts
                 delay = self.delays[-1] if infrastructure else self.delays[attempt - 1]
                 headers[ATTEMPT_HEADER] = attempt if infrastructure else attempt + 1
-                self._republish(message, retry_queue_name(self.queue.name, delay), headers)
+                republish(
+                    self.publisher, message, retry_queue_name(self.queue.name, delay), headers
+                )
                 EVENTS_RETRIED.labels(service, self.method_name, self.event_type).inc()
                 log.warning(
                     "event %s failed in %s (attempt %d), retry in %.1fs: %s",
@@ -446,7 +445,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
                         ORIGIN_QUEUE_HEADER: self.queue.name,
                     }
                 )
-                self._republish(message, parked_queue_name(self.queue.name), headers)
+                republish(self.publisher, message, parked_queue_name(self.queue.name), headers)
                 EVENTS_PARKED.labels(service, self.method_name, self.event_type).inc()
                 log.error(
                     "event %s parked by %s after %d attempt(s): %s",

@@ -207,7 +207,8 @@ def _find_or_create_client(
     """The client of this NIK, and whether it is new. Two referrals of the same new
     person at the same moment insert once: the later takes the row that won."""
     digest = cipher.nik_digest(client["nik"])
-    existing = uow.session.scalars(select(Client).where(Client.nik_digest == digest)).first()
+    by_nik = select(Client).where(Client.nik_digest == digest)
+    existing = uow.session.scalars(by_nik).first()
     if existing is not None:
         return existing, False
     values = {
@@ -224,7 +225,7 @@ def _find_or_create_client(
     statement = dialect_insert(uow.session, Client).values(**values).on_conflict_do_nothing()
     new = uow.session.scalars(statement.returning(Client)).first()
     if new is None:
-        return uow.session.scalars(select(Client).where(Client.nik_digest == digest)).one(), False
+        return uow.session.scalars(by_nik).one(), False  # inserted a moment ago by another
     return new, True
 
 
