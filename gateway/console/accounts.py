@@ -4,7 +4,6 @@ tokens stored by digest, a lock after repeated failed sign-ins. Machines keep AP
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import uuid
@@ -22,7 +21,7 @@ from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, NotFound, ValidationFailed
-from gateway.keys import Caller
+from gateway.keys import Caller, digest
 from gateway.models import ConsoleSession, ConsoleUser
 
 ROLES = ("admin", "officer", "partner")
@@ -86,10 +85,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return bool(_offload(_hasher.verify, password_hash, password))
     except (VerificationError, InvalidHashError):
         return False
-
-
-def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _aware(moment: datetime | None) -> datetime | None:
