@@ -12,7 +12,9 @@ import smtplib
 import ssl
 import time
 import warnings
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
@@ -58,8 +60,13 @@ class SmtpSettings:
 
 
 class EmailChannel:
+    """E-mail over SMTP. The connection stays open from one message to the next (a round
+    of the delivery worker uses one channel per sender and closes it at the end); after
+    any failure it is dropped and the next message opens a new one."""
+
     def __init__(self, settings: SmtpSettings):
         self.settings = settings
+        self._client: smtplib.SMTP | None = None
 
     def send(
         self, delivery_id: str, event_type: str, addresses: list[str], subject: str, body: str
@@ -77,18 +84,52 @@ class EmailChannel:
         message[domain.DELIVERY_HEADER] = delivery_id
         message[domain.EVENT_HEADER] = event_type
         message.set_content(body, charset="utf-8")
-        if s.tls == "ssl":
-            client = smtplib.SMTP_SSL(
-                s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
-            )
-        else:
-            client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
-        with client:
-            if s.tls == "starttls":
-                client.starttls(context=ssl.create_default_context())
-            if s.user:
-                client.login(s.user, s.password)
-            client.send_message(message)
+        reused = self._client is not None
+        try:
+            self._connection().send_message(message)
+        except smtplib.SMTPServerDisconnected:
+            self.close()
+            if not reused:
+                raise
+            # the server closed a connection that lay idle: once more on a new one
+            try:
+                self._connection().send_message(message)
+            except Exception:
+                self.close()
+                raise
+        except Exception:
+            self.close()
+            raise
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._client is None:
+            s = self.settings
+            if s.tls == "ssl":
+                client = smtplib.SMTP_SSL(
+                    s.host, s.port, timeout=s.timeout, context=ssl.create_default_context()
+                )
+            else:
+                client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+            try:
+                if s.tls == "starttls":
+                    client.starttls(context=ssl.create_default_context())
+                if s.user:
+                    client.login(s.user, s.password)
+            except Exception:
+                client.close()
+                raise
+            self._client = client
+        return self._client
+
+    def close(self) -> None:
+        """Say goodbye to the server (quietly if it is gone) and forget the connection."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.quit()
+        except (smtplib.SMTPException, OSError):
+            client.close()
 
 
 class WebhookChannel:
@@ -175,6 +216,16 @@ class Channels:
     webhook: WebhookChannel
     sms: PhoneChannel
     whatsapp: PhoneChannel
+
+    @contextmanager
+    def for_round(self) -> Iterator[Channels]:
+        """Channels for one sender of one round of the delivery worker: an e-mail channel
+        of its own, whose connection is closed when the round ends."""
+        email = EmailChannel(self.email.settings)
+        try:
+            yield replace(self, email=email)
+        finally:
+            email.close()
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Channels:

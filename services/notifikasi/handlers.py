@@ -3,9 +3,10 @@
 An event is turned into deliveries (one row per recipient and channel, unique on
 ``(event_id, recipient, channel)``) in the transaction that records it in the inbox; the
 in-app inbox is written there and then. Every other channel is sent later by the delivery
-worker, one row per short transaction that locks it (``FOR UPDATE SKIP LOCKED``), sends,
-and records the attempt: a crash between sending and committing resends that one message
-at most, under the same Message-ID / ``X-Bersinar-Delivery`` id."""
+worker, a few rows (``DELIVERY_CLAIM``) per short transaction that locks them (``FOR
+UPDATE SKIP LOCKED``), sends them and records the attempts: a crash between sending and
+committing resends those few messages at most, under the same Message-ID /
+``X-Bersinar-Delivery`` id."""
 
 from __future__ import annotations
 
@@ -194,17 +195,18 @@ class Outcome:
     error: str | None = None
 
 
-def claim_due(uow: UnitOfWork, now: datetime) -> Delivery | None:
-    """The next due delivery, locked for this transaction; other workers skip it."""
+def claim_due(uow: UnitOfWork, now: datetime, limit: int = 1) -> list[Delivery]:
+    """The next due deliveries (at most ``limit``), locked for this transaction; other
+    workers skip them."""
     query = (
         select(Delivery)
         .where(Delivery.status == "pending", Delivery.next_attempt_at <= now)
         .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(1)
+        .limit(limit)
     )
     if uow.session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return uow.session.scalars(query).first()
+    return list(uow.session.scalars(query))
 
 
 def _send(

@@ -44,6 +44,7 @@ class Outbound(DependencyProvider):
         self.policies = {"default": default, domain.WEBHOOK: webhook}
         self.console_url = str(config.get("CONSOLE_URL") or "")
         self.batch = int(config.get("DELIVERY_BATCH") or 50)
+        self.claim = max(1, int(config.get("DELIVERY_CLAIM") or 5))
         concurrency = int(config.get("DELIVERY_CONCURRENCY") or 4)
         # SQLite has no SKIP LOCKED: two senders there could take the same row.
         sqlite = str(config.get("DATABASE_URL", "")).startswith("sqlite")
@@ -88,7 +89,9 @@ class NotifikasiService(ServiceBase):
 
     @timer("DELIVERY_POLL_INTERVAL", 1.0)
     def send_due_deliveries(self):
-        """Send what is due, each delivery in its own transaction that locks its row."""
+        """Send what is due: each sender claims a few rows at a time in a transaction
+        that locks them, sends them (e-mail over one SMTP connection for the round) and
+        records every attempt before it commits."""
         out = self.outbound
         directory = StaffAndPartnerDirectory(self.mitra, self.config, out.rpc_timeout)
         sent = eventlet.GreenPool(out.concurrency).imap(
@@ -112,17 +115,22 @@ class NotifikasiService(ServiceBase):
     def _send_some(self, directory, limit: int) -> int:
         out = self.outbound
         done = 0
-        while done < limit:
-            with self.uow() as uow:
-                delivery = handlers.claim_due(uow, utcnow())
-                if delivery is None:
-                    break
-                outcome = handlers.attempt(
-                    uow, delivery, out.channels, directory, out.policies, out.console_url
-                )
-                uow.commit()
-            metrics.record(outcome)
-            done += 1
+        with out.channels.for_round() as channels:
+            while done < limit:
+                with self.uow() as uow:
+                    claimed = handlers.claim_due(uow, utcnow(), min(out.claim, limit - done))
+                    if not claimed:
+                        break
+                    outcomes = [
+                        handlers.attempt(
+                            uow, delivery, channels, directory, out.policies, out.console_url
+                        )
+                        for delivery in claimed
+                    ]
+                    uow.commit()
+                for outcome in outcomes:
+                    metrics.record(outcome)
+                done += len(claimed)
         return done
 
     # -- the inbox --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, select, update
 from bersinar.clock import LOCAL_TZ
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, dialect_insert
+from bersinar.db import UnitOfWork, insert_ignoring
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
@@ -156,18 +156,22 @@ def _domain_partner(view: PartnerView, agreements: list[AgreementView]) -> domai
 def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain.PartnerView:
     """The partner as eligibility sees it. With ``lock`` its row is locked (PostgreSQL)
     until commit: moves that take a place (accept, transfer) queue up here."""
-    query = select(PartnerView).where(PartnerView.partner_id == partner_id)
+    # the partner and its agreements in one statement (one row per agreement, or one
+    # row with no agreement)
+    query = (
+        select(PartnerView, AgreementView)
+        .outerjoin(AgreementView, AgreementView.partner_id == PartnerView.partner_id)
+        .where(PartnerView.partner_id == partner_id)
+    )
     if lock:
-        query = _for_update(uow, query)
-    view = uow.session.scalars(query).first()
-    if view is None:
+        query = _for_update(uow, query, of=PartnerView)
+    rows = uow.session.execute(query).all()
+    if not rows:
         raise UnknownPartner(
             f"Mitra {partner_id} tidak dikenal.", errors={"partner_id": ["Mitra tidak dikenal."]}
         )
-    agreements = uow.session.scalars(
-        select(AgreementView).where(AgreementView.partner_id == partner_id)
-    ).all()
-    return _domain_partner(view, list(agreements))
+    agreements = [agreement for _, agreement in rows if agreement is not None]
+    return _domain_partner(rows[0][0], agreements)
 
 
 def _active_count(uow: UnitOfWork, partner_id: str, service_type: str) -> int:
@@ -204,13 +208,11 @@ def _check_place(
 def _find_or_create_client(
     uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]
 ) -> tuple[Client, bool]:
-    """The client of this NIK, and whether it is new. Two referrals of the same new
-    person at the same moment insert once: the later takes the row that won."""
+    """The client of this NIK, and whether it is new. The insert comes first (most
+    referrals are of a new person: one statement); a NIK already known, or two referrals
+    of the same new person at the same moment, insert nothing and read the row that is
+    there."""
     digest = cipher.nik_digest(client["nik"])
-    by_nik = select(Client).where(Client.nik_digest == digest)
-    existing = uow.session.scalars(by_nik).first()
-    if existing is not None:
-        return existing, False
     values = {
         "id": str(uuid.uuid4()),
         "nik_digest": digest,
@@ -222,10 +224,9 @@ def _find_or_create_client(
         "sex": client["sex"],
         "created_at": utcnow(),
     }
-    statement = dialect_insert(uow.session, Client).values(**values).on_conflict_do_nothing()
-    new = uow.session.scalars(statement.returning(Client)).first()
+    new = uow.session.scalars(insert_ignoring(Client).values(**values).returning(Client)).first()
     if new is None:
-        return uow.session.scalars(by_nik).one(), False  # inserted a moment ago by another
+        return uow.session.scalars(select(Client).where(Client.nik_digest == digest)).one(), False
     return new, True
 
 

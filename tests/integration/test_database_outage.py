@@ -1,12 +1,20 @@
 """A service whose database cannot be reached answers 503, not 500, and an event it
-cannot handle for that reason waits for the database instead of being parked."""
+cannot handle for that reason waits for the database instead of being parked; a pooled
+connection the server dropped is replaced before use."""
 
 from __future__ import annotations
 
+import time
+
 import eventlet
+import pytest
 import requests
 from prometheus_client import REGISTRY
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.pool import NullPool
 
+from bersinar.db import make_engine
 from gateway.service import GatewayService
 from services.laporan.service import LaporanService
 from services.mitra.service import MitraService
@@ -86,3 +94,45 @@ def test_a_request_answered_503_is_not_carried_out_when_the_service_returns(
     ids = [p["id"] for p in listed.json()["items"]]
     print(f"\n[rpc expiry] 503 after 1 s; partners after the service returned: {ids}")
     assert "yayasan-terlambat" not in ids
+
+
+def _terminate(url: str, backend_pid: int) -> None:
+    with make_engine(url, poolclass=NullPool).connect() as other:
+        other.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": backend_pid})
+
+
+def _backend_pid(engine) -> int:
+    with engine.connect() as connection:
+        return connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def test_a_pooled_connection_that_lay_idle_is_tested_and_replaced(database_urls, monkeypatch):
+    """The server dropped a pooled connection (a restart, an idle timeout): the next
+    unit of work gets a working one, because a connection idle longer than DB_PING_IDLE
+    is tested before use."""
+    monkeypatch.setenv("DB_PING_IDLE", "0.05")
+    engine = make_engine(database_urls["mitra"], pool_size=1, max_overflow=0)
+    try:
+        first = _backend_pid(engine)
+        _terminate(database_urls["mitra"], first)
+        time.sleep(0.2)
+        second = _backend_pid(engine)  # would raise if the dead connection were used
+        assert second != first
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_given_back_a_moment_ago_is_used_without_a_test(database_urls, monkeypatch):
+    """The other side of the rule: a busy process does not pay a round trip per unit of
+    work. Shown by dropping a connection just returned: it is used untested and the unit
+    of work fails (the pool is then renewed, and the next one works)."""
+    monkeypatch.setenv("DB_PING_IDLE", "3600")
+    engine = make_engine(database_urls["mitra"], pool_size=1, max_overflow=0)
+    try:
+        first = _backend_pid(engine)
+        _terminate(database_urls["mitra"], first)
+        with pytest.raises(OperationalError):
+            _backend_pid(engine)
+        assert _backend_pid(engine) != first
+    finally:
+        engine.dispose()

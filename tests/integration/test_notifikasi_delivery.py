@@ -17,6 +17,7 @@ from bersinar.relay import BatchPublisher
 from services.mitra.models import Contact
 from services.mitra.service import MitraService
 from services.notifikasi import domain, handlers
+from services.notifikasi.channels import Channels, EmailChannel, SmtpSettings
 from services.notifikasi.models import Delivery, Notification, Preference, outbox
 from services.notifikasi.service import NotifikasiService
 from tests.integration.conftest import wait_until
@@ -330,7 +331,10 @@ def test_a_restart_in_the_middle_of_a_batch_loses_nothing(
     total = 40
     hook = receivers(delay=0.3)
     subscribe(dbs, hook.url, ["partner_updated"])
-    config = notifikasi_config(make_config, smtp, DELIVERY_CONCURRENCY=4)
+    senders, claim = 4, 2
+    config = notifikasi_config(
+        make_config, smtp, DELIVERY_CONCURRENCY=senders, DELIVERY_CLAIM=claim
+    )
     first = container_factory(NotifikasiService, config)
     first.start()
     publish(
@@ -338,7 +342,7 @@ def test_a_restart_in_the_middle_of_a_batch_loses_nothing(
         *[make_event("partner_updated", "mitra", {"partner_id": f"p{i}"}) for i in range(total)],
     )
     wait_until(lambda: len(hook.received) >= 8, timeout=60, message="the batch under way")
-    first.kill()  # mid-batch: four sends in flight, their rows locked and not yet recorded
+    first.kill()  # mid-batch: each sender's claimed rows locked, some sent, none recorded
     at_kill = len(hook.received)
     with dbs["notifikasi"].engine.connect() as connection:  # as a dead process's would
         connection.execute(
@@ -358,7 +362,7 @@ def test_a_restart_in_the_middle_of_a_batch_loses_nothing(
     )
     assert all(r.status == "sent" for r in rows)
     assert set(ids) == {r.id for r in rows}
-    assert duplicates <= 4  # at most the one in flight per sender
+    assert duplicates <= senders * claim  # at most the rows each sender had claimed
     assert {r.json()["event_id"] for r in hook.received} == {r.event_id for r in rows}
 
 
@@ -386,3 +390,32 @@ def test_nothing_is_planned_for_an_event_no_one_asked_for(
         message="the event handled",
     )
     assert deliveries(dbs) == []
+
+
+def test_a_round_sends_its_emails_over_one_connection_and_survives_a_dropped_one(smtp):
+    """The delivery worker's e-mail channel keeps its SMTP connection for the round;
+    a connection the server dropped in between is replaced and the message still goes."""
+    settings = SmtpSettings(host="127.0.0.1", port=smtp.port, timeout=5)
+    channels = Channels(
+        email=EmailChannel(settings), webhook=None, sms=None, whatsapp=None
+    )  # only e-mail is used here
+
+    def send(channel, n):
+        channel.send(f"d-{n}", "referral_requested", [KIPAS_EMAIL], f"Rujukan {n}", "Isi.")
+
+    with channels.for_round() as round_one:
+        for n in range(5):
+            send(round_one.email, n)
+        sessions_after_five = smtp.sessions()
+    with channels.for_round() as round_two:
+        send(round_two.email, 5)
+        smtp.stop()  # the server goes away between two messages of the round
+        smtp.start()
+        send(round_two.email, 6)
+    wait_until(lambda: len(smtp.messages()) == 7, timeout=10, message="seven e-mails")
+    print(f"\n[smtp] 5 e-mails in one round over {sessions_after_five} connection(s); "
+          f"{smtp.sessions()} connection(s) in all")  # fmt: skip
+    assert sessions_after_five == 1
+    assert smtp.sessions() == 3  # round two: one, and one after the server came back
+    ids = sorted(m[domain.DELIVERY_HEADER] for m in smtp.messages())
+    assert ids == [f"d-{n}" for n in range(7)]

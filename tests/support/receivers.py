@@ -18,20 +18,44 @@ from pathlib import Path
 
 import eventlet
 import eventlet.wsgi
+from aiosmtpd.handlers import Mailbox
 
 from tests.support.infra import free_port
+
+
+class CountingMailbox(Mailbox):
+    """aiosmtpd's Maildir handler that also writes a line to ``sessions_file`` for every
+    connection's greeting (EHLO), so a test can count SMTP connections."""
+
+    def __init__(self, mail_dir: str, sessions_file: str):
+        super().__init__(mail_dir)
+        self.sessions_file = sessions_file
+
+    @classmethod
+    def from_cli(cls, parser, *args):
+        if len(args) != 2:
+            parser.error("CountingMailbox takes a Maildir and a sessions file")
+        return cls(*args)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with open(self.sessions_file, "a") as sessions:
+            sessions.write(f"{hostname}\n")
+        session.host_name = hostname
+        return responses
 
 
 class SmtpServer:
     def __init__(self, maildir: Path, port: int | None = None):
         self.port = port or free_port()
         self.maildir = maildir
+        self.sessions_file = maildir.parent / f"{maildir.name}.sessions"
         self.process: subprocess.Popen | None = None
 
     def start(self) -> SmtpServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
-             "-c", "aiosmtpd.handlers.Mailbox", str(self.maildir)],
+             "-c", "tests.support.receivers.CountingMailbox", str(self.maildir),
+             str(self.sessions_file)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -49,6 +73,12 @@ class SmtpServer:
             self.process.terminate()
             self.process.wait(timeout=10)
             self.process = None
+
+    def sessions(self) -> int:
+        """SMTP connections that greeted the server so far."""
+        if not self.sessions_file.exists():
+            return 0
+        return len(self.sessions_file.read_text().splitlines())
 
     def messages(self) -> list[email.message.EmailMessage]:
         if not self.maildir.exists():

@@ -228,14 +228,15 @@ def drain(factory, channels, policy, clock):
     outcomes = []
     while True:
         with factory() as uow:
-            delivery = handlers.claim_due(uow, clock())
-            if delivery is None:
+            claimed = handlers.claim_due(uow, clock(), limit=2)
+            if not claimed:
                 return outcomes
-            outcomes.append(
-                handlers.attempt(
-                    uow, delivery, channels, FakeDirectory(), {"default": policy}, clock=clock
+            for delivery in claimed:
+                outcomes.append(
+                    handlers.attempt(
+                        uow, delivery, channels, FakeDirectory(), {"default": policy}, clock=clock
+                    )
                 )
-            )
             uow.commit()
 
 
