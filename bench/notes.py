@@ -31,21 +31,36 @@ under 100 req/s.
 - Until commit 840f54c rujukan's `_partner_view` took `SELECT … FOR UPDATE` on the
   partner's read-model row for the whole create transaction, so with five partners at
   most five creates progressed at once and throughput hardly grew past 10 connections.
-  A request takes no place (only accept does), so creation no longer locks the row; the
-  rest of the create transaction (~10 statements, each transaction after a pool
-  pre-ping) remains: since commit deefa03 a new client is inserted without a savepoint
-  and is not searched for earlier episodes (three statements fewer), and since the fault
-  suite's fixes one more reads whether the request's key already made the referral (a
-  retried or redelivered request returns it instead of a second one). In closed loop
-  latency ≈ connections ÷ throughput, so p99 at 10 and 50 connections follows the CPU
-  limit above.
+  A request takes no place (only accept does), so creation no longer locks the row.
+  Since commit deefa03 a new client is inserted without a savepoint and is not searched
+  for earlier episodes (three statements fewer); the fault suite's fixes added one read
+  (whether the request's key already made the referral: a retried or redelivered
+  request returns it instead of a second one). Since commit 547ae30 the create
+  transaction is 7 statements and the commit: the partner and its agreements are one
+  query, the client is inserted first (`ON CONFLICT DO NOTHING`; looked up only if the
+  NIK is known), a busy process no longer tests its pooled connection before every
+  transaction (only one that lay idle longer than `DB_PING_IDLE`), and the `ON CONFLICT`
+  inserts are cached statements (SQLAlchemy 2.0 compiles its PostgreSQL
+  `on_conflict_do_nothing()` again on every execution: ~2.5 ms of rujukan's CPU per
+  referral here). In closed loop latency ≈ connections ÷ throughput, so p99 at 10 and 50
+  connections follows the CPU limit above.
+- That change measured back to back (the commit before it, then it, twice each, create
+  at 10 connections for 30 s, 11:04–11:10 UTC on a machine slower than the one of the
+  run above: a pure-Python loop took 1.45 s that takes about 0.5 s on a quick core):
+  rujukan 23.0 / 24.9 → 19.7 / 19.8 ms of CPU per referral, the whole system 97 / 110 →
+  85 / 85 ms, 19 / 17 → 22 / 22 req/s. On its own (a script calling the handler against
+  PostgreSQL, 200 creates) the create handler went from 14.1 to 10.8 ms of CPU.
 - In the run above (machine quiet: load average below 1 at its start) notifikasi used as
   much CPU as rujukan while referrals were created (44 % and 45 % of a core at 10
   connections, PostgreSQL 39 %): for each referral it plans two deliveries in a batch,
-  then its delivery worker sends the partner's e-mail in a transaction of its own,
-  opening a new SMTP connection for every message (and a new TLS context where TLS is
-  on), and each delivery's `notification_sent` comes back to it as an event. Keeping SMTP
-  connections open across a round of the worker is the next saving there.
+  then its delivery worker sends the partner's e-mail, and each delivery's
+  `notification_sent` comes back to it as an event. Until commit 547ae30 the worker sent
+  each e-mail in a transaction of its own over a new SMTP connection (and a new TLS
+  context where TLS is on); now each sender claims up to `DELIVERY_CLAIM` (5) rows per
+  transaction and keeps one SMTP connection for the round. What remains per referral is
+  three small transactions (the referral's batch, usually of one event at these rates,
+  and one per `notification_sent`), each an inbox statement, a read of the webhook
+  subscriptions and a commit.
 - In rujukan's py-spy profile (10 connections) ~70 % of samples are inside
   `handlers.create_referral`, mostly SQLAlchemy ORM execution and flush; nameko's RPC reply
   with publisher confirms is ~11 %, marshmallow validation ~2–3 %, Fernet ~1.5 %. The
