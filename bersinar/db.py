@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -268,6 +268,14 @@ class UnitOfWorkFactory:
         self.engine.dispose()
 
 
+def as_utc(moment: datetime | None) -> datetime | None:
+    """A timestamp read back from a database, with its zone: PostgreSQL gives it,
+    SQLite hands back the naive UTC it stored."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
 def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, float]:
     """(rows not yet published, age in seconds of the oldest of them)."""
     with engine.connect() as connection:
@@ -279,6 +287,5 @@ def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, flo
         return 0, 0.0
     if isinstance(oldest, str):  # SQLite hands back text from an aggregate
         oldest = datetime.fromisoformat(oldest)
-    if oldest.tzinfo is None:
-        oldest = oldest.replace(tzinfo=(now or utcnow()).tzinfo)
+    oldest = as_utc(oldest)
     return int(count), max(0.0, ((now or utcnow()) - oldest) / timedelta(seconds=1))

@@ -379,11 +379,15 @@ class Chaos:
         fault_ends: list[float],
         probe: Probe | None = None,
         tracker: Tracker | None = None,
+        restoring_from: list[float] | None = None,
     ) -> None:
         """Bound the load, wait for the pipeline, count lost and duplicated, and measure
         per fault: recovery, from its end until a request succeeds again and both
         consumers handle events again (the target); caught up, until every referral
-        answered 201 before its end has both effects (how long the backlog took)."""
+        answered 201 before its end has both effects (how long the backlog took).
+        ``restoring_from``: when the undoing of each fault began (a broker takes seconds
+        to start, and the system may be back before the command returns): success from
+        then on counts, as recovery 0."""
         bound_at = max(fault_ends) + self.settings.bound
         load.deadline = bound_at  # no new attempt after it
         loads = [load] + ([probe.load] if probe else [])
@@ -397,11 +401,11 @@ class Chaos:
         tracker.stop()
         outcomes = [o for each in loads for o in each.ok()]
         recoveries, catch_ups = [], []
-        for end in fault_ends:
+        for end, since in zip(fault_ends, restoring_from or fault_ends, strict=True):
             again = min(
-                [t for t in (each.first_ok_after(end) for each in loads) if t], default=None
+                [t for t in (each.first_ok_after(since) for each in loads) if t], default=None
             )
-            flowing = tracker.first_progress_after(end)
+            flowing = tracker.first_progress_after(since)
             recoveries.append(
                 None if again is None or flowing is None else max(again, flowing, end) - end
             )
@@ -495,10 +499,11 @@ class Chaos:
         log(f"{label}: stopping")
         stop()
         time.sleep(seconds)
+        restoring = time.monotonic()
         start()
         end = time.monotonic()
         log(f"{label}: started again")
-        self.finish(result, load, [end], probe, tracker)
+        self.finish(result, load, [end], probe, tracker, restoring_from=[restoring])
         self.same_pids(pids, result)
 
     def case_broker(self, result: CaseResult) -> None:

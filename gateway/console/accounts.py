@@ -18,7 +18,7 @@ from eventlet import tpool
 from sqlalchemy import delete, func, select
 
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork
+from bersinar.db import UnitOfWork, as_utc
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, NotFound, ValidationFailed
 from gateway.keys import Caller, digest
@@ -87,13 +87,6 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    # SQLite gives naive datetimes back; they were written in UTC
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
-
-
 def check_new_user(data: dict[str, Any]) -> dict[str, list[str]]:
     """What is wrong with a new account, by field (empty: nothing)."""
     errors: dict[str, list[str]] = {}
@@ -149,7 +142,7 @@ def create_user(uow: UnitOfWork, data: dict[str, Any], created_by: str) -> dict[
 
 
 def view(user: ConsoleUser) -> dict[str, Any]:
-    locked_until = _aware(user.locked_until)
+    locked_until = as_utc(user.locked_until)
     return {
         "id": user.id,
         "username": user.username,
@@ -217,7 +210,7 @@ def sign_in(uow: UnitOfWork, username: str, password: str, policy: Policy) -> st
     if user is None:
         _verify(_DUMMY_HASH, password)
         raise SignInRefused()
-    locked_until = _aware(user.locked_until)
+    locked_until = as_utc(user.locked_until)
     if locked_until and locked_until > now:
         raise SignInRefused(locked_until)
     if not _verify(user.password_hash, password):
@@ -255,7 +248,7 @@ def session_of(uow: UnitOfWork, token: str) -> SignedIn | None:
     if row is None:
         return None
     session, user = row
-    if _aware(session.expires_at) <= utcnow():
+    if as_utc(session.expires_at) <= utcnow():
         return None
     return SignedIn(
         user_id=user.id,

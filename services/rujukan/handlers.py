@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, select, update
 from bersinar.clock import LOCAL_TZ
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, insert_ignoring
+from bersinar.db import UnitOfWork, as_utc, insert_ignoring
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
@@ -46,15 +46,8 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(LOCAL_TZ).date()
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every stored instant is UTC."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=utcnow().tzinfo)
-    return moment
-
-
 def _stamp(moment: datetime | None) -> str | None:
-    return rfc3339(_aware(moment)) if moment is not None else None
+    return rfc3339(as_utc(moment)) if moment is not None else None
 
 
 def _for_update(uow: UnitOfWork, query: Select, **kwargs) -> Select:
@@ -503,7 +496,7 @@ def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> 
         referral.overdue_notified_at = now
         data = referral_event_data(referral, referral.client, None)
         data["hours_overdue"] = round(
-            (now - _aware(referral.response_due_at)).total_seconds() / 3600, 2
+            (now - as_utc(referral.response_due_at)).total_seconds() / 3600, 2
         )
         uow.emit("referral_response_overdue", data, f"referral:{referral.id}", occurred_at=now)
         log.info("referral %s: response overdue at %s", referral.id, referral.partner_id)
