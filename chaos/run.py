@@ -464,6 +464,7 @@ class Chaos:
         log(f"case {name}: start")
         result = CaseResult(name)
         started = time.monotonic()
+        offsets = self._log_offsets()
         try:
             body(result)
         except Exception as exc:
@@ -480,6 +481,11 @@ class Chaos:
             f"caught_up={_fmt(result.catch_up_s)}s "
             f"load={result.load} " + ("; ".join(result.failures) if result.failures else "")
         )
+        if result.failures:
+            # the run's folder goes at teardown: what the processes logged as errors
+            # during a failed case is shown here, where CI keeps it
+            for line in self._errors_logged_since(offsets):
+                log(f"  logged: {line}")
         # the next case starts from a working system
         try:
             self.system.wait_healthy(timeout=60)
@@ -505,6 +511,23 @@ class Chaos:
         log(f"{label}: started again")
         self.finish(result, load, [end], probe, tracker, restoring_from=[restoring])
         self.same_pids(pids, result)
+
+    def _log_offsets(self) -> dict[Path, int]:
+        return {path: path.stat().st_size for path in self.system.log_dir.glob("*.log")}
+
+    def _errors_logged_since(self, offsets: dict[Path, int], limit: int = 20) -> list[str]:
+        """ERROR and CRITICAL lines the processes wrote since ``offsets`` (a partner
+        without an e-mail address excepted: expected with the seeded partners)."""
+        lines = []
+        for path in sorted(self.system.log_dir.glob("*.log")):
+            with open(path, "rb") as handle:
+                handle.seek(offsets.get(path, 0))
+                for raw in handle:
+                    text = raw.decode("utf-8", "replace").strip()
+                    if '"level": "ERROR"' in text or '"level": "CRITICAL"' in text:
+                        if "NO_ADDRESS" not in text:
+                            lines.append(f"{path.stem}: {text[:3000]}")
+        return lines[-limit:]
 
     def case_broker(self, result: CaseResult) -> None:
         """rabbitmqctl stop_app, then start_app."""
