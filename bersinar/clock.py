@@ -4,13 +4,16 @@ processes and instances share one controllable clock."""
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from nameko.extensions import DependencyProvider
 
-from bersinar.envelope import parse_rfc3339, utcnow
+from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 
 # Bengkulu keeps Western Indonesian Time: "today" and a month are reckoned there.
 LOCAL_TZ = ZoneInfo("Asia/Jakarta")
@@ -25,11 +28,40 @@ class SystemClock:
 
 
 class FileClock(SystemClock):
+    """The instant in the file. A file caught while someone writes it without
+    ``write_clock`` (empty or half-written) reads as the instant read last, or, before any,
+    is read again for up to a second: moving the clock never fails a request."""
+
     def __init__(self, path: str):
         self.path = Path(path)
+        self._last: datetime | None = None
 
     def now(self) -> datetime:
-        return parse_rfc3339(self.path.read_text().strip())
+        deadline = time.monotonic() + 1.0
+        while True:
+            try:
+                self._last = parse_rfc3339(self.path.read_text().strip())
+                return self._last
+            except ValueError:
+                if self._last is not None:
+                    return self._last
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+
+def write_clock(path: str | Path, moment: datetime) -> None:
+    """Set a clock file at once: the new instant is written beside it and renamed over
+    it, so a reader sees the old instant or the new one, never an empty file."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(rfc3339(moment))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def clock_from_config(config) -> SystemClock:

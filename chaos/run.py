@@ -30,8 +30,9 @@ import amqp
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from bersinar.clock import write_clock
 from bersinar.config import COMPONENTS, ROOT, SERVICES
-from bersinar.envelope import make_event, parse_rfc3339, rfc3339, utcnow
+from bersinar.envelope import make_event, parse_rfc3339, utcnow
 from chaos.infra import PrivatePostgres, PrivateRabbit, make_base, remove_base
 from chaos.load import Load
 from chaos.proxy import FaultProxy
@@ -144,7 +145,7 @@ class Chaos:
         self.helpers.append(sink)
         if sink.stdout.readline().decode().strip() != "LISTENING":
             raise RuntimeError("the SMTP sink did not start")
-        self.clock_file.write_text(rfc3339(utcnow()))
+        write_clock(self.clock_file, utcnow())
         self.system = System(
             amqp_uri=self.rabbit.uri(self.proxy.port),
             database_urls=urls,
@@ -625,7 +626,7 @@ class Chaos:
         # every referral still waiting for its partner's answer is now overdue: both
         # rujukan instances' timers see it; the event must leave once
         now = parse_rfc3339(self.clock_file.read_text().strip())
-        self.clock_file.write_text(rfc3339(now + OVERDUE_AFTER))
+        write_clock(self.clock_file, now + OVERDUE_AFTER)
         log("two instances: clock moved 49 h ahead; every request is overdue")
         end = time.monotonic()
         self.finish(result, load, [end], tracker=tracker)

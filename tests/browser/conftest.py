@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bersinar.envelope import rfc3339
+from bersinar.clock import write_clock
 from tests.e2e.conftest import wait_for_partner_model
 from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
@@ -38,7 +38,7 @@ PERIOD = "2027-03"
 def set_clock(system, moment: str) -> None:
     """``moment`` as ISO local time in WIB, e.g. ``2027-03-15T10:00``."""
     local = datetime.fromisoformat(moment + "+07:00")
-    system.clock_file.write_text(rfc3339(local.astimezone(UTC)))
+    write_clock(system.clock_file, local.astimezone(UTC))
 
 
 @pytest.fixture(scope="package")

@@ -4,6 +4,7 @@ import eventlet
 import pytest
 from sqlalchemy import func, select
 
+from bersinar.clock import write_clock
 from bersinar.relay import OutboxRelay
 from services.mitra import handlers as mitra_handlers
 from services.rujukan.models import AgreementView, PartnerView
@@ -72,7 +73,7 @@ def clock_file(tmp_path):
 
         def set(self, day):
             moment = datetime(day.year, day.month, day.day, 3, 0, tzinfo=UTC)  # 10:00 WIB
-            path.write_text(moment.isoformat().replace("+00:00", "Z"))
+            write_clock(path, moment)
 
     clock = ClockFile()
     clock.set(datetime.now(UTC).date())

@@ -23,7 +23,8 @@ from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy import func, select, text
 
-from bersinar.envelope import make_event, rfc3339
+from bersinar.clock import write_clock
+from bersinar.envelope import make_event
 from bersinar.relay import amqp_connection
 from gateway.service import GatewayService
 from services.mitra.service import MitraService
@@ -44,7 +45,7 @@ class FileClock:
         self.set(START)
 
     def set(self, moment: datetime) -> None:
-        self.path.write_text(rfc3339(moment))
+        write_clock(self.path, moment)
 
 
 class Published:
