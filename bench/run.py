@@ -331,7 +331,7 @@ class Bench:
 
     def seed(self) -> None:
         t0 = time.monotonic()
-        env = {**os.environ, "MITRA_DATABASE_URL": self.urls["mitra"]}
+        env = {**self.system.env, "MITRA_DATABASE_URL": self.urls["mitra"]}
         done = subprocess.run(
             [str(BIN / "bersinar"), "seed"],
             cwd=ROOT,

@@ -58,6 +58,9 @@ class System:
             # limits are tested on their own (tests/integration/test_gateway_limits.py)
             "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
             "PYTHONUNBUFFERED": "1",
+            # the processes run this checkout's code even where the virtual environment's
+            # editable install points at another (a benchmark of a second checkout)
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         }
         for component, url in database_urls.items():
             self.env[f"{component.upper()}_DATABASE_URL"] = url
