@@ -86,17 +86,16 @@ class EmailChannel:
         message.set_content(body, charset="utf-8")
         reused = self._client is not None
         try:
-            self._connection().send_message(message)
+            self._send_message(message)
         except smtplib.SMTPServerDisconnected:
-            self.close()
             if not reused:
                 raise
             # the server closed a connection that lay idle: once more on a new one
-            try:
-                self._connection().send_message(message)
-            except Exception:
-                self.close()
-                raise
+            self._send_message(message)
+
+    def _send_message(self, message: EmailMessage) -> None:
+        try:
+            self._connection().send_message(message)
         except Exception:
             self.close()
             raise
