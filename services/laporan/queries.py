@@ -42,14 +42,14 @@ def referral_figures(uow: UnitOfWork, period: str) -> dict[str, dict[str, Any]]:
         entry["counts"]["accepted" if accepted else "rejected"] += 1
         if seen:
             entry["response_hours"].append((responded_at - requested_at) / timedelta(hours=1))
+
+    def add(key: str, counted: dict[tuple, int]) -> None:
+        for (partner_id,), n in counted.items():
+            figures[partner_id]["counts"][key] += n
+
     # a record's period is the month of its request (index ``period``)
-    requested = _count_by_partner(uow, R.period == period, R.request_seen.is_(True))
-    for (partner_id,), n in requested.items():
-        figures[partner_id]["counts"]["requested"] += n
-    for (partner_id,), n in _count_by_partner(
-        uow, R.admitted_at >= start, R.admitted_at < end
-    ).items():
-        figures[partner_id]["counts"]["admitted"] += n
+    add("requested", _count_by_partner(uow, R.period == period, R.request_seen.is_(True)))
+    add("admitted", _count_by_partner(uow, R.admitted_at >= start, R.admitted_at < end))
     ended = _count_by_partner(
         uow, R.ended_at >= start, R.ended_at < end, R.outcome.is_not(None), by=R.outcome
     )
@@ -59,12 +59,11 @@ def referral_figures(uow: UnitOfWork, period: str) -> dict[str, dict[str, Any]]:
     # read one index (the open ones: a partial index of records with no end)
     in_care = Counter(_count_by_partner(uow, R.admitted_at < end, R.ended_at.is_(None)))
     in_care.update(_count_by_partner(uow, R.admitted_at < end, R.ended_at >= end))
-    for (partner_id,), n in in_care.items():
-        figures[partner_id]["counts"]["in_care_at_end"] += n
-    for (partner_id,), n in _count_by_partner(
-        uow, R.admitted_at >= begins, R.admitted_at < end
-    ).items():
-        figures[partner_id]["counts"]["admitted_this_year"] += n
+    add("in_care_at_end", in_care)
+    add(
+        "admitted_this_year",
+        _count_by_partner(uow, R.admitted_at >= begins, R.admitted_at < end),
+    )
     return dict(figures)
 
 

@@ -323,24 +323,24 @@ def test_keyboard_alone_signs_in_and_every_field_has_a_label(accounts, browser, 
 
 def test_an_officer_cancels_and_an_operator_sets_capacity_from_the_console(accounts):
     referral_id = place_by_api(accounts, "yayasan-dwin-foundation")
+
+    def cancel(session, token):
+        return session.post(
+            f"{accounts.base_url}/console/rujukan/{referral_id}/batal",
+            data={"csrf": token},
+            timeout=10,
+        )
+
     officer = signed_in_session(accounts, "petugas.uji", PASSWORD)
-    token = csrf_of(officer, f"{accounts.base_url}/console/rujukan/{referral_id}")
-    cancelled = officer.post(
-        f"{accounts.base_url}/console/rujukan/{referral_id}/batal",
-        data={"csrf": token},
-        timeout=10,
+    cancelled = cancel(
+        officer, csrf_of(officer, f"{accounts.base_url}/console/rujukan/{referral_id}")
     )
     assert cancelled.status_code == 200 and "Rujukan dibatalkan." in cancelled.text
     assert status_of(accounts, referral_id) == "cancelled"
     # an operator may not cancel (officers' action): refused, nothing changes
     operator = signed_in_session(accounts, "operator.dwin", PASSWORD)
     token = csrf_of(operator, f"{accounts.base_url}/console/mitra/yayasan-dwin-foundation")
-    again = operator.post(
-        f"{accounts.base_url}/console/rujukan/{referral_id}/batal",
-        data={"csrf": token},
-        timeout=10,
-    )
-    assert again.status_code in (403, 409)
+    assert cancel(operator, token).status_code in (403, 409)
 
     services = accounts.get("/api/v1/partners/yayasan-dwin-foundation").json()["services"]
     fields = {f"capacity.{s['service_type']}": str(s["capacity"] + 2) for s in services}
