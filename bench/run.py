@@ -331,17 +331,10 @@ class Bench:
 
     def seed(self) -> None:
         t0 = time.monotonic()
-        env = {**self.system.env, "MITRA_DATABASE_URL": self.urls["mitra"]}
-        done = subprocess.run(
-            [str(BIN / "bersinar"), "seed"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"bersinar seed failed: {done.stderr or done.stdout}")
+        try:
+            done = self.system.command_line("seed", timeout=60)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"bersinar seed failed: {exc.stderr or exc.stdout}") from exc
         log(done.stdout.strip())
         self.wait_read_model(version=1)
         # A POST for a partner rujukan does not know yet answers 422 "Mitra tidak dikenal".

@@ -5,7 +5,6 @@ of every page walked are kept under tests/artifacts/screenshots/ (git-ignored)."
 from __future__ import annotations
 
 import re
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from bersinar.clock import write_clock
 from tests.e2e.conftest import wait_for_partner_model
 from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import BIN, System
+from tests.support.system import System
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -70,13 +69,7 @@ def system(console_env, encryption_keys, tmp_path_factory):
     set_clock(system, f"{PERIOD}-15T10:00")
     system.seed()
     admin_file = tmp_path_factory.mktemp("browser-admin") / "console-admin.txt"
-    made = subprocess.run(
-        [str(BIN / "bersinar"), "users", "bootstrap", "--output", str(admin_file)],
-        env=system.env,
-        capture_output=True,
-        text=True,
-    )
-    assert made.returncode == 0, made.stderr
+    system.command_line("users", "bootstrap", "--output", str(admin_file))
     system.console_admin_password = re.search(r"password=(\S+)", admin_file.read_text()).group(1)
     system.start_all()
     system.urls = urls

@@ -102,15 +102,17 @@ class System:
         self.processes[name] = process
         return process
 
-    def command_line(self, *args: str) -> subprocess.CompletedProcess:
-        """A `bersinar` command on this system's broker and databases."""
+    def command_line(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """A `bersinar` command on this system's broker and databases; its output is
+        text, and a failure raises ``CalledProcessError`` with it."""
         return subprocess.run(
             [str(BIN / "bersinar"), *args],
             cwd=ROOT,
             env=self.env,
             check=True,
             capture_output=True,
-            timeout=120,
+            text=True,
+            timeout=timeout,
         )
 
     def declare_queues(self) -> None:
