@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import click
 
@@ -19,11 +20,16 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
 from bersinar.config import (  # noqa: E402 - after the warning filters
     COMPONENTS,
-    SECRETS_FILE,
+    ROOT,
     SERVICES,
+    embedded_data_dir,
     load_config,
     load_secrets_file,
+    secrets_file,
+    var_dir,
 )
+
+SUPERVISOR_CONF = ROOT / "deploy" / "supervisord.conf"
 
 
 def _load(component: str) -> dict:
@@ -63,6 +69,17 @@ def wait_for_broker(uri: str, timeout: float = 120.0) -> None:
 @click.group()
 def main():
     """Bersinar: jaringan lembaga rehabilitasi mitra BNN Provinsi Bengkulu."""
+
+
+def wait_for_database(component: str, config: dict) -> None:
+    """The component's database answers at the newest schema: a process started before
+    its database (or before `bersinar setup` migrated it) waits instead of failing."""
+    from bersinar.migrations import wait_for_schema
+
+    def progress(reason: str) -> None:
+        click.echo(f"waiting for the database of {component}: {reason}", err=True)
+
+    wait_for_schema(component, config["DATABASE_URL"], progress)
 
 
 @main.command()
@@ -105,6 +122,7 @@ def relay(service):
     os.environ.setdefault("BERSINAR_COMPONENT", f"{service}-relay")
     setup_logging(f"{service}-relay")
     config = _load(service)
+    wait_for_database(service, config)
     serve_metrics(
         int(config.get("RELAY_METRICS_PORT") or 0),
         str(config.get("METRICS_ADDRESS") or "127.0.0.1"),
@@ -134,8 +152,166 @@ def serve(component):
     os.environ.setdefault("BERSINAR_COMPONENT", component)
     setup_logging(component)
     config = _load(component)
+    wait_for_database(component, config)
     wait_for_broker(config["AMQP_URI"])
     run([_service_class(component)], config)
+
+
+@main.group()
+def db():
+    """The embedded PostgreSQL of one machine (data under var/pg, a Unix socket)."""
+
+
+@db.command("serve")
+def db_serve():
+    """Run the embedded PostgreSQL in the foreground, as supervisord's first program;
+    the first start makes the cluster. SIGINT stops it (fast shutdown)."""
+    from bersinar import pg
+
+    try:
+        pg.exec_server(embedded_data_dir())
+    except pg.EmbeddedPostgresError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class _Tee:
+    """Standard output written to a log file as well."""
+
+    def __init__(self, stream, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = stream
+        self._file = open(path, "a")  # noqa: SIM115 - closed with the process
+
+    def write(self, text):
+        self._stream.write(text)
+        self._file.write(text)
+        self.flush()
+        return len(text)
+
+    def flush(self):
+        self._stream.flush()
+        self._file.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@main.command()
+@click.option(
+    "--health-timeout", default=180.0, show_default=True, help="Seconds to wait for /health."
+)
+@click.pass_context
+def setup(ctx, health_timeout):
+    """The start-up steps of one machine, each safe to run again: wait for PostgreSQL,
+    create the databases that are missing, migrate, declare the queues, seed the
+    partners, make the console's first admin; then wait until /health answers ok.
+    supervisord runs it beside the services (which wait for their migrated database);
+    if a step fails it says why and stops supervisord, so `make run` ends."""
+    sys.stdout = _Tee(sys.stdout, var_dir() / "log" / "setup.log")
+    try:
+        _setup_steps(ctx)
+    except Exception as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else repr(exc)
+        click.echo(f"setup: FAILED: {message}")
+        if os.environ.get("SUPERVISOR_ENABLED"):
+            _stop_supervisor()
+        sys.exit(1)
+    _wait_healthy(health_timeout)
+
+
+def _setup_steps(ctx) -> None:
+    from bersinar import pg
+    from bersinar.db import ensure_database
+
+    configs = {component: _load(component) for component in COMPONENTS}
+    started = time.monotonic()
+    if any(config["EMBEDDED_DATABASE"] for config in configs.values()):
+        click.echo(f"setup: waiting for the embedded PostgreSQL in {embedded_data_dir()}")
+        pg.wait_ready(
+            pg.admin_dsn(embedded_data_dir()),
+            timeout=120,
+            progress=lambda reason: click.echo(f"setup: still waiting ({reason})"),
+        )
+    for component, config in configs.items():
+        if ensure_database(config["DATABASE_URL"]):
+            click.echo(f"setup: {component}: database created")
+    ctx.invoke(migrate)
+    wait_for_broker(configs["mitra"]["AMQP_URI"])
+    ctx.invoke(queues)
+    ctx.invoke(seed)
+    ctx.invoke(users_bootstrap)
+    click.echo(f"setup: done in {time.monotonic() - started:.1f}s")
+
+
+def _stop_supervisor() -> None:
+    from supervisor import childutils
+
+    try:
+        childutils.getRPCInterface(os.environ).supervisor.shutdown()
+        click.echo("setup: supervisord stopped")
+    except Exception as exc:  # it may be stopping already
+        click.echo(f"setup: could not stop supervisord: {exc!r}")
+
+
+def _wait_healthy(timeout: float) -> None:
+    import requests
+
+    address = str(_load("gateway").get("WEB_SERVER_ADDRESS") or "127.0.0.1:8000")
+    base = f"http://{address.replace('0.0.0.0', '127.0.0.1')}"
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.get(f"{base}/health", timeout=3)
+            if answer.status_code == 200:
+                click.echo(f"setup: Bersinar is ready at {base} (console: {base}/console)")
+                return
+            last = answer.text.strip()
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(1)
+    click.echo(
+        f"setup: {base}/health not ok after {timeout:.0f}s: {last} (see {var_dir() / 'log'})"
+    )
+
+
+def supervisor_config(var) -> Path:
+    """deploy/supervisord.conf keeps its state in var/ of the checkout; for another
+    folder (BERSINAR_VAR), a copy written there with only those paths changed."""
+    if Path(var).resolve() == (ROOT / "var").resolve():
+        return SUPERVISOR_CONF
+    text = SUPERVISOR_CONF.read_text()
+    text = text.replace("%(here)s/../var", str(var)).replace("%(here)s/..", str(ROOT))
+    target = Path(var) / "supervisord.conf"
+    target.write_text(text)
+    return target
+
+
+@main.command("run")
+@click.pass_context
+def run_all(ctx):
+    """Everything of one machine under supervisord, in the foreground (what `make run`
+    runs): the embedded PostgreSQL unless every <SERVICE>_DATABASE_URL names a server,
+    the start-up steps (`bersinar setup`), the services, their relays and the gateway.
+    Ctrl-C stops them all, the database last."""
+    var = var_dir()
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    ctx.invoke(secrets_init)
+    embedded = [c for c in COMPONENTS if _load(c)["EMBEDDED_DATABASE"]]
+    if embedded:
+        click.echo(f"databases of {', '.join(embedded)}: embedded PostgreSQL in {var / 'pg'}")
+    else:
+        click.echo("databases: every <SERVICE>_DATABASE_URL is set; no embedded PostgreSQL")
+    conf = supervisor_config(var)
+    env = dict(
+        os.environ,
+        BERSINAR_VAR=str(var),
+        BERSINAR_EMBEDDED_PG="true" if embedded else "false",
+    )
+    supervisord = Path(sys.executable).parent / "supervisord"
+    click.echo(f"logs in {var / 'log'}; supervisorctl -c {conf} status")
+    sys.stdout.flush()
+    os.execve(supervisord, [str(supervisord), "-c", str(conf)], env)
 
 
 @main.group()
@@ -148,10 +324,11 @@ def secrets_init():
     """Write var/secrets.env with fresh keys unless it exists (it is never overwritten)."""
     from cryptography.fernet import Fernet
 
-    if SECRETS_FILE.exists():
-        click.echo(f"{SECRETS_FILE} exists; kept")
+    target = secrets_file()
+    if target.exists():
+        click.echo(f"{target} exists; kept")
         return
-    SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Made by `bersinar secrets init`. Keep private; losing the rujukan keys loses",
         "# the identity of every client stored with them.",
@@ -159,10 +336,10 @@ def secrets_init():
         f"RUJUKAN_ENCRYPTION_KEYS=k1:{Fernet.generate_key().decode()}",
         f"RUJUKAN_NIK_HMAC_KEY={pysecrets.token_urlsafe(48)}",
     ]
-    fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
-    click.echo(f"{SECRETS_FILE} written")
+    click.echo(f"{target} written")
 
 
 @main.group()
@@ -363,9 +540,7 @@ def users_list():
 @click.option(
     "--output",
     type=click.Path(dir_okay=False),
-    default=str(SECRETS_FILE.parent / "console-admin.txt"),
-    show_default=True,
-    help="Where the first admin's password is written.",
+    help="Where the first admin's password is written [default: var/console-admin.txt].",
 )
 def users_bootstrap(output):
     """On a fresh install (no console account yet): create the admin account ``admin``
@@ -375,7 +550,7 @@ def users_bootstrap(output):
 
     from gateway.console import accounts
 
-    target = Path(output)
+    target = Path(output) if output else var_dir() / "console-admin.txt"
     with _accounts() as uow:
         if accounts.count_users(uow):
             click.echo("console: accounts exist; none created")

@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -51,9 +51,7 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     outbox = Table(
         OUTBOX,
         metadata,
-        Column(
-            "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-        ),
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(64), nullable=False),
         # Events with the same key (e.g. one referral) are published in the order written.
@@ -79,18 +77,9 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
-            cursor.close()
-
-        return engine
+    """An engine on a PostgreSQL URL (the one engine: docs/architecture.md)."""
+    if not url.startswith("postgresql"):
+        raise ValueError("a database URL must name PostgreSQL (postgresql+psycopg2://...)")
     if "poolclass" not in kwargs:
         # a process runs at most max_workers (10) workers at once, plus its timers: keep
         # that many connections (an overflow connection is closed when given back, and
@@ -135,7 +124,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
 
 class _InsertIgnoring(Insert):
-    """``INSERT … ON CONFLICT DO NOTHING``, which PostgreSQL and SQLite both read.
+    """``INSERT … ON CONFLICT DO NOTHING``.
 
     SQLAlchemy 2.0's PostgreSQL ``insert().on_conflict_do_nothing()`` has no cache key,
     so it is compiled again on every execution (a millisecond or two of CPU each time, on
@@ -268,14 +257,6 @@ class UnitOfWorkFactory:
         self.engine.dispose()
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A timestamp read back from a database, with its zone: PostgreSQL gives it,
-    SQLite hands back the naive UTC it stored."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
 def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, float]:
     """(rows not yet published, age in seconds of the oldest of them)."""
     with engine.connect() as connection:
@@ -285,7 +266,29 @@ def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, flo
     count, oldest = row
     if not count or oldest is None:
         return 0, 0.0
-    if isinstance(oldest, str):  # SQLite hands back text from an aggregate
-        oldest = datetime.fromisoformat(oldest)
-    oldest = as_utc(oldest)
     return int(count), max(0.0, ((now or utcnow()) - oldest) / timedelta(seconds=1))
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database ``url`` names on its server unless it exists (connecting to
+    the server's ``postgres`` database, as the same user); True if it was created."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    target = make_url(url)
+    engine = create_engine(
+        target.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as connection:
+            exists = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            )
+            if exists:
+                return False
+            quoted = connection.dialect.identifier_preparer.quote(target.database)
+            connection.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        engine.dispose()

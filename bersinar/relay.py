@@ -1,7 +1,7 @@
 """The outbox relay: publishes what services committed to their outbox.
 
-One relay runs per service database at a time (a PostgreSQL advisory lock, or a file
-lock beside a SQLite file, elects it; others wait), so the events of one aggregate are
+One relay runs per service database at a time (a PostgreSQL advisory lock elects it;
+others wait), so the events of one aggregate are
 published in the order they were written. Each batch is published with publisher
 confirms and ``mandatory``; only rows the broker confirmed are marked published, in the
 same transaction that selected them. A row the broker returns (no queue bound) stays in
@@ -13,14 +13,12 @@ committing publishes the batch again: consumers' inboxes absorb the repeat.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import threading
 import time
 import zlib
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import amqp
@@ -76,32 +74,18 @@ class Leadership:
         self.engine = engine
         self.name = name
         self._connection: Connection | None = None
-        self._file = None
 
     def acquire(self) -> bool:
-        if self.engine.dialect.name == "postgresql":
-            if self._connection is None:
-                self._connection = self.engine.connect()
-            key = zlib.crc32(f"bersinar-relay:{self.name}".encode())
-            got = self._connection.execute(
-                text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
-            ).scalar()
-            self._connection.commit()
-            return bool(got)
-        database = self.engine.url.database or ""
-        lock_path = Path(database + ".relay.lock") if database else Path("var/relay.lock")
-        self._file = open(lock_path, "a+")  # noqa: SIM115 - held for the relay's life
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            self._file.close()
-            self._file = None
-            return False
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        key = zlib.crc32(f"bersinar-relay:{self.name}".encode())
+        got = self._connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        self._connection.commit()
+        return bool(got)
 
     def alive(self) -> bool:
         if self._connection is None:
-            return self._file is not None
+            return False
         try:
             self._connection.execute(text("SELECT 1"))
             self._connection.commit()
@@ -116,9 +100,6 @@ class Leadership:
             except Exception:  # the server may be gone; the lock goes with the session
                 log.debug("leader connection already closed")
             self._connection = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class BatchPublisher:
@@ -221,11 +202,10 @@ class OutboxRelay:
         self.publisher = BatchPublisher(amqp_uri, f"{service}.events", confirm_timeout)
         self.leadership = Leadership(self.engine, service)
         self.stopping = threading.Event()
-        self.is_postgres = self.engine.dialect.name == "postgresql"
-        select = _SELECT + (" FOR UPDATE OF o SKIP LOCKED" if self.is_postgres else "")
-        # typed parameters: SQLite compares the text the DateTime type writes
         moment = DateTime(timezone=True)
-        self._select = text(select).bindparams(bindparam("now", type_=moment))
+        self._select = text(_SELECT + " FOR UPDATE OF o SKIP LOCKED").bindparams(
+            bindparam("now", type_=moment)
+        )
         self._mark_published = text(
             "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL "
             "WHERE id IN :ids"

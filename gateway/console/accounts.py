@@ -18,7 +18,7 @@ from eventlet import tpool
 from sqlalchemy import delete, func, select
 
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, as_utc
+from bersinar.db import UnitOfWork
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, NotFound, ValidationFailed
 from gateway.keys import Caller, digest
@@ -142,7 +142,7 @@ def create_user(uow: UnitOfWork, data: dict[str, Any], created_by: str) -> dict[
 
 
 def view(user: ConsoleUser) -> dict[str, Any]:
-    locked_until = as_utc(user.locked_until)
+    locked_until = user.locked_until
     return {
         "id": user.id,
         "username": user.username,
@@ -210,7 +210,7 @@ def sign_in(uow: UnitOfWork, username: str, password: str, policy: Policy) -> st
     if user is None:
         _verify(_DUMMY_HASH, password)
         raise SignInRefused()
-    locked_until = as_utc(user.locked_until)
+    locked_until = user.locked_until
     if locked_until and locked_until > now:
         raise SignInRefused(locked_until)
     if not _verify(user.password_hash, password):
@@ -248,7 +248,7 @@ def session_of(uow: UnitOfWork, token: str) -> SignedIn | None:
     if row is None:
         return None
     session, user = row
-    if as_utc(session.expires_at) <= utcnow():
+    if session.expires_at <= utcnow():
         return None
     return SignedIn(
         user_id=user.id,

@@ -45,10 +45,7 @@ class Outbound(DependencyProvider):
         self.console_url = str(config.get("CONSOLE_URL") or "")
         self.batch = int(config.get("DELIVERY_BATCH") or 50)
         self.claim = max(1, int(config.get("DELIVERY_CLAIM") or 5))
-        concurrency = int(config.get("DELIVERY_CONCURRENCY") or 4)
-        # SQLite has no SKIP LOCKED: two senders there could take the same row.
-        sqlite = str(config.get("DATABASE_URL", "")).startswith("sqlite")
-        self.concurrency = 1 if sqlite else max(1, concurrency)
+        self.concurrency = max(1, int(config.get("DELIVERY_CONCURRENCY") or 4))
         self.rpc_timeout = float(config.get("MITRA_RPC_TIMEOUT") or 5)
 
     def get_dependency(self, worker_ctx):

@@ -14,12 +14,12 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import func, select, update
 
 from bersinar.clock import LOCAL_TZ
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, as_utc, insert_ignoring
+from bersinar.db import UnitOfWork, insert_ignoring
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
@@ -47,13 +47,7 @@ def local_date(moment: datetime) -> date:
 
 
 def _stamp(moment: datetime | None) -> str | None:
-    return rfc3339(as_utc(moment)) if moment is not None else None
-
-
-def _for_update(uow: UnitOfWork, query: Select, **kwargs) -> Select:
-    if uow.session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(**kwargs)
-    return query  # SQLite has one writer at a time
+    return rfc3339(moment) if moment is not None else None
 
 
 # --- the partner read model, from mitra's events -------------------------------------
@@ -157,7 +151,7 @@ def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain
         .where(PartnerView.partner_id == partner_id)
     )
     if lock:
-        query = _for_update(uow, query, of=PartnerView)
+        query = query.with_for_update(of=PartnerView)
     rows = uow.session.execute(query).all()
     if not rows:
         raise UnknownPartner(
@@ -376,7 +370,7 @@ def _visible_referral(uow: UnitOfWork, actor: Actor, referral_id: str, lock: boo
     if not is_plain_id(referral_id):  # e.g. a NUL byte in the URL, which no id holds
         raise ReferralNotFound("Rujukan tidak ditemukan.")
     query = select(Referral).where(Referral.id == referral_id)
-    referral = uow.session.scalars(_for_update(uow, query) if lock else query).first()
+    referral = uow.session.scalars(query.with_for_update() if lock else query).first()
     if referral is None or not domain.may_see(actor, referral.partner_id):
         # another partner's referral is answered exactly like one that does not exist
         raise ReferralNotFound(f"Rujukan {referral_id} tidak ditemukan.")
@@ -484,7 +478,7 @@ def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> 
         .limit(limit)
     )
     emitted = 0
-    for referral in uow.session.scalars(_for_update(uow, query, skip_locked=True)).all():
+    for referral in uow.session.scalars(query.with_for_update(skip_locked=True)).all():
         claimed = uow.session.execute(
             update(Referral)
             .where(Referral.id == referral.id, Referral.overdue_notified_at.is_(None))
@@ -496,7 +490,7 @@ def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> 
         referral.overdue_notified_at = now
         data = referral_event_data(referral, referral.client, None)
         data["hours_overdue"] = round(
-            (now - as_utc(referral.response_due_at)).total_seconds() / 3600, 2
+            (now - referral.response_due_at).total_seconds() / 3600, 2
         )
         uow.emit("referral_response_overdue", data, f"referral:{referral.id}", occurred_at=now)
         log.info("referral %s: response overdue at %s", referral.id, referral.partner_id)
@@ -749,12 +743,12 @@ def reencrypt_clients(
     """Re-encrypt with the current key the next ``limit`` clients (by id, after
     ``after_id``) whose identity was written with another key. Returns how many were
     rewritten and the last id seen (None when none is left)."""
-    query = _for_update(
-        uow,
+    query = (
         select(Client)
         .where(Client.key_id != cipher.current_kid, Client.id > after_id)
         .order_by(Client.id)
-        .limit(limit),
+        .limit(limit)
+        .with_for_update()
     )
     clients = uow.session.scalars(query).all()
     for client in clients:

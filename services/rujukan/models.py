@@ -133,9 +133,7 @@ class AccessAudit(Base):
 
     __tablename__ = "access_audit"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(100), index=True)
     actor_role: Mapped[str] = mapped_column(String(16))

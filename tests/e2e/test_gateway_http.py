@@ -147,7 +147,7 @@ def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, ca
 
 def test_health_names_a_service_that_is_down(system):
     assert system.get("/health").json()["status"] == "ok"
-    system.kill("laporan")
+    system.stop("laporan")
     try:
         response = system.get("/health")
         assert response.status_code == 503

@@ -104,6 +104,16 @@ def purge_queues(amqp_uri: str) -> int:
 
 
 @contextmanager
+def own_vhost(vhost: str):
+    """A vhost for one group of tests, gone afterwards: yields its AMQP URI."""
+    create_vhost(vhost)
+    try:
+        yield amqp_uri_for(vhost)
+    finally:
+        delete_vhost(vhost)
+
+
+@contextmanager
 def own_broker_and_databases(vhost: str, db_prefix: str):
     """A vhost and migrated databases for one group of tests, gone afterwards: yields
     ``(amqp_uri, database_urls)``."""
