@@ -14,7 +14,10 @@ if not BROWSER_RUN:
 
     eventlet.monkey_patch()
 
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -49,3 +52,24 @@ def database_urls(test_run_id):
     urls = infra.create_databases(f"bt_{test_run_id}")
     yield urls
     infra.drop_databases(urls)
+
+
+@pytest.fixture(scope="session")
+def var_dirs(test_run_id):
+    """Folders for whole systems (`BERSINAR_VAR`): ``var_dirs("e2e")``. Outside pytest's
+    own temporary tree, whose parent folder pytest makes private (0700) whenever a test
+    session starts: started by root, the embedded PostgreSQL runs as another account and
+    must keep reaching its data folder."""
+    base = Path(tempfile.mkdtemp(prefix=f"bersinar-tests-{test_run_id}-"))
+    base.chmod(0o755)
+    made = 0
+
+    def make(name: str) -> Path:
+        nonlocal made
+        made += 1
+        folder = base / f"{name}-{made}"
+        folder.mkdir()
+        return folder
+
+    yield make
+    shutil.rmtree(base, ignore_errors=True)

@@ -22,9 +22,9 @@ def e2e_vhost(test_run_id):
 
 
 @pytest.fixture(scope="package")
-def system(e2e_vhost, encryption_keys, tmp_path_factory):
+def system(e2e_vhost, encryption_keys, var_dirs):
     """`bersinar run` as `make run` runs it: the embedded PostgreSQL in its own folder."""
-    var = tmp_path_factory.mktemp("e2e-var")
+    var = var_dirs("e2e")
     clock = var / "clock"
     clock.write_text(rfc3339(utcnow()))  # tests that move the clock put it back
     system = System(
