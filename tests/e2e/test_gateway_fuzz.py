@@ -20,27 +20,15 @@ CHECKS = (
 
 
 @pytest.fixture(scope="module")
-def fuzz_system(test_run_id, encryption_keys, tmp_path_factory):
-    vhost = f"bersinar-fuzz-{test_run_id}"
-    infra.create_vhost(vhost)
-    urls = infra.create_databases(f"bf_{test_run_id}")
-    system = System(
-        infra.amqp_uri_for(vhost),
-        urls,
-        encryption_keys,
-        TEST_HMAC_KEY,
-        tmp_path_factory.mktemp("fuzz-logs"),
-    )
-    system.urls = urls
-    try:
-        system.seed()
-        system.start_all()
-        wait_for_partner_model(system)
-        yield system
-    finally:
-        system.terminate_all()
-        infra.drop_databases(urls)
-        infra.delete_vhost(vhost)
+def fuzz_system(test_run_id, encryption_keys, var_dirs):
+    with infra.own_vhost(f"bersinar-fuzz-{test_run_id}") as amqp_uri:
+        system = System(amqp_uri, encryption_keys, TEST_HMAC_KEY, var_dirs("fuzz"))
+        try:
+            system.start_all()
+            wait_for_partner_model(system)
+            yield system
+        finally:
+            system.terminate_all()
 
 
 def schemathesis(system, out_dir, name, phases, extra, seconds):
