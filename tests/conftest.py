@@ -32,6 +32,10 @@ def pytest_configure(config):
     os.environ.setdefault("BERSINAR_TEST_RUN", uuid.uuid4().hex[:8])
 
 
+def pytest_sessionfinish(session):
+    infra.stop_server()  # the embedded PostgreSQL of a machine without its own, if started
+
+
 @pytest.fixture(scope="session")
 def test_run_id():
     return os.environ["BERSINAR_TEST_RUN"]
@@ -48,7 +52,8 @@ def amqp_uri(test_run_id):
 
 @pytest.fixture(scope="session")
 def database_urls(test_run_id):
-    """One PostgreSQL database per component for this run, migrated to head."""
+    """One PostgreSQL database per component for this run, migrated to head, on the
+    machine's server or the run's embedded one (tests/support/infra.py)."""
     urls = infra.create_databases(f"bt_{test_run_id}")
     yield urls
     infra.drop_databases(urls)

@@ -1,22 +1,18 @@
 """notifikasi's rules without a broker: routing, preferences, templates per channel,
-webhook signatures, backoff, and the delivery bookkeeping on SQLite."""
+webhook signatures, backoff (the delivery bookkeeping, in a database:
+tests/integration/test_notifikasi_bookkeeping.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from bersinar.contracts.notifications import EVENT_TYPES
-from bersinar.db import UnitOfWorkFactory
-from bersinar.envelope import make_event
-from services.notifikasi import domain, handlers
-from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
-from services.notifikasi.models import Base, Delivery, DeliveryAttempt, Notification, outbox
+from services.notifikasi import domain
+from services.notifikasi.domain import RetryPolicy
 
 NIK = "1771014503950012"
 CLIENT_NAME = "Siti Aminah"
@@ -178,165 +174,3 @@ def test_retry_delay_grows_to_a_cap_and_gives_up_after_the_last_attempt():
     assert policy.after_failure(1, now) == now + timedelta(seconds=1)
     assert policy.after_failure(3, now) == now + timedelta(seconds=3)
     assert policy.after_failure(4, now) is None
-
-
-# --- bookkeeping on SQLite ----------------------------------------------------------------
-
-
-@pytest.fixture
-def uow_factory(tmp_path):
-    factory = UnitOfWorkFactory(f"sqlite:///{tmp_path}/n.db", "notifikasi", Base.metadata)
-    Base.metadata.create_all(factory.engine)
-    yield factory
-    factory.dispose()
-
-
-class FakeDirectory:
-    def addresses(self, recipient, channel):
-        return ["ops@kipas.example"] if recipient.startswith("partner:") else []
-
-
-class FlakyEmail:
-    def __init__(self, failures):
-        self.failures = failures
-        self.sent = []
-
-    def send(self, delivery_id, event_type, addresses, subject, body):
-        if not addresses:
-            raise PermanentDeliveryError("NO_ADDRESS", "tidak ada alamat")
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionRefusedError("smtp down")
-        self.sent.append((delivery_id, addresses, subject))
-
-
-class Channels:
-    def __init__(self, email):
-        self.email = email
-
-
-def record(factory, event):
-    with factory("notifikasi.test") as uow:
-        if not uow.first_delivery(event):
-            return None
-        delivered = handlers.record_event(uow, event)
-        uow.commit()
-    return delivered
-
-
-def drain(factory, channels, policy, clock):
-    outcomes = []
-    while True:
-        with factory() as uow:
-            claimed = handlers.claim_due(uow, clock(), limit=2)
-            if not claimed:
-                return outcomes
-            for delivery in claimed:
-                outcomes.append(
-                    handlers.attempt(
-                        uow, delivery, channels, FakeDirectory(), {"default": policy}, clock=clock
-                    )
-                )
-            uow.commit()
-
-
-def test_an_event_recorded_twice_plans_its_deliveries_once(uow_factory):
-    event = make_event(
-        "report_overdue", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-    )
-    assert len(record(uow_factory, event)) == 2  # partner and officer inboxes at once
-    assert record(uow_factory, event) is None
-    with uow_factory() as uow:
-        rows = uow.session.execute(
-            select(Delivery.recipient, Delivery.channel, Delivery.status)
-        ).all()
-        notes = uow.session.scalar(select(func.count()).select_from(Notification))
-        events = [
-            json.loads(p)["event_type"] for p in uow.session.scalars(select(outbox.c.payload))
-        ]
-    assert sorted(rows) == [
-        ("partner:yayasan-kipas", "email", "pending"),
-        ("partner:yayasan-kipas", "inbox", "sent"),
-        ("role:officer", "email", "pending"),
-        ("role:officer", "inbox", "sent"),
-    ]
-    assert notes == 2
-    assert events == ["notification_sent", "notification_sent"]
-
-
-def test_a_failing_delivery_is_retried_later_then_sent_and_every_attempt_is_kept(uow_factory):
-    email = FlakyEmail(failures=2)
-    policy = RetryPolicy(max_attempts=5, base=10, cap=100)
-    record(
-        uow_factory,
-        make_event(
-            "report_due_soon", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-        ),
-    )
-    now = [datetime.now(UTC)]
-    outcomes = drain(uow_factory, Channels(email), policy, lambda: now[0])
-    assert [o.result for o in outcomes] == ["retry"]
-    assert drain(uow_factory, Channels(email), policy, lambda: now[0]) == []  # not due yet
-    for _ in range(2):
-        now[0] += timedelta(seconds=25)
-        outcomes += drain(uow_factory, Channels(email), policy, lambda: now[0])
-    assert [o.result for o in outcomes] == ["retry", "retry", "sent"]
-    assert len(email.sent) == 1
-    with uow_factory() as uow:
-        delivery = uow.session.scalars(select(Delivery).where(Delivery.channel == "email")).one()
-        attempts = uow.session.scalars(
-            select(DeliveryAttempt.outcome)
-            .where(DeliveryAttempt.delivery_id == delivery.id)
-            .order_by(DeliveryAttempt.number)
-        ).all()
-        assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 3, None)
-    assert attempts == ["failed", "failed", "sent"]
-
-
-def test_a_delivery_is_given_up_after_the_last_attempt_and_announced(uow_factory):
-    policy = RetryPolicy(max_attempts=2, base=1, cap=1)
-    record(
-        uow_factory,
-        make_event(
-            "report_due_soon", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-        ),
-    )
-    now = [datetime.now(UTC)]
-    email = FlakyEmail(failures=99)
-    outcomes = drain(uow_factory, Channels(email), policy, lambda: now[0])
-    now[0] += timedelta(seconds=5)
-    outcomes += drain(uow_factory, Channels(email), policy, lambda: now[0])
-    assert [o.result for o in outcomes] == ["retry", "gave_up"]
-    with uow_factory() as uow:
-        delivery = uow.session.scalars(select(Delivery).where(Delivery.channel == "email")).one()
-        failed = [
-            json.loads(p)["data"]
-            for p in uow.session.scalars(select(outbox.c.payload))
-            if json.loads(p)["event_type"] == "notification_failed"
-        ]
-        assert delivery.status == "failed" and "smtp down" in delivery.last_error
-        assert failed == [
-            {
-                "delivery_id": delivery.id,
-                "event_id": delivery.event_id,
-                "event_type": "report_due_soon",
-                "channel": "email",
-                "recipient": "partner:yayasan-kipas",
-                "recipient_kind": "partner",
-                "status": "failed",
-                "attempts": 2,
-            }
-        ]
-
-
-def test_a_recipient_without_an_address_fails_at_once_and_visibly(uow_factory):
-    record(
-        uow_factory,
-        make_event(
-            "referral_accepted", "rujukan", {"partner_id": "yayasan-kipas", "referral_id": "r"}
-        ),
-    )
-    now = datetime.now(UTC)
-    outcomes = drain(uow_factory, Channels(FlakyEmail(0)), RetryPolicy(), lambda: now)
-    assert [(o.result, o.attempts) for o in outcomes] == [("gave_up", 1)]
-    assert outcomes[0].error.startswith("NO_ADDRESS")

@@ -1,6 +1,6 @@
-"""rujukan's handlers on SQLite: the whole lifecycle, who may do what, what a refusal
-leaves behind (nothing), privacy of reads, the audit log, the response deadline, the
-partner read model and key rotation."""
+"""rujukan's handlers on its migrated database: the whole lifecycle, who may do what,
+what a refusal leaves behind (nothing), privacy of reads, the audit log, the response
+deadline, the partner read model and key rotation."""
 
 from __future__ import annotations
 
@@ -45,9 +45,8 @@ def cipher():
 
 
 @pytest.fixture
-def factory(tmp_path):
-    factory = UnitOfWorkFactory(f"sqlite:///{tmp_path / 'rujukan.db'}", "rujukan", Base.metadata)
-    Base.metadata.create_all(factory.engine)
+def factory(empty_database):
+    factory = UnitOfWorkFactory(empty_database("rujukan"), "rujukan", Base.metadata)
     yield factory
     factory.dispose()
 

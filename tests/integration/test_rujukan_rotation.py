@@ -1,4 +1,4 @@
-"""`bersinar crypto rotate` on a SQLite rujukan database: every client is re-encrypted
+"""`bersinar crypto rotate` on a migrated rujukan database: every client is re-encrypted
 with the new key, the old key can then be dropped, a second run has nothing to do, and a
 missing old key is reported without touching anything."""
 
@@ -21,8 +21,8 @@ HMAC_KEY = "unit-test-nik-hmac-key-32-chars-long!"
 NAME = "Dewi Lestari"
 
 
-def test_rotate_re_encrypts_every_client_and_the_old_key_can_go(tmp_path, monkeypatch):
-    url = f"sqlite:///{tmp_path / 'rujukan.db'}"
+def test_rotate_re_encrypts_every_client_and_the_old_key_can_go(fresh_database, monkeypatch):
+    url = fresh_database()
     upgrade("rujukan", url)
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     factory = UnitOfWorkFactory(url, "rujukan", Base.metadata)
