@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -257,16 +257,13 @@ class UnitOfWorkFactory:
         self.engine.dispose()
 
 
-def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, float]:
-    """(rows not yet published, age in seconds of the oldest of them)."""
+def outbox_pending(engine: Engine) -> tuple[int, datetime | None]:
+    """(rows not yet published, when the oldest of them was written: None if none)."""
     with engine.connect() as connection:
-        row = connection.execute(
+        count, oldest = connection.execute(
             text("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL")
         ).one()
-    count, oldest = row
-    if not count or oldest is None:
-        return 0, 0.0
-    return int(count), max(0.0, ((now or utcnow()) - oldest) / timedelta(seconds=1))
+    return int(count or 0), oldest if count else None
 
 
 def ensure_database(url: str) -> bool:

@@ -507,12 +507,15 @@ class BoundStore:
         events: list[dict[str, Any]],
         effect: Callable[[UnitOfWork, dict], Any],
         prepare: Callable[[UnitOfWork, list[dict]], Any] | None = None,
+        finish: Callable[[UnitOfWork], Any] | None = None,
     ) -> dict[str, int]:
         """Apply ``effect(uow, event)`` to each event of a batch not handled before and
         record their deliveries, all in one transaction; a redelivered event changes
         nothing. Each effect runs under its event's correlation id. ``prepare(uow,
         new_events)`` runs first, once (e.g. to read in one query what the effects will
-        need). A broken envelope fails the batch (and, handled alone, is parked at once)."""
+        need); ``finish(uow)`` last, once, if any event was new (e.g. to write in one go,
+        in a fixed order, what the effects added up). A broken envelope fails the batch
+        (and, handled alone, is parked at once)."""
         for event in events:
             check_envelope(event)
         batch_correlation_id = current_correlation_id()
@@ -531,6 +534,8 @@ class BoundStore:
                     handled += 1
             finally:
                 set_correlation_id(batch_correlation_id)
+            if finish is not None and handled:
+                finish(uow)
             uow.commit()
         return {"ok": handled, "duplicate": len(events) - handled}
 

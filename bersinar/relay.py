@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import amqp
@@ -26,10 +26,11 @@ from kombu.utils.url import parse_url
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
-from bersinar.db import make_engine, outbox_status
+from bersinar.db import make_engine, outbox_pending
 from bersinar.envelope import utcnow
 from bersinar.metrics import (
     OUTBOX_BACKLOG,
+    OUTBOX_LAST_CHECK,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
@@ -220,6 +221,12 @@ class OutboxRelay:
         self._last_gauges = 0.0
         self._last_prune = 0.0
         self.retention = timedelta(days=retention_days)
+        # The age is worked out at each scrape from the oldest row last seen, so it keeps
+        # growing while the outbox cannot be read (database down) or the loop is stuck;
+        # the time of the last read tells an alert that the outbox is not being watched.
+        self._oldest: datetime | None = None
+        OUTBOX_OLDEST_AGE.labels(service).set_function(self.oldest_age)
+        OUTBOX_LAST_CHECK.labels(service).set(time.time())
 
     def stop(self) -> None:
         self.stopping.set()
@@ -291,13 +298,26 @@ class OutboxRelay:
                 )
         return len(confirmed)
 
-    def update_gauges(self, force: bool = False) -> None:
+    def oldest_age(self) -> float:
+        """Seconds since the oldest unpublished row last seen was written (0: none)."""
+        oldest = self._oldest
+        return 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
+
+    def update_gauges(self, force: bool = False) -> bool:
+        """Read the backlog and its oldest row, at most once a second, whether this relay
+        publishes or waits, and whatever the broker does. False if the database could not
+        be read: the backlog and the oldest row stay as last seen (the age grows)."""
         if not force and time.monotonic() - self._last_gauges < 1.0:
-            return
+            return True
         self._last_gauges = time.monotonic()
-        backlog, age = outbox_status(self.engine)
+        try:
+            backlog, self._oldest = outbox_pending(self.engine)
+        except Exception as exc:  # the loop reports the outage; this only must not stop it
+            log.debug("outbox of %s not readable: %s: %s", self.service, type(exc).__name__, exc)
+            return False
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
-        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        OUTBOX_LAST_CHECK.labels(self.service).set(time.time())
+        return True
 
     def prune(self, force: bool = False) -> int:
         """Delete rows published longer ago than the retention (kept a while for audit
@@ -315,6 +335,7 @@ class OutboxRelay:
         leader = False
         last_check = time.monotonic()
         while not self.stopping.is_set():
+            self.update_gauges()
             try:
                 if not leader:
                     leader = self.leadership.acquire()
@@ -323,7 +344,6 @@ class OutboxRelay:
                         continue
                     log.info("outbox relay for %s is the publisher", self.service)
                 published = self.relay_once()
-                self.update_gauges()
                 self.prune()
                 backoff = 0.5
                 if published == 0:

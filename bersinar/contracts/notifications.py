@@ -18,7 +18,7 @@ EVENT_TYPES = (
 )  # fmt: skip
 PERSON_CHANNELS = ("inbox", "email", "sms", "whatsapp")
 CHANNELS = (*PERSON_CHANNELS, "webhook")
-DELIVERY_STATUSES = ("pending", "sent", "failed", "cancelled")
+DELIVERY_STATUSES = ("pending", "sent", "failed", "cancelled", "skipped")
 
 
 class Notification(Schema):

@@ -77,6 +77,15 @@ REPORT_RULES = {
     "narrative_required": "narasi diisi",
 }
 GIVEN_BY = {"client": "Klien sendiri", "guardian": "Wali/keluarga"}
+CHANNEL = {"inbox": "Kotak masuk", "email": "Email", "sms": "SMS", "whatsapp": "WhatsApp"}
+CONTACT_ROLE = {
+    "head": "Pimpinan",
+    "operator": "Operator",
+    "clinician": "Tenaga klinis",
+    "counsellor": "Konselor",
+    "administration": "Administrasi",
+    "other": "Lainnya",
+}
 MONTHS = (
     "Januari",
     "Februari",
@@ -155,6 +164,8 @@ FILTERS = {
     "reason_label": lambda code: label(REJECTION_REASON, code),
     "report_label": lambda code: label(REPORT_STATUS, code),
     "agreement_label": lambda code: label(AGREEMENT_STATUS, code),
+    "channel_label": lambda code: label(CHANNEL, code),
+    "contact_role_label": lambda code: label(CONTACT_ROLE, code),
     "period_name": period_name,
     "when": when,
     "day": day,

@@ -56,6 +56,10 @@ INBOX, EMAIL, SMS, WHATSAPP, WEBHOOK = "inbox", "email", "sms", "whatsapp", "web
 PERSON_CHANNELS = (INBOX, EMAIL, SMS, WHATSAPP)
 CHANNELS = (*PERSON_CHANNELS, WEBHOOK)
 
+# Channels that reach a person at an address: a partner's contacts in mitra, BNNP staff's
+# in configuration. The in-app inbox needs none.
+ADDRESSED_CHANNELS = (EMAIL, SMS, WHATSAPP)
+
 # Audiences: "partner" = the contacts of data.partner_id (and of the partner a referral
 # was transferred to); "officer" / "admin" = BNNP staff of that role.
 AUDIENCES = ("partner", "officer", "admin")
@@ -153,6 +157,19 @@ def plan(
         if event_type in set(event_types)
     ]
     return planned
+
+
+def without_address(
+    planned: Iterable[PlannedDelivery], reachable: Mapping[tuple[str, str], bool | None]
+) -> tuple[list[PlannedDelivery], list[PlannedDelivery]]:
+    """(deliveries to make, deliveries not planned): a channel known to have no address
+    for its recipient is not planned. Unknown (``None`` or absent: the directory did not
+    answer) is planned, and the delivery worker finds out when it sends."""
+    kept, skipped = [], []
+    for item in planned:
+        known = reachable.get((item.recipient, item.channel))
+        (skipped if item.channel in ADDRESSED_CHANNELS and known is False else kept).append(item)
+    return kept, skipped
 
 
 # --- templates (Bahasa Indonesia) ---------------------------------------------------------
@@ -470,6 +487,57 @@ def messages_for(event: Mapping[str, Any]) -> list[Message]:
         return []
     rendered = render(event_type, INBOX, event["data"])
     return [Message(r, rendered.subject, rendered.body) for r in recipients]
+
+
+# --- a recipient without an address ------------------------------------------------------
+
+ADDRESS_WORDS = {EMAIL: "alamat email", SMS: "nomor telepon", WHATSAPP: "nomor WhatsApp"}
+CHANNEL_NAMES = {INBOX: "kotak masuk", EMAIL: "email", SMS: "SMS", WHATSAPP: "WhatsApp"}
+STAFF_NAMES = {"officer": "petugas rehabilitasi BNNP", "admin": "administrator Bersinar"}
+# Where staff addresses are set (services/notifikasi/config.yaml, docs/configuration.md).
+STAFF_SETTINGS = {EMAIL: "EMAILS", SMS: "PHONES", WHATSAPP: "PHONES"}
+ADDRESS_NOTICE = "address_missing"  # event_type of the admins' notice in the inbox
+
+
+def recipient_name(recipient: str, name: str | None = None) -> str:
+    """How a person reads a recipient: ``mitra Yayasan Kipas``, ``petugas rehabilitasi
+    BNNP``. A partner mitra does not know keeps its id."""
+    kind, _, ident = recipient.partition(":")
+    if kind == "partner":
+        return f"mitra {name or ident}"
+    return STAFF_NAMES.get(recipient_kind(recipient), recipient)
+
+
+def address_notice(recipient: str, channel: str, name: str | None = None) -> Rendered:
+    """The admins' notice that a recipient has no address for a channel: who, what it
+    costs (they are not told there) and how to put it right."""
+    who = recipient_name(recipient, name)
+    address = ADDRESS_WORDS.get(channel, f"alamat {channel}")
+    via = CHANNEL_NAMES.get(channel, channel)
+    kind, _, ident = recipient.partition(":")
+    if kind == "partner":
+        title = f"{address[0].upper()}{address[1:]} {who} belum diisi"
+        remedy = (
+            f"Isi kontak {who} (nama, peran, dan {address}) di konsol Bersinar, halaman "
+            f"Mitra & PKS → {name or ident} → Kontak, atau lewat API: PATCH "
+            f"/api/v1/partners/{ident} dengan kolom contacts."
+        )
+        inbox = f"Notifikasinya tetap masuk ke kotak masuk {who} di Bersinar."
+    else:
+        setting = f"NOTIFIKASI_{recipient_kind(recipient).upper()}_{STAFF_SETTINGS[channel]}"
+        title = f"{address[0].upper()}{address[1:]} {who} belum diatur"
+        remedy = (
+            f"Isi {setting} (beberapa alamat dipisah koma) di konfigurasi Bersinar, lalu "
+            "mulai ulang layanan notifikasi."
+        )
+        inbox = f"Notifikasinya tetap masuk ke kotak masuk {who} di konsol Bersinar."
+    body = (
+        f"Notifikasi untuk {who} tidak dikirim lewat {via} karena {address} penerimanya "
+        f"belum ada. {inbox} {remedy} Setelah itu notifikasi berikutnya terkirim lewat "
+        f"{via}. Pemberitahuan ini muncul paling banyak sekali sehari untuk penerima dan "
+        "kanal yang sama."
+    )
+    return Rendered(title, body)
 
 
 # --- webhooks ---------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -8,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
 from bersinar.base import ServiceBase
+from bersinar.clock import Clock
 from bersinar.contracts.notifications import (
     DeliveryQuery,
     PreferencesUpdate,
@@ -65,6 +67,7 @@ class NotifikasiService(ServiceBase):
     uow = Database(Base.metadata)
     config = Config()
     outbound = Outbound()
+    clock = Clock()
     mitra = RpcProxy("mitra", timeout_key="MITRA_RPC_TIMEOUT")
 
     # One consumer per event of DESIGN.md (the routing table decides who is told).
@@ -73,14 +76,25 @@ class NotifikasiService(ServiceBase):
     del _event_type, _source
 
     def record(self, events):
-        delivered = []
+        delivered, notices = [], []
 
         def effect(uow, event):
             delivered.extend(handlers.record_event(uow, event))
 
-        outcome = self.uow.apply_once(events, effect, prepare=handlers.prepare_batch)
-        metrics.record_inbox(delivered)
+        def finish(uow):
+            notices.append(handlers.flush_missing_addresses(uow, self.clock.now()))
+
+        outcome = self.uow.apply_once(
+            events,
+            effect,
+            prepare=partial(handlers.prepare_batch, directory=self._directory()),
+            finish=finish,
+        )
+        metrics.record_planned(delivered, sum(notices))
         return outcome
+
+    def _directory(self) -> StaffAndPartnerDirectory:
+        return StaffAndPartnerDirectory(self.mitra, self.config, self.outbound.rpc_timeout)
 
     # -- the delivery worker ----------------------------------------------------------------
 
@@ -90,7 +104,7 @@ class NotifikasiService(ServiceBase):
         that locks them, sends them (e-mail over one SMTP connection for the round) and
         records every attempt before it commits."""
         out = self.outbound
-        directory = StaffAndPartnerDirectory(self.mitra, self.config, out.rpc_timeout)
+        directory = self._directory()
         sent = eventlet.GreenPool(out.concurrency).imap(
             lambda _: self._send_some(directory, out.batch // out.concurrency or 1),
             range(out.concurrency),
@@ -124,9 +138,11 @@ class NotifikasiService(ServiceBase):
                         )
                         for delivery in claimed
                     ]
+                    notices = handlers.flush_missing_addresses(uow, self.clock.now())
                     uow.commit()
                 for outcome in outcomes:
                     metrics.record(outcome)
+                metrics.record_planned([], notices)
                 done += len(claimed)
         return done
 
@@ -144,6 +160,13 @@ class NotifikasiService(ServiceBase):
             note = handlers.mark_read(uow, str(notification_id), recipient, command["read"])
             uow.commit()
         return note
+
+    @rpc
+    def missing_addresses(self, days=7):
+        """Recipients told nothing on a channel for want of an address (the console's
+        dashboard, for BNNP staff)."""
+        with self.uow() as uow:
+            return handlers.list_missing_addresses(uow, self.clock.today(), int(days or 7))
 
     # -- the delivery log -------------------------------------------------------------------
 
