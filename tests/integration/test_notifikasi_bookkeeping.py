@@ -14,7 +14,14 @@ from bersinar.db import UnitOfWorkFactory
 from bersinar.envelope import make_event
 from services.notifikasi import handlers
 from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
-from services.notifikasi.models import Base, Delivery, DeliveryAttempt, Notification, outbox
+from services.notifikasi.models import (
+    Base,
+    Delivery,
+    DeliveryAttempt,
+    MissingAddress,
+    Notification,
+    outbox,
+)
 
 
 @pytest.fixture
@@ -27,6 +34,9 @@ def uow_factory(empty_database):
 class FakeDirectory:
     def addresses(self, recipient, channel):
         return ["ops@kipas.example"] if recipient.startswith("partner:") else []
+
+    def name(self, recipient):
+        return "Yayasan Kipas" if recipient == "partner:yayasan-kipas" else None
 
 
 class FlakyEmail:
@@ -70,6 +80,7 @@ def drain(factory, channels, policy, clock):
                         uow, delivery, channels, FakeDirectory(), {"default": policy}, clock=clock
                     )
                 )
+            handlers.flush_missing_addresses(uow, clock())  # as the delivery worker does
             uow.commit()
 
 
@@ -162,14 +173,58 @@ def test_a_delivery_is_given_up_after_the_last_attempt_and_announced(uow_factory
         ]
 
 
-def test_a_recipient_without_an_address_fails_at_once_and_visibly(uow_factory):
-    record(
-        uow_factory,
-        make_event(
-            "referral_accepted", "rujukan", {"partner_id": "yayasan-kipas", "referral_id": "r"}
-        ),
-    )
+def test_a_recipient_without_an_address_when_sending_is_skipped_and_told_once(uow_factory):
+    """The address went missing between planning and sending: the delivery is skipped at
+    its first attempt (no retry, no failure, no notification_failed) and the admins are
+    told once that day."""
+    for referral_id in ("r1", "r2"):
+        record(
+            uow_factory,
+            make_event(
+                "referral_requested",
+                "rujukan",
+                {"partner_id": "yayasan-kipas", "referral_id": referral_id},
+            ),
+        )
     now = datetime.now(UTC)
-    outcomes = drain(uow_factory, Channels(FlakyEmail(0)), RetryPolicy(), lambda: now)
-    assert [(o.result, o.attempts) for o in outcomes] == [("gave_up", 1)]
-    assert outcomes[0].error.startswith("NO_ADDRESS")
+
+    class NoAddressYet(FakeDirectory):
+        def addresses(self, recipient, channel):
+            return []
+
+    outcomes = []
+    with uow_factory() as uow:
+        for delivery in handlers.claim_due(uow, now, limit=10):
+            outcomes.append(
+                handlers.attempt(
+                    uow, delivery, Channels(FlakyEmail(0)), NoAddressYet(),
+                    {"default": RetryPolicy()}, clock=lambda: now,
+                )
+            )  # fmt: skip
+        handlers.flush_missing_addresses(uow, now)
+        uow.commit()
+    assert sorted((o.result, o.attempts) for o in outcomes) == [("skipped", 1)] * len(outcomes)
+    assert outcomes and all(o.error.startswith("NO_ADDRESS") for o in outcomes)
+    with uow_factory() as uow:
+        statuses = set(
+            uow.session.scalars(select(Delivery.status).where(Delivery.channel == "email"))
+        )
+        events = [
+            json.loads(p)["event_type"] for p in uow.session.scalars(select(outbox.c.payload))
+        ]
+        notices = uow.session.scalars(
+            select(Notification.body).where(Notification.recipient == "role:admin")
+        ).all()
+        missing = uow.session.execute(
+            select(MissingAddress.recipient, MissingAddress.skipped)
+        ).all()
+        skipped_for = set(
+            uow.session.scalars(select(Delivery.recipient).where(Delivery.status == "skipped"))
+        )
+    assert statuses == {"skipped"}
+    assert "notification_failed" not in events
+    # two events, each skipped once per recipient: one row and one notice per recipient
+    assert "partner:yayasan-kipas" in skipped_for
+    assert sorted(missing) == sorted((recipient, 2) for recipient in skipped_for)
+    assert len(notices) == len(missing)
+    assert any("Yayasan Kipas" in body for body in notices)
