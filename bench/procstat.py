@@ -62,6 +62,21 @@ def cmdline(pid: int) -> str:
         return ""
 
 
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # gone meanwhile
+        if int(raw[raw.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
 def pids_by_cmdline(needle: str) -> list[int]:
     """Processes whose command line contains ``needle`` (read only: used to find the
     broker and database processes whose CPU time is reported)."""
