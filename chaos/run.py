@@ -154,12 +154,9 @@ class Chaos:
             self.engines[component] = create_engine(
                 url, pool_size=2, max_overflow=2, pool_pre_ping=True
             )
-        log(f"healthy: gateway {self.system.base_url}, PIDs {self.pids()}")
+        log(f"healthy: gateway {self.system.base_url}, PIDs {self.system.pids()}")
         self.wait_read_model()
         raise_capacity(self.system)
-
-    def pids(self) -> dict[str, int]:
-        return self.system.pids()
 
     def queue_depths(self) -> dict[str, int]:
         return queue_depths(
@@ -394,7 +391,7 @@ class Chaos:
             result.failures.append(f"recovery {result.recovery_s:.1f}s > {RECOVERY_TARGET_S:.0f}s")
 
     def same_pids(self, before: dict[str, int], result: CaseResult) -> None:
-        after = self.pids()
+        after = self.system.pids()
         restarted = sorted(n for n, pid in before.items() if after.get(n) != pid)
         if restarted:
             result.failures.append(f"restarted (did not reconnect by itself): {restarted}")
@@ -436,7 +433,7 @@ class Chaos:
     def outage(self, result: CaseResult, label: str, stop, start, seconds: float) -> None:
         """Stop something under load, start it again after ``seconds``; every process
         must come back by itself (same PIDs)."""
-        pids = self.pids()
+        pids = self.system.pids()
         load = self.new_load(label).start()
         probe = Probe(self, f"{label}-probe").start()
         tracker = Tracker(self, [load, probe.load]).start()
@@ -477,7 +474,7 @@ class Chaos:
         """The embedded PostgreSQL crashes: SIGKILL to all its processes at once;
         supervisord starts it again, and it recovers from its write-ahead log. Every
         other process must come back by itself (same PIDs)."""
-        pids = self.pids()
+        pids = self.system.pids()
         load = self.new_load("database").start()
         probe = Probe(self, "database-probe").start()
         tracker = Tracker(self, [load, probe.load]).start()
@@ -536,7 +533,7 @@ class Chaos:
         self.finish(result, load, ends, probe, tracker)
 
     def case_network(self, result: CaseResult) -> None:
-        pids = self.pids()
+        pids = self.system.pids()
         load = self.new_load("network", spread=3.5 * self.settings.fault_seconds).start()
         probe = Probe(self, "network-probe").start()
         tracker = Tracker(self, [load, probe.load]).start()
