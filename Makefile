@@ -59,8 +59,9 @@ check: lint unit
 bench: install
 	$(BIN)/python -m bench
 
-# the fault suite (docs/chaos.md): its own RabbitMQ node and PostgreSQL cluster, never
-# the shared ones; needs root or the rabbitmq and postgres users' rights
+# the fault suite (docs/chaos.md): `bersinar run` with the embedded PostgreSQL on a folder
+# of its own, against a RabbitMQ node of its own (never the shared one); needs root or the
+# rabbitmq user's rights
 chaos: install
 	$(BIN)/python -m chaos --write-docs
 
