@@ -18,6 +18,7 @@ import click
 warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
+from bersinar import codes  # noqa: E402
 from bersinar.config import (  # noqa: E402 - after the warning filters
     COMPONENTS,
     ROOT,
@@ -491,7 +492,7 @@ def _read_password(from_stdin: bool) -> str:
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "officer", "partner"]), required=True)
+@click.option("--role", type=click.Choice(codes.PEOPLE), required=True)
 @click.option("--partner", "partner_id", help="The partner an operator (role partner) acts for.")
 @click.option("--name", "full_name", help="Full name shown on the console (default: USERNAME).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 
 from bersinar.context import current_correlation_id
+from bersinar.contracts.events import check_payload
 from bersinar.envelope import make_event, parse_rfc3339, utcnow
 from bersinar.metrics import BUSINESS_EVENTS
 
@@ -183,8 +184,13 @@ class UnitOfWork:
         ordering_key: str,
         occurred_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Record an event caused by this work; it is written to the outbox on commit."""
-        envelope = make_event(event_type, self.source, data, current_correlation_id(), occurred_at)
+        """Record an event caused by this work; it is written to the outbox on commit.
+        A payload that breaks its declared contract (bersinar.contracts.events) raises
+        EventContractError here, and the work is not committed."""
+        version = check_payload(event_type, self.source, data)
+        envelope = make_event(
+            event_type, self.source, data, current_correlation_id(), occurred_at, version
+        )
         self.events.append((envelope, ordering_key))
         return envelope
 

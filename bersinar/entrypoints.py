@@ -40,8 +40,9 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bersinar.context import current_correlation_id, set_correlation_id
+from bersinar.contracts.events import load_event
 from bersinar.db import UnitOfWork, UnitOfWorkFactory
-from bersinar.envelope import EnvelopeError, check_envelope
+from bersinar.envelope import EnvelopeError
 from bersinar.errors import DomainError, PermanentFailure, Unavailable, ValidationFailed
 from bersinar.metrics import EVENTS_PARKED, EVENTS_RETRIED
 
@@ -514,10 +515,10 @@ class BoundStore:
         nothing. Each effect runs under its event's correlation id. ``prepare(uow,
         new_events)`` runs first, once (e.g. to read in one query what the effects will
         need); ``finish(uow)`` last, once, if any event was new (e.g. to write in one go,
-        in a fixed order, what the effects added up). A broken envelope fails the batch
-        (and, handled alone, is parked at once)."""
-        for event in events:
-            check_envelope(event)
+        in a fixed order, what the effects added up). Each event is read through its
+        declared contract (``load_event``) first: a broken envelope or a payload that
+        breaks its contract fails the batch (and, handled alone, is parked at once)."""
+        events = [load_event(event) for event in events]
         batch_correlation_id = current_correlation_id()
         handled = 0
         with self() as uow:

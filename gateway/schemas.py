@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from bersinar.contracts import StrictSchema
-
-ROLES = ("admin", "officer", "partner", "national", "ops")
+from bersinar import codes
+from bersinar.contracts import StrictSchema, one_of
 
 
 class ApiKeyCreate(StrictSchema):
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    role = fields.String(required=True, validate=one_of(codes.ROLES))
     partner_id = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(min=1, max=64)
     )

@@ -4,11 +4,15 @@ only; the rules behind them live in each service's domain. One module per area."
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema
+from collections.abc import Iterable
 
-SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
-SEXES = ("M", "F")
-SEX_SERVED = ("all", "male", "female")
+from marshmallow import RAISE, Schema, validate
+
+
+def one_of(codes: Iterable[str]) -> validate.OneOf:
+    """One of a code list of ``bersinar.codes``, refused in Indonesian."""
+    choices = tuple(codes)
+    return validate.OneOf(choices, error=f"Harus salah satu dari: {', '.join(choices)}.")
 
 
 class StrictSchema(Schema):

@@ -6,19 +6,8 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
-
-REFERRAL_SOURCES = ("TAT", "IPWL", "voluntary", "court", "other")
-REFERRAL_STATUSES = (
-    "requested",
-    "accepted",
-    "rejected",
-    "cancelled",
-    "admitted",
-    "completed",
-    "dropped_out",
-    "transferred",
-)
+from bersinar import codes
+from bersinar.contracts import StrictSchema, one_of
 
 # ids of referrals, clients, partners, API keys: plain text that is safe in a query
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
@@ -55,7 +44,7 @@ class ClientInput(StrictSchema):
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     birth_date = fields.Date(required=True)
-    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+    sex = fields.String(required=True, validate=one_of(codes.SEXES))
     phone = fields.String(
         load_default=None,
         allow_none=True,
@@ -65,7 +54,7 @@ class ClientInput(StrictSchema):
 
 class ConsentInput(StrictSchema):
     given = fields.Boolean(required=True)
-    given_by = fields.String(load_default="client", validate=validate.OneOf(("client", "guardian")))
+    given_by = fields.String(load_default="client", validate=one_of(codes.CONSENT_GIVERS))
     given_at = fields.AwareDateTime(load_default=None, allow_none=True)
     scope = fields.List(
         fields.String(validate=validate.Length(max=64)),
@@ -84,21 +73,20 @@ class AssessmentInput(StrictSchema):
     )
     assist_scores = fields.List(fields.Nested(SubstanceScore), load_default=list)
     recommended_level_of_care = fields.String(
-        load_default=None, allow_none=True, validate=validate.OneOf(SERVICE_TYPES)
+        load_default=None, allow_none=True, validate=one_of(codes.SERVICE_TYPES)
     )
     notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 class ReferralCreate(StrictSchema):
     client = fields.Nested(ClientInput, required=True)
-    source = fields.String(required=True, validate=validate.OneOf(REFERRAL_SOURCES))
-    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    source = fields.String(required=True, validate=one_of(codes.REFERRAL_SOURCES))
+    service_type = fields.String(required=True, validate=one_of(codes.SERVICE_TYPES))
     partner_id = fields.String(required=True, validate=PLAIN_ID)
     consent = fields.Nested(ConsentInput, required=True)
     assessment = fields.Nested(AssessmentInput, load_default=None, allow_none=True)
 
 
-REJECTION_REASONS = ("capacity_full", "not_eligible", "client_unreachable", "other")
 TRANSITION_ACTIONS = ("accept", "reject", "admit", "complete", "drop-out", "cancel", "transfer")
 
 
@@ -116,19 +104,19 @@ class TransitionInput(StrictSchema):
 
 
 class RejectInput(TransitionInput):
-    reason = fields.String(required=True, validate=validate.OneOf(REJECTION_REASONS))
+    reason = fields.String(required=True, validate=one_of(codes.REJECTION_REASONS))
 
 
 class TransferInput(StrictSchema):
     partner_id = fields.String(required=True, validate=PLAIN_ID)
     service_type = fields.String(
-        load_default=None, allow_none=True, validate=validate.OneOf(SERVICE_TYPES)
+        load_default=None, allow_none=True, validate=one_of(codes.SERVICE_TYPES)
     )
     reason = _text(1000, load_default=None, allow_none=True)
 
 
 class ReferralFilter(StrictSchema):
-    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    status = fields.String(validate=one_of(codes.REFERRAL_STATUSES))
     partner_id = fields.String(validate=PLAIN_ID)
     client_id = fields.String(validate=PLAIN_ID)
     limit = _page_fields()["limit"]
@@ -144,8 +132,8 @@ class ReferralReadQuery(StrictSchema):
 
 
 class MatchQuery(StrictSchema):
-    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
-    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    sex = fields.String(required=True, validate=one_of(codes.SEXES))
+    service_type = fields.String(required=True, validate=one_of(codes.SERVICE_TYPES))
     kabupaten_kota = fields.String(
         load_default=None, validate=[validate.Length(min=1, max=100), no_control_characters]
     )
@@ -187,7 +175,7 @@ class Episode(Schema):
 
 class Referral(Schema):
     id = fields.String()
-    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    status = fields.String(validate=one_of(codes.REFERRAL_STATUSES))
     partner_id = fields.String()
     service_type = fields.String()
     source = fields.String()

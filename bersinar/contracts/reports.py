@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
+from bersinar import codes
+from bersinar.contracts import StrictSchema, one_of
 
 PERIOD = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Periode berbentuk YYYY-MM.")
-REPORT_STATUSES = ("open", "missing", "submitted_on_time", "submitted_late", "returned", "approved")
 
 
 # Negative numbers pass the shape on purpose: the rule `non_negative` names them.
@@ -31,12 +31,12 @@ class Counts(StrictSchema):
 class ReportCounts(StrictSchema):
     total = fields.Nested(Counts, required=True)
     by_sex = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(SEXES)),
+        keys=fields.String(validate=one_of(codes.SEXES)),
         values=fields.Nested(Counts),
         load_default=dict,
     )
     by_service_type = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(SERVICE_TYPES)),
+        keys=fields.String(validate=one_of(codes.SERVICE_TYPES)),
         values=fields.Nested(Counts),
         load_default=dict,
     )
@@ -71,7 +71,7 @@ class ReviewInput(StrictSchema):
 class ReportQuery(StrictSchema):
     period = fields.String(required=True, validate=PERIOD)
     partner_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    status = fields.String(load_default=None, validate=validate.OneOf(REPORT_STATUSES))
+    status = fields.String(load_default=None, validate=one_of(codes.REPORT_STATUSES))
 
 
 class PeriodQuery(StrictSchema):
@@ -100,7 +100,7 @@ class Report(StrictSchema):
     locked = fields.Boolean()
     reopened = fields.Boolean()
     reconciliation_differences = fields.Integer()
-    status = fields.String(validate=validate.OneOf(REPORT_STATUSES))
+    status = fields.String(validate=one_of(codes.REPORT_STATUSES))
     timeliness = fields.String(allow_none=True)
     version = fields.Integer()
     submitted_at = fields.String(allow_none=True)

@@ -17,6 +17,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
 from sqlalchemy import delete, func, select
 
+from bersinar import codes
 from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork
 from bersinar.envelope import rfc3339, utcnow
@@ -24,8 +25,6 @@ from bersinar.errors import Conflict, NotFound, ValidationFailed
 from gateway.keys import Caller, digest
 from gateway.models import ConsoleSession, ConsoleUser
 
-ROLES = ("admin", "officer", "partner")
-ROLE_LABELS = {"admin": "Admin", "officer": "Petugas BNNP", "partner": "Operator mitra"}
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 
@@ -97,7 +96,7 @@ def check_new_user(data: dict[str, Any]) -> dict[str, list[str]]:
     name = (data.get("full_name") or "").strip()
     if not 1 <= len(name) <= 200 or any(ord(c) < 32 for c in name):
         errors["full_name"] = ["Isi nama lengkap (paling banyak 200 karakter)."]
-    if data.get("role") not in ROLES:
+    if data.get("role") not in codes.PEOPLE:
         errors["role"] = ["Pilih peran."]
     partner_id = data.get("partner_id") or None
     if data.get("role") == "partner" and not (partner_id and is_plain_id(partner_id)):

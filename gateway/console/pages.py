@@ -14,14 +14,10 @@ from marshmallow import ValidationError as MarshmallowValidationError
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
+from bersinar import codes
+from bersinar.codes import REFERRAL_SOURCES, REFERRAL_STATUSES, REJECTION_REASONS, STAFF
 from bersinar.contracts.partners import Contact as ContactInput
-from bersinar.contracts.referrals import (
-    REFERRAL_SOURCES,
-    REFERRAL_STATUSES,
-    REJECTION_REASONS,
-    ReferralCreate,
-    is_plain_id,
-)
+from bersinar.contracts.referrals import ReferralCreate, is_plain_id
 from bersinar.contracts.reports import PERIOD
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import DomainError, ValidationFailed
@@ -46,8 +42,6 @@ from gateway.exceptions import ServiceUnavailable
 from gateway.routes.notifications import inbox_of
 
 STATIC = HERE / "static"
-PEOPLE = ("admin", "officer", "partner")
-STAFF = ("admin", "officer")
 # console action word → (rujukan's action, the API route whose roles apply)
 REFERRAL_ACTIONS = {
     "terima": ("accept", "accept"),
@@ -865,7 +859,7 @@ class ConsoleRoutes:
             partners=self.rpc("mitra", "list_partners", {}, user.caller.as_dict()),
             errors=errors,
             values=values,
-            roles=accounts.ROLES,
+            roles=codes.PEOPLE,
             message=self._message(request),
         )
 

@@ -20,12 +20,13 @@ from nameko.web.handlers import http
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from bersinar import codes
 from bersinar.context import current_correlation_id
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import DomainError, NotFound
 from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway.console import labels
-from gateway.console.accounts import ROLE_LABELS, SignedIn
+from gateway.console.accounts import SignedIn
 from gateway.exceptions import RoleForbidden
 from gateway.http import ROUTES, refuse_nul
 
@@ -42,7 +43,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.globals.update(labels=labels, role_labels=ROLE_LABELS, base=BASE)
+templates.globals.update(labels=labels, role_labels=codes.ROLES, base=BASE)
 templates.filters.update(labels.FILTERS)
 
 ERROR_TITLES = {
@@ -166,7 +167,7 @@ def error_page(exc: BaseException, user: SignedIn | None) -> Response:
     )
 
 
-def page(method: str, path: str, roles: tuple[str, ...] | None = ("admin", "officer", "partner")):
+def page(method: str, path: str, roles: tuple[str, ...] | None = codes.PEOPLE):
     """``roles=None``: open (sign-in, static files). Otherwise the person must be signed in
     with one of ``roles``; a POST must carry the session's CSRF token. The method gets
     ``(request, user, **url_args)`` and returns a Response."""

@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+from bersinar.codes import PEOPLE
 from bersinar.contracts import notifications as contracts
 from gateway.http import endpoint, raw_json, require
-
-PEOPLE = ("admin", "officer", "partner")
 
 
 def inbox_of(caller, partner_id: str | None = None, recipient: str | None = None) -> str | None:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import fields
 
+from bersinar import codes
+from bersinar.contracts import one_of
 from bersinar.contracts import partners as contracts
 from gateway.http import endpoint, page_of, raw_json, without_page
 from gateway.routes import EVERYONE, STAFF
@@ -13,7 +15,7 @@ class PartnerQuery(contracts.PartnerFilter, Page):
 
 
 class ActivityQuery(Page):
-    kind = fields.String(validate=validate.OneOf(contracts.ACTIVITY_KINDS))
+    kind = fields.String(validate=one_of(codes.ACTIVITY_KINDS))
 
 
 class PartnerRoutes:

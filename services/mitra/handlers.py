@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from bersinar import codes
 from bersinar.db import UnitOfWork, insert_ignoring_duplicates
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, Forbidden, ValidationFailed
@@ -26,8 +27,6 @@ from services.mitra.models import (
 )
 
 log = logging.getLogger(__name__)
-
-STAFF = ("admin", "officer")
 
 
 # --- how a partner looks to events and to the API ----------------------------------
@@ -71,6 +70,11 @@ def agreement_snapshot(agreement: Agreement, today: date) -> dict[str, Any]:
     }
 
 
+def agreement_signed_data(agreement: Agreement, today: date) -> dict[str, Any]:
+    """agreement_signed: the agreement and the name of its partner, for people told."""
+    return {**agreement_snapshot(agreement, today), "partner_name": agreement.partner.name}
+
+
 def agreement_resource(agreement: Agreement, today: date) -> dict[str, Any]:
     snapshot = agreement_snapshot(agreement, today)
     return {
@@ -112,7 +116,7 @@ def partner_resource(partner: Partner, today: date, show_contacts: bool) -> dict
 
 
 def _may_see_contacts(caller: dict[str, Any], partner_id: str) -> bool:
-    return caller.get("role") in STAFF or (
+    return caller.get("role") in codes.STAFF or (
         caller.get("role") == "partner" and caller.get("partner_id") == partner_id
     )
 
@@ -167,46 +171,51 @@ def seed_partners(uow: UnitOfWork, today: date | None = None) -> int:
     for seed in domain.SEED_PARTNERS:
         if uow.session.get(Partner, seed.id) is not None:
             continue
-        partner = Partner(
-            id=seed.id,
-            name=seed.name,
-            kind=seed.kind,
-            kabupaten_kota=seed.kabupaten_kota,
-            address=seed.address,
-            sex_served=seed.sex_served,
-            status="active",
-            age_groups=list(seed.age_groups),
-            version=1,
-            created_at=now,
-            updated_at=now,
-            offers=[
-                ServiceOffer(
-                    service_type=o.service_type, capacity=o.capacity, unit=o.unit, updated_at=now
-                )
-                for o in seed.offers
-            ],
-            agreements=[
-                Agreement(
-                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:pks:{seed.agreement.number}")),
-                    number=seed.agreement.number,
-                    signed_on=seed.agreement.signed_on,
-                    valid_from=seed.agreement.valid_from,
-                    valid_until=seed.agreement.valid_until,
-                    annual_target=seed.agreement.annual_target,
-                    scope=list(domain.AGREEMENT_SCOPE),
-                    created_at=now,
-                )
-            ],
-            contacts=[],
-        )
+        partner = partner_from_seed(seed, now)
         uow.session.add(partner)
         uow.session.flush()
         key = f"partner:{partner.id}"
         uow.emit("partner_registered", partner_snapshot(partner), key)
         for agreement in partner.agreements:
-            uow.emit("agreement_signed", agreement_snapshot(agreement, today), key)
+            uow.emit("agreement_signed", agreement_signed_data(agreement, today), key)
         created += 1
     return created
+
+
+def partner_from_seed(seed: domain.SeedPartner, now) -> Partner:
+    """One partner of 2023 with its offers and its PKS, not yet stored."""
+    return Partner(
+        id=seed.id,
+        name=seed.name,
+        kind=seed.kind,
+        kabupaten_kota=seed.kabupaten_kota,
+        address=seed.address,
+        sex_served=seed.sex_served,
+        status="active",
+        age_groups=list(seed.age_groups),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        offers=[
+            ServiceOffer(
+                service_type=o.service_type, capacity=o.capacity, unit=o.unit, updated_at=now
+            )
+            for o in seed.offers
+        ],
+        agreements=[
+            Agreement(
+                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:pks:{seed.agreement.number}")),
+                number=seed.agreement.number,
+                signed_on=seed.agreement.signed_on,
+                valid_from=seed.agreement.valid_from,
+                valid_until=seed.agreement.valid_until,
+                annual_target=seed.agreement.annual_target,
+                scope=list(codes.AGREEMENT_SCOPE),
+                created_at=now,
+            )
+        ],
+        contacts=[],
+    )
 
 
 def register_partner(
@@ -397,7 +406,7 @@ def sign_agreement(
     )
     uow.session.add(agreement)
     uow.session.flush()
-    uow.emit("agreement_signed", agreement_snapshot(agreement, today), f"partner:{partner.id}")
+    uow.emit("agreement_signed", agreement_signed_data(agreement, today), f"partner:{partner.id}")
     log.info("agreement %s signed for partner %s by %s", agreement.id, partner.id, actor)
     return agreement_resource(agreement, today)
 
@@ -435,6 +444,7 @@ def terminate_agreement(
         {
             "agreement_id": agreement.id,
             "partner_id": partner_id,
+            "partner_name": agreement.partner.name,
             "terminated_on": agreement.terminated_on.isoformat(),
         },
         f"partner:{partner_id}",
@@ -473,6 +483,7 @@ def check_agreements(uow: UnitOfWork, today: date) -> list[tuple[str, str]]:
         data = {
             "agreement_id": agreement.id,
             "partner_id": agreement.partner_id,
+            "partner_name": agreement.partner.name,
             "number": agreement.number,
             "valid_until": agreement.valid_until.isoformat(),
             "days_left": domain.days_to_expiry(agreement.valid_until, today),
@@ -573,8 +584,7 @@ def score_history(uow: UnitOfWork, partner_id: str, caller: dict[str, Any]) -> d
             for v in visits
         ],
         "dimensions": {
-            dimension: [v.scores[dimension] for v in visits]
-            for dimension in domain.SCORE_DIMENSIONS
+            dimension: [v.scores[dimension] for v in visits] for dimension in codes.SCORE_DIMENSIONS
         },
     }
 

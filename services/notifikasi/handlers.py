@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bersinar.clock import LOCAL_TZ
+from bersinar.codes import local_date
 from bersinar.db import UnitOfWork, insert_ignoring
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import NotFound
@@ -229,7 +229,7 @@ def flush_missing_addresses(uow: UnitOfWork, now: datetime) -> int:
     written in key order, so instances writing the same rows at once never deadlock.
     Returns how many notices were written."""
     missing = uow.memo.pop("missing", {})
-    day = now.astimezone(LOCAL_TZ).date()
+    day = local_date(now)
     notices = 0
     for (recipient, channel), (count, name) in sorted(missing.items()):
         key = (
@@ -321,18 +321,24 @@ def _emit_outcome(uow, delivery_id, event, recipient, channel, status, attempts)
         return  # the outcome of telling about an outcome is not told again
     uow.emit(
         "notification_sent" if status == "sent" else "notification_failed",
-        {
-            "delivery_id": delivery_id,
-            "event_id": event["event_id"],
-            "event_type": event["event_type"],
-            "channel": channel,
-            "recipient": recipient,
-            "recipient_kind": domain.recipient_kind(recipient),
-            "status": status,
-            "attempts": attempts,
-        },
+        outcome_data(delivery_id, event, recipient, channel, status, attempts),
         ordering_key=f"delivery:{delivery_id}",
     )
+
+
+def outcome_data(delivery_id, event, recipient, channel, status, attempts) -> dict[str, Any]:
+    """What notification_sent / notification_failed carry
+    (bersinar.contracts.events.NotificationOutcome)."""
+    return {
+        "delivery_id": delivery_id,
+        "event_id": event["event_id"],
+        "event_type": event["event_type"],
+        "channel": channel,
+        "recipient": recipient,
+        "recipient_kind": domain.recipient_kind(recipient),
+        "status": status,
+        "attempts": attempts,
+    }
 
 
 # --- the delivery worker -------------------------------------------------------------------

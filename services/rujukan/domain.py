@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bersinar.contracts.referrals import REFERRAL_SOURCES
+from bersinar import codes
 from bersinar.errors import (
     CapacityFull,
     ConsentRequired,
@@ -177,8 +177,6 @@ def next_status(current: str, action: str, actor_role: str) -> str:
 
 # --- who is acting ----------------------------------------------------------------------
 
-STAFF_ROLES = ("admin", "officer")
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -208,7 +206,7 @@ class Actor:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
+        return self.role in codes.STAFF
 
 
 def may_see(actor: Actor, partner_id: str) -> bool:
@@ -230,7 +228,6 @@ def check_may_create(actor: Actor) -> None:
 
 # the URL says drop-out, the code drop_out
 ACTION_ALIASES = {"drop-out": "drop_out"}
-REJECTION_REASONS = ("capacity_full", "not_eligible", "client_unreachable", "other")
 # actions that take a place at the receiving partner: eligibility and capacity again
 CAPACITY_ACTIONS = ("accept",)
 
@@ -240,11 +237,11 @@ def action_name(action: str) -> str:
 
 
 def check_rejection(reason: str | None, note: str | None) -> None:
-    if reason not in REJECTION_REASONS:
+    if reason not in codes.REJECTION_REASONS:
         raise ValidationFailed(
             errors={
                 "reason": [
-                    f"Alasan penolakan harus salah satu dari: {', '.join(REJECTION_REASONS)}."
+                    f"Alasan penolakan harus salah satu dari: {', '.join(codes.REJECTION_REASONS)}."
                 ]
             }
         )
@@ -283,7 +280,7 @@ class DeadlinePolicy:
                 if not sep:
                     raise ValueError(f"deadline override must be written source=hours: {item!r}")
                 parsed[source.strip()] = float(hours)
-        unknown = sorted(set(parsed) - set(REFERRAL_SOURCES))
+        unknown = sorted(set(parsed) - set(codes.REFERRAL_SOURCES))
         if unknown:
             raise ValueError(f"deadline overrides for unknown referral sources: {unknown}")
         hours = float(default_hours if default_hours not in (None, "") else 48)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 
-from bersinar.clock import LOCAL_TZ
+from bersinar.codes import local_date
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork, insert_ignoring
@@ -39,11 +39,6 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 200
 DEFAULT_PURPOSE = "lihat rujukan"
-
-
-def local_date(moment: datetime) -> date:
-    """'Today' is reckoned in Bengkulu (WIB), whatever the host's zone."""
-    return moment.astimezone(LOCAL_TZ).date()
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -356,7 +351,7 @@ def _new_referral(
     uow.session.flush()
     uow.emit(
         "referral_requested",
-        referral_event_data(referral, client, actor),
+        referral_event_data(referral, client, actor, _partner_name(uow, referral.partner_id)),
         f"referral:{referral.id}",
         occurred_at=now,
     )
@@ -449,9 +444,11 @@ def transition(
         referral.transferred_to_id = successor.id
     uow.session.flush()
     # the successor's referral_requested was emitted first; the transfer names it
-    data = {**referral_event_data(referral, client, actor), "from_status": before}
+    partner_name = _partner_name(uow, referral.partner_id)
+    data = {**referral_event_data(referral, client, actor, partner_name), "from_status": before}
     if successor is not None:
         data["to_partner_id"] = successor.partner_id
+        data["to_partner_name"] = _partner_name(uow, successor.partner_id)
     uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=now)
     log.info("referral %s: %s -> %s by %s", referral.id, before, target, actor.role)
     summary = referral_summary(uow, referral, client)
@@ -488,10 +485,10 @@ def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> 
         if claimed != 1:
             continue  # another instance got there first
         referral.overdue_notified_at = now
-        data = referral_event_data(referral, referral.client, None)
-        data["hours_overdue"] = round(
-            (now - referral.response_due_at).total_seconds() / 3600, 2
+        data = referral_event_data(
+            referral, referral.client, None, _partner_name(uow, referral.partner_id)
         )
+        data["hours_overdue"] = round((now - referral.response_due_at).total_seconds() / 3600, 2)
         uow.emit("referral_response_overdue", data, f"referral:{referral.id}", occurred_at=now)
         log.info("referral %s: response overdue at %s", referral.id, referral.partner_id)
         emitted += 1
@@ -768,12 +765,26 @@ def clients_to_reencrypt(uow: UnitOfWork, cipher: ClientCipher) -> int:
 # --- events ---------------------------------------------------------------------------
 
 
-def referral_event_data(referral: Referral, client: Client, actor: Actor | None) -> dict[str, Any]:
-    """What laporan and notifikasi need of a referral, never who the client is and never
-    the free-text notes people typed."""
+def _partner_name(uow: UnitOfWork, partner_id: str) -> str | None:
+    """The partner's name from the read model (for the people an event is told to)."""
+    names = uow.memo.setdefault("partner_names", {})
+    if partner_id not in names:
+        names[partner_id] = uow.session.scalar(
+            select(PartnerView.partner_name).where(PartnerView.partner_id == partner_id)
+        )
+    return names[partner_id]
+
+
+def referral_event_data(
+    referral: Referral, client: Client, actor: Actor | None, partner_name: str | None
+) -> dict[str, Any]:
+    """What laporan and notifikasi need of a referral (its contract:
+    bersinar.contracts.events.ReferralFacts), never who the client is and never the
+    free-text notes people typed."""
     return {
         "referral_id": referral.id,
         "partner_id": referral.partner_id,
+        "partner_name": partner_name,
         "client_pseudonym": client.id,
         "sex": client.sex,
         "age_group": referral.age_group,

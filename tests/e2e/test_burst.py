@@ -23,8 +23,8 @@ COUNT, CONNECTIONS = 400, 20
 
 
 @pytest.fixture(scope="module")
-def burst_system(test_run_id, encryption_keys, tmp_path_factory):
-    var = tmp_path_factory.mktemp("burst-var")
+def burst_system(test_run_id, encryption_keys, var_dirs):
+    var = var_dirs("burst")
     with infra.own_vhost(f"bersinar-burst-{test_run_id}") as amqp_uri:
         system = System(amqp_uri, encryption_keys, TEST_HMAC_KEY, var)
         # the partners' e-mails are accepted, as by a mail server

@@ -280,7 +280,7 @@ def test_gauges_fed_by_timers_are_right_after_a_restart(ops_system, prometheus):
     after every restart, and the report gauges are filled."""
     from datetime import date
 
-    from bersinar.clock import LOCAL_TZ
+    from bersinar.codes import LOCAL_TZ
     from bersinar.envelope import utcnow
 
     wait_for(lambda: all_targets_up(prometheus), "every target up")

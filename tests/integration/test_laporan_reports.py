@@ -14,10 +14,10 @@ from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
+from bersinar.codes import LOCAL_TZ
 from bersinar.envelope import make_event
 from bersinar.relay import BatchPublisher
 from services.laporan import handlers
-from services.laporan.domain import LOCAL_TZ
 from services.laporan.models import AgreementView, ReportVersion
 from services.laporan.service import LaporanService
 from tests.integration.conftest import wait_until

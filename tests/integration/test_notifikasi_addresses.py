@@ -21,7 +21,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text, update
 from sqlalchemy.pool import NullPool
 
-from bersinar.clock import LOCAL_TZ, FileClock
+from bersinar.clock import FileClock
+from bersinar.codes import LOCAL_TZ
 from bersinar.db import UnitOfWorkFactory
 from bersinar.envelope import utcnow
 from gateway.console import accounts

@@ -107,7 +107,3 @@ def test_event_without_a_template_gives_no_message(event_type):
     event = referral_requested()
     event["event_type"] = event_type
     assert messages_for(event) == []
-
-
-def test_referral_requested_without_a_partner_has_nobody_to_tell():
-    assert messages_for(referral_requested(partner_id=None)) == []

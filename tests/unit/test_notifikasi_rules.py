@@ -61,7 +61,7 @@ def test_each_event_goes_to_its_audience(event_type, expected):
 
 
 def test_a_transfer_tells_both_partners_and_the_officers():
-    data = {"partner_id": "yayasan-kipas", "new_partner_id": "yayasan-pesona"}
+    data = {"partner_id": "yayasan-kipas", "to_partner_id": "yayasan-pesona"}
     assert domain.audience_recipients("referral_transferred", data) == [
         "partner:yayasan-kipas",
         "partner:yayasan-pesona",
