@@ -160,8 +160,8 @@ class ConsumerConnection(Connection):
 
 class SturdyQueueConsumer(QueueConsumer):
     """The queue consumer of RPC and RPC replies (one per container, as nameko's own) and,
-    with a prefetch of its own, of event handlers (``EventQueueConsumer``), with two
-    differences from nameko's found by the fault suite (docs/chaos.md):
+    with a prefetch of its own, of event handlers (``EventQueueConsumer``). It differs
+    from nameko's in what the fault suite (docs/chaos.md) and lost connections found:
 
     - nameko acks or requeues only while the connection looks alive and catches only
       amqp's ConnectionError: the socket error of a connection that died a moment ago
@@ -170,6 +170,8 @@ class SturdyQueueConsumer(QueueConsumer):
     - a message whose body cannot be decoded (not JSON) never reaches a handler: kombu
       logs it, raw body included, and acks it, so it was gone. An event handler's is
       parked in ``<queue>.parked`` with the reason, acked once the broker confirmed it.
+    - a lost connection is always replaced by one with the consumers declared again
+      (``ConsumerConnection``), and ``state()`` tells whether it consumes now.
     """
 
     role = "rpc"  # its name in the broker's connection list and in ``health``
@@ -179,7 +181,7 @@ class SturdyQueueConsumer(QueueConsumer):
     @property
     def connection(self):
         """nameko's connection settings, as a ``ConsumerConnection`` named after the
-        service and role (``rabbitmqctl list_connections user_provided_name``)."""
+        service and role (``rabbitmqctl list_connections client_properties``)."""
         config = self.container.config
         options = dict(config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or DEFAULT_TRANSPORT_OPTIONS)
         options["client_properties"] = {
