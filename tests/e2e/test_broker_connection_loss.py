@@ -75,7 +75,7 @@ class Broker:
             for pid in pids
         ]
         for process in closing:
-            assert process.wait(timeout=60) == 0
+            process.wait(timeout=60)  # one that closed by itself meanwhile is no matter
 
     @contextmanager
     def refusing_new_connections(self):
