@@ -9,6 +9,8 @@
   parked with its reason in ``<queue>.parked``; a message is acked only once it is
   handled, or once its retry or parked copy is confirmed by the broker.
 - ``Database``: a unit of work per call, bound to the consumer name the inbox records.
+- ``BrokerConsumers``: whether the container's queue consumers are consuming, for
+  ``health``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from kombu import Queue
+from amqp.exceptions import RecoverableConnectionError
+from kombu import Connection, Queue
 from kombu.exceptions import OperationalError as BrokerUnreachable
 from marshmallow import ValidationError as MarshmallowValidationError
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.amqp.publish import get_connection
-from nameko.constants import AMQP_URI_CONFIG_KEY, NON_PERSISTENT
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TRANSPORT_OPTIONS,
+    HEARTBEAT_CONFIG_KEY,
+    LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT,
+    TRANSPORT_OPTIONS_CONFIG_KEY,
+)
 from nameko.events import SERVICE_POOL
 from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import ContainerBeingKilled, deserialize_to_instance
@@ -60,6 +73,11 @@ DEFAULT_EVENT_PREFETCH = 500
 NAMEKO_PREFIX = "nameko."
 # what publishing raises when the broker connection is gone
 BROKER_CONNECTION_ERRORS = (BrokerUnreachable, AmqpConnectionError, OSError)
+# a consumer loop waits at most 1 s for a message, so one that has not come round for
+# this long is stuck (e.g. waiting for an answer on a connection that died silently)
+CONSUMER_STALLED_AFTER = 15.0
+# seconds between attempts to reconnect a consumer (kombu's default grows to 30)
+RECONNECT_INTERVAL_MAX = 5.0
 
 
 def is_infrastructure_error(error: BaseException) -> bool:
@@ -123,10 +141,28 @@ def republish(publisher: AmqpPublisher, message, queue: str, headers: dict) -> N
     )
 
 
+class ConsumerConnection(Connection):
+    """A consumer's broker connection that, once lost, stays lost.
+
+    kombu hands out its transport connection through a property that quietly opens a new
+    one when the old one looks dead (celery/kombu#220). A worker whose ack finds the socket
+    reset marks it dead before the consumer loop reads the end of it; the loop's next
+    ``drain_events`` then waits on a fresh connection that consumes nothing, for ever,
+    while the process looks well and its queues have no consumer (found after a missed
+    heartbeat, with every event consumer of notifikasi gone). Raising instead sends
+    ``ConsumerMixin.run`` round its reconnection, which declares the consumers again."""
+
+    @property
+    def connection(self):
+        if self._connection is not None and not self.connected:
+            raise RecoverableConnectionError("the consumer's broker connection was lost")
+        return super().connection
+
+
 class SturdyQueueConsumer(QueueConsumer):
     """The queue consumer of RPC and RPC replies (one per container, as nameko's own) and,
-    with a prefetch of its own, of event handlers (``EventQueueConsumer``), with two
-    differences from nameko's found by the fault suite (docs/chaos.md):
+    with a prefetch of its own, of event handlers (``EventQueueConsumer``). It differs
+    from nameko's in what the fault suite (docs/chaos.md) and lost connections found:
 
     - nameko acks or requeues only while the connection looks alive and catches only
       amqp's ConnectionError: the socket error of a connection that died a moment ago
@@ -135,7 +171,63 @@ class SturdyQueueConsumer(QueueConsumer):
     - a message whose body cannot be decoded (not JSON) never reaches a handler: kombu
       logs it, raw body included, and acks it, so it was gone. An event handler's is
       parked in ``<queue>.parked`` with the reason, acked once the broker confirmed it.
+    - a lost connection is always replaced by one with the consumers declared again
+      (``ConsumerConnection``), and ``state()`` tells whether it consumes now.
     """
+
+    role = "rpc"  # its name in the broker's connection list and in ``health``
+    _consuming_on = None  # the transport connection its consumers were declared on
+    _last_iteration = 0.0
+
+    @property
+    def connection(self):
+        """nameko's connection settings, as a ``ConsumerConnection`` named after the
+        service and role (``rabbitmqctl list_connections client_properties``)."""
+        config = self.container.config
+        options = dict(config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or DEFAULT_TRANSPORT_OPTIONS)
+        options["client_properties"] = {
+            "connection_name": f"{self.container.service_name} {self.role}"
+        }
+        return ConsumerConnection(
+            self.amqp_uri,
+            transport_options=options,
+            heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+
+    @contextmanager
+    def establish_connection(self):
+        with self.create_connection() as connection:
+            connection.ensure_connection(
+                self.on_connection_error,
+                self.connect_max_retries,
+                interval_start=1,
+                interval_step=1,
+                interval_max=RECONNECT_INTERVAL_MAX,
+            )
+            yield connection
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._consuming_on = connection.connection
+        self._last_iteration = time.monotonic()
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_iteration(self):
+        self._last_iteration = time.monotonic()
+        super().on_iteration()
+
+    def state(self) -> str:
+        """``ok`` while consuming; else ``stopped`` (its thread ended), ``disconnected``
+        (the connection its consumers were declared on is gone; it is reconnecting) or
+        ``stalled`` (its loop has not come round for ``CONSUMER_STALLED_AFTER``)."""
+        if self._gt is None or self._gt.dead:
+            return "stopped"
+        if self._consuming_on is None or not self._consuming_on.connected:
+            return "disconnected"
+        if time.monotonic() - self._last_iteration > CONSUMER_STALLED_AFTER:
+            return "stalled"
+        return "ok"
 
     def ack_message(self, message):
         try:
@@ -301,6 +393,8 @@ class EventQueueConsumer(SturdyQueueConsumer):
     """The event handlers' queue consumer: a connection of their own, with a prefetch of
     its own (``EVENT_PREFETCH`` per queue), since batches need more unacknowledged
     messages in hand than nameko's default of ``max_workers``, which stays RPC's."""
+
+    role = "events"
 
     @property
     def prefetch_count(self):
@@ -493,6 +587,23 @@ class Database(DependencyProvider):
     def get_dependency(self, worker_ctx):
         consumer = f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}"
         return BoundStore(self.factory, consumer)
+
+
+class BrokerConsumers(DependencyProvider):
+    """``self.consumers()``: the state of each queue consumer of the container by role
+    (``rpc``: RPC requests and replies; ``events``: the event handlers), as
+    ``SturdyQueueConsumer.state`` tells it."""
+
+    def get_dependency(self, worker_ctx):
+        return partial(consumer_states, self.container)
+
+
+def consumer_states(container) -> dict[str, str]:
+    return {
+        extension.role: extension.state()
+        for extension in container.extensions
+        if isinstance(extension, SturdyQueueConsumer)
+    }
 
 
 class BoundStore:

@@ -7,7 +7,7 @@ from nameko.dependency_providers import Config
 
 from bersinar.clock import Clock
 from bersinar.context import CorrelationId
-from bersinar.entrypoints import Database, RpcProxy
+from bersinar.entrypoints import BrokerConsumers, Database, RpcProxy
 from gateway import keys
 from gateway.console.pages import ConsoleRoutes
 from gateway.exceptions import Unauthorized
@@ -39,6 +39,7 @@ class GatewayService(
     config = Config()
     uow = Database(Base.metadata)
     correlation_id = CorrelationId()
+    consumers = BrokerConsumers()
     rate_limiter = RateLimiter()
     clock = Clock()
     mitra = RpcProxy("mitra")

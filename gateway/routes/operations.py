@@ -25,31 +25,76 @@ DOCS_PAGE = """<!doctype html>
 </body></html>"""
 
 
+# what /health says of a queue consumer that is not consuming (bersinar.entrypoints
+# SturdyQueueConsumer.state)
+CONSUMER_ROLES = {"rpc": "konsumen RPC", "events": "konsumen event"}
+CONSUMER_STATES = {
+    "disconnected": "terputus dari RabbitMQ dan sedang menyambung lagi",
+    "stopped": "berhenti",
+    "stalled": "macet, tidak lagi membaca antreannya",
+}
+
+
+def consumer_problems(component: str, states: dict[str, str]) -> str | None:
+    """One sentence naming each consumer of ``component`` that is not consuming, or None
+    when all are (or the component reports none)."""
+    problems = [
+        f"{CONSUMER_ROLES.get(role, role)} {component} {CONSUMER_STATES.get(state, state)}"
+        for role, state in sorted(states.items())
+        if state != "ok"
+    ]
+    return "; ".join(problems) + "." if problems else None
+
+
 class OperationsRoutes:
     @endpoint("GET", "/health", "Kesiapan setiap layanan", roles=None, tags=("operasi",))
     def health(self, request, caller, data, params):
+        """ok only if every service answers, its database too, and every broker consumer
+        of every service and of the gateway consumes; else 503 with the reason of each
+        that is not ok in ``reasons``."""
         timeout = float(self.config.get("HEALTH_TIMEOUT", 2))
         pings = {
             name: eventlet.spawn(call, getattr(self, name), name, "health", timeout=timeout)
             for name in SERVICES
         }
-        report, down = {}, []
+        report, down, reasons, consumers = {}, [], {}, {}
         for name, ping in pings.items():
             try:
-                ping.wait()
-                report[name] = "ok"
+                answer = ping.wait()
             except Exception as exc:
                 report[name] = "down" if isinstance(exc, ServiceUnavailable) else "error"
+                reasons[name] = getattr(exc, "detail", None) or type(exc).__name__
                 down.append(name)
+                continue
+            consumers[name] = (answer or {}).get("consumers") or {}
+            problem = consumer_problems(name, consumers[name])
+            report[name] = "degraded" if problem else "ok"
+            if problem:
+                reasons[name] = problem
+                down.append(name)
+        consumers["gateway"] = self.consumers()
+        report["gateway"] = "ok"
         try:
             self.uow.ping()
-            report["gateway"] = "ok"
         except Exception:
             report["gateway"] = "error"
+            reasons["gateway"] = "Basis data gateway tidak dapat dihubungi."
+        problem = consumer_problems("gateway", consumers["gateway"])
+        if problem and report["gateway"] == "ok":
+            report["gateway"] = "degraded"
+            reasons["gateway"] = problem
+        if report["gateway"] != "ok":
             down.append("gateway")
         if down:
-            return json_response({"status": "unavailable", "services": report, "down": down}, 503)
-        return {"status": "ok", "services": report}
+            body = {
+                "status": "unavailable",
+                "services": report,
+                "down": down,
+                "reasons": reasons,
+                "consumers": consumers,
+            }
+            return json_response(body, 503)
+        return {"status": "ok", "services": report, "consumers": consumers}
 
     @endpoint(
         "GET",
