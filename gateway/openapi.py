@@ -28,10 +28,14 @@ _ERRORS = {
 _OPEN_ERRORS = {"/health": ("503",), "/docs/static/<string:filename>": ("404",)}
 
 
+# the version of the published documents (OpenAPI, AsyncAPI)
+API_VERSION = "1"
+
+
 def build_spec() -> dict[str, Any]:
     spec = APISpec(
         title="Bersinar API",
-        version="1",
+        version=API_VERSION,
         openapi_version="3.0.3",
         info={"description": "Jaringan lembaga rehabilitasi mitra BNN Provinsi Bengkulu."},
         plugins=[MarshmallowPlugin()],

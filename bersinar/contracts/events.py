@@ -231,7 +231,7 @@ class EventContract:
     source: str  # the service that emits it and owns its contract
     version: int
     payload: type[Payload]
-    summary: str  # what happened, for people reading the AsyncAPI document
+    summary: str  # what happened, in Indonesian, for people reading the AsyncAPI document
 
     def producing(self) -> Payload:
         return self.payload(unknown=RAISE)
@@ -240,63 +240,56 @@ class EventContract:
         return self.payload(unknown=EXCLUDE)
 
 
-_DECLARED = (
-    ("partner_registered", "mitra", PartnerSnapshot, "A partner institution was registered."),
-    (
-        "partner_updated",
-        "mitra",
-        PartnerSnapshot,
-        "A partner's public data, offers or capacity changed.",
-    ),  # noqa: E501
-    ("agreement_signed", "mitra", AgreementSigned, "A cooperation agreement (PKS) was signed."),
-    ("agreement_expiring", "mitra", AgreementDue, "A PKS ends in 90, 30 or 7 days."),
-    ("agreement_expired", "mitra", AgreementDue, "A PKS reached its end."),
-    ("agreement_terminated", "mitra", AgreementTerminated, "A PKS was ended early."),
-    ("referral_requested", "rujukan", ReferralFacts, "A client was referred to a partner."),
-    ("referral_accepted", "rujukan", ReferralMoved, "The partner accepted a referral."),
-    (
-        "referral_rejected",
-        "rujukan",
-        ReferralMoved,
-        "The partner rejected a referral, with a coded reason.",
-    ),  # noqa: E501
-    ("referral_cancelled", "rujukan", ReferralMoved, "An officer cancelled a referral."),
-    ("referral_admitted", "rujukan", ReferralMoved, "The client was admitted by the partner."),
-    ("referral_completed", "rujukan", ReferralMoved, "The client completed the service."),
-    ("referral_dropped_out", "rujukan", ReferralMoved, "The client left before completing."),
-    (
-        "referral_transferred",
-        "rujukan",
-        ReferralTransferred,
-        "An officer transferred an admitted client to another partner (a new referral follows).",
-    ),  # noqa: E501
-    (
-        "referral_response_overdue",
-        "rujukan",
-        ReferralOverdue,
-        "A partner did not answer a referral request in time.",
-    ),  # noqa: E501
-    ("report_due_soon", "laporan", ReportFacts, "A monthly report is due in a few days."),
-    ("report_overdue", "laporan", ReportFacts, "A monthly report passed its due date unsubmitted."),  # noqa: E501
-    ("report_submitted", "laporan", ReportFacts, "A partner submitted its monthly report."),
-    ("report_approved", "laporan", ReportFacts, "An officer approved a monthly report."),
-    (
-        "report_returned",
-        "laporan",
-        ReportFacts,
-        "An officer returned a monthly report for correction.",
-    ),  # noqa: E501
-    ("notification_sent", "notifikasi", NotificationOutcome, "A notification was delivered."),
-    ("notification_failed", "notifikasi", NotificationOutcome, "A notification was given up."),
-)
+# event type -> payload and what happened, by the service that emits (and owns) it
+_DECLARED: dict[str, tuple[tuple[str, type[Payload], str], ...]] = {
+    "mitra": (
+        ("partner_registered", PartnerSnapshot, "Lembaga mitra baru terdaftar."),
+        ("partner_updated", PartnerSnapshot, "Data publik, layanan atau kapasitas mitra berubah."),
+        ("agreement_signed", AgreementSigned, "Perjanjian kerja sama (PKS) ditandatangani."),
+        ("agreement_expiring", AgreementDue, "PKS berakhir dalam 90, 30 atau 7 hari."),
+        ("agreement_expired", AgreementDue, "PKS telah berakhir."),
+        ("agreement_terminated", AgreementTerminated, "PKS diakhiri sebelum waktunya."),
+    ),
+    "rujukan": (
+        ("referral_requested", ReferralFacts, "Klien dirujuk ke mitra."),
+        ("referral_accepted", ReferralMoved, "Mitra menerima rujukan."),
+        ("referral_rejected", ReferralMoved, "Mitra menolak rujukan, dengan alasan berkode."),
+        ("referral_cancelled", ReferralMoved, "Petugas membatalkan rujukan."),
+        ("referral_admitted", ReferralMoved, "Klien mulai menjalani layanan di mitra."),
+        ("referral_completed", ReferralMoved, "Klien menyelesaikan layanan."),
+        ("referral_dropped_out", ReferralMoved, "Klien berhenti sebelum layanan selesai."),
+        (
+            "referral_transferred",
+            ReferralTransferred,
+            "Petugas mengalihkan klien ke mitra lain (disusul rujukan baru).",
+        ),
+        (
+            "referral_response_overdue",
+            ReferralOverdue,
+            "Mitra belum menanggapi rujukan dalam batas waktu.",
+        ),
+    ),
+    "laporan": (
+        ("report_due_soon", ReportFacts, "Laporan bulanan jatuh tempo beberapa hari lagi."),
+        ("report_overdue", ReportFacts, "Laporan bulanan lewat tenggat tanpa dikirim."),
+        ("report_submitted", ReportFacts, "Mitra mengirim laporan bulanannya."),
+        ("report_approved", ReportFacts, "Petugas menyetujui laporan bulanan."),
+        ("report_returned", ReportFacts, "Petugas mengembalikan laporan bulanan untuk diperbaiki."),
+    ),
+    "notifikasi": (
+        ("notification_sent", NotificationOutcome, "Notifikasi terkirim."),
+        ("notification_failed", NotificationOutcome, "Notifikasi gagal dan tidak dicoba lagi."),
+    ),
+}
 VERSION = 1
 CONTRACTS: dict[tuple[str, int], EventContract] = {
     (event_type, VERSION): EventContract(event_type, source, VERSION, payload, summary)
-    for event_type, source, payload, summary in _DECLARED
+    for source, declared in _DECLARED.items()
+    for event_type, payload, summary in declared
 }
 # every event type, in the order above; and the service that emits each
-EVENT_TYPES: tuple[str, ...] = tuple(event_type for event_type, *_ in _DECLARED)
-EVENT_SOURCES: dict[str, str] = {event_type: source for event_type, source, *_ in _DECLARED}
+EVENT_TYPES: tuple[str, ...] = tuple(event_type for event_type, _ in CONTRACTS)
+EVENT_SOURCES: dict[str, str] = {c.event_type: c.source for c in CONTRACTS.values()}
 
 
 def contract_of(event_type: str, version: int = VERSION) -> EventContract:

@@ -9,17 +9,22 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
+from bersinar.config import SERVICES
+from bersinar.contracts import asyncapi
 from bersinar.errors import NotFound
+from gateway import eventdocs
 from gateway.exceptions import ServiceUnavailable
 from gateway.http import call, endpoint, json_response
-from gateway.openapi import build_spec
+from gateway.openapi import API_VERSION, build_spec
 
-SERVICES = ("mitra", "rujukan", "laporan", "notifikasi")
 VIEWER = Path(swagger_ui_bundle.swagger_ui_path)
 DOCS_PAGE = """<!doctype html>
 <html lang="id"><head><meta charset="utf-8"><title>Bersinar API</title>
 <link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
+<body><p style="font-family: sans-serif; margin: 1rem 2rem">Peristiwa (event) yang
+diterbitkan layanan: <a href="/docs/events">/docs/events</a>,
+<a href="/asyncapi.json">/asyncapi.json</a>.</p>
+<div id="swagger-ui"></div>
 <script src="/docs/static/swagger-ui-bundle.js"></script>
 <script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui"});</script>
 </body></html>"""
@@ -110,6 +115,21 @@ class OperationsRoutes:
     @endpoint("GET", "/openapi.json", "Dokumen OpenAPI", roles=None, tags=("operasi",))
     def openapi(self, request, caller, data, params):
         return build_spec()
+
+    @endpoint("GET", "/asyncapi.json", "Dokumen AsyncAPI peristiwa", roles=None, tags=("operasi",))
+    def asyncapi_document(self, request, caller, data, params):
+        return asyncapi.document(API_VERSION)
+
+    @endpoint(
+        "GET",
+        "/docs/events",
+        "Penampil dokumen peristiwa",
+        roles=None,
+        tags=("operasi",),
+        produces=("text/html",),
+    )
+    def events_docs(self, request, caller, data, params):
+        return Response(eventdocs.render(asyncapi.document(API_VERSION)), mimetype="text/html")
 
     @endpoint(
         "GET",

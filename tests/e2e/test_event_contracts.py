@@ -394,3 +394,19 @@ def test_the_read_models_follow_what_mitra_and_rujukan_tell(world):
             ),
             f"laporan records referral {referral_id} as {expected}",
         )
+
+
+def test_the_gateway_serves_the_asyncapi_document_and_its_page_without_a_key(world):
+    from bersinar.contracts import asyncapi
+
+    _, system, _ = world
+    served = requests.get(f"{system.base_url}/asyncapi.json", timeout=10)
+    assert served.status_code == 200
+    assert served.headers["Content-Type"].startswith("application/json")
+    document = served.json()
+    assert document == json.loads(json.dumps(asyncapi.document(document["info"]["version"])))
+    assert set(document["channels"]) == set(EVENT_TYPES)
+    page = requests.get(f"{system.base_url}/docs/events", timeout=10)
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert 'id="referral_rejected"' in page.text and "<script" not in page.text
+    assert 'href="/docs/events"' in requests.get(f"{system.base_url}/docs", timeout=10).text

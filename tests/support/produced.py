@@ -54,6 +54,7 @@ def partner_event(
 def agreement_signed(partner_id: str = "yayasan-kipas", today: date | None = None, **changes):
     partner = seeded_partner(partner_id)
     agreement = partner.agreements[0]
+    agreement.partner_id = partner.id  # what storing it would set
     for name, value in changes.items():
         setattr(agreement, name, value)
     data = mitra_handlers.agreement_signed_data(agreement, today or date.today())
