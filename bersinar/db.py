@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     insert,
     text,
+    tuple_,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -37,6 +38,7 @@ from sqlalchemy.sql.dml import Insert
 from bersinar.context import current_correlation_id
 from bersinar.contracts.events import check_payload
 from bersinar.envelope import make_event, parse_rfc3339, utcnow
+from bersinar.errors import ValidationFailed
 from bersinar.metrics import BUSINESS_EVENTS
 
 # The same names in every service's schema, so the relay, the inbox and the tools need
@@ -295,3 +297,41 @@ def ensure_database(url: str) -> bool:
             return True
     finally:
         engine.dispose()
+
+
+MAX_PAGE = 200
+
+
+def page_newest_first(
+    uow: UnitOfWork,
+    query,
+    model,
+    params: dict[str, Any],
+    render: Callable[[list[Any]], list[dict[str, Any]]],
+    order: tuple[str, ...] = ("created_at", "id"),
+) -> dict[str, Any]:
+    """One page of ``query`` (rows of ``model``), newest first, by keyset: ``cursor`` in
+    ``params`` is the id of the last item of the previous page, and the next page starts
+    after that row's ``order`` columns, so pages neither skip nor repeat rows while new
+    ones arrive. An unknown cursor is refused. ``render`` turns the page's rows into
+    items. Answers ``{"items": [...], "next_cursor": id or None}``, as every list does."""
+    limit = max(1, min(int(params.get("limit") or 50), MAX_PAGE))
+    columns = [getattr(model, name) for name in order]
+    query = query.order_by(*(column.desc() for column in columns))
+    cursor = params.get("cursor")
+    if cursor:
+        key_type = model.__mapper__.primary_key[0].type.python_type
+        try:
+            anchor = uow.session.get(model, key_type(cursor))
+        except (TypeError, ValueError):
+            anchor = None
+        if anchor is None:
+            raise ValidationFailed(
+                "Kursor tidak dikenal; mulai lagi dari halaman pertama.",
+                errors={"cursor": ["Tidak dikenal."]},
+            )
+        query = query.where(tuple_(*columns) < tuple_(*(getattr(anchor, n) for n in order)))
+    rows = uow.session.scalars(query.limit(limit + 1)).all()
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {"items": render(page), "next_cursor": str(page[-1].id) if more else None}

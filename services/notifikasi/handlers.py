@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bersinar.codes import local_date
-from bersinar.db import UnitOfWork, insert_ignoring
+from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import NotFound
 from services.notifikasi import domain
@@ -39,7 +39,6 @@ from services.notifikasi.models import (
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 200
 ERROR_LIMIT = 500
 
 
@@ -537,24 +536,20 @@ def list_notifications(
     unread: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first. ``cursor`` is the id of the last item of the previous page."""
-    limit = max(1, min(int(limit), MAX_PAGE))
-    query = select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
+    query = select(Notification)
     if recipient:
         query = query.where(Notification.recipient == recipient)
     if unread is True:
         query = query.where(Notification.read_at.is_(None))
     elif unread is False:
         query = query.where(Notification.read_at.is_not(None))
-    if cursor:
-        anchor = uow.session.get(Notification, cursor)
-        if anchor is not None:
-            query = query.where(
-                (Notification.created_at < anchor.created_at)
-                | ((Notification.created_at == anchor.created_at) & (Notification.id < anchor.id))
-            )
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [_notification(n) for n in rows[:limit]]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+    return page_newest_first(
+        uow,
+        query,
+        Notification,
+        {"limit": limit, "cursor": cursor},
+        lambda rows: [_notification(n) for n in rows],
+    )
 
 
 def mark_read(uow: UnitOfWork, notification_id: str, recipient: str | None, read: bool = True):
@@ -592,22 +587,13 @@ def _delivery(d: Delivery) -> dict[str, Any]:
 
 def list_deliveries(uow: UnitOfWork, filters: dict[str, Any]) -> dict[str, Any]:
     """Newest first, filtered by any of event_id, event_type, channel, status, recipient."""
-    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
-    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc())
+    query = select(Delivery)
     for key in ("event_id", "event_type", "channel", "status", "recipient"):
         if filters.get(key):
             query = query.where(getattr(Delivery, key) == filters[key])
-    cursor = filters.get("cursor")
-    if cursor:
-        anchor = uow.session.get(Delivery, cursor)
-        if anchor is not None:
-            query = query.where(
-                (Delivery.created_at < anchor.created_at)
-                | ((Delivery.created_at == anchor.created_at) & (Delivery.id < anchor.id))
-            )
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [_delivery(d) for d in rows[:limit]]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+    return page_newest_first(
+        uow, query, Delivery, filters, lambda rows: [_delivery(d) for d in rows]
+    )
 
 
 def get_delivery(uow: UnitOfWork, delivery_id: str) -> dict[str, Any]:

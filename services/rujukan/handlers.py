@@ -19,7 +19,7 @@ from sqlalchemy import func, select, update
 from bersinar.codes import local_date
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, insert_ignoring
+from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
@@ -37,7 +37,6 @@ from services.rujukan.models import (
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 200
 DEFAULT_PURPOSE = "lihat rujukan"
 
 
@@ -545,8 +544,7 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
     """Newest first; a partner's operator sees only its partner's referrals. ``cursor``
     is the id of the last item of the previous page."""
     actor = Actor.parse(actor)
-    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
-    query = select(Referral).order_by(Referral.created_at.desc(), Referral.id.desc())
+    query = select(Referral)
     partner_id = filters.get("partner_id")
     if not actor.is_staff:
         if partner_id and not domain.may_see(actor, partner_id):
@@ -560,18 +558,12 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
         query = query.where(Referral.status == filters["status"])
     if filters.get("client_id"):
         query = query.where(Referral.client_id == filters["client_id"])
-    if filters.get("cursor"):
-        anchor = uow.session.get(Referral, filters["cursor"])
-        if anchor is not None:
-            query = query.where(
-                (Referral.created_at < anchor.created_at)
-                | ((Referral.created_at == anchor.created_at) & (Referral.id < anchor.id))
-            )
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    page = rows[:limit]
-    episodes = _episodes_by_client(uow, {r.client_id for r in page})
-    items = [referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page]
-    return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
+
+    def render(page):
+        episodes = _episodes_by_client(uow, {r.client_id for r in page})
+        return [referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page]
+
+    return page_newest_first(uow, query, Referral, filters, render)
 
 
 def get_referral(
@@ -656,21 +648,18 @@ def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str
     page."""
     if Actor.parse(actor).role != "admin":
         raise Forbidden("Hanya admin yang dapat melihat log audit.")
-    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
-    query = select(AccessAudit).order_by(AccessAudit.id.desc())
+    query = select(AccessAudit)
     if filters.get("referral_id"):
         query = query.where(AccessAudit.referral_id == filters["referral_id"])
     if filters.get("actor"):
         query = query.where(AccessAudit.actor == filters["actor"])
     if filters.get("partner_id"):
         query = query.where(AccessAudit.actor_partner_id == filters["partner_id"])
-    if filters.get("cursor"):
-        try:
-            query = query.where(AccessAudit.id < int(filters["cursor"]))
-        except ValueError:
-            pass
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [
+    return page_newest_first(uow, query, AccessAudit, filters, _audit_items, order=("id",))
+
+
+def _audit_items(rows: list[AccessAudit]) -> list[dict[str, Any]]:
+    return [
         {
             "id": str(row.id),
             "at": _stamp(row.at),
@@ -682,9 +671,8 @@ def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str
             "purpose": row.purpose,
             "correlation_id": row.correlation_id,
         }
-        for row in rows[:limit]
+        for row in rows
     ]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
 
 
 # --- matching and occupancy -----------------------------------------------------------

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.data import referral_body
+from tests.support.wait import eventually
+
 
 def walk(system, path, limit, **params):
     seen, cursor, pages = [], None, 0
@@ -22,27 +25,59 @@ def walk(system, path, limit, **params):
 
 
 @pytest.fixture(scope="module", autouse=True)
-def some_keys(system):
+def some_of_everything(system):
     for n in range(3):
         made = system.post("/api/v1/api-keys", {"role": "officer", "label": f"halaman {n}"})
         assert made.status_code == 201, made.text
+    for _ in range(5):
+        body = referral_body(partner_id="yayasan-pesona", service_type="outpatient")
+        made = system.post("/api/v1/referrals", body)
+        assert made.status_code == 201, made.text
+        read = system.get(f"/api/v1/referrals/{made.json()['id']}")  # an identity read: audited
+        assert read.status_code == 200, read.text
+    eventually(
+        lambda: (
+            len(
+                system.get("/api/v1/notifications", params={"partner_id": "yayasan-pesona"}).json()[
+                    "items"
+                ]
+            )
+            >= 5
+        ),
+        "the partner's inbox",
+    )
 
 
-@pytest.mark.parametrize(
-    "path", ["/api/v1/partners", "/api/v1/api-keys", "/api/v1/partners/yayasan-kipas/agreements"]
-)
-def test_pages_cover_a_collection_once_in_order(system, path):
-    whole = system.get(path, params={"limit": 200}).json()["items"]
+# the first three are paged by the gateway from a bounded list, the others by keyset in
+# the service that owns them
+PAGED = [
+    ("/api/v1/partners", {}),
+    ("/api/v1/api-keys", {}),
+    ("/api/v1/partners/yayasan-kipas/agreements", {}),
+    ("/api/v1/referrals", {}),
+    ("/api/v1/notifications", {"partner_id": "yayasan-pesona"}),
+    ("/api/v1/notifications/deliveries", {}),
+    ("/api/v1/audit", {}),
+]
+
+
+@pytest.mark.parametrize("path, params", PAGED, ids=[p for p, _ in PAGED])
+def test_pages_cover_a_collection_once_in_order(system, path, params):
+    whole = system.get(path, params={"limit": 200, **params}).json()["items"]
     assert whole, path
-    seen, pages = walk(system, path, limit=2)
+    seen, pages = walk(system, path, limit=2, **params)
     print(f"\n[pages] {path}: {len(whole)} items in {pages} page(s) of 2")
     assert seen == [item["id"] for item in whole]
     assert pages == max(1, -(-len(whole) // 2))
 
 
-def test_an_unknown_cursor_and_a_page_too_large_are_refused(system):
-    unknown = system.get("/api/v1/partners", params={"cursor": "tidak-ada"})
+@pytest.mark.parametrize("path", ["/api/v1/partners", "/api/v1/referrals", "/api/v1/audit"])
+def test_an_unknown_cursor_is_refused(system, path):
+    unknown = system.get(path, params={"cursor": "tidak-ada"})
     assert (unknown.status_code, unknown.json()["code"]) == (422, "VALIDATION_ERROR")
     assert "cursor" in unknown.json()["errors"]
+
+
+def test_a_page_too_large_is_refused(system):
     huge = system.get("/api/v1/partners", params={"limit": 5000})
     assert huge.status_code == 422 and "limit" in huge.json()["errors"]
