@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "https://bersinar.bnn.go.id/problems/"
 RAW_JSON_KEY = "bersinar.json"
+VALIDATED_KEY = "bersinar.validated"
 
 
 @dataclass
@@ -160,10 +161,11 @@ def without_page(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in ("limit", "cursor")}
 
 
-def raw_json(request) -> Any:
-    """The body as the caller sent it (after it passed validation), for a service that
-    validates the same contract again."""
-    return request.environ.get(RAW_JSON_KEY)
+def validated_json(request) -> Any:
+    """The body as the gateway validated it (defaults filled in, dates as text), sent to
+    the service that owns the data, which reads it through the same contract at its own
+    edge (its RPC is not the gateway's alone)."""
+    return request.environ.get(VALIDATED_KEY)
 
 
 def endpoint(
@@ -234,6 +236,9 @@ def endpoint(
                     reply.headers["Idempotent-Replayed"] = "true"
                 else:
                     data = body().load(raw) if body is not None else None
+                    if data is not None:
+                        # what the service is sent: the validated body, in JSON's terms
+                        request.environ[VALIDATED_KEY] = body().dump(data)
                     params = query().load(request.args.to_dict()) if query is not None else {}
                     result = fn(self, request, caller, data, params, **url_args)
                     reply = (

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from bersinar.codes import PEOPLE
 from bersinar.contracts import notifications as contracts
-from gateway.http import endpoint, raw_json, require
+from gateway.http import endpoint, require, validated_json
 
 
 def inbox_of(caller, partner_id: str | None = None, recipient: str | None = None) -> str | None:
@@ -118,7 +118,7 @@ class NotificationRoutes:
     )
     def set_preferences(self, request, caller, data, params):
         recipient = self._preference_owner(caller, data.get("recipient"))
-        return self.rpc("notifikasi", "set_preferences", recipient, raw_json(request))
+        return self.rpc("notifikasi", "set_preferences", recipient, validated_json(request))
 
     @staticmethod
     def _preference_owner(caller, requested: str | None) -> str:

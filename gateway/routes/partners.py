@@ -5,7 +5,7 @@ from marshmallow import fields
 from bersinar import codes
 from bersinar.contracts import one_of
 from bersinar.contracts import partners as contracts
-from gateway.http import endpoint, page_of, raw_json, without_page
+from gateway.http import endpoint, page_of, validated_json, without_page
 from gateway.routes import EVERYONE, STAFF
 from gateway.schemas import Page
 
@@ -43,7 +43,7 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def register_partner(self, request, caller, data, params):
-        return self.rpc("mitra", "register_partner", raw_json(request), caller.actor)
+        return self.rpc("mitra", "register_partner", validated_json(request), caller.actor)
 
     @endpoint(
         "GET",
@@ -76,7 +76,9 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def update_partner(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "update_partner", partner_id, raw_json(request), caller.as_dict())
+        return self.rpc(
+            "mitra", "update_partner", partner_id, validated_json(request), caller.as_dict()
+        )
 
     @endpoint(
         "GET",
@@ -101,7 +103,9 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def sign_agreement(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "sign_agreement", partner_id, raw_json(request), caller.actor)
+        return self.rpc(
+            "mitra", "sign_agreement", partner_id, validated_json(request), caller.actor
+        )
 
     @endpoint(
         "POST",
@@ -118,7 +122,7 @@ class PartnerRoutes:
             "terminate_agreement",
             partner_id,
             agreement_id,
-            raw_json(request),
+            validated_json(request),
             caller.actor,
         )
 
@@ -148,7 +152,9 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def record_activity(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "record_activity", partner_id, raw_json(request), caller.actor)
+        return self.rpc(
+            "mitra", "record_activity", partner_id, validated_json(request), caller.actor
+        )
 
     @endpoint(
         "GET",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 
 from bersinar.contracts import referrals as contracts
-from gateway.http import endpoint, raw_json, read_json
+from gateway.http import endpoint, read_json, validated_json
 from gateway.idempotency import request_key
 from gateway.routes import STAFF
 
@@ -53,14 +53,14 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def create_referral(self, request, caller, data, params):
-        # the service validates the same contract again: send what the caller sent. The
-        # request key makes a repeat of this request (the caller's retry with the same
+        # rujukan is sent the body as validated here (and reads it through the same
+        # contract at its own edge). The request key makes a repeat of this request (the caller's retry with the same
         # Idempotency-Key after a 503, or the same RPC delivered twice) return the referral
         # the first one made.
         return self.rpc(
             "rujukan",
             "create_referral",
-            raw_json(request),
+            validated_json(request),
             actor_of(caller),
             request_key=request_key(request, caller),
         )
@@ -129,7 +129,7 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def reject_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "reject", raw_json(request))
+        return self._transition(request, caller, referral_id, "reject", validated_json(request))
 
     @endpoint(
         "POST",
@@ -189,7 +189,7 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def transfer_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "transfer", raw_json(request))
+        return self._transition(request, caller, referral_id, "transfer", validated_json(request))
 
     @endpoint(
         "GET",

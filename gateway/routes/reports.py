@@ -8,7 +8,7 @@ import io
 from werkzeug.wrappers import Response
 
 from bersinar.contracts import reports as contracts
-from gateway.http import endpoint, page_of, raw_json, read_json, without_page
+from gateway.http import endpoint, page_of, read_json, validated_json, without_page
 from gateway.routes import STAFF
 from gateway.schemas import Page
 
@@ -78,7 +78,12 @@ class ReportRoutes:
     )
     def submit_report(self, request, caller, data, params, partner_id, period):
         return self.rpc(
-            "laporan", "submit_report", partner_id, period, raw_json(request), caller_of(caller)
+            "laporan",
+            "submit_report",
+            partner_id,
+            period,
+            validated_json(request),
+            caller_of(caller),
         )
 
     @endpoint(
