@@ -14,27 +14,10 @@ from gateway.exceptions import Unauthorized
 from gateway.http import call
 from gateway.limits import RateLimiter
 from gateway.models import Base
-from gateway.routes.audit import AuditRoutes
-from gateway.routes.keys import KeyRoutes
-from gateway.routes.notifications import NotificationRoutes
-from gateway.routes.operations import OperationsRoutes
-from gateway.routes.partners import PartnerRoutes
-from gateway.routes.referrals import ReferralRoutes
-from gateway.routes.reports import ReportRoutes
-from gateway.routes.webhooks import WebhookRoutes
+from gateway.routes import API_ROUTES
 
 
-class GatewayService(
-    OperationsRoutes,
-    KeyRoutes,
-    PartnerRoutes,
-    ReferralRoutes,
-    NotificationRoutes,
-    AuditRoutes,
-    ReportRoutes,
-    WebhookRoutes,
-    ConsoleRoutes,
-):
+class GatewayService(*API_ROUTES, ConsoleRoutes):
     name = "gateway"
     config = Config()
     uow = Database(Base.metadata)

@@ -79,7 +79,7 @@ class CsrfRefused(DomainError):
 def api_roles(route: str) -> tuple[str, ...]:
     """The roles of the API route a page stands for (``"POST /api/v1/referrals"``), so a
     page and its endpoint can never disagree on who may use them."""
-    import gateway.service  # noqa: F401 - registers every API route
+    import gateway.routes  # noqa: F401 - registers every API route
 
     method, path = route.split(" ", 1)
     for known in ROUTES:

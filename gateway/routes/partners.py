@@ -3,10 +3,10 @@ from __future__ import annotations
 from marshmallow import fields
 
 from bersinar import codes
+from bersinar.codes import STAFF
 from bersinar.contracts import one_of
 from bersinar.contracts import partners as contracts
 from gateway.http import endpoint, page_of, validated_json, without_page
-from gateway.routes import EVERYONE, STAFF
 from gateway.schemas import Page
 
 
@@ -23,7 +23,7 @@ class PartnerRoutes:
         "GET",
         "/api/v1/partners",
         "Daftar mitra",
-        roles=EVERYONE,
+        roles=tuple(codes.ROLES),
         query=PartnerQuery,
         response=contracts.Partner(many=True),
         tags=("mitra",),
@@ -59,7 +59,7 @@ class PartnerRoutes:
         "GET",
         "/api/v1/partners/<string:partner_id>",
         "Satu mitra",
-        roles=EVERYONE,
+        roles=tuple(codes.ROLES),
         response=contracts.Partner,
         tags=("mitra",),
     )

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import logging
 
+from bersinar.codes import STAFF
 from bersinar.contracts import referrals as contracts
 from gateway.http import endpoint, read_json, validated_json
 from gateway.idempotency import request_key
-from gateway.routes import STAFF
 
 # who may look at referrals at all; which ones, and what they may do to them, rujukan
 # decides (a partner's operator: only its partner's referrals, others answer 404)
@@ -54,9 +54,9 @@ class ReferralRoutes:
     )
     def create_referral(self, request, caller, data, params):
         # rujukan is sent the body as validated here (and reads it through the same
-        # contract at its own edge). The request key makes a repeat of this request (the caller's retry with the same
-        # Idempotency-Key after a 503, or the same RPC delivered twice) return the referral
-        # the first one made.
+        # contract at its own edge). The request key makes a repeat of this request (the
+        # caller's retry with the same Idempotency-Key after a 503, or the same RPC
+        # delivered twice) return the referral the first one made.
         return self.rpc(
             "rujukan",
             "create_referral",

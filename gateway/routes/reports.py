@@ -7,9 +7,9 @@ import io
 
 from werkzeug.wrappers import Response
 
+from bersinar.codes import STAFF
 from bersinar.contracts import reports as contracts
 from gateway.http import endpoint, page_of, read_json, validated_json, without_page
-from gateway.routes import STAFF
 from gateway.schemas import Page
 
 # which reports, and what may be done to them, laporan decides again (a partner's
