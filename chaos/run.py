@@ -722,12 +722,12 @@ class Chaos:
 
     def handler_queues(self) -> list[tuple[str, str, str]]:
         """(queue, source, event type) of every event handler of every service."""
-        from bersinar.cli import _service_class
         from bersinar.entrypoints import event_handlers_of
+        from cli.main import service_class
 
         found = []
         for service in SERVICES:
-            for handler, queue in event_handlers_of(_service_class(service), service):
+            for handler, queue in event_handlers_of(service_class(service), service):
                 found.append((queue, handler.source_service, handler.event_type))
         return found
 

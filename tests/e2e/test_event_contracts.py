@@ -18,6 +18,7 @@ from bersinar.clock import write_clock
 from bersinar.config import SERVICES
 from bersinar.contracts.events import EVENT_TYPES, contract_of
 from bersinar.entrypoints import event_handlers_of
+from cli.main import service_class
 from tests.support import infra
 from tests.support.data import referral_body
 from tests.support.fixtures import TEST_HMAC_KEY
@@ -33,14 +34,6 @@ NEW_PARTNER = {
     "sex_served": "all",
     "services": [{"service_type": "outpatient", "capacity": 5}],
 }
-
-
-def service_class(name):
-    import importlib
-
-    return getattr(
-        importlib.import_module(f"services.{name}.service"), f"{name.capitalize()}Service"
-    )
 
 
 def subscriptions() -> dict[str, list[str]]:

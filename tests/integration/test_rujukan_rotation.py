@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
-from bersinar.cli import main
 from bersinar.db import UnitOfWorkFactory
 from bersinar.migrations import upgrade
+from cli.main import main
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.models import Base, Client

@@ -38,7 +38,8 @@ def _load(component: str) -> dict:
     return load_config(component)
 
 
-def _service_class(component: str):
+def service_class(component: str):
+    """The nameko service class of a component (the registry of what `serve` runs)."""
     import importlib
 
     if component == "gateway":
@@ -155,7 +156,7 @@ def serve(component):
     config = _load(component)
     wait_for_database(component, config)
     wait_for_broker(config["AMQP_URI"])
-    run([_service_class(component)], config)
+    run([service_class(component)], config)
 
 
 @main.group()
@@ -354,7 +355,7 @@ def _handler_queues(service_filter: str | None):
     for service in SERVICES:
         if service_filter and service != service_filter:
             continue
-        for _, queue in event_handlers_of(_service_class(service), service):
+        for _, queue in event_handlers_of(service_class(service), service):
             yield service, queue
 
 
@@ -368,7 +369,7 @@ def queues():
     for service in SERVICES:
         config = _load(service)
         declared += declare_consumer_queues(
-            config["AMQP_URI"], _service_class(service), service, config.get("EVENT_RETRY_DELAYS")
+            config["AMQP_URI"], service_class(service), service, config.get("EVENT_RETRY_DELAYS")
         )
     click.echo(f"{declared} consumer queue(s) declared")
 
