@@ -12,6 +12,7 @@ add some)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -55,6 +56,19 @@ def Instant(**kwargs) -> fields.String:  # noqa: N802 - a field factory, read li
 
 def Day(**kwargs) -> fields.String:  # noqa: N802
     return fields.String(validate=_day, metadata={"format": "date"}, **kwargs)
+
+
+def _uuid(value: str) -> None:
+    try:
+        uuid.UUID(value)
+    except ValueError as exc:
+        raise ValidationError("Bukan UUID.") from exc
+
+
+def Uuid(**kwargs) -> fields.String:  # noqa: N802
+    """A UUID kept as text (marshmallow's UUID field would load an object a consumer
+    cannot store back as JSON)."""
+    return fields.String(validate=_uuid, metadata={"format": "uuid"}, **kwargs)
 
 
 def Id(**kwargs) -> fields.String:  # noqa: N802
@@ -195,7 +209,7 @@ class NotificationOutcome(Payload):
     """notification_sent, notification_failed: ids and kinds, never an address."""
 
     delivery_id = Id(required=True)
-    event_id = fields.UUID(required=True)
+    event_id = Uuid(required=True)
     event_type = fields.String(required=True, validate=lambda value: _known(value))
     channel = Code(codes.CHANNELS, required=True)
     recipient = Text(100, required=True)
