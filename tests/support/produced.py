@@ -31,6 +31,11 @@ from services.rujukan.models import Client, Referral
 SEEDS = {seed.id: seed for seed in mitra_domain.SEED_PARTNERS}
 
 
+def _partner_name(partner_id: str) -> str | None:
+    """The name rujukan and laporan know a partner by (from mitra's events)."""
+    return SEEDS[partner_id].name if partner_id in SEEDS else None
+
+
 def envelope(
     event_type: str, source: str, data: dict[str, Any], occurred_at: datetime | None = None
 ) -> dict[str, Any]:
@@ -198,7 +203,7 @@ def referral_event(
     actor = rujukan_domain.Actor(
         actor_role, "k1", model.partner_id if actor_role == "partner" else None
     )
-    name = partner_name or (SEEDS[model.partner_id].name if model.partner_id in SEEDS else None)
+    name = partner_name or _partner_name(model.partner_id)
     data = rujukan_handlers.referral_event_data(model, client, actor, name)
     data.update(extra or {})
     return envelope(event_type, "rujukan", data, occurred_at=model.updated_at)
@@ -219,10 +224,6 @@ PATHS = {
     "dropped_out": ("requested", "accepted", "admitted", "dropped_out"),
     "transferred": ("requested", "accepted", "admitted", "transferred"),
 }
-
-
-def _partner_name(partner_id: str) -> str | None:
-    return SEEDS[partner_id].name if partner_id in SEEDS else None
 
 
 def referral_story(
@@ -325,8 +326,9 @@ def report_event(
     )
     for name, value in changes.items():
         setattr(report, name, value)
-    name = SEEDS[partner_id].name if partner_id in SEEDS else None
-    return envelope(event_type, "laporan", laporan_handlers.event_data(report, name))
+    return envelope(
+        event_type, "laporan", laporan_handlers.event_data(report, _partner_name(partner_id))
+    )
 
 
 # --- notifikasi ---------------------------------------------------------------------------
