@@ -576,8 +576,9 @@ the run (supervisord gives it a new PID) ends the run.
   with one status and with none, per status, unfiltered), `EXPLAIN ANALYZE` of the list
   query, and 5 sequential `GET /api/v1/indicators?period=<last month ended>` (first call
   shown apart; the verdict uses the median of the others).
-- **Events phase.** N `referral_requested` rows (the shape of
-  `services/rujukan/handlers.py` `referral_event_data`) are written to rujukan's outbox
+- **Events phase.** N `referral_requested` rows (payloads built by
+  `services/rujukan/handlers.py` `referral_event_data`, through
+  `tests/support/produced.py`) are written to rujukan's outbox
   through `bersinar.db.UnitOfWorkFactory` + `uow.emit` in one transaction; the clock starts
   when it commits. The relay figure is the last `published_at`; a consumer's is the last
   `handled_at` of its inbox rows for those events; end to end is when both consumers have

@@ -24,7 +24,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -36,13 +36,15 @@ from bench.loadgen import MIX, referral_for
 from bench.ops import EVENTS_OF, OPERATIONS, REPORT_ENV, Operations
 from bersinar import pg
 from bersinar.config import COMPONENTS, ROOT, SERVICES
-from tests.support import infra
+from tests.support import infra, produced
 from tests.support.system import RELAYS, System
 
 BIN = Path(sys.executable).parent
 RESULTS_DIR = ROOT / "bench" / "results"  # git-ignored
 PROCESSES = (*SERVICES, "gateway", *RELAYS)
 CONSUMERS = ("laporan", "notifikasi")  # who handles rujukan's referral_requested
+# clients of four age groups (18-24, 25-34, 35-44, 45+) for the events phase
+BIRTH_DATES = (date(2004, 3, 1), date(1994, 3, 1), date(1986, 3, 1), date(1970, 3, 1))
 
 # The targets of the issue. Reported against, never asserted.
 TARGET_RPS_AT_10 = 300.0
@@ -640,23 +642,15 @@ class Bench:
         try:
             with factory() as uow:
                 for i in range(n):
-                    referral_id = str(uuid.uuid4())
                     partner, service_type, sexes = MIX[i % len(MIX)]
-                    uow.emit(
-                        "referral_requested",
-                        {
-                            "referral_id": referral_id,
-                            "partner_id": partner,
-                            "client_pseudonym": str(uuid.uuid4()),
-                            "sex": sexes[i % len(sexes)],
-                            "age_group": ("18-24", "25-34", "35-44", "45+")[i % 4],
-                            "service_type": service_type,
-                            "source": "TAT",
-                            "status": "requested",
-                            "previous_referral_id": None,
-                        },
-                        f"referral:{referral_id}",
-                    )
+                    # the payload rujukan's own code builds (its contract is checked)
+                    data = produced.referral_requested(
+                        partner_id=partner,
+                        service_type=service_type,
+                        sex=sexes[i % len(sexes)],
+                        birth_date=BIRTH_DATES[i % len(BIRTH_DATES)],
+                    )["data"]
+                    uow.emit("referral_requested", data, f"referral:{data['referral_id']}")
                 window = self.cpu_window()
                 rss = self.memory_sampler()
                 t_commit = time.monotonic()

@@ -35,11 +35,12 @@ from bench import procstat
 from bersinar import pg
 from bersinar.clock import write_clock
 from bersinar.config import ROOT, SERVICES
-from bersinar.envelope import make_event, parse_rfc3339, utcnow
+from bersinar.envelope import parse_rfc3339, utcnow
 from chaos.burst import Burst, queue_depths, raise_capacity
 from chaos.infra import PrivateRabbit, make_base, remove_base
 from chaos.load import Load
 from chaos.proxy import FaultProxy
+from tests.support import produced
 from tests.support.infra import free_port
 from tests.support.system import RELAYS, System
 
@@ -733,9 +734,10 @@ class Chaos:
 
     def publish_poison(self, queues) -> dict[str, int]:
         """Straight into each handler's queue, a message no consumer can ever handle: an
-        envelope whose event id is a UUID in its ``urn:uuid:`` spelling (the envelope
-        check accepts it; the inbox column of 36 characters refuses it), so the handler
-        fails on every attempt, is retried, then parked. Into the first queue of each
+        event made by its producer's code (so it keeps its contract) whose event id is a
+        UUID in its ``urn:uuid:`` spelling (the envelope check accepts it; the inbox
+        column of 36 characters refuses it), so the handler fails on every attempt, is
+        retried, then parked. Into the first queue of each
         service also a body that is not JSON at all. Returns the parkings expected per
         queue."""
         connection = amqp.Connection(
@@ -750,7 +752,8 @@ class Chaos:
         expected: dict[str, int] = {}
         services_seen = set()
         for queue, source, event_type in queues:
-            event = make_event(event_type, source, {"poison": True}, None)
+            event = produced.sample(event_type)
+            assert event["source"] == source, (queue, source)
             event["event_id"] = f"urn:uuid:{event['event_id']}"
             bodies = [json.dumps(event)]
             service = queue.split("--", 1)[1].split(".", 1)[0]

@@ -49,6 +49,15 @@ def _day(value: str) -> None:
         raise ValidationError("Bukan tanggal YYYY-MM-DD.")
 
 
+def Instant(**kwargs) -> fields.String:  # noqa: N802 - a field factory, read like a type
+    """An RFC 3339 instant with its offset, kept as text."""
+    return fields.String(validate=_instant, metadata={"format": "date-time"}, **kwargs)
+
+
+def Day(**kwargs) -> fields.String:  # noqa: N802
+    return fields.String(validate=_day, metadata={"format": "date"}, **kwargs)
+
+
 def _uuid(value: str) -> None:
     try:
         uuid.UUID(value)
@@ -57,17 +66,9 @@ def _uuid(value: str) -> None:
 
 
 def Uuid(**kwargs) -> fields.String:  # noqa: N802
-    """A UUID, kept as text."""
+    """A UUID kept as text (marshmallow's UUID field would load an object a consumer
+    cannot store back as JSON)."""
     return fields.String(validate=_uuid, metadata={"format": "uuid"}, **kwargs)
-
-
-def Instant(**kwargs) -> fields.String:  # noqa: N802 - a field factory, read like a type
-    """An RFC 3339 instant with its offset, kept as text."""
-    return fields.String(validate=_instant, metadata={"format": "date-time"}, **kwargs)
-
-
-def Day(**kwargs) -> fields.String:  # noqa: N802
-    return fields.String(validate=_day, metadata={"format": "date"}, **kwargs)
 
 
 def Id(**kwargs) -> fields.String:  # noqa: N802

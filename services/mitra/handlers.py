@@ -75,6 +75,27 @@ def agreement_signed_data(agreement: Agreement, today: date) -> dict[str, Any]:
     return {**agreement_snapshot(agreement, today), "partner_name": agreement.partner.name}
 
 
+def agreement_terminated_data(agreement: Agreement) -> dict[str, Any]:
+    return {
+        "agreement_id": agreement.id,
+        "partner_id": agreement.partner_id,
+        "partner_name": agreement.partner.name,
+        "terminated_on": agreement.terminated_on.isoformat(),
+    }
+
+
+def agreement_due_data(agreement: Agreement, today: date) -> dict[str, Any]:
+    """agreement_expiring / agreement_expired."""
+    return {
+        "agreement_id": agreement.id,
+        "partner_id": agreement.partner_id,
+        "partner_name": agreement.partner.name,
+        "number": agreement.number,
+        "valid_until": agreement.valid_until.isoformat(),
+        "days_left": domain.days_to_expiry(agreement.valid_until, today),
+    }
+
+
 def agreement_resource(agreement: Agreement, today: date) -> dict[str, Any]:
     snapshot = agreement_snapshot(agreement, today)
     return {
@@ -439,16 +460,7 @@ def terminate_agreement(
         raise Conflict("PKS ini sudah diakhiri.")
     agreement.terminated_on = command.get("terminated_on") or today
     agreement.termination_reason = command["reason"]
-    uow.emit(
-        "agreement_terminated",
-        {
-            "agreement_id": agreement.id,
-            "partner_id": partner_id,
-            "partner_name": agreement.partner.name,
-            "terminated_on": agreement.terminated_on.isoformat(),
-        },
-        f"partner:{partner_id}",
-    )
+    uow.emit("agreement_terminated", agreement_terminated_data(agreement), f"partner:{partner_id}")
     log.info("agreement %s terminated by %s", agreement.id, actor)
     return agreement_resource(agreement, today)
 
@@ -480,16 +492,10 @@ def check_agreements(uow: UnitOfWork, today: date) -> list[tuple[str, str]]:
                     AgreementNotice.__table__,
                     {"agreement_id": agreement.id, "notice": covered, "sent_at": now},
                 )
-        data = {
-            "agreement_id": agreement.id,
-            "partner_id": agreement.partner_id,
-            "partner_name": agreement.partner.name,
-            "number": agreement.number,
-            "valid_until": agreement.valid_until.isoformat(),
-            "days_left": domain.days_to_expiry(agreement.valid_until, today),
-        }
         event_type = "agreement_expired" if notice == "expired" else "agreement_expiring"
-        uow.emit(event_type, data, f"partner:{agreement.partner_id}")
+        uow.emit(
+            event_type, agreement_due_data(agreement, today), f"partner:{agreement.partner_id}"
+        )
         log.info("%s for agreement %s (%s)", event_type, agreement.id, notice)
         sent.append((agreement.id, notice))
     return sent

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import func, select
 
 from bersinar.db import UnitOfWorkFactory
-from bersinar.envelope import make_event
 from services.notifikasi import handlers
 from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
 from services.notifikasi.models import (
@@ -22,6 +21,7 @@ from services.notifikasi.models import (
     Notification,
     outbox,
 )
+from tests.support import produced
 
 
 @pytest.fixture
@@ -85,9 +85,7 @@ def drain(factory, channels, policy, clock):
 
 
 def test_an_event_recorded_twice_plans_its_deliveries_once(uow_factory):
-    event = make_event(
-        "report_overdue", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-    )
+    event = produced.report_event("report_overdue", "yayasan-kipas", "2026-10")
     assert len(record(uow_factory, event)) == 2  # partner and officer inboxes at once
     assert record(uow_factory, event) is None
     with uow_factory() as uow:
@@ -113,9 +111,7 @@ def test_a_failing_delivery_is_retried_later_then_sent_and_every_attempt_is_kept
     policy = RetryPolicy(max_attempts=5, base=10, cap=100)
     record(
         uow_factory,
-        make_event(
-            "report_due_soon", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-        ),
+        produced.report_event("report_due_soon", "yayasan-kipas", "2026-10", "open"),
     )
     now = [datetime.now(UTC)]
     outcomes = drain(uow_factory, Channels(email), policy, lambda: now[0])
@@ -141,9 +137,7 @@ def test_a_delivery_is_given_up_after_the_last_attempt_and_announced(uow_factory
     policy = RetryPolicy(max_attempts=2, base=1, cap=1)
     record(
         uow_factory,
-        make_event(
-            "report_due_soon", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-        ),
+        produced.report_event("report_due_soon", "yayasan-kipas", "2026-10", "open"),
     )
     now = [datetime.now(UTC)]
     email = FlakyEmail(failures=99)
@@ -177,15 +171,8 @@ def test_a_recipient_without_an_address_when_sending_is_skipped_and_told_once(uo
     """The address went missing between planning and sending: the delivery is skipped at
     its first attempt (no retry, no failure, no notification_failed) and the admins are
     told once that day."""
-    for referral_id in ("r1", "r2"):
-        record(
-            uow_factory,
-            make_event(
-                "referral_requested",
-                "rujukan",
-                {"partner_id": "yayasan-kipas", "referral_id": referral_id},
-            ),
-        )
+    for _ in range(2):
+        record(uow_factory, produced.referral_requested(partner_id="yayasan-kipas"))
     now = datetime.now(UTC)
 
     class NoAddressYet(FakeDirectory):

@@ -20,7 +20,7 @@ from bersinar.envelope import utcnow
 from bersinar.relay import OutboxRelay
 from services.mitra.models import Base
 from tests.integration.conftest import wait_until
-from tests.support import infra
+from tests.support import infra, produced
 
 WAITED = 30  # seconds the rows had waited when written
 
@@ -57,15 +57,16 @@ def allow_connections(url: str, allowed: bool) -> None:
 
 
 def write_events(url: str, count: int, waited: float = WAITED) -> None:
-    """Rows as mitra's unit of work writes them, ``waited`` seconds old."""
+    """Rows as mitra's unit of work writes them, ``waited`` seconds old: partner_updated
+    of partners of their own (one ordering key each, so none waits behind another)."""
     factory = UnitOfWorkFactory(url, "mitra", Base.metadata)
     try:
         with factory() as uow:
             for _ in range(count):
-                partner = uuid.uuid4().hex[:8]
+                partner = f"mitra-{uuid.uuid4().hex[:8]}"
                 uow.emit(
                     "partner_updated",
-                    {"partner_id": partner, "version": 1},
+                    produced.partner_event("partner_updated", partner)["data"],
                     f"partner:{partner}",
                     occurred_at=utcnow() - timedelta(seconds=waited),
                 )

@@ -11,8 +11,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 
+from bersinar.contracts.events import EventContractError
 from bersinar.db import UnitOfWorkFactory
-from bersinar.envelope import FORBIDDEN_KEYS, make_event
+from bersinar.envelope import FORBIDDEN_KEYS
 from bersinar.errors import (
     CapacityFull,
     Conflict,
@@ -27,6 +28,7 @@ from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy
 from services.rujukan.models import AccessAudit, Base, Client, Referral, ReferralHistory
+from tests.support import produced
 
 HMAC_KEY = "unit-test-nik-hmac-key-32-chars-long!"
 NOW = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)  # 10:00 WIB
@@ -52,40 +54,27 @@ def factory(empty_database):
 
 
 def snapshot(partner_id, sex_served="all", services=None, version=1, status="active", area=None):
-    services = services or [{"service_type": "inpatient", "capacity": 2, "unit": "tempat tidur"}]
-    return make_event(
+    """partner_updated as mitra builds it (``services``: ``(type, capacity, unit)``)."""
+    return produced.partner_event(
         "partner_updated",
-        "mitra",
-        {
-            "partner_id": partner_id,
-            "partner_name": partner_id.replace("-", " ").title(),
-            "kind": "foundation",
-            "kabupaten_kota": area or "Rejang Lebong",
-            "address": "-",
-            "sex_served": sex_served,
-            "status": status,
-            "version": version,
-            "services": services,
-            "age_groups": [],
-        },
+        partner_id,
+        sex_served=sex_served,
+        offers=produced.offers(*(services or [("inpatient", 2, "tempat tidur")])),
+        version=version,
+        status=status,
+        kabupaten_kota=area or "Rejang Lebong",
     )
 
 
 def agreement(partner_id, valid_from="2023-05-30", valid_until="2028-05-29", agreement_id=None):
-    return make_event(
-        "agreement_signed",
-        "mitra",
-        {
-            "agreement_id": agreement_id or f"pks-{partner_id}",
-            "partner_id": partner_id,
-            "number": "PKS/001",
-            "signed_on": valid_from,
-            "valid_from": valid_from,
-            "valid_until": valid_until,
-            "annual_target": 10,
-            "status": "active",
-            "renews_agreement_id": None,
-        },
+    start, end = date.fromisoformat(valid_from), date.fromisoformat(valid_until)
+    return produced.agreement_signed(
+        partner_id,
+        today=NOW.date(),
+        id=agreement_id or f"pks-{partner_id}",
+        signed_on=start,
+        valid_from=start,
+        valid_until=end,
     )
 
 
@@ -98,10 +87,7 @@ def partners(factory):
             uow,
             snapshot(
                 "yayasan-kipas",
-                services=[
-                    {"service_type": "inpatient", "capacity": 5, "unit": "tempat tidur"},
-                    {"service_type": "outpatient", "capacity": 5, "unit": "orang"},
-                ],
+                services=[("inpatient", 5, "tempat tidur"), ("outpatient", 5, "orang")],
                 area="Kota Bengkulu",
             ),
         )
@@ -282,6 +268,33 @@ def test_without_consent_nothing_is_stored(partners, cipher):
     assert state(partners) == before
 
 
+def test_an_event_that_breaks_its_contract_fails_the_command_and_stores_nothing(
+    partners, cipher, monkeypatch
+):
+    """A producer's bug caught where it is made: rujukan's payload builder leaving out a
+    field the contract of referral_requested requires fails the command at emit, and
+    neither the referral, nor its client, nor its history, nor the event is stored."""
+    build = handlers.referral_event_data
+
+    def without_sex(*args):
+        data = build(*args)
+        del data["sex"]
+        return data
+
+    rid = create(partners, cipher)["id"]  # what is there already stays
+    before = state(partners)
+    monkeypatch.setattr(handlers, "referral_event_data", without_sex)
+    with pytest.raises(EventContractError) as refused:
+        create(partners, cipher, nik="1771014503950099")
+    assert str(refused.value) == "referral_requested payload breaks its contract at data.sex"
+    assert state(partners) == before
+    with pytest.raises(EventContractError):
+        move(partners, KARUNIA, rid, "accept")
+    assert state(partners) == before
+    monkeypatch.undo()
+    assert move(partners, KARUNIA, rid, "accept")["status"] == "accepted"
+
+
 def test_a_partner_may_not_create(partners, cipher):
     with pytest.raises(Forbidden):
         create(partners, cipher, actor=KARUNIA)
@@ -309,14 +322,8 @@ def test_acceptance_rechecks_the_agreement(partners, cipher):
     with partners() as uow:
         handlers.apply_agreement_terminated(
             uow,
-            make_event(
-                "agreement_terminated",
-                "mitra",
-                {
-                    "agreement_id": "pks-yayasan-karunia-insani",
-                    "partner_id": "yayasan-karunia-insani",
-                    "terminated_on": "2026-06-15",
-                },
+            produced.agreement_terminated(
+                "yayasan-karunia-insani", NOW.date(), id="pks-yayasan-karunia-insani"
             ),
         )
         uow.commit()
@@ -330,11 +337,7 @@ def test_acceptance_rechecks_the_agreement(partners, cipher):
 
 
 def test_a_termination_before_its_signing_is_not_undone_by_the_signing(partners, cipher):
-    terminated = make_event(
-        "agreement_terminated",
-        "mitra",
-        {"agreement_id": "pks-new", "partner_id": "yayasan-kipas", "terminated_on": "2026-01-01"},
-    )
+    terminated = produced.agreement_terminated("yayasan-kipas", date(2026, 1, 1), id="pks-new")
     with partners() as uow:
         handlers.apply_agreement_terminated(uow, terminated)
         handlers.apply_agreement(uow, agreement("yayasan-kipas", agreement_id="pks-new"))
@@ -512,7 +515,7 @@ def test_match_ranks_the_clients_area_first_then_free_places(partners, cipher):
             uow,
             snapshot(
                 "yayasan-pesona",
-                services=[{"service_type": "inpatient", "capacity": 9, "unit": "-"}],
+                services=[("inpatient", 9, "-")],
                 area="Kota Bengkulu",
             ),
         )

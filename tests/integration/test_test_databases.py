@@ -10,28 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from bersinar.db import UnitOfWorkFactory
-from bersinar.envelope import make_event
 from bersinar.migrations import schema_is_current
 from services.rujukan import handlers
 from services.rujukan.models import Base, PartnerView
-from tests.support import infra
+from tests.support import infra, produced
 
-PARTNER_UPDATED = make_event(
-    "partner_updated",
-    "mitra",
-    {
-        "partner_id": "yayasan-kipas",
-        "partner_name": "Yayasan Kipas",
-        "kind": "foundation",
-        "kabupaten_kota": "Kota Bengkulu",
-        "address": "-",
-        "sex_served": "all",
-        "status": "active",
-        "version": 1,
-        "services": [{"service_type": "inpatient", "capacity": 5, "unit": "tempat tidur"}],
-        "age_groups": [],
-    },
-)
+PARTNER_UPDATED = produced.partner_event("partner_updated", "yayasan-kipas")
 
 
 def nobody() -> tuple[str, str]:

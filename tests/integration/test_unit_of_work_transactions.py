@@ -8,8 +8,9 @@ import pytest
 from sqlalchemy import Column, MetaData, String, Table, func, insert, select
 from sqlalchemy.orm import sessionmaker
 
+from bersinar.contracts.events import EventContractError
 from bersinar.db import UnitOfWork, make_engine, messaging_tables
-from tests.support import infra
+from tests.support import infra, produced
 from tests.support.fixtures import empty_tables
 
 METADATA = MetaData()
@@ -46,6 +47,11 @@ def uow(sessions, consumer=None):
     return UnitOfWork(sessions, "rujukan", METADATA, consumer)
 
 
+def payload(status="requested", **referral_fields):
+    """A referral event's payload as rujukan builds it: the unit of work is rujukan's."""
+    return produced.referral_moved(status, **referral_fields)["data"]
+
+
 def count(engine, table):
     with engine.connect() as connection:
         return connection.scalar(select(func.count()).select_from(table))
@@ -59,9 +65,11 @@ def outbox_rows(engine):
 def test_commit_writes_the_change_and_the_events_in_order(engine, sessions):
     with uow(sessions) as work:
         work.session.execute(insert(THINGS).values(id="r1", status="requested"))
-        first = work.emit("referral_requested", {"referral_id": "r1"}, "referral:r1")
-        second = work.emit("referral_accepted", {"referral_id": "r1"}, "referral:r1")
-        third = work.emit("partner_updated", {"partner_id": "p1"}, "partner:p1")
+        first = work.emit("referral_requested", payload(), "referral:r1")
+        second = work.emit("referral_accepted", payload("accepted"), "referral:r1")
+        third = work.emit(
+            "referral_response_overdue", produced.referral_overdue()["data"], "referral:r2"
+        )
         work.commit()
 
     assert count(engine, THINGS) == 1
@@ -74,9 +82,9 @@ def test_commit_writes_the_change_and_the_events_in_order(engine, sessions):
     assert [row["event_type"] for row in rows] == [
         "referral_requested",
         "referral_accepted",
-        "partner_updated",
+        "referral_response_overdue",
     ]
-    assert [row["ordering_key"] for row in rows] == ["referral:r1", "referral:r1", "partner:p1"]
+    assert [row["ordering_key"] for row in rows] == ["referral:r1", "referral:r1", "referral:r2"]
     assert [json.loads(row["payload"]) for row in rows] == [first, second, third]
     assert all(row["published_at"] is None for row in rows)
     assert all(row["attempts"] == 0 for row in rows)
@@ -85,7 +93,7 @@ def test_commit_writes_the_change_and_the_events_in_order(engine, sessions):
 def test_without_commit_neither_change_nor_event_is_written(engine, sessions):
     with uow(sessions) as work:
         work.session.execute(insert(THINGS).values(id="r1", status="requested"))
-        work.emit("referral_requested", {"referral_id": "r1"}, "referral:r1")
+        work.emit("referral_requested", payload(), "referral:r1")
     assert count(engine, THINGS) == 0
     assert count(engine, OUTBOX) == 0
 
@@ -94,7 +102,7 @@ def test_an_error_inside_the_work_rolls_everything_back(engine, sessions):
     with pytest.raises(RuntimeError):
         with uow(sessions) as work:
             work.session.execute(insert(THINGS).values(id="r1", status="requested"))
-            work.emit("referral_requested", {"referral_id": "r1"}, "referral:r1")
+            work.emit("referral_requested", payload(), "referral:r1")
             work.session.flush()
             raise RuntimeError("boom")
     assert count(engine, THINGS) == 0
@@ -104,10 +112,10 @@ def test_an_error_inside_the_work_rolls_everything_back(engine, sessions):
 def test_events_of_an_abandoned_work_do_not_leak_into_the_next(engine, sessions):
     work = uow(sessions)
     with work:
-        work.emit("referral_requested", {"referral_id": "r1"}, "referral:r1")
+        work.emit("referral_requested", payload(), "referral:r1")
     with work:
         work.session.execute(insert(THINGS).values(id="r2", status="requested"))
-        kept = work.emit("referral_requested", {"referral_id": "r2"}, "referral:r2")
+        kept = work.emit("referral_requested", payload(), "referral:r2")
         work.commit()
     assert [row["event_id"] for row in outbox_rows(engine)] == [kept["event_id"]]
 
@@ -121,12 +129,39 @@ def test_commit_without_events_writes_only_the_change(engine, sessions):
 
 
 def test_identity_in_an_emitted_event_is_refused_before_anything_is_written(engine, sessions):
-    with pytest.raises(ValueError):
+    nik = "1771011708900001"
+    with pytest.raises(ValueError) as refused:
         with uow(sessions) as work:
             work.session.execute(insert(THINGS).values(id="r1", status="requested"))
-            work.emit("referral_requested", {"nik": "1771011708900001"}, "referral:r1")
+            work.emit("referral_requested", {**payload(), "nik": nik}, "referral:r1")
             work.commit()
+    assert "nik" in str(refused.value) and nik not in str(refused.value)
     assert count(engine, THINGS) == 0
+    assert count(engine, OUTBOX) == 0
+
+
+def test_a_payload_that_breaks_its_contract_fails_the_transaction(engine, sessions):
+    """A producer's bug (a field its event's contract requires left out) is refused at
+    emit: the change it came with is not committed, and no consumer ever sees it."""
+    incomplete = payload()
+    del incomplete["partner_id"]
+    with pytest.raises(EventContractError) as refused:
+        with uow(sessions) as work:
+            work.session.execute(insert(THINGS).values(id="r1", status="requested"))
+            work.emit("referral_requested", payload(), "referral:r0")  # a good one first
+            work.emit("referral_requested", incomplete, "referral:r1")
+            work.commit()
+    assert "data.partner_id" in str(refused.value)
+    assert count(engine, THINGS) == 0
+    assert count(engine, OUTBOX) == 0
+
+
+def test_an_event_of_another_service_is_refused_at_emit(engine, sessions):
+    """The contract names who emits each event: rujukan cannot announce a partner."""
+    with pytest.raises(EventContractError) as refused:
+        with uow(sessions) as work:
+            work.emit("partner_updated", produced.partner_event("partner_updated")["data"], "p:1")
+    assert "emitted by mitra, not rujukan" in str(refused.value)
     assert count(engine, OUTBOX) == 0
 
 

@@ -6,39 +6,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from bersinar.contracts.notifications import EVENT_TYPES
 from services.notifikasi import domain
 from services.notifikasi.domain import RetryPolicy
+from tests.support import produced
 
 NIK = "1771014503950012"
 CLIENT_NAME = "Siti Aminah"
 PHONE = "+6281234567890"
 
-SAMPLE = {
-    "referral_id": "ref-1", "partner_id": "yayasan-kipas", "partner_name": "Yayasan Kipas",
-    "client_pseudonym": "pseudo-77", "sex": "M", "age_group": "25-34",
-    "service_type": "outpatient", "source": "TAT", "status": "x", "reason": "CAPACITY_FULL",
-    "report_id": "rep-1", "period": "2026-10", "due_on": "2026-11-07",
-    "agreement_id": "agr-1", "number": "PKS/01/V/2023", "valid_from": "2023-05-30",
-    "valid_until": "2026-12-31", "days_left": 30, "terminated_on": "2026-11-28",
-    "kabupaten_kota": "Kota Bengkulu", "to_partner_id": "yayasan-pesona",
-    # identity that must never be printed, even if an event carried it
-    "name": CLIENT_NAME, "nik": NIK, "phone": PHONE, "client": {"name": CLIENT_NAME},
-}  # fmt: skip
-
-
-def envelope(event_type, **data):
-    return {
-        "event_id": "5d0f6a5e-0b7e-4d5c-9a57-1f1f5b7b1a11",
-        "event_type": event_type,
-        "source": domain.EVENT_SOURCES[event_type],
-        "occurred_at": "2026-11-28T03:00:00Z",
-        "data": {"partner_id": "yayasan-kipas", **data},
-    }
+# identity that must never be printed, even if an event carried it
+IDENTITY = {"name": CLIENT_NAME, "nik": NIK, "phone": PHONE, "client": {"name": CLIENT_NAME}}
 
 
 # --- routing ------------------------------------------------------------------------------
@@ -57,11 +39,14 @@ def envelope(event_type, **data):
     ],
 )
 def test_each_event_goes_to_its_audience(event_type, expected):
-    assert domain.audience_recipients(event_type, {"partner_id": "yayasan-kipas"}) == expected
+    data = produced.sample(event_type, "yayasan-kipas")["data"]
+    assert domain.audience_recipients(event_type, data) == expected
 
 
 def test_a_transfer_tells_both_partners_and_the_officers():
-    data = {"partner_id": "yayasan-kipas", "to_partner_id": "yayasan-pesona"}
+    data = produced.referral_moved(
+        "transferred", partner_id="yayasan-kipas", transfer_to="yayasan-pesona"
+    )["data"]
     assert domain.audience_recipients("referral_transferred", data) == [
         "partner:yayasan-kipas",
         "partner:yayasan-pesona",
@@ -85,7 +70,7 @@ def test_preferences_override_the_defaults_per_event_type_then_for_all():
 
 
 def test_plan_is_one_delivery_per_recipient_and_channel_plus_matching_webhooks():
-    event = envelope("report_overdue", period="2026-10")
+    event = produced.report_event("report_overdue", "yayasan-kipas")
     planned = domain.plan(
         event,
         {("role:officer", "report_overdue"): ["inbox"]},
@@ -105,9 +90,11 @@ def test_plan_is_one_delivery_per_recipient_and_channel_plus_matching_webhooks()
 @pytest.mark.parametrize("channel", domain.PERSON_CHANNELS)
 @pytest.mark.parametrize("event_type", sorted(domain.TEMPLATES))
 def test_every_event_renders_on_every_channel_without_identity(event_type, channel):
-    rendered = domain.render(event_type, channel, SAMPLE, "partner", "http://x/console")
+    data = {**produced.sample(event_type, "yayasan-kipas")["data"], **IDENTITY}
+    rendered = domain.render(event_type, channel, data, "partner", "http://x/console")
     text = f"{rendered.subject}\n{rendered.body}"
-    for secret in (CLIENT_NAME, NIK, PHONE, "pseudo-77"):
+    pseudonym = [data["client_pseudonym"]] if "client_pseudonym" in data else []
+    for secret in (CLIENT_NAME, NIK, PHONE, *pseudonym):
         assert secret not in text
     assert "{{" not in text and "None" not in text
     if channel in (domain.SMS, domain.WHATSAPP):
@@ -115,8 +102,11 @@ def test_every_event_renders_on_every_channel_without_identity(event_type, chann
 
 
 def test_email_has_a_subject_a_salutation_and_the_way_into_bersinar():
+    expiring = produced.agreement_notice(
+        "yayasan-kipas", 30, number="PKS/01/V/2023", valid_until=date(2026, 12, 31)
+    )
     rendered = domain.render(
-        "agreement_expiring", domain.EMAIL, SAMPLE, "admin", "http://bersinar/console"
+        "agreement_expiring", domain.EMAIL, expiring["data"], "admin", "http://bersinar/console"
     )
     assert rendered.subject == "[Bersinar] PKS PKS/01/V/2023 segera berakhir (30 hari lagi)"
     assert rendered.body.startswith("Yth. Administrator Bersinar BNNP Bengkulu,")
