@@ -49,7 +49,7 @@ e2e: install ops-tools
 	$(BIN)/pytest tests/e2e
 
 lint: install
-	$(BIN)/ruff check bersinar services gateway cli tests bench chaos
+	$(BIN)/ruff check bersinar services gateway cli harness tests bench chaos
 
 browser: install browser-tools
 	BERSINAR_TEST_BROWSER=1 $(BIN)/pytest tests/browser

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from bench.ops import OPERATIONS
-from bench.run import (
+from bench.results import (
     PROCESSES,
     TARGET_EVENTS_PER_S,
     TARGET_INDICATORS_S,
@@ -515,7 +515,7 @@ def text(results: Results, settings: Settings) -> str:
 METHOD = """\
 `python -m bench` (or `make bench`) builds a system of its own and removes it afterwards:
 a fresh RabbitMQ vhost `bersinar-bench-<run>` and the system as `make run` starts it
-(`tests/support/system.py`: `bersinar run` with `BERSINAR_VAR=bench/results/run-<run>`):
+(`harness/system.py`: `bersinar run` with `BERSINAR_VAR=bench/results/run-<run>`):
 supervisord, the embedded PostgreSQL (its data in that folder, removed at the end; the
 default set-up, no `<SERVICE>_DATABASE_URL`), `bersinar setup` (databases, migrations,
 queues, partners seeded), then the nine processes (`bersinar serve <component>` ×5,
@@ -531,7 +531,7 @@ the run (supervisord gives it a new PID) ends the run.
 - **HTTP phases.** `POST /api/v1/referrals` with the admin key, at 1, 10 and 50
   connections, closed loop (each connection sends the next request when the answer is
   read), HTTP/1.1 keep-alive, 3 s warm-up then 15 s counted. Bodies come from
-  `tests/support/data.py` `referral_body`, spread over every (partner, service type) of
+  `harness/data.py` `referral_body`, spread over every (partner, service type) of
   the seed, and every NIK is distinct (serial and birth date vary), so no request is a
   returning client. Only requests *completed* inside the counted window count; req/s
   counts 201 answers only. Between phases the harness waits until both consumers have
@@ -578,7 +578,7 @@ the run (supervisord gives it a new PID) ends the run.
   shown apart; the verdict uses the median of the others).
 - **Events phase.** N `referral_requested` rows (payloads built by
   `services/rujukan/handlers.py` `referral_event_data`, through
-  `tests/support/produced.py`) are written to rujukan's outbox
+  `harness/produced.py`) are written to rujukan's outbox
   through `bersinar.db.UnitOfWorkFactory` + `uow.emit` in one transaction; the clock starts
   when it commits. The relay figure is the last `published_at`; a consumer's is the last
   `handled_at` of its inbox rows for those events; end to end is when both consumers have

@@ -23,7 +23,6 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -31,30 +30,25 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bench import procstat, scale
-from bench.loadgen import MIX, referral_for
+from bench import report, scale
 from bench.ops import EVENTS_OF, OPERATIONS, REPORT_ENV, Operations
+from bench.results import (
+    PROCESSES,
+    Results,
+    Settings,
+)
 from bersinar import pg
 from bersinar.config import COMPONENTS, ROOT, SERVICES
-from tests.support import infra, produced
-from tests.support.system import RELAYS, System
+from harness import infra, procstat, produced
+from harness.loadgen import MIX, referral_for
+from harness.system import System
 
 BIN = Path(sys.executable).parent
 RESULTS_DIR = ROOT / "bench" / "results"  # git-ignored
-PROCESSES = (*SERVICES, "gateway", *RELAYS)
 CONSUMERS = ("laporan", "notifikasi")  # who handles rujukan's referral_requested
 # clients of four age groups (18-24, 25-34, 35-44, 45+) for the events phase
 BIRTH_DATES = (date(2004, 3, 1), date(1994, 3, 1), date(1986, 3, 1), date(1970, 3, 1))
 
-# The targets of the issue. Reported against, never asserted.
-TARGET_RPS_AT_10 = 300.0
-TARGET_P99_AT_10_MS = 80.0
-TARGET_EVENTS_PER_S = 1500.0
-TARGET_RSS_MIB = 200.0
-TARGET_READ_PARTNER_RPS_AT_10 = 700.0
-TARGET_LIST_P99_GROWTH = 1.5  # list p99 at the largest size / at the smallest
-TARGET_INDICATORS_S = 1.0  # GET /indicators for a period at 1M referrals
-INDICATORS_PERIOD_OFFSET = 1  # the period of the indicators: the last month ended
 
 DISTURBED_AT = 25.0  # % of a core used by others during a window: the run notes it
 BENCH_CAPACITY = 1_000_000  # places per offer during the run (see Bench.raise_capacity)
@@ -62,49 +56,6 @@ BENCH_CAPACITY = 1_000_000  # places per offer during the run (see Bench.raise_c
 # Referral indices: each phase draws its clients from its own range (distinct NIKs).
 PROBE_FIRST_INDEX = 0
 PHASE_FIRST_INDEX = 1_000_000  # phase k starts at (k + 1) * this
-
-
-@dataclass
-class Settings:
-    connections: tuple[int, ...] = (1, 10, 50)
-    warmup: float = 3.0
-    duration: float = 15.0
-    operations: tuple[str, ...] = tuple(OPERATIONS)
-    op_warmup: float = 2.0
-    op_duration: float = 8.0
-    events: int = 10_000
-    event_timeout: float = 100.0  # cut shorter if the run's time budget is nearly spent
-    drain_timeout: float = 30.0
-    scale_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    scale_requests: int = 600  # list requests counted per size and connection count
-    scale_connections: tuple[int, ...] = (1, 10)
-    indicator_calls: int = 5
-    budget: float = 1800.0  # seconds; later phases are skipped past this, with a note
-    short: bool = False
-    calibrate: bool = True
-    write_docs: bool = True
-    docs_path: Path = ROOT / "docs" / "benchmarks.md"
-    keep_logs: bool = False
-
-
-@dataclass
-class Results:
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    machine: dict = field(default_factory=dict)
-    setup_s: dict = field(default_factory=dict)
-    calibration: dict | None = None
-    http: list[dict] = field(default_factory=list)
-    ops: dict[str, list[dict]] = field(default_factory=dict)  # operation -> one per conn
-    events: dict | None = None
-    scale: list[dict] = field(default_factory=list)  # one per size
-    rss_peak_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> proc -> KiB
-    rss_hwm_kib: dict[str, int] = field(default_factory=dict)
-    # phase -> the embedded PostgreSQL's processes together: processes, pss_kib, rss_kib
-    postgres_kib: dict[str, dict[str, int]] = field(default_factory=dict)
-    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> group -> % core
-    notes: list[str] = field(default_factory=list)
-    cleanup: list[str] = field(default_factory=list)
-    wall_s: float = 0.0
 
 
 def log(message: str) -> None:
@@ -297,7 +248,7 @@ class Bench:
         # notifikasi e-mails partners and staff: a local sink accepts them, as a mail
         # server would (without one every delivery fails, retries and is reported)
         smtp_port = infra.free_port()
-        self.smtp_sink = self.spawn("bench.smtpsink", str(smtp_port))
+        self.smtp_sink = self.spawn("harness.smtpsink", str(smtp_port))
         if read_line(self.smtp_sink.stdout, 15) != "LISTENING":
             raise RuntimeError("the SMTP sink did not start")
         # the default set-up of `make run`: the embedded PostgreSQL under var/pg
@@ -460,7 +411,7 @@ class Bench:
             "static_body": static_body,
             "plan": str(plan_file) if plan_file else None,
         }
-        generator = self.spawn("bench.loadgen", json.dumps(config))
+        generator = self.spawn("harness.loadgen", json.dumps(config))
         try:
             line = read_line(generator.stdout, 30)
             if line != "READY":
@@ -1147,7 +1098,6 @@ def parse_args(argv: list[str] | None) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import report
 
     settings = parse_args(argv)
     only_localhost()

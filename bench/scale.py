@@ -31,7 +31,7 @@ SPAN_START = datetime(2024, 1, 1, tzinfo=UTC)
 CHUNK = 100_000
 GOLDEN = 0.6180339887498949  # i * this mod 1 spreads any prefix of i evenly over [0, 1)
 
-# the offers of the seeded partners (bench.loadgen.MIX), as SQL arrays indexed by i % 12
+# the offers of the seeded partners (harness.loadgen.MIX), as SQL arrays indexed by i % 12
 _MIX_SQL = """
     (ARRAY['rsud-hasanuddin-damrah','rsud-hasanuddin-damrah','yayasan-dwin-foundation',
            'yayasan-dwin-foundation','yayasan-dwin-foundation','yayasan-karunia-insani',

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.support.infra import free_port
+from harness.infra import free_port
 
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
 

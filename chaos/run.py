@@ -31,18 +31,17 @@ import amqp
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bench import procstat
 from bersinar import pg
 from bersinar.clock import write_clock
 from bersinar.config import ROOT, SERVICES
 from bersinar.envelope import parse_rfc3339, utcnow
-from chaos.burst import Burst, queue_depths, raise_capacity
 from chaos.infra import PrivateRabbit, make_base, remove_base
-from chaos.load import Load
 from chaos.proxy import FaultProxy
-from tests.support import produced
-from tests.support.infra import free_port
-from tests.support.system import RELAYS, System
+from harness import procstat, produced
+from harness.burst import Burst, queue_depths, raise_capacity
+from harness.infra import free_port
+from harness.load import Load
+from harness.system import RELAYS, System
 
 BIN = Path(sys.executable).parent
 PROGRAMS = (*SERVICES, "gateway", *RELAYS)
@@ -126,7 +125,7 @@ class Chaos:
         self.proxy = FaultProxy(self.rabbit.port).start()
         smtp_port = free_port()
         sink = subprocess.Popen(
-            [sys.executable, "-m", "bench.smtpsink", str(smtp_port)],
+            [sys.executable, "-m", "harness.smtpsink", str(smtp_port)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -21,7 +21,7 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.support import infra  # noqa: E402
+from harness import infra  # noqa: E402
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -53,7 +53,7 @@ def amqp_uri(test_run_id):
 @pytest.fixture(scope="session")
 def database_urls(test_run_id):
     """One PostgreSQL database per component for this run, migrated to head, on the
-    machine's server or the run's embedded one (tests/support/infra.py)."""
+    machine's server or the run's embedded one (harness/infra.py)."""
     urls = infra.create_databases(f"bt_{test_run_id}")
     yield urls
     infra.drop_databases(urls)

@@ -13,10 +13,10 @@ import pytest
 import requests
 
 from bersinar.clock import write_clock
+from harness import infra
+from harness.system import System
 from tests.e2e.conftest import wait_for_partner_model
-from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import System
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

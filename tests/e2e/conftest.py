@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bersinar.envelope import rfc3339, utcnow
-from tests.support import infra
+from harness import infra
+from harness.system import System
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import System
 
 
 @pytest.fixture(scope="package")

@@ -11,11 +11,11 @@ import subprocess
 
 import pytest
 
-from chaos.burst import Burst, queue_depths, raise_capacity
-from tests.support import infra
+from harness import infra
+from harness.burst import Burst, queue_depths, raise_capacity
+from harness.receivers import SmtpServer
+from harness.system import System
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.receivers import SmtpServer
-from tests.support.system import System
 
 pytestmark = pytest.mark.reliability
 

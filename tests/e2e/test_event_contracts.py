@@ -19,11 +19,11 @@ from bersinar.config import SERVICES
 from bersinar.contracts.events import EVENT_TYPES, contract_of
 from bersinar.entrypoints import event_handlers_of
 from cli.main import service_class
-from tests.support import infra
-from tests.support.data import referral_body
+from harness import infra
+from harness.data import referral_body
+from harness.receivers import HttpReceiver, SmtpServer
+from harness.system import System
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.receivers import HttpReceiver, SmtpServer
-from tests.support.system import System
 
 START = datetime(2027, 3, 4, 3, 0, tzinfo=UTC)  # 10:00 WIB
 LATER = datetime(2027, 3, 6, 4, 0, tzinfo=UTC)  # 49 hours on: overdue, expired

@@ -12,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.support.data import referral_body
+from harness.data import referral_body
 
 pytestmark = pytest.mark.reliability
 

@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
+from harness import infra
+from harness.system import BIN, System
 from tests.e2e.conftest import wait_for_partner_model
-from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import BIN, System
 
 CHECKS = (
     "not_a_server_error,status_code_conformance,content_type_conformance,"

@@ -10,7 +10,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.support.data import referral_body
+from harness.data import referral_body
 
 
 def scalar(url, sql, **params):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.data import referral_body
-from tests.support.wait import eventually
+from harness.data import referral_body
+from harness.wait import eventually
 
 
 def walk(system, path, limit, **params):

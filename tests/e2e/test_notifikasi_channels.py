@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from bersinar.relay import BatchPublisher
+from harness import produced
+from harness.receivers import HttpReceiver, SmtpServer
 from services.notifikasi import domain
-from tests.support import produced
-from tests.support.receivers import HttpReceiver, SmtpServer
 
 KIPAS_EMAIL = "operator@kipas.test"
 

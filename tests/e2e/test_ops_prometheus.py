@@ -22,10 +22,10 @@ import requests
 import yaml
 
 from bersinar.config import SERVICES
+from harness import infra
+from harness.system import System
 from tests.e2e.conftest import wait_for_partner_model
-from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import System
 from tests.unit.test_ops_prometheus import (
     PROMETHEUS,
     PROMETHEUS_SERIES,

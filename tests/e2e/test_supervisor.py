@@ -20,10 +20,10 @@ import requests
 
 from bersinar import pg
 from bersinar.config import COMPONENTS, ROOT
-from tests.support import infra
-from tests.support.data import referral_body
+from harness import infra
+from harness.data import referral_body
+from harness.system import BIN, PROGRAMS, System
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import BIN, PROGRAMS, System
 
 STOP_ORDER = ["gateway", "services", "relays", "postgres"]
 GROUP = {"gateway": "gateway", "postgres": "postgres", "setup": "setup"}

@@ -16,11 +16,11 @@ from sqlalchemy import func, select, text
 
 from bersinar.codes import LOCAL_TZ
 from bersinar.relay import BatchPublisher
+from harness import produced
 from services.laporan import handlers
 from services.laporan.models import AgreementView, ReportVersion
 from services.laporan.service import LaporanService
 from tests.integration.conftest import wait_until
-from tests.support import produced
 
 PARTNER = "klinik-uji-laporan"
 OTHER = "yayasan-uji-dua"

@@ -18,13 +18,13 @@ from bersinar.context import current_correlation_id
 from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.parking import peek, replay
 from bersinar.relay import BatchPublisher, OutboxRelay, amqp_connection
+from harness import infra, produced
 from services.laporan.models import Base as LaporanBase
 from services.laporan.models import ReferralRecord
 from services.laporan.service import LaporanService
 from services.notifikasi.models import Notification
 from services.notifikasi.service import NotifikasiService
 from tests.integration.conftest import wait_until
-from tests.support import infra, produced
 from tests.support.fixtures import RETRY_DELAYS
 
 

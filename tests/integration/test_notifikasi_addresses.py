@@ -28,6 +28,8 @@ from bersinar.envelope import utcnow
 from gateway.console import accounts
 from gateway.console.web import SESSION_COOKIE
 from gateway.service import GatewayService
+from harness.data import referral_body
+from harness.receivers import SmtpServer
 from services.laporan.service import LaporanService
 from services.mitra.domain import SEED_PARTNERS
 from services.mitra.service import MitraService
@@ -39,8 +41,6 @@ from services.notifikasi.service import NotifikasiService
 from services.rujukan.models import outbox as rujukan_outbox
 from services.rujukan.service import RujukanService
 from tests.integration.conftest import partners_known, wait_until
-from tests.support.data import referral_body
-from tests.support.receivers import SmtpServer
 
 KIPAS, PESONA = "yayasan-kipas", "yayasan-pesona"
 NAMES = {p.id: p.name for p in SEED_PARTNERS}

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bersinar.db import UnitOfWorkFactory
+from harness import produced
 from services.notifikasi import handlers
 from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
 from services.notifikasi.models import (
@@ -21,7 +22,6 @@ from services.notifikasi.models import (
     Notification,
     outbox,
 )
-from tests.support import produced
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from sqlalchemy import select, text
 
 from bersinar.envelope import utcnow
 from bersinar.relay import BatchPublisher
+from harness import produced
+from harness.receivers import HttpReceiver, SmtpServer
 from services.mitra.models import Contact
 from services.mitra.service import MitraService
 from services.notifikasi import domain, handlers
@@ -21,8 +23,6 @@ from services.notifikasi.channels import Channels, EmailChannel, SmtpSettings
 from services.notifikasi.models import Delivery, Notification, Preference, outbox
 from services.notifikasi.service import NotifikasiService
 from tests.integration.conftest import wait_until
-from tests.support import produced
-from tests.support.receivers import HttpReceiver, SmtpServer
 
 OFFICERS = "petugas1@bnnp-bengkulu.test, petugas2@bnnp-bengkulu.test"
 ADMINS = "admin@bnnp-bengkulu.test"

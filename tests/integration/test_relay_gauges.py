@@ -18,9 +18,9 @@ from sqlalchemy.pool import NullPool
 from bersinar.db import UnitOfWorkFactory, make_engine
 from bersinar.envelope import utcnow
 from bersinar.relay import OutboxRelay
+from harness import infra, produced
 from services.mitra.models import Base
 from tests.integration.conftest import wait_until
-from tests.support import infra, produced
 
 WAITED = 30  # seconds the rows had waited when written
 

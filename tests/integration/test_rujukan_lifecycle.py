@@ -24,11 +24,11 @@ from bersinar.errors import (
     NotFound,
     ValidationFailed,
 )
+from harness import produced
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy
 from services.rujukan.models import AccessAudit, Base, Client, Referral, ReferralHistory
-from tests.support import produced
 
 HMAC_KEY = "unit-test-nik-hmac-key-32-chars-long!"
 NOW = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)  # 10:00 WIB

@@ -26,12 +26,12 @@ from sqlalchemy import func, select, text
 from bersinar.clock import write_clock
 from bersinar.relay import amqp_connection
 from gateway.service import GatewayService
+from harness import produced
+from harness.data import CLIENT_NAME, referral_body
 from services.mitra.service import MitraService
 from services.rujukan.models import AccessAudit, PartnerView, Referral, ReferralHistory
 from services.rujukan.service import RujukanService
 from tests.integration.conftest import partners_known, wait_until
-from tests.support import produced
-from tests.support.data import CLIENT_NAME, referral_body
 
 START = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)  # 10:00 WIB, inside the seeded PKS
 KARUNIA = "yayasan-karunia-insani"

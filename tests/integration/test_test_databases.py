@@ -1,4 +1,4 @@
-"""Where the tests keep their databases (tests/support/infra.py): on a machine whose
+"""Where the tests keep their databases (harness/infra.py): on a machine whose
 PostgreSQL does not answer, on an embedded server of their own, started from the code
 `make run` uses and gone afterwards; a server named on purpose is never replaced."""
 
@@ -11,9 +11,9 @@ from sqlalchemy.engine import make_url
 
 from bersinar.db import UnitOfWorkFactory
 from bersinar.migrations import schema_is_current
+from harness import infra, produced
 from services.rujukan import handlers
 from services.rujukan.models import Base, PartnerView
-from tests.support import infra, produced
 
 PARTNER_UPDATED = produced.partner_event("partner_updated", "yayasan-kipas")
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from bersinar.contracts.events import EventContractError
 from bersinar.db import UnitOfWork, make_engine, messaging_tables
-from tests.support import infra, produced
+from harness import infra, produced
 from tests.support.fixtures import empty_tables
 
 METADATA = MetaData()

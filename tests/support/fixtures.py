@@ -9,8 +9,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import inspect, text
 
 from bersinar.db import UnitOfWorkFactory
-from tests.support import infra
-from tests.support.infra import free_port, purge_queues
+from harness import infra
+from harness.infra import free_port, purge_queues
 
 TEST_HMAC_KEY = "test-nik-hmac-key-of-at-least-32-characters"
 RETRY_DELAYS = [0.2, 0.4, 0.8]

@@ -16,9 +16,9 @@ from referencing.jsonschema import DRAFT7
 from bersinar.contracts import asyncapi
 from bersinar.contracts.events import CONTRACTS, EVENT_SOURCES, EVENT_TYPES
 from gateway import eventdocs
-from tests.support import produced
+from harness import produced
 
-SCHEMA = Path(__file__).parents[1] / "support" / "schemas" / "asyncapi-3.0.0.json"
+SCHEMA = Path(produced.__file__).parent / "schemas" / "asyncapi-3.0.0.json"
 
 
 @pytest.fixture(scope="module")

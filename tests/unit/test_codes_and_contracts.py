@@ -18,9 +18,9 @@ from bersinar.contracts.events import (
     load_event,
 )
 from bersinar.envelope import EnvelopeError
+from harness import produced
 from services.notifikasi import domain as notifikasi
 from services.rujukan import domain as rujukan
-from tests.support import produced
 
 
 def test_a_payload_keeping_its_contract_is_accepted_with_its_version():

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness import produced
 from services.notifikasi import domain, metrics
 from services.notifikasi.handlers import Outcome
-from tests.support import produced
 
 
 def planned_for(event_type, reachable):

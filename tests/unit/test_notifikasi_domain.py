@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from jinja2 import Environment, nodes
 
+from harness import produced
 from services.notifikasi.domain import EMAIL_LAYOUT, EMAIL_SUBJECT, TEMPLATES, messages_for
-from tests.support import produced
 
 NIK = "1771014503950012"
 CLIENT_NAME = "Siti Aminah"

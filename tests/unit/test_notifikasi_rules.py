@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from bersinar.contracts.notifications import EVENT_TYPES
+from harness import produced
 from services.notifikasi import domain
 from services.notifikasi.domain import RetryPolicy
-from tests.support import produced
 
 NIK = "1771014503950012"
 CLIENT_NAME = "Siti Aminah"

@@ -17,6 +17,7 @@ from bersinar.contracts.referrals import (
     TransitionInput,
 )
 from bersinar.errors import Forbidden, ValidationFailed
+from harness import produced
 from services.rujukan import metrics
 from services.rujukan.domain import (
     Actor,
@@ -26,7 +27,6 @@ from services.rujukan.domain import (
     check_rejection,
     may_see,
 )
-from tests.support import produced
 
 # --- Actor ----------------------------------------------------------------------------
 

@@ -22,9 +22,9 @@ import requests
 from sqlalchemy import create_engine, text
 
 from bersinar.config import SERVICES
-from chaos.load import Load
+from harness.load import Load
+from harness.system import System
 from services.notifikasi.domain import recipient_id
-from tests.support.system import System
 
 HEALTH_WITHIN_S = 60.0
 MOST_PLACES = 10_000  # the most places per offer the API takes
@@ -115,7 +115,7 @@ def _s(value: float | None) -> str:
 class Burst:
     """``list_queues``: the vhost's queues, as :func:`queue_depths` reads them (each
     broker has its own ``rabbitmqctl``). ``first_index``: where its referral bodies
-    start (bench.loadgen.referral_for: distinct clients)."""
+    start (harness.loadgen.referral_for: distinct clients)."""
 
     def __init__(
         self,

@@ -17,7 +17,7 @@ import requests
 
 from bersinar import pg
 from bersinar.config import COMPONENTS, ROOT, SERVICES
-from tests.support.infra import free_port
+from harness.infra import free_port
 
 BIN = Path(sys.executable).parent
 _PR_SET_PDEATHSIG = 1
