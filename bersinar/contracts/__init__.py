@@ -4,9 +4,16 @@ only; the rules behind them live in each service's domain. One module per area."
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
+# a text without NUL that is not blank: it holds a character ``str.strip()`` keeps
+# (spelt out, since ``\s`` differs between Python and the document's regular expressions)
+NOT_BLANK = (
+    r"^[^\x00]*"
+    r"[^\x00\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    r"[^\x00]*$"
+)
 SEXES = ("M", "F")
 SEX_SERVED = ("all", "male", "female")
 
@@ -16,3 +23,23 @@ class StrictSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole text matches. OpenAPI states it (``pattern``); Python's ``$``
+    alone would also let a trailing newline through, which the document's does not."""
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only, as the document says (marshmallow's Boolean also
+    takes 1, "yes", "on")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bersinar.contracts import SERVICE_TYPES, SEX_SERVED, SEXES, StrictSchema
+from bersinar.contracts import SERVICE_TYPES, SEX_SERVED, SEXES, FullMatch, StrictSchema
 
 PARTNER_KINDS = ("hospital", "foundation", "clinic", "community", "other")
 PARTNER_STATUSES = ("active", "temporarily_closed", "inactive")
@@ -17,10 +17,13 @@ ACTIVITY_KINDS = ("training", "supervision_visit", "facilitation", "coordination
 # dimensions of BNN's rehabilitation capability index, each scored 0-100
 SCORE_DIMENSIONS = ("availability", "access", "acceptability", "quality", "continuity")
 
-_slug = validate.Regexp(
-    r"^[a-z0-9][a-z0-9-]{1,62}$", error="Hanya huruf kecil, angka dan tanda hubung (2-63)."
+# /api/v1/partners/match is a route: no partner is called so
+RESERVED_IDS = ("match",)
+_slug = FullMatch(
+    r"^(?!match$)[a-z0-9][a-z0-9-]{1,62}$",
+    error="Hanya huruf kecil, angka dan tanda hubung (2-63), bukan 'match'.",
 )
-_phone = validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
+_phone = FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
 
 
 class Contact(StrictSchema):
@@ -83,6 +86,8 @@ class PartnerPatch(StrictSchema):
     contacts = fields.List(fields.Nested(Contact), validate=validate.Length(max=20))
     accreditation = fields.String(allow_none=True, validate=validate.Length(max=100))
     status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))
+
+    OPENAPI = {"minProperties": 1}
 
     @validates_schema
     def _not_empty(self, data, **kwargs):
@@ -171,7 +176,21 @@ class ActivityInput(StrictSchema):
         values=fields.Integer(strict=True, validate=validate.Range(0, 100)),
         load_default=None,
         allow_none=True,
+        metadata={"required": list(SCORE_DIMENSIONS)},
     )
+
+    # scores belong to a supervision visit, and to nothing else
+    OPENAPI = {
+        "oneOf": [
+            {"properties": {"kind": {"enum": ["supervision_visit"]}}},
+            {
+                "properties": {
+                    "kind": {"enum": [k for k in ACTIVITY_KINDS if k != "supervision_visit"]},
+                    "scores": {"type": "object", "nullable": True, "enum": [None]},
+                }
+            },
+        ]
+    }
 
     @validates_schema
     def _scores_on_visits(self, data, **kwargs):

@@ -4,6 +4,7 @@ the de-identified national recap. Plain Python: no nameko, no SQL."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -11,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from bersinar.contracts.reports import PERIOD_PATTERN
 
 # Bengkulu keeps Western Indonesian Time: a month is a month there, not in UTC.
 LOCAL_TZ = ZoneInfo("Asia/Jakarta")
@@ -59,11 +62,9 @@ def period_of(moment: datetime) -> str:
 
 
 def valid_period(text: Any) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m")
-    except (TypeError, ValueError):
-        return False
-    return len(text) == 7
+    """A month the API states it serves (years 2000-2099): the calendar arithmetic
+    around a period (the month before, the year so far) stays in range."""
+    return isinstance(text, str) and re.fullmatch(PERIOD_PATTERN, text) is not None
 
 
 def first_day(period: str) -> date:
