@@ -13,6 +13,7 @@ class KeyRoutes:
         body=schemas.ApiKeyCreate,
         response=schemas.ApiKeyCreated,
         status=201,
+        creates={"key_id": "/id"},
         tags=("kunci",),
     )
     def create_api_key(self, request, caller, data, params):

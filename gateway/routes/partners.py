@@ -38,6 +38,7 @@ class PartnerRoutes:
         body=contracts.PartnerCreate,
         response=contracts.Partner,
         status=201,
+        creates={"partner_id": "/id"},
         tags=("mitra",),
     )
     def register_partner(self, request, caller, data, params):
@@ -96,6 +97,7 @@ class PartnerRoutes:
         body=contracts.AgreementInput,
         response=contracts.Agreement,
         status=201,
+        creates={"agreement_id": "/id"},
         tags=("mitra",),
     )
     def sign_agreement(self, request, caller, data, params, partner_id):

@@ -17,6 +17,7 @@ class WebhookRoutes:
         body=contracts.WebhookCreate,
         response=contracts.WebhookCreated,
         status=201,
+        creates={"subscription_id": "/id"},
         tags=("webhook",),
     )
     def create_webhook(self, request, caller, data, params):
