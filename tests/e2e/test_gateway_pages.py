@@ -1,5 +1,5 @@
 """Cursor pagination of the gateway's collections: pages in a stable order, no item twice
-or lost, a cursor that is not known refused."""
+or lost, a cursor not of its shape refused."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def test_pages_cover_a_collection_once_in_order(system, path):
     assert pages == max(1, -(-len(whole) // 2))
 
 
-def test_an_unknown_cursor_and_a_page_too_large_are_refused(system):
+def test_a_cursor_not_of_its_shape_and_a_page_too_large_are_refused(system):
     unknown = system.get("/api/v1/partners", params={"cursor": "tidak-ada"})
     assert (unknown.status_code, unknown.json()["code"]) == (422, "VALIDATION_ERROR")
     assert "cursor" in unknown.json()["errors"]
