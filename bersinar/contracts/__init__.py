@@ -4,6 +4,8 @@ only; the rules behind them live in each service's domain. One module per area."
 
 from __future__ import annotations
 
+import re
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
@@ -43,3 +45,44 @@ class StrictBoolean(fields.Boolean):
         if not isinstance(value, bool):
             raise self.make_error("invalid")
         return value
+
+
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339's date-time, of the years 1900-2099: near the ends of Python's calendar an
+# offset cannot be carried to UTC
+DATE_TIME_PATTERN = (
+    r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+class Date(fields.Date):
+    """RFC 3339's full-date, what the document's ``format: date`` means (Python also
+    reads 20260105 and week dates)."""
+
+    default_error_messages = {"invalid": "Tanggal tidak sah; tulis YYYY-MM-DD."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _FULL_DATE.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """RFC 3339's date-time with its offset, what ``format: date-time`` means (Python
+    also reads a space for the T, a time without seconds, the basic format), in the years
+    the document states."""
+
+    default_error_messages = {
+        "invalid": "Waktu tidak sah; tulis YYYY-MM-DDThh:mm:ss dengan zona (Z atau +07:00), "
+        "tahun 1900-2099."
+    }
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": DATE_TIME_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(DATE_TIME_PATTERN, value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value.upper(), attr, data, **kwargs)

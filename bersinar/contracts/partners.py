@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bersinar.contracts import SERVICE_TYPES, SEX_SERVED, SEXES, FullMatch, StrictSchema
+from bersinar.contracts import (
+    SERVICE_TYPES,
+    SEX_SERVED,
+    SEXES,
+    Date,
+    FullMatch,
+    StrictSchema,
+)
 
 PARTNER_KINDS = ("hospital", "foundation", "clinic", "community", "other")
 PARTNER_STATUSES = ("active", "temporarily_closed", "inactive")
@@ -105,9 +112,9 @@ class ServiceOffer(Schema):
 
 class AgreementInput(StrictSchema):
     number = fields.String(required=True, validate=validate.Length(min=3, max=100))
-    signed_on = fields.Date(required=True)
-    valid_from = fields.Date(required=True)
-    valid_until = fields.Date(required=True)
+    signed_on = Date(required=True)
+    valid_from = Date(required=True)
+    valid_until = Date(required=True)
     scope = fields.List(
         fields.String(validate=validate.OneOf(AGREEMENT_SCOPE)),
         load_default=lambda: list(AGREEMENT_SCOPE),
@@ -133,7 +140,7 @@ class AgreementInput(StrictSchema):
 
 class AgreementTermination(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
-    terminated_on = fields.Date(load_default=None, allow_none=True)
+    terminated_on = Date(load_default=None, allow_none=True)
 
 
 class Agreement(Schema):
@@ -155,12 +162,12 @@ class Agreement(Schema):
 
 class FollowUpInput(StrictSchema):
     description = fields.String(required=True, validate=validate.Length(min=3, max=1000))
-    due_on = fields.Date(required=True)
+    due_on = Date(required=True)
 
 
 class ActivityInput(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
-    held_on = fields.Date(required=True)
+    held_on = Date(required=True)
     title = fields.String(required=True, validate=validate.Length(min=3, max=200))
     participants = fields.List(
         fields.String(validate=validate.Length(min=1, max=200)),

@@ -10,6 +10,8 @@ from bersinar.contracts import (
     NOT_BLANK,
     SERVICE_TYPES,
     SEXES,
+    AwareDateTime,
+    Date,
     FullMatch,
     StrictBoolean,
     StrictSchema,
@@ -66,7 +68,7 @@ class ClientInput(StrictSchema):
         },
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    birth_date = fields.Date(
+    birth_date = Date(
         required=True,
         metadata={"description": "Tidak di masa depan dan tidak lebih dari 110 tahun lalu."},
     )
@@ -82,7 +84,7 @@ class ConsentInput(StrictSchema):
     # false is the shape of a refusal, which rujukan answers CONSENT_REQUIRED
     given = StrictBoolean(required=True, metadata={"enum": [True]})
     given_by = fields.String(load_default="client", validate=validate.OneOf(("client", "guardian")))
-    given_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    given_at = AwareDateTime(load_default=None, allow_none=True)
     scope = fields.List(
         fields.String(validate=validate.Length(max=64)),
         load_default=lambda: ["treatment", "data_sharing"],

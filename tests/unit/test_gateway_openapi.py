@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 import gateway.service  # noqa: F401 - registers every route
 from bersinar.contracts import NOT_BLANK
 from bersinar.contracts.notifications import WEBHOOK_URL, WebhookCreate
+from bersinar.contracts.partners import AgreementTermination
 from bersinar.contracts.referrals import ConsentInput, RejectInput, SubstanceScore
 from bersinar.contracts.reports import PERIOD, ReportInput
 from bersinar.errors import NotFound, ValidationFailed
@@ -160,6 +161,14 @@ def test_what_the_document_forbids_the_contracts_refuse():
     with pytest.raises(ValidationError):
         SubstanceScore().load({"substance": "ganja", "score": "5"})
     RejectInput().load({"reason": "other", "note": " alasan "})
+    # dates and times as RFC 3339 writes them, which is what `format` means
+    for day in ("20260105", "2026-W01-1", "2026-02-30"):
+        with pytest.raises(ValidationError):
+            AgreementTermination().load({"reason": "selesai", "terminated_on": day})
+    for moment in ("2026-01-05 00:00:00Z", "2026-01-05T00:00Z", "0001-01-01T00:00:00+23:59"):
+        with pytest.raises(ValidationError):
+            ConsentInput().load({"given": True, "given_at": moment})
+    assert ConsentInput().load({"given": True, "given_at": "2026-01-05t07:00:00z"})["given_at"]
     with pytest.raises(ValidationError):
         ReportInput().load({"counts": {"total": {}}, "narrative": "x", "extra": 1})
     ReturnInput().load({"comment": "Perbaiki angka."})
