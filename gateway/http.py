@@ -69,6 +69,8 @@ class Route:
     # the codes a 422 may carry for rules on the data's state that no schema can state
     # (a partner that is not eligible, a report that does not add up): {code: the rules}
     rules: dict[str, str] = field(default_factory=dict)
+    # a body that passes every check, for people and for the fuzzer's examples phase
+    example: dict[str, Any] | None = None
 
     @property
     def path_arguments(self) -> list[str]:
@@ -279,6 +281,7 @@ def endpoint(
     body_required: bool = True,
     creates: dict[str, str] | None = None,
     rules: dict[str, str] | None = None,
+    example: dict[str, Any] | None = None,
 ):
     """``roles=None`` is an open endpoint (health, metrics, the spec). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
@@ -286,7 +289,8 @@ def endpoint(
     a request without a body gets ``data == {}``. ``creates`` names, for OpenAPI links,
     the path argument a created resource is reached by and where its value is in the
     answer (``{"partner_id": "/id"}``). ``rules``: the codes besides VALIDATION_ERROR a
-    422 may carry, each with the rules it stands for (stated in OpenAPI)."""
+    422 may carry, each with the rules it stands for (stated in OpenAPI). ``example``: a
+    body that passes every check."""
     route = Route(
         method,
         path,
@@ -301,6 +305,7 @@ def endpoint(
         body_required=body_required,
         creates=creates or {},
         rules=rules or {},
+        example=example,
     )
     for name in route.path_arguments:
         if name not in PATH_PARAMETERS:

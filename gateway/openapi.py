@@ -204,9 +204,12 @@ def build_spec() -> dict[str, Any]:
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:
+            content: dict[str, Any] = {"schema": route.body}
+            if route.example is not None:
+                content["example"] = route.example
             operation["requestBody"] = {
                 "required": route.body_required,
-                "content": {"application/json": {"schema": route.body}},
+                "content": {"application/json": content},
             }
         success = _success(route)
         links = _links(route)

@@ -36,16 +36,26 @@ class PathParameter:
 
 
 def _uuid(description: str) -> PathParameter:
-    metadata = {"format": "uuid", "description": description}
+    metadata = {
+        "format": "uuid",
+        "description": description,
+        "example": "0f8fad5b-d9cb-469f-a165-70867728950e",
+    }
     return PathParameter(fields.String(validate=FullMatch(UUID), metadata=metadata))
 
 
 PATH_PARAMETERS = {
     "partner_id": PathParameter(
-        fields.String(validate=FullMatch(PARTNER_ID), metadata={"description": "Id mitra"})
+        fields.String(
+            validate=FullMatch(PARTNER_ID),
+            metadata={"description": "Id mitra", "example": "yayasan-pesona"},
+        )
     ),
     "period": PathParameter(
-        fields.String(validate=PERIOD, metadata={"description": "Bulan laporan, YYYY-MM"}),
+        fields.String(
+            validate=PERIOD,
+            metadata={"description": "Bulan laporan, YYYY-MM", "example": "2026-10"},
+        ),
         not_found=False,
     ),
     "key_id": _uuid("Id kunci API"),

@@ -14,6 +14,7 @@ class KeyRoutes:
         response=schemas.ApiKeyCreated,
         status=201,
         creates={"key_id": "/id"},
+        example={"role": "partner", "partner_id": "yayasan-pesona", "label": "Operator Pesona"},
         tags=("kunci",),
     )
     def create_api_key(self, request, caller, data, params):

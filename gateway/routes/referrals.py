@@ -52,6 +52,18 @@ class ReferralRoutes:
         status=201,
         creates={"referral_id": "/id"},
         rules=ELIGIBILITY,
+        example={
+            "client": {
+                "nik": "1771050501900001",
+                "name": "Budi Santoso",
+                "birth_date": "1990-01-05",
+                "sex": "M",
+            },
+            "source": "TAT",
+            "service_type": "outpatient",
+            "partner_id": "yayasan-pesona",
+            "consent": {"given": True},
+        },
         tags=("rujukan",),
     )
     def create_referral(self, request, caller, data, params):
@@ -130,6 +142,7 @@ class ReferralRoutes:
         roles=REFERRAL_READERS,
         body=contracts.RejectInput,
         response=contracts.Referral,
+        example={"reason": "capacity_full", "note": "Rawat jalan penuh sampai akhir bulan."},
         tags=("rujukan",),
     )
     def reject_referral(self, request, caller, data, params, referral_id):
@@ -196,6 +209,7 @@ class ReferralRoutes:
         response=contracts.ReferralTransition,
         creates={"referral_id": "/transferred_to/id"},
         rules=ELIGIBILITY,
+        example={"partner_id": "yayasan-kipas", "reason": "Klien pindah domisili."},
         tags=("rujukan",),
     )
     def transfer_referral(self, request, caller, data, params, referral_id):

@@ -68,6 +68,19 @@ class ReportRoutes:
         body=contracts.ReportInput,
         response=contracts.Report,
         creates={"partner_id": "/partner_id", "period": "/period"},
+        example={
+            "counts": {
+                "total": {
+                    "start": 0,
+                    "admitted": 0,
+                    "completed": 0,
+                    "dropped_out": 0,
+                    "transferred_out": 0,
+                    "end": 0,
+                }
+            },
+            "narrative": "Tidak ada klien pada bulan ini.",
+        },
         rules={
             "REPORT_INCONSISTENT": "angka tidak seimbang atau tidak sama dengan jumlahnya, "
             "awal bulan tidak sama dengan akhir bulan laporan lalu, klien di luar layanan "
@@ -101,6 +114,7 @@ class ReportRoutes:
         "Kembalikan laporan dengan komentar",
         roles=STAFF,
         body=ReturnInput,
+        example={"comment": "Angka klien masuk belum sesuai dengan rujukan."},
         response=contracts.Report,
         tags=("laporan",),
     )

@@ -28,6 +28,8 @@ import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from tests.support.data import nik_for
+
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
 
 
@@ -46,10 +48,8 @@ def _referral(body: dict) -> None:
     if born >= today or today.year - born.year > 100:
         born = born.replace(year=today.year - 40, day=min(born.day, 28))
         client["birth_date"] = born.isoformat()
-    day = born.day + (40 if client["sex"] == "F" else 0)
     nik = client["nik"]
-    serial = nik[12:] if nik[12:] != "0000" else "0001"
-    client["nik"] = f"17{nik[2:6]}{day:02d}{born.month:02d}{born.year % 100:02d}{serial}"
+    client["nik"] = nik_for(born, client["sex"], region=f"17{nik[2:6]}", serial=int(nik[12:]))
 
 
 def _agreement(body: dict) -> None:

@@ -47,7 +47,7 @@ def test_schemathesis_with_every_check_finds_nothing(fuzz_system, tmp_path):
         str(BIN / "schemathesis"), "run", f"{fuzz_system.base_url}/openapi.json",
         "--checks", "all", "--exclude-checks", "positive_data_acceptance",
         "--header", f"Authorization: Bearer {fuzz_system.admin_key}",
-        "--phases", ",".join(PHASES), "--max-examples", "20", "--seed", "20261128",
+        "--phases", ",".join(PHASES), "--max-examples", "15", "--seed", "20261128",
         "--workers", "1", "--generation-database", "none", "--request-timeout", "15",
         "--suppress-health-check", "all", "--warnings", "off",
         "--report", "json", "--report-json-path", str(tmp_path / "report.json"),
@@ -70,11 +70,7 @@ def test_schemathesis_with_every_check_finds_nothing(fuzz_system, tmp_path):
 
     operations = report["operations"]
     assert operations["tested"] == operations["selected"] == operations["total"] > 40
-    assert {phase: report["phases"][phase]["status"] for phase in PHASES} == {
-        "examples": "skip",  # the document carries no examples
-        "coverage": "success",
-        "fuzzing": "success",
-    }
+    assert {report["phases"][phase]["status"] for phase in PHASES} == {"success"}
     assert report["failures"] == [] and report["errors"] == []
     assert report["test_cases"]["with_failures"] == 0
     assert result.returncode == 0

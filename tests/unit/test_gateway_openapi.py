@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import sys
+from datetime import date
 
 import jsonschema_rs
 import pytest
@@ -23,6 +24,7 @@ from gateway.http import ROUTES, check_path, page_of
 from gateway.openapi import NO_NUL, build_spec
 from gateway.schemas import PATH_PARAMETERS, ApiKeyCreate, ReturnInput
 from services.laporan.domain import valid_period
+from services.rujukan.domain import check_nik
 
 
 @pytest.fixture(scope="module")
@@ -209,3 +211,17 @@ def test_a_page_cursor_of_the_right_shape_is_always_a_page():
     assert first == {"items": items[:2], "next_cursor": "2"}
     assert page_of(items, {"limit": 2, "cursor": "4"}) == {"items": items[4:], "next_cursor": None}
     assert page_of(items, {"limit": 2, "cursor": "999999"}) == {"items": [], "next_cursor": None}
+
+
+def test_every_example_in_the_document_passes_the_checks_it_stands_for(spec):
+    examples = [route for route in ROUTES if route.example is not None]
+    assert len(examples) >= 10
+    for route in examples:
+        route.body().load(route.example)
+    for name, parameter in PATH_PARAMETERS.items():
+        example = parameter.field.metadata.get("example")
+        if example is not None:
+            check_path({name: example})
+    body = spec["paths"]["/api/v1/referrals"]["post"]["requestBody"]["content"]["application/json"]
+    client = body["example"]["client"]
+    check_nik(client["nik"], date.fromisoformat(client["birth_date"]), client["sex"])
