@@ -6,8 +6,18 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from bersinar import codes
-from bersinar.contracts import StrictSchema, one_of
+from bersinar.contracts import FullMatch, StrictSchema, one_of
 from bersinar.contracts.events import EVENT_TYPES
+
+# an http(s) address by name (one label, or several ending in one of 2 or more
+# characters) or IPv4, with a port and a path: what the document states, all of it
+# taken by marshmallow's URL check too
+_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = (
+    f"({_LABEL}|{_LABEL}(\\.{_LABEL})*\\.[A-Za-z0-9][A-Za-z0-9-]{{0,61}}[A-Za-z0-9]"
+    "|[0-9]{1,3}(\\.[0-9]{1,3}){3})"
+)
+WEBHOOK_URL = f"^https?://{_HOST}(:[0-9]{{1,5}})?(/|[/?#][!-~]+)?$"
 
 
 class Notification(Schema):
@@ -75,7 +85,11 @@ class WebhookCreate(StrictSchema):
         required=True,
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=500),
+        error_messages={"invalid": "Alamat http(s) tidak sah."},
+        validate=[
+            FullMatch(WEBHOOK_URL, error="Alamat http(s) tidak sah."),
+            validate.Length(max=500),
+        ],
     )
     event_types = fields.List(
         fields.String(validate=one_of(EVENT_TYPES)),
@@ -100,7 +114,7 @@ class WebhookCreated(Webhook):
 
 
 class PreferenceItem(StrictSchema):
-    event_type = fields.String(required=True)
+    event_type = fields.String(required=True, metadata={"enum": ["*", *EVENT_TYPES]})
     channels = fields.List(fields.String(validate=one_of(codes.PERSON_CHANNELS)), required=True)
 
     @validates("event_type")

@@ -6,12 +6,15 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bersinar import codes
-from bersinar.contracts import StrictSchema, one_of
+from bersinar.contracts import Date, FullMatch, StrictSchema, one_of
 
-_slug = validate.Regexp(
-    r"^[a-z0-9][a-z0-9-]{1,62}$", error="Hanya huruf kecil, angka dan tanda hubung (2-63)."
+# /api/v1/partners/match is a route: no partner is called so
+RESERVED_IDS = ("match",)
+_slug = FullMatch(
+    r"^(?!match$)[a-z0-9][a-z0-9-]{1,62}$",
+    error="Hanya huruf kecil, angka dan tanda hubung (2-63), bukan 'match'.",
 )
-_phone = validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
+_phone = FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
 
 
 class Contact(StrictSchema):
@@ -75,6 +78,8 @@ class PartnerPatch(StrictSchema):
     accreditation = fields.String(allow_none=True, validate=validate.Length(max=100))
     status = fields.String(validate=one_of(codes.PARTNER_STATUSES))
 
+    OPENAPI = {"minProperties": 1}
+
     @validates_schema
     def _not_empty(self, data, **kwargs):
         if not data:
@@ -91,9 +96,9 @@ class ServiceOffer(Schema):
 
 class AgreementInput(StrictSchema):
     number = fields.String(required=True, validate=validate.Length(min=3, max=100))
-    signed_on = fields.Date(required=True)
-    valid_from = fields.Date(required=True)
-    valid_until = fields.Date(required=True)
+    signed_on = Date(required=True)
+    valid_from = Date(required=True)
+    valid_until = Date(required=True)
     scope = fields.List(
         fields.String(validate=one_of(codes.AGREEMENT_SCOPE)),
         load_default=lambda: list(codes.AGREEMENT_SCOPE),
@@ -119,7 +124,7 @@ class AgreementInput(StrictSchema):
 
 class AgreementTermination(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
-    terminated_on = fields.Date(load_default=None, allow_none=True)
+    terminated_on = Date(load_default=None, allow_none=True)
 
 
 class Agreement(Schema):
@@ -141,12 +146,12 @@ class Agreement(Schema):
 
 class FollowUpInput(StrictSchema):
     description = fields.String(required=True, validate=validate.Length(min=3, max=1000))
-    due_on = fields.Date(required=True)
+    due_on = Date(required=True)
 
 
 class ActivityInput(StrictSchema):
     kind = fields.String(required=True, validate=one_of(codes.ACTIVITY_KINDS))
-    held_on = fields.Date(required=True)
+    held_on = Date(required=True)
     title = fields.String(required=True, validate=validate.Length(min=3, max=200))
     participants = fields.List(
         fields.String(validate=validate.Length(min=1, max=200)),
@@ -162,7 +167,21 @@ class ActivityInput(StrictSchema):
         values=fields.Integer(strict=True, validate=validate.Range(0, 100)),
         load_default=None,
         allow_none=True,
+        metadata={"required": list(codes.SCORE_DIMENSIONS)},
     )
+
+    # scores belong to a supervision visit, and to nothing else
+    OPENAPI = {
+        "oneOf": [
+            {"properties": {"kind": {"enum": ["supervision_visit"]}}},
+            {
+                "properties": {
+                    "kind": {"enum": [k for k in codes.ACTIVITY_KINDS if k != "supervision_visit"]},
+                    "scores": {"type": "object", "nullable": True, "enum": [None]},
+                }
+            },
+        ]
+    }
 
     @validates_schema
     def _scores_on_visits(self, data, **kwargs):

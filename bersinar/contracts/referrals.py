@@ -7,11 +7,18 @@ import re
 from marshmallow import Schema, ValidationError, fields, validate
 
 from bersinar import codes
-from bersinar.contracts import StrictSchema, one_of
+from bersinar.contracts import (
+    NOT_BLANK,
+    AwareDateTime,
+    Date,
+    FullMatch,
+    StrictBoolean,
+    StrictSchema,
+    one_of,
+)
 
 # ids of referrals, clients, partners, API keys: plain text that is safe in a query
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def is_plain_id(value: str) -> bool:
@@ -26,10 +33,10 @@ def _plain_id(value: str) -> None:
 PLAIN_ID = [validate.Regexp(ID_PATTERN, error="Pengenal tidak sah."), _plain_id]
 
 
-def no_control_characters(value: str) -> None:
-    """Free text people type is stored as text: no NUL or other control characters."""
-    if _CONTROL.search(value or ""):
-        raise ValidationError("Tidak boleh berisi karakter kendali.")
+# Free text people type is stored as text: no NUL or other control characters.
+no_control_characters = FullMatch(
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="Tidak boleh berisi karakter kendali."
+)
 
 
 def _text(max_length: int, **kwargs):
@@ -40,22 +47,32 @@ def _text(max_length: int, **kwargs):
 
 class ClientInput(StrictSchema):
     nik = fields.String(
-        required=True, validate=validate.Regexp(r"^\d{16}$", error="NIK harus 16 digit angka.")
+        required=True,
+        validate=FullMatch(r"^[0-9]{16}$", error="NIK harus 16 digit angka."),
+        metadata={
+            "description": "Kode provinsi yang dikenal, lalu kabupaten/kota dan kecamatan, "
+            "tanggal lahir DDMMYY (tanggal + 40 untuk perempuan) yang sama dengan birth_date "
+            "dan sex, dan nomor urut bukan 0000."
+        },
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    birth_date = fields.Date(required=True)
+    birth_date = Date(
+        required=True,
+        metadata={"description": "Tidak di masa depan dan tidak lebih dari 110 tahun lalu."},
+    )
     sex = fields.String(required=True, validate=one_of(codes.SEXES))
     phone = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
+        validate=FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
     )
 
 
 class ConsentInput(StrictSchema):
-    given = fields.Boolean(required=True)
+    # false is the shape of a refusal, which rujukan answers CONSENT_REQUIRED
+    given = StrictBoolean(required=True, metadata={"enum": [True]})
     given_by = fields.String(load_default="client", validate=one_of(codes.CONSENT_GIVERS))
-    given_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    given_at = AwareDateTime(load_default=None, allow_none=True)
     scope = fields.List(
         fields.String(validate=validate.Length(max=64)),
         load_default=lambda: ["treatment", "data_sharing"],
@@ -64,7 +81,7 @@ class ConsentInput(StrictSchema):
 
 class SubstanceScore(StrictSchema):
     substance = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    score = fields.Integer(required=True, validate=validate.Range(min=0, max=39))
+    score = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=39))
 
 
 class AssessmentInput(StrictSchema):
@@ -105,6 +122,24 @@ class TransitionInput(StrictSchema):
 
 class RejectInput(TransitionInput):
     reason = fields.String(required=True, validate=one_of(codes.REJECTION_REASONS))
+
+    # rujukan refuses reason "other" without a note that says something
+    OPENAPI = {
+        "oneOf": [
+            {
+                "properties": {
+                    "reason": {"enum": ["other"]},
+                    "note": {"type": "string", "pattern": NOT_BLANK},
+                },
+                "required": ["reason", "note"],
+            },
+            {
+                "properties": {
+                    "reason": {"enum": [r for r in codes.REJECTION_REASONS if r != "other"]}
+                }
+            },
+        ]
+    }
 
 
 class TransferInput(StrictSchema):

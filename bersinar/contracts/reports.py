@@ -7,16 +7,21 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from bersinar import codes
-from bersinar.contracts import StrictSchema, one_of
+from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of
 
-PERIOD = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Periode berbentuk YYYY-MM.")
+# a month from 2000-01 to 2099-12: the range the system serves
+PERIOD_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
+PERIOD = FullMatch(PERIOD_PATTERN, error="Periode berbentuk YYYY-MM (tahun 2000-2099).")
 
 
-# Negative numbers pass the shape on purpose: the rule `non_negative` names them.
+# Negative numbers pass the shape on purpose: the rule `non_negative` names them (the
+# document states the minimum all the same).
 def _count(**kwargs) -> fields.Integer:
     if not kwargs.get("required"):
         kwargs.setdefault("load_default", 0)
-    return fields.Integer(strict=True, validate=validate.Range(max=100000), **kwargs)
+    return fields.Integer(
+        strict=True, validate=validate.Range(max=100000), metadata={"minimum": 0}, **kwargs
+    )
 
 
 class Counts(StrictSchema):
@@ -60,6 +65,12 @@ class ReportInput(StrictSchema):
     services_delivered = fields.Nested(ServicesDelivered, load_default=dict)
     capacity_building = fields.Nested(CapacityBuilding, load_default=dict)
     narrative = fields.String(load_default="", validate=validate.Length(max=5000))
+
+    # the rule `narrative_required`
+    OPENAPI = {
+        "required": ["counts", "narrative"],
+        "properties": {"narrative": {"pattern": NOT_BLANK, "default": None}},
+    }
 
 
 class ReviewInput(StrictSchema):

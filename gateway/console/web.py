@@ -16,7 +16,6 @@ from urllib.parse import quote
 import eventlet
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.exceptions import UnknownService
-from nameko.web.handlers import http
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -28,7 +27,7 @@ from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway.console import labels
 from gateway.console.accounts import SignedIn
 from gateway.exceptions import RoleForbidden
-from gateway.http import ROUTES, refuse_nul
+from gateway.http import ROUTES, http, refuse_nul
 
 log = logging.getLogger(__name__)
 

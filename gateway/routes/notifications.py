@@ -114,6 +114,7 @@ class NotificationRoutes:
         "Pilih kanal per jenis peristiwa (event_type '*' untuk semua)",
         roles=PEOPLE,
         body=contracts.PreferencesUpdate,
+        example={"items": [{"event_type": "*", "channels": ["inbox", "email"]}]},
         tags=("notifikasi",),
     )
     def set_preferences(self, request, caller, data, params):

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import mimetypes
 from pathlib import Path
 
 import eventlet
@@ -16,6 +15,7 @@ from gateway import eventdocs
 from gateway.exceptions import ServiceUnavailable
 from gateway.http import call, endpoint, json_response
 from gateway.openapi import API_VERSION, build_spec
+from gateway.schemas import VIEWER_TYPES
 
 VIEWER = Path(swagger_ui_bundle.swagger_ui_path)
 DOCS_PAGE = """<!doctype html>
@@ -148,13 +148,13 @@ class OperationsRoutes:
         "Berkas penampil dokumen API",
         roles=None,
         tags=("operasi",),
-        produces=("text/css", "application/javascript", "image/png"),
+        produces=tuple(sorted(set(VIEWER_TYPES.values()))),
     )
     def docs_static(self, request, caller, data, params, filename):
         path = safe_join(str(VIEWER), filename)
         if path is None or not Path(path).is_file() or filename.endswith(".map"):
             raise NotFound("Berkas tidak ada.")
-        mimetype = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        mimetype = VIEWER_TYPES[Path(path).suffix]
         response = Response(Path(path).read_bytes(), mimetype=mimetype)
         response.headers["Cache-Control"] = "public, max-age=86400"
         return response

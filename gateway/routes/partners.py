@@ -40,6 +40,15 @@ class PartnerRoutes:
         body=contracts.PartnerCreate,
         response=contracts.Partner,
         status=201,
+        creates={"partner_id": "/id"},
+        example={
+            "name": "Yayasan Harapan Baru",
+            "kind": "foundation",
+            "address": "Jl. Contoh No. 1, Kota Bengkulu",
+            "kabupaten_kota": "Kota Bengkulu",
+            "sex_served": "all",
+            "services": [{"service_type": "outpatient", "capacity": 20}],
+        },
         tags=("mitra",),
     )
     def register_partner(self, request, caller, data, params):
@@ -73,6 +82,7 @@ class PartnerRoutes:
         roles=(*STAFF, "partner"),
         body=contracts.PartnerPatch,
         response=contracts.Partner,
+        example={"services": [{"service_type": "outpatient", "capacity": 25}]},
         tags=("mitra",),
     )
     def update_partner(self, request, caller, data, params, partner_id):
@@ -100,6 +110,14 @@ class PartnerRoutes:
         body=contracts.AgreementInput,
         response=contracts.Agreement,
         status=201,
+        creates={"agreement_id": "/id"},
+        example={
+            "number": "PKS/BNNP-BKL/2026/017",
+            "signed_on": "2026-01-10",
+            "valid_from": "2026-02-01",
+            "valid_until": "2028-01-31",
+            "annual_target": 40,
+        },
         tags=("mitra",),
     )
     def sign_agreement(self, request, caller, data, params, partner_id):
@@ -114,6 +132,7 @@ class PartnerRoutes:
         roles=STAFF,
         body=contracts.AgreementTermination,
         response=contracts.Agreement,
+        example={"reason": "Mitra berhenti beroperasi."},
         tags=("mitra",),
     )
     def terminate_agreement(self, request, caller, data, params, partner_id, agreement_id):

@@ -17,6 +17,11 @@ class WebhookRoutes:
         body=contracts.WebhookCreate,
         response=contracts.WebhookCreated,
         status=201,
+        creates={"subscription_id": "/id"},
+        example={
+            "url": "https://penerima.example/bersinar/peristiwa",
+            "event_types": ["referral_requested", "report_submitted"],
+        },
         tags=("webhook",),
     )
     def create_webhook(self, request, caller, data, params):

@@ -4,6 +4,7 @@ the de-identified national recap. Plain Python: no nameko, no SQL."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -15,6 +16,7 @@ from bersinar import codes
 
 # a month is a month in Bengkulu (WIB), not in UTC
 from bersinar.codes import LOCAL_TZ, MEASURES, SERVICE_TYPES, SEXES, local_date  # noqa: F401
+from bersinar.contracts.reports import PERIOD_PATTERN
 
 # the measures that come straight from referral events (start and end follow from them)
 OUTCOMES = {
@@ -47,11 +49,9 @@ def period_of(moment: datetime) -> str:
 
 
 def valid_period(text: Any) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m")
-    except (TypeError, ValueError):
-        return False
-    return len(text) == 7
+    """A month the API states it serves (years 2000-2099): the calendar arithmetic
+    around a period (the month before, the year so far) stays in range."""
+    return isinstance(text, str) and re.fullmatch(PERIOD_PATTERN, text) is not None
 
 
 def first_day(period: str) -> date:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from bersinar import codes
+from bersinar.contracts.partners import RESERVED_IDS
 from bersinar.db import UnitOfWork, insert_ignoring_duplicates
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, Forbidden, ValidationFailed
@@ -282,7 +283,7 @@ def register_partner(
 
 def _free_slug(uow: UnitOfWork, base: str) -> str:
     candidate, n = base, 1
-    while uow.session.get(Partner, candidate) is not None:
+    while candidate in RESERVED_IDS or uow.session.get(Partner, candidate) is not None:
         n += 1
         candidate = f"{base[:58]}-{n}"
     return candidate

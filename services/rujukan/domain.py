@@ -251,9 +251,8 @@ def check_rejection(reason: str | None, note: str | None) -> None:
 
 def check_transfer_target(current_partner_id: str, target_partner_id: str) -> None:
     if current_partner_id == target_partner_id:
-        raise ValidationFailed(
-            errors={"partner_id": ["Rujukan dialihkan ke mitra lain, bukan ke mitra yang sama."]}
-        )
+        same = "Rujukan dialihkan ke mitra lain, bukan ke mitra yang sama."
+        raise NotEligible(same, errors={"partner_id": [same]})
 
 
 # --- the response deadline ----------------------------------------------------------------

@@ -1,5 +1,5 @@
 """Cursor pagination of the gateway's collections: pages in a stable order, no item twice
-or lost, a cursor that is not known refused."""
+or lost, a cursor not of its shape refused."""
 
 from __future__ import annotations
 

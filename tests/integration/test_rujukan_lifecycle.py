@@ -355,7 +355,7 @@ def test_transfer_ends_the_referral_and_opens_a_linked_one_at_another_partner(pa
     rid = create(partners, cipher)["id"]
     move(partners, KARUNIA, rid, "accept")
     move(partners, KARUNIA, rid, "admit")
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(NotEligible):  # not to the partner it is at
         move(partners, OFFICER, rid, "transfer", {"partner_id": "yayasan-karunia-insani"})
     moved = move(
         partners,
