@@ -336,7 +336,7 @@ def secrets_init():
         "# the identity of every client stored with them.",
         f"BERSINAR_ADMIN_KEY=bsk_{pysecrets.token_urlsafe(32)}",
         f"RUJUKAN_ENCRYPTION_KEYS=k1:{Fernet.generate_key().decode()}",
-        f"RUJUKAN_NIK_HMAC_KEY={pysecrets.token_urlsafe(48)}",
+        f"RUJUKAN_NIK_HMAC_KEY=h1:{pysecrets.token_urlsafe(48)}",
     ]
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -413,17 +413,21 @@ def parked_replay(queue, event_id, limit):
 
 @main.group()
 def crypto():
-    """Client identity at rest (rujukan): encryption keys."""
+    """Client identity at rest (rujukan): encryption and NIK keys."""
 
 
 @crypto.command("rotate")
 @click.option("--batch-size", default=500, show_default=True, help="Clients per transaction.")
 def crypto_rotate(batch_size):
-    """Re-encrypt every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS.
+    """Rewrite every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS and
+    its NIK digest with the first key of RUJUKAN_NIK_HMAC_KEY.
 
-    Put the new key first and keep the old ones after it (``k2:new,k1:old``), run this,
-    then remove the old keys. Each batch is one transaction; a run that stops can be
-    started again."""
+    Put the new key first and keep the old ones after it (``k2:new,k1:old``,
+    ``h2:new,h1:old``), restart every rujukan instance, run this, then remove the old
+    keys. Safe while the services run: each batch is one transaction, returning clients
+    are found under either NIK key meanwhile, and a run that stops can be started again.
+    Nothing is changed while a key that stored clients were written with is missing."""
+    from sqlalchemy.exc import IntegrityError
     from tqdm import tqdm
 
     from bersinar.db import UnitOfWorkFactory
@@ -438,25 +442,72 @@ def crypto_rotate(batch_size):
         )
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
+    keys = f"{cipher.current_kid}/{cipher.current_hmac_kid}"
     factory = UnitOfWorkFactory(config["DATABASE_URL"], "rujukan", Base.metadata)
+
+    def batch(after: str):
+        # a digest taken between the batch's check and its commit (only by a service that
+        # lacks the old NIK key) fails the commit: the batch again then reports it
+        for attempt in range(3):
+            try:
+                with factory() as uow:
+                    result = handlers.rekey_clients(uow, cipher, after, batch_size)
+                    uow.commit()
+                return result
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
     try:
         with factory() as uow:
-            total = handlers.clients_to_reencrypt(uow, cipher)
-        done, after = 0, ""
-        with tqdm(total=total, unit="klien", desc=f"ke kunci {cipher.current_kid}") as bar:
-            while True:
+            missing = handlers.missing_keys(uow, cipher)
+            total = handlers.clients_to_rekey(uow, cipher)
+        if missing:
+            named = "; ".join(f"{var}: {', '.join(kids)}" for var, kids in missing.items())
+            raise click.ClickException(
+                f"clients were written with keys that are not configured ({named}); "
+                "list them after the new keys and run again. Nothing was changed."
+            )
+        done, duplicates = 0, set()
+        with tqdm(total=total, unit="klien", desc=f"ke kunci {keys}") as bar:
+            for passes in range(1, 4):
+                after, rewritten = "", 0
+                while True:
+                    count, last, twins = batch(after)
+                    if last is None:
+                        break
+                    after, rewritten = last, rewritten + count
+                    bar.update(count + len(set(twins) - duplicates))
+                    duplicates.update(twins)
+                done += rewritten
                 with factory() as uow:
-                    count, last = handlers.reencrypt_clients(uow, cipher, after, batch_size)
-                    uow.commit()
-                if last is None:
+                    left = handlers.clients_to_rekey(uow, cipher) - len(duplicates)
+                if left <= 0 or not rewritten or passes == 3:
                     break
-                done, after = done + count, last
-                bar.update(count)
+                # written behind the run with an old key first: an instance not restarted
+                click.echo(
+                    f"{left} client(s) were written with an old key during the run: a rujukan "
+                    "instance still has the old keys first; restart it. Going round again.",
+                    err=True,
+                )
+                bar.total += left
     except KeyError_ as exc:
         raise click.ClickException(f"{exc}; add that key after the new one and run again") from exc
     finally:
         factory.dispose()
-    click.echo(f"rujukan: {done} client(s) re-encrypted with key {cipher.current_kid}")
+    click.echo(f"rujukan: {done} client(s) re-keyed with keys {keys}")
+    if left > 0:
+        raise click.ClickException(
+            f"{left} client(s) are still written with an old key; run this again once "
+            "every rujukan instance has the new keys first"
+        )
+    if duplicates:
+        raise click.ClickException(
+            f"{len(duplicates)} client record(s) have the NIK of another client and keep "
+            f"their old NIK digest: {', '.join(sorted(duplicates))}. Keep the old NIK key "
+            "until they are merged."
+        )
 
 
 @main.group()
