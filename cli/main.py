@@ -378,13 +378,17 @@ def queues():
 @click.option("--service", type=click.Choice(SERVICES))
 @click.option("--show", is_flag=True, help="Print each parked message's headers.")
 def parked_list(service, show):
-    """How many events each consumer has parked, and why."""
-    from bersinar.parking import peek
+    """How many events each consumer has parked, and why. Listing changes nothing: the
+    messages keep their order and headers, and no delivery is counted against them."""
+    from bersinar.parking import ParkingBusy, peek
 
     total = 0
     for svc, queue in _handler_queues(service):
         config = _load(svc)
-        messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        try:
+            messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        except ParkingBusy as exc:
+            raise click.ClickException(f"{exc}; try again when it is done") from exc
         count = messages.count
         total += count
         if count or show:
@@ -401,13 +405,18 @@ def parked_list(service, show):
 @click.option("--limit", default=1000, show_default=True)
 def parked_replay(queue, event_id, limit):
     """Send parked events of a handler QUEUE (without .parked) back to that handler only."""
-    from bersinar.parking import replay
+    import amqp
+
+    from bersinar.parking import ParkingBusy, replay
 
     service = queue.split("--", 1)[1].split(".", 1)[0] if "--" in queue else SERVICES[0]
     config = _load(service)
-    replayed = replay(
-        config["AMQP_URI"], queue, event_id=event_id, limit=limit, progress=lambda n: None
-    )
+    try:
+        replayed = replay(config["AMQP_URI"], queue, event_id=event_id, limit=limit)
+    except amqp.exceptions.NotFound as exc:
+        raise click.ClickException(f"no queue {queue} or {queue}.parked") from exc
+    except ParkingBusy as exc:
+        raise click.ClickException(f"{exc}; try again when it is done") from exc
     click.echo(f"replayed {replayed} message(s) to {queue}")
 
 
