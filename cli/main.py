@@ -463,9 +463,12 @@ def crypto_rotate(batch_size):
                     result = handlers.rekey_clients(uow, cipher, after, batch_size)
                     uow.commit()
                 return result
-            except IntegrityError:
+            except IntegrityError as exc:
                 if attempt == 2:
-                    raise
+                    # the database's detail would print a digest: say only what happened
+                    raise click.ClickException(
+                        "a batch kept meeting NIK digests written meanwhile; run again"
+                    ) from exc
         raise AssertionError("unreachable")
 
     try:
