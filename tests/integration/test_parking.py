@@ -158,7 +158,7 @@ def test_a_peek_that_returns_messages_loses_them_on_this_queue(broker, kind):
 
 
 @pytest.mark.parametrize("kind", ["classic"])
-def test_a_second_walk_of_the_same_queue_waits_its_turn(broker, kind):
+def test_a_second_walk_of_the_same_queue_is_refused_while_one_runs(broker, kind):
     broker.declare(QUEUE)
     broker.declare(PARKED, KINDS[kind])
     events = broker.park(PARKED, 3)
