@@ -259,17 +259,8 @@ class SturdyQueueConsumer(QueueConsumer):
             message.ack()
             return
         queue = handler.queue.name
-        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-        headers.update(
-            {
-                ATTEMPT_HEADER: 1,
-                PARKED_REASON_HEADER: f"undecodable body ({message.content_type}): "
-                f"{type(exc).__name__}",
-                PARKED_EXCEPTION_HEADER: f"{type(exc).__module__}.{type(exc).__name__}",
-                PARKED_AT_HEADER: time.time(),
-                ORIGIN_QUEUE_HEADER: queue,
-            }
-        )
+        reason = f"undecodable body ({message.content_type}): {type(exc).__name__}"
+        headers = parked_headers(message.headers, 1, exc, queue, reason)
         try:
             republish(self.parking_publisher, message, parked_queue_name(queue), headers)
         except Exception:
@@ -361,6 +352,24 @@ def retry_queue_name(queue_name: str, delay: float) -> str:
 
 def parked_queue_name(queue_name: str) -> str:
     return f"{queue_name}.parked"
+
+
+def parked_headers(
+    headers: dict | None, attempt: int, error: BaseException, queue: str, reason: str = ""
+) -> dict:
+    """The headers of a message's copy in ``<queue>.parked``: its own (none of the
+    broker's or ours), how many attempts were made, why it failed and when."""
+    parked = {k: v for k, v in (headers or {}).items() if not k.startswith("x-")}
+    parked.update(
+        {
+            ATTEMPT_HEADER: attempt,
+            PARKED_REASON_HEADER: (reason or f"{type(error).__name__}: {error}")[:1000],
+            PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
+            PARKED_AT_HEADER: time.time(),
+            ORIGIN_QUEUE_HEADER: queue,
+        }
+    )
+    return parked
 
 
 def retry_queue_arguments(queue_name: str, delay: float) -> dict:
@@ -531,15 +540,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
                     type(error).__name__,
                 )
             else:
-                headers.update(
-                    {
-                        ATTEMPT_HEADER: attempt,
-                        PARKED_REASON_HEADER: f"{type(error).__name__}: {error}"[:1000],
-                        PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
-                        PARKED_AT_HEADER: time.time(),
-                        ORIGIN_QUEUE_HEADER: self.queue.name,
-                    }
-                )
+                headers = parked_headers(message.headers, attempt, error, self.queue.name)
                 republish(self.publisher, message, parked_queue_name(self.queue.name), headers)
                 EVENTS_PARKED.labels(service, self.method_name, self.event_type).inc()
                 log.error(

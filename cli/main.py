@@ -336,7 +336,7 @@ def secrets_init():
         "# the identity of every client stored with them.",
         f"BERSINAR_ADMIN_KEY=bsk_{pysecrets.token_urlsafe(32)}",
         f"RUJUKAN_ENCRYPTION_KEYS=k1:{Fernet.generate_key().decode()}",
-        f"RUJUKAN_NIK_HMAC_KEY={pysecrets.token_urlsafe(48)}",
+        f"RUJUKAN_NIK_HMAC_KEY=h1:{pysecrets.token_urlsafe(48)}",
     ]
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -378,13 +378,17 @@ def queues():
 @click.option("--service", type=click.Choice(SERVICES))
 @click.option("--show", is_flag=True, help="Print each parked message's headers.")
 def parked_list(service, show):
-    """How many events each consumer has parked, and why."""
-    from bersinar.parking import peek
+    """How many events each consumer has parked, and why. Listing changes nothing: the
+    messages keep their order and headers, and no delivery is counted against them."""
+    from bersinar.parking import ParkingBusy, peek
 
     total = 0
     for svc, queue in _handler_queues(service):
         config = _load(svc)
-        messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        try:
+            messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        except ParkingBusy as exc:
+            raise click.ClickException(f"{exc}; try again when it is done") from exc
         count = messages.count
         total += count
         if count or show:
@@ -401,29 +405,38 @@ def parked_list(service, show):
 @click.option("--limit", default=1000, show_default=True)
 def parked_replay(queue, event_id, limit):
     """Send parked events of a handler QUEUE (without .parked) back to that handler only."""
-    from bersinar.parking import replay
+    import amqp
+
+    from bersinar.parking import ParkingBusy, replay
 
     service = queue.split("--", 1)[1].split(".", 1)[0] if "--" in queue else SERVICES[0]
     config = _load(service)
-    replayed = replay(
-        config["AMQP_URI"], queue, event_id=event_id, limit=limit, progress=lambda n: None
-    )
+    try:
+        replayed = replay(config["AMQP_URI"], queue, event_id=event_id, limit=limit)
+    except amqp.exceptions.NotFound as exc:
+        raise click.ClickException(f"no queue {queue} or {queue}.parked") from exc
+    except ParkingBusy as exc:
+        raise click.ClickException(f"{exc}; try again when it is done") from exc
     click.echo(f"replayed {replayed} message(s) to {queue}")
 
 
 @main.group()
 def crypto():
-    """Client identity at rest (rujukan): encryption keys."""
+    """Client identity at rest (rujukan): encryption and NIK keys."""
 
 
 @crypto.command("rotate")
 @click.option("--batch-size", default=500, show_default=True, help="Clients per transaction.")
 def crypto_rotate(batch_size):
-    """Re-encrypt every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS.
+    """Rewrite every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS and
+    its NIK digest with the first key of RUJUKAN_NIK_HMAC_KEY.
 
-    Put the new key first and keep the old ones after it (``k2:new,k1:old``), run this,
-    then remove the old keys. Each batch is one transaction; a run that stops can be
-    started again."""
+    Put the new key first and keep the old ones after it (``k2:new,k1:old``,
+    ``h2:new,h1:old``), restart every rujukan instance, run this, then remove the old
+    keys. Safe while the services run: each batch is one transaction, returning clients
+    are found under either NIK key meanwhile, and a run that stops can be started again.
+    Nothing is changed while a key that stored clients were written with is missing."""
+    from sqlalchemy.exc import IntegrityError
     from tqdm import tqdm
 
     from bersinar.db import UnitOfWorkFactory
@@ -438,25 +451,75 @@ def crypto_rotate(batch_size):
         )
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
+    keys = f"{cipher.current_kid}/{cipher.current_hmac_kid}"
     factory = UnitOfWorkFactory(config["DATABASE_URL"], "rujukan", Base.metadata)
+
+    def batch(after: str):
+        # a digest taken between the batch's check and its commit (only by a service that
+        # lacks the old NIK key) fails the commit: the batch again then reports it
+        for attempt in range(3):
+            try:
+                with factory() as uow:
+                    result = handlers.rekey_clients(uow, cipher, after, batch_size)
+                    uow.commit()
+                return result
+            except IntegrityError as exc:
+                if attempt == 2:
+                    # the database's detail would print a digest: say only what happened
+                    raise click.ClickException(
+                        "a batch kept meeting NIK digests written meanwhile; run again"
+                    ) from exc
+        raise AssertionError("unreachable")
+
     try:
         with factory() as uow:
-            total = handlers.clients_to_reencrypt(uow, cipher)
-        done, after = 0, ""
-        with tqdm(total=total, unit="klien", desc=f"ke kunci {cipher.current_kid}") as bar:
-            while True:
+            missing = handlers.missing_keys(uow, cipher)
+            total = handlers.clients_to_rekey(uow, cipher)
+        if missing:
+            named = "; ".join(f"{var}: {', '.join(kids)}" for var, kids in missing.items())
+            raise click.ClickException(
+                f"clients were written with keys that are not configured ({named}); "
+                "list them after the new keys and run again. Nothing was changed."
+            )
+        done, duplicates = 0, set()
+        with tqdm(total=total, unit="klien", desc=f"ke kunci {keys}") as bar:
+            for passes in range(1, 4):
+                after, rewritten = "", 0
+                while True:
+                    count, last, twins = batch(after)
+                    if last is None:
+                        break
+                    after, rewritten = last, rewritten + count
+                    bar.update(count + len(set(twins) - duplicates))
+                    duplicates.update(twins)
+                done += rewritten
                 with factory() as uow:
-                    count, last = handlers.reencrypt_clients(uow, cipher, after, batch_size)
-                    uow.commit()
-                if last is None:
+                    left = handlers.clients_to_rekey(uow, cipher) - len(duplicates)
+                if left <= 0 or not rewritten or passes == 3:
                     break
-                done, after = done + count, last
-                bar.update(count)
+                # written behind the run with an old key first: an instance not restarted
+                click.echo(
+                    f"{left} client(s) were written with an old key during the run: a rujukan "
+                    "instance still has the old keys first; restart it. Going round again.",
+                    err=True,
+                )
+                bar.total += left
     except KeyError_ as exc:
         raise click.ClickException(f"{exc}; add that key after the new one and run again") from exc
     finally:
         factory.dispose()
-    click.echo(f"rujukan: {done} client(s) re-encrypted with key {cipher.current_kid}")
+    click.echo(f"rujukan: {done} client(s) re-keyed with keys {keys}")
+    if left > 0:
+        raise click.ClickException(
+            f"{left} client(s) are still written with an old key; run this again once "
+            "every rujukan instance has the new keys first"
+        )
+    if duplicates:
+        raise click.ClickException(
+            f"{len(duplicates)} client record(s) have the NIK of another client and keep "
+            f"their old NIK digest: {', '.join(sorted(duplicates))}. Keep the old NIK key "
+            "until they are merged."
+        )
 
 
 @main.group()

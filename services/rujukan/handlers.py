@@ -14,7 +14,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, or_, select, update
 
 from bersinar.codes import local_date
 from bersinar.context import current_correlation_id
@@ -190,13 +190,16 @@ def _find_or_create_client(
     uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]
 ) -> tuple[Client, bool]:
     """The client of this NIK, and whether it is new. The insert comes first (most
-    referrals are of a new person: one statement); a NIK already known, or two referrals
-    of the same new person at the same moment, insert nothing and read the row that is
-    there."""
-    digest = cipher.nik_digest(client["nik"])
+    referrals are of a new person: one statement) and inserts nothing when a client has
+    the NIK's digest under any configured key: during a key rotation a returning client
+    stored under the old key is found, and not made again under the new one. A NIK
+    already known, or two referrals of the same new person at the same moment (the unique
+    digest), insert nothing and read the row that is there."""
+    digests = list(cipher.nik_digests(client["nik"]).values())
     values = {
         "id": str(uuid.uuid4()),
-        "nik_digest": digest,
+        "nik_digest": digests[0],
+        "nik_key_id": cipher.current_hmac_kid,
         "nik_encrypted": cipher.encrypt(client["nik"]),
         "name_encrypted": cipher.encrypt(client["name"]),
         "phone_encrypted": cipher.encrypt(client.get("phone")),
@@ -205,9 +208,22 @@ def _find_or_create_client(
         "sex": client["sex"],
         "created_at": utcnow(),
     }
-    new = uow.session.scalars(insert_ignoring(Client).values(**values).returning(Client)).first()
+    known = select(Client.id).where(Client.nik_digest.in_(digests))
+    row = select(
+        *(literal(value, Client.__table__.c[name].type) for name, value in values.items())
+    ).where(~known.exists())
+    new = uow.session.scalars(
+        insert_ignoring(Client).from_select(list(values), row).returning(Client)
+    ).first()
     if new is None:
-        return uow.session.scalars(select(Client).where(Client.nik_digest == digest)).one(), False
+        found = uow.session.scalars(
+            select(Client)
+            .where(Client.nik_digest.in_(digests))
+            .order_by(Client.created_at, Client.id)
+        ).all()
+        if len(found) > 1:
+            log.warning("%d client records share one NIK: %s", len(found), [c.id for c in found])
+        return found[0], False
     return new, True
 
 
@@ -244,7 +260,8 @@ def create_referral(
         made = uow.session.get(Referral, referral_id)
         if made is not None:
             same = (
-                made.client.nik_digest == cipher.nik_digest(command["client"]["nik"])
+                made.client.nik_digest
+                == cipher.nik_digests(command["client"]["nik"]).get(made.client.nik_key_id)
                 and made.partner_id == command["partner_id"]
                 and made.service_type == command["service_type"]
             )
@@ -722,32 +739,72 @@ def occupancy(uow: UnitOfWork) -> list[tuple[str, str, int, int]]:
 # --- keys -----------------------------------------------------------------------------
 
 
-def reencrypt_clients(
+def _stale(cipher: ClientCipher):
+    """Clients whose identity or NIK digest an older key wrote."""
+    return or_(Client.key_id != cipher.current_kid, Client.nik_key_id != cipher.current_hmac_kid)
+
+
+def missing_keys(uow: UnitOfWork, cipher: ClientCipher) -> dict[str, list[str]]:
+    """Ids of keys that stored clients were written with and ``cipher`` lacks, by
+    variable: a rotation must not start without them (and matching needs the NIK keys)."""
+    encryption = set(uow.session.scalars(select(Client.key_id).distinct()))
+    nik = set(uow.session.scalars(select(Client.nik_key_id).distinct()))
+    missing = {
+        "RUJUKAN_ENCRYPTION_KEYS": sorted(encryption - cipher.key_ids),
+        "RUJUKAN_NIK_HMAC_KEY": sorted(nik - cipher.hmac_key_ids),
+    }
+    return {variable: kids for variable, kids in missing.items() if kids}
+
+
+def rekey_clients(
     uow: UnitOfWork, cipher: ClientCipher, after_id: str = "", limit: int = 500
-) -> tuple[int, str | None]:
-    """Re-encrypt with the current key the next ``limit`` clients (by id, after
-    ``after_id``) whose identity was written with another key. Returns how many were
-    rewritten and the last id seen (None when none is left)."""
-    query = (
+) -> tuple[int, str | None, list[str]]:
+    """Rewrite with the current keys the next ``limit`` clients (by id, after
+    ``after_id``) that an older key wrote: identity re-encrypted, NIK digest made again.
+    Returns how many were rewritten, the last id seen (None when none is left) and the
+    ids of clients whose new digest another client already holds.
+
+    Clients the services create meanwhile are written with the current keys and so are
+    never selected here. A digest is taken already only when one person has two client
+    records, which only a service lacking the old NIK key could have made (it did not
+    find the client stored under it): such a client keeps its old digest, the two
+    records are reported, and the rest goes on."""
+    clients = uow.session.scalars(
         select(Client)
-        .where(Client.key_id != cipher.current_kid, Client.id > after_id)
+        .where(_stale(cipher), Client.id > after_id)
         .order_by(Client.id)
         .limit(limit)
         .with_for_update()
-    )
-    clients = uow.session.scalars(query).all()
+    ).all()
+    digests = {}
     for client in clients:
-        client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
-        client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
-        client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
-        client.key_id = cipher.current_kid
-    return len(clients), (clients[-1].id if clients else None)
-
-
-def clients_to_reencrypt(uow: UnitOfWork, cipher: ClientCipher) -> int:
-    return uow.session.scalar(
-        select(func.count()).select_from(Client).where(Client.key_id != cipher.current_kid)
+        if client.key_id != cipher.current_kid:
+            client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
+            client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
+            client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
+            client.key_id = cipher.current_kid
+        if client.nik_key_id != cipher.current_hmac_kid:
+            digests[client.id] = cipher.nik_digest(cipher.decrypt(client.nik_encrypted))
+    taken = set(
+        uow.session.scalars(
+            select(Client.nik_digest).where(Client.nik_digest.in_(digests.values()))
+        )
     )
+    duplicates = []
+    for client in clients:
+        digest = digests.get(client.id)
+        if digest is None:
+            continue
+        if digest in taken:
+            duplicates.append(client.id)
+            continue
+        client.nik_digest = digest
+        client.nik_key_id = cipher.current_hmac_kid
+    return len(clients) - len(duplicates), (clients[-1].id if clients else None), duplicates
+
+
+def clients_to_rekey(uow: UnitOfWork, cipher: ClientCipher) -> int:
+    return uow.session.scalar(select(func.count()).select_from(Client).where(_stale(cipher)))
 
 
 # --- events ---------------------------------------------------------------------------

@@ -57,7 +57,10 @@ class Client(Base):
     __tablename__ = "clients"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the pseudonym
+    # HMAC of the NIK under key ``nik_key_id`` (RUJUKAN_NIK_HMAC_KEY): how a returning
+    # client is found; unique, as two keys give one NIK two different digests
     nik_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    nik_key_id: Mapped[str] = mapped_column(String(32), index=True)
     nik_encrypted: Mapped[str] = mapped_column(Text)
     name_encrypted: Mapped[str] = mapped_column(Text)
     phone_encrypted: Mapped[str | None] = mapped_column(Text)

@@ -568,7 +568,7 @@ def test_an_older_partner_snapshot_changes_nothing(partners):
 # --- key rotation ---------------------------------------------------------------------
 
 
-def test_reencrypt_in_batches_until_none_is_left(partners):
+def test_rekey_in_batches_until_none_is_left(partners):
     old = Fernet.generate_key().decode()
     new = Fernet.generate_key().decode()
     before = ClientCipher(f"k1:{old}", HMAC_KEY)
@@ -576,19 +576,20 @@ def test_reencrypt_in_batches_until_none_is_left(partners):
         create(partners, before, nik=f"17710145039500{n:02d}")
     after = ClientCipher(f"k2:{new},k1:{old}", HMAC_KEY)
     with partners() as uow:
-        assert handlers.clients_to_reencrypt(uow, after) == 7
+        assert handlers.clients_to_rekey(uow, after) == 7
     done, cursor = 0, ""
     while True:
         with partners() as uow:
-            count, last = handlers.reencrypt_clients(uow, after, cursor, limit=3)
+            count, last, duplicates = handlers.rekey_clients(uow, after, cursor, limit=3)
             uow.commit()
+        assert duplicates == []
         if last is None:
             break
         done, cursor = done + count, last
     assert done == 7
     only_new = ClientCipher(f"k2:{new}", HMAC_KEY)
     with partners() as uow:
-        assert handlers.clients_to_reencrypt(uow, after) == 0
+        assert handlers.clients_to_rekey(uow, after) == 0
         clients = uow.session.scalars(select(Client)).all()
         assert {c.key_id for c in clients} == {"k2"}
         assert {only_new.decrypt(c.name_encrypted) for c in clients} == {NAME}

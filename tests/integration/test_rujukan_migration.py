@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
@@ -54,4 +55,33 @@ def test_ruj0002_fills_key_ids_and_deadlines_of_existing_rows(fresh_database):
         )
         assert "status" in columns and "response_due_at" not in columns
         assert connection.scalar(text("SELECT COUNT(*) FROM referrals")) == 1
+    engine.dispose()
+
+
+def test_ruj0004_gives_stored_digests_the_key_id_of_the_single_nik_key(fresh_database):
+    """Digests stored before NIK key ids were made with the one key then configured, which
+    the single-key form of RUJUKAN_NIK_HMAC_KEY names h1; going back down is refused once
+    a digest was made with another key (the older schema could not tell it apart)."""
+    url = fresh_database()
+    upgrade("rujukan", url, "ruj0003")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO clients (id, nik_digest, nik_encrypted, name_encrypted, "
+                "phone_encrypted, key_id, birth_date, sex, created_at) VALUES "
+                "('c1', 'd1', 'k1:tokenA', 'k1:tokenB', NULL, 'k1', '1990-08-17', 'M', now())"
+            )
+        )
+    upgrade("rujukan", url)
+    with engine.begin() as connection:
+        assert connection.scalar(text("SELECT nik_key_id FROM clients")) == "h1"
+        connection.execute(text("UPDATE clients SET nik_key_id = 'h2'"))
+    with pytest.raises(RuntimeError, match="other than h1"):
+        command.downgrade(alembic_config("rujukan", url), "ruj0003")
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE clients SET nik_key_id = 'h1'"))
+    command.downgrade(alembic_config("rujukan", url), "ruj0003")
+    with engine.connect() as connection:
+        assert connection.scalar(text("SELECT nik_digest FROM clients")) == "d1"
     engine.dispose()
