@@ -82,7 +82,7 @@ def check_nik(nik: str, birth_date: date, sex: str) -> None:
     """A NIK is 16 digits: province (2), regency (2), district (2), birth date DDMMYY with
     40 added to the day for women, then a serial. It must agree with birth date and sex."""
     errors: dict[str, list[str]] = {}
-    if len(nik) != 16 or not nik.isdigit():
+    if len(nik) != 16 or not (nik.isascii() and nik.isdigit()):  # ٣ and ３ are digits too
         raise ValidationFailed(errors={"client": {"nik": ["NIK harus 16 digit angka."]}})
     if int(nik[:2]) not in PROVINCE_CODES:
         errors.setdefault("nik", []).append("Kode provinsi pada NIK tidak dikenal.")

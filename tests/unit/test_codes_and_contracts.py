@@ -111,3 +111,26 @@ def test_a_label_is_the_words_of_a_code_or_the_code_itself():
     assert codes.label(codes.SEXES, "X") == "X"
     assert codes.label(codes.SEXES, None) == "-"
     assert codes.label({None: "Belum dikirim"}, None) == "Belum dikirim"
+
+
+@pytest.mark.parametrize(
+    "nik",
+    ["١٧٧١٠٥٠٥٠١٩٠٠٠٠١", "１７７１０５０５０１９０００００１", "177105050190000１"],
+    ids=["arabic-indic", "full-width", "one-full-width"],
+)
+def test_a_nik_is_sixteen_ascii_digits_at_the_edge_and_in_the_rule(nik):
+    """Other scripts' digits would make the same person a new client each time."""
+    from datetime import date
+
+    from marshmallow import ValidationError
+
+    from bersinar.contracts.referrals import ClientInput
+    from bersinar.errors import ValidationFailed
+
+    body = {"nik": nik, "name": "Klien", "birth_date": "1990-01-05", "sex": "M"}
+    with pytest.raises(ValidationError) as refused:
+        ClientInput().load(body)
+    assert "nik" in refused.value.messages
+    with pytest.raises(ValidationFailed):
+        rujukan.check_nik(nik, date(1990, 1, 5), "M")
+    rujukan.check_nik("1771050501900001", date(1990, 1, 5), "M")  # the same in ASCII
