@@ -38,7 +38,7 @@ from sqlalchemy.sql.dml import Insert
 from bersinar.context import current_correlation_id
 from bersinar.contracts.events import check_payload
 from bersinar.envelope import make_event, parse_rfc3339, utcnow
-from bersinar.errors import ValidationFailed
+from bersinar.errors import UnknownCursor
 from bersinar.metrics import BUSINESS_EVENTS
 
 # The same names in every service's schema, so the relay, the inbox and the tools need
@@ -313,8 +313,9 @@ def page_newest_first(
     """One page of ``query`` (rows of ``model``), newest first, by keyset: ``cursor`` in
     ``params`` is the id of the last item of the previous page, and the next page starts
     after that row's ``order`` columns, so pages neither skip nor repeat rows while new
-    ones arrive. An unknown cursor is refused. ``render`` turns the page's rows into
-    items. Answers ``{"items": [...], "next_cursor": id or None}``, as every list does."""
+    ones arrive. A cursor naming no row is refused (UNKNOWN_CURSOR, 422). ``render``
+    turns the page's rows into items. Answers ``{"items": [...], "next_cursor": id or
+    None}``, as every list does."""
     limit = max(1, min(int(params.get("limit") or 50), MAX_PAGE))
     columns = [getattr(model, name) for name in order]
     query = query.order_by(*(column.desc() for column in columns))
@@ -326,7 +327,7 @@ def page_newest_first(
         except (TypeError, ValueError):
             anchor = None
         if anchor is None:
-            raise ValidationFailed(
+            raise UnknownCursor(
                 "Kursor tidak dikenal; mulai lagi dari halaman pertama.",
                 errors={"cursor": ["Tidak dikenal."]},
             )

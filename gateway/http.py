@@ -262,6 +262,13 @@ def without_page(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in ("limit", "cursor")}
 
 
+# the rule of a list paged by keyset in its service (bersinar.db.page_newest_first)
+KEYSET_PAGE = {
+    "UNKNOWN_CURSOR": "kursor yang tidak menunjuk butir daftar ini (dari daftar atau filter "
+    "lain, atau butir yang sudah tidak ada)"
+}
+
+
 def validated_json(request) -> Any:
     """The body as the gateway validated it (defaults filled in, dates as text), sent to
     the service that owns the data, which reads it through the same contract at its own

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from bersinar.codes import PEOPLE
 from bersinar.contracts import notifications as contracts
-from gateway.http import endpoint, require, validated_json
+from gateway.http import KEYSET_PAGE, endpoint, require, validated_json
 
 
 def inbox_of(caller, partner_id: str | None = None, recipient: str | None = None) -> str | None:
@@ -35,6 +35,7 @@ class NotificationRoutes:
         query=contracts.InboxQuery,
         response=contracts.NotificationPage,
         tags=("notifikasi",),
+        rules=KEYSET_PAGE,
     )
     def list_notifications(self, request, caller, data, params):
         recipient = inbox_of(caller, params.get("partner_id"), params.get("recipient"))
@@ -81,6 +82,7 @@ class NotificationRoutes:
         query=contracts.DeliveryQuery,
         response=contracts.DeliveryPage,
         tags=("notifikasi",),
+        rules=KEYSET_PAGE,
     )
     def list_deliveries(self, request, caller, data, params):
         return self.rpc("notifikasi", "list_deliveries", request.args.to_dict())

@@ -4,7 +4,7 @@ import logging
 
 from bersinar.codes import STAFF
 from bersinar.contracts import referrals as contracts
-from gateway.http import endpoint, validated_json
+from gateway.http import KEYSET_PAGE, endpoint, validated_json
 from gateway.idempotency import request_key
 
 # who may look at referrals at all; which ones, and what they may do to them, rujukan
@@ -87,6 +87,7 @@ class ReferralRoutes:
         query=contracts.ReferralFilter,
         response=contracts.Referral(many=True),
         tags=("rujukan",),
+        rules=KEYSET_PAGE,
     )
     def list_referrals(self, request, caller, data, params):
         return self.rpc("rujukan", "list_referrals", request.args.to_dict(), actor_of(caller))

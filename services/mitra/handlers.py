@@ -405,7 +405,7 @@ def sign_agreement(
         raise Conflict(
             f"PKS nomor {command['number']} sudah tercatat.", errors={"number": ["Sudah dipakai."]}
         )
-    renews = command.get("renews_agreement_id")
+    renews = command.get("renews_agreement_id") or None  # "" names none
     if renews:
         previous = uow.session.get(Agreement, renews)
         if previous is None or previous.partner_id != partner.id:

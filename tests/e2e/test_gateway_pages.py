@@ -75,10 +75,17 @@ def test_pages_cover_a_collection_once_in_order(system, path, params):
     assert pages == max(1, -(-len(seen) // limit))
 
 
-@pytest.mark.parametrize("path", ["/api/v1/partners", "/api/v1/referrals", "/api/v1/audit"])
-def test_an_unknown_cursor_is_refused(system, path):
+@pytest.mark.parametrize(
+    "path, code",
+    [
+        ("/api/v1/partners", "VALIDATION_ERROR"),  # not the shape of its cursors
+        ("/api/v1/referrals", "UNKNOWN_CURSOR"),  # the shape of an id, of no referral
+        ("/api/v1/audit", "UNKNOWN_CURSOR"),
+    ],
+)
+def test_an_unknown_cursor_is_refused(system, path, code):
     unknown = system.get(path, params={"cursor": "tidak-ada"})
-    assert (unknown.status_code, unknown.json()["code"]) == (422, "VALIDATION_ERROR")
+    assert (unknown.status_code, unknown.json()["code"]) == (422, code)
     assert "cursor" in unknown.json()["errors"]
 
 
