@@ -13,6 +13,7 @@ import eventlet
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bersinar.db import UnitOfWorkFactory, make_engine
@@ -37,8 +38,11 @@ def outbox_url(test_run_id):
 def allow_connections(url: str, allowed: bool) -> None:
     """Let nobody in (and throw out who is in), or let them in again: the database is
     down for its clients while the shared server goes on serving everyone else."""
-    name = url.rsplit("/", 1)[1]
-    admin = make_engine(url.rsplit("/", 1)[0] + "/postgres", poolclass=NullPool)
+    target = make_url(url)  # a server's address, or a socket folder in the query
+    name = target.database
+    admin = make_engine(
+        target.set(database="postgres").render_as_string(hide_password=False), poolclass=NullPool
+    )
     try:
         with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(
