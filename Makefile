@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install ops-tools browser-tools migrate queues seed secrets users unit integration e2e browser check lint bench bench-short chaos chaos-short clean-var
+.PHONY: run test install ops-tools browser-tools secrets unit integration e2e browser check lint bench bench-short chaos chaos-short clean-var
 
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
@@ -27,24 +27,11 @@ browser-tools:
 secrets: install
 	@$(BIN)/bersinar secrets init
 
-migrate: secrets
-	$(BIN)/bersinar migrate
-
-queues: install
-	$(BIN)/bersinar queues
-
-seed: migrate queues
-	$(BIN)/bersinar seed
-
-# the console's first admin account, on a fresh install only (password in var/)
-users: migrate
-	$(BIN)/bersinar users bootstrap
-
-run: seed users
-	@mkdir -p var/log
-	@echo "Bersinar: http://127.0.0.1:8000 (admin key in var/secrets.env; logs in var/log/)"
-	@echo "Console: http://127.0.0.1:8000/console (first admin's password in var/console-admin.txt)"
-	BERSINAR_VAR=$(CURDIR)/var $(BIN)/supervisord -c deploy/supervisord.conf
+# Everything under supervisord in the foreground (deploy/supervisord.conf): the embedded
+# PostgreSQL (unless every <SERVICE>_DATABASE_URL is set), then `bersinar setup`
+# (databases, migrations, queues, seed, first admin), the services, relays and gateway.
+run: install
+	$(BIN)/bersinar run
 
 # The browser tests run in a pytest process of their own: Playwright's sync API cannot
 # run under the eventlet monkey-patching every other test needs (tests/conftest.py).
@@ -62,7 +49,7 @@ e2e: install ops-tools
 	$(BIN)/pytest tests/e2e
 
 lint: install
-	$(BIN)/ruff check bersinar services gateway tests bench chaos
+	$(BIN)/ruff check bersinar services gateway cli harness tests bench chaos
 
 browser: install browser-tools
 	BERSINAR_TEST_BROWSER=1 $(BIN)/pytest tests/browser
@@ -72,8 +59,9 @@ check: lint unit
 bench: install
 	$(BIN)/python -m bench
 
-# the fault suite (docs/chaos.md): its own RabbitMQ node and PostgreSQL cluster, never
-# the shared ones; needs root or the rabbitmq and postgres users' rights
+# the fault suite (docs/chaos.md): `bersinar run` with the embedded PostgreSQL on a folder
+# of its own, against a RabbitMQ node of its own (never the shared one); needs root or the
+# rabbitmq user's rights
 chaos: install
 	$(BIN)/python -m chaos --write-docs
 

@@ -6,7 +6,7 @@ import dataclasses
 from typing import Any
 
 from bench.ops import OPERATIONS
-from bench.run import (
+from bench.results import (
     PROCESSES,
     TARGET_EVENTS_PER_S,
     TARGET_INDICATORS_S,
@@ -399,13 +399,29 @@ def memory_table(results: Results, markdown: bool) -> str:
                 "PASS" if worst and worst / 1024 < TARGET_RSS_MIB else ("FAIL" if worst else "-"),
             ]
         )
+    # the database is not a Bersinar process: shown, not held to the target
+    database = [results.postgres_kib.get(p) or {} for p in phases]
+    if any(database):
+        processes = max(d.get("processes", 0) for d in database)
+        for key, what in (
+            ("pss_kib", "PSS, shared memory counted once"),
+            ("rss_kib", "sum of VmRSS"),
+        ):
+            rows.append(
+                [
+                    f"embedded PostgreSQL, up to {processes} processes ({what})",
+                    *[_mib(d.get(key)) for d in database],
+                    "-",
+                    "not a target",
+                ]
+            )
     return _table(header, rows, markdown)
 
 
 def cpu_table(results: Results, markdown: bool) -> str:
     phases = [p for p in results.cpu if results.cpu[p]]
     names = list(PROCESSES) + [
-        "postgres (bench dbs)",
+        "postgres (backends)",
         "postgres (server processes)",
         "rabbitmq",
         "load generator",
@@ -498,12 +514,15 @@ def text(results: Results, settings: Settings) -> str:
 
 METHOD = """\
 `python -m bench` (or `make bench`) builds a system of its own and removes it afterwards:
-a fresh RabbitMQ vhost `bersinar-bench-<run>` and fresh PostgreSQL databases
-`bb_<run>_<component>` (migrated to head), the nine processes of `make run` started as
-subprocesses with `tests/support/system.py` (`bersinar serve <component>` ×5, `bersinar relay
-<service>` ×4), partners seeded with `bersinar seed`. Everything is on 127.0.0.1.
+a fresh RabbitMQ vhost `bersinar-bench-<run>` and the system as `make run` starts it
+(`harness/system.py`: `bersinar run` with `BERSINAR_VAR=bench/results/run-<run>`):
+supervisord, the embedded PostgreSQL (its data in that folder, removed at the end; the
+default set-up, no `<SERVICE>_DATABASE_URL`), `bersinar setup` (databases, migrations,
+queues, partners seeded), then the nine processes (`bersinar serve <component>` ×5,
+`bersinar relay <service>` ×4). Everything is on 127.0.0.1. A process that dies during
+the run (supervisord gives it a new PID) ends the run.
 
-- **Seeding.** After `bersinar seed` the harness waits until rujukan's partner read model
+- **Seeding.** After `bersinar setup` the harness waits until rujukan's partner read model
   holds all five partners (a referral POST stops answering 422 "Mitra tidak dikenal").
   The seeded capacities (10–40 places per offer) would turn the load into 409
   CAPACITY_FULL after ~280 referrals, so every offer in rujukan's partner read model (the
@@ -512,7 +531,7 @@ subprocesses with `tests/support/system.py` (`bersinar serve <component>` ×5, `
 - **HTTP phases.** `POST /api/v1/referrals` with the admin key, at 1, 10 and 50
   connections, closed loop (each connection sends the next request when the answer is
   read), HTTP/1.1 keep-alive, 3 s warm-up then 15 s counted. Bodies come from
-  `tests/support/data.py` `referral_body`, spread over every (partner, service type) of
+  `harness/data.py` `referral_body`, spread over every (partner, service type) of
   the seed, and every NIK is distinct (serial and birth date vary), so no request is a
   returning client. Only requests *completed* inside the counted window count; req/s
   counts 201 answers only. Between phases the harness waits until both consumers have
@@ -557,17 +576,22 @@ subprocesses with `tests/support/system.py` (`bersinar serve <component>` ×5, `
   with one status and with none, per status, unfiltered), `EXPLAIN ANALYZE` of the list
   query, and 5 sequential `GET /api/v1/indicators?period=<last month ended>` (first call
   shown apart; the verdict uses the median of the others).
-- **Events phase.** N `referral_requested` rows (the shape of
-  `services/rujukan/handlers.py` `referral_event_data`) are written to rujukan's outbox
+- **Events phase.** N `referral_requested` rows (payloads built by
+  `services/rujukan/handlers.py` `referral_event_data`, through
+  `harness/produced.py`) are written to rujukan's outbox
   through `bersinar.db.UnitOfWorkFactory` + `uow.emit` in one transaction; the clock starts
   when it commits. The relay figure is the last `published_at`; a consumer's is the last
   `handled_at` of its inbox rows for those events; end to end is when both consumers have
   all N. Rates are N / those seconds.
 - **Memory and CPU.** VmRSS of every process from `/proc/<pid>/status`, sampled every
-  0.25 s during each phase (peak shown), plus VmHWM at the end. CPU from
-  `/proc/<pid>/stat` over each counted window, in % of one core, for every process, the
-  PostgreSQL backends of the bench databases, the RabbitMQ server and the generator;
-  "other" is the rest of the machine (the machine is shared).
+  0.25 s during each phase (peak shown), plus VmHWM at the end. The embedded PostgreSQL
+  (the postmaster and every process it started) apart, as two sums: of PSS
+  (`/proc/<pid>/smaps_rollup`, shared memory divided among the processes sharing it, so
+  counted once) and of VmRSS (shared memory counted in each). CPU from `/proc/<pid>/stat`
+  over each counted window, in % of one core, for every process, the embedded
+  PostgreSQL's backends of the components' databases and its own server processes, the
+  RabbitMQ server and the generator; "other" is the rest of the machine (the machine is
+  shared).
 """
 
 
@@ -595,8 +619,8 @@ def markdown(results: Results, settings: Settings) -> str:
         "    # --no-docs (do not rewrite this file), --keep-logs",
         "```",
         "",
-        "Needs RabbitMQ (guest/guest, `rabbitmqctl` on the PATH) and PostgreSQL (user postgres, "
-        "trust) on 127.0.0.1, as `make test` does, and about 2 GB free for the 1M referrals. "
+        "Needs RabbitMQ (guest/guest, `rabbitmqctl` on the PATH) on 127.0.0.1, as `make test` "
+        "does, and about 2 GB free under `bench/results/` for the 1M referrals. "
         "The full suite takes 15–25 minutes (loading 1M referrals: 3–4 of them), stops by "
         "itself, prints the tables below, rewrites this file and leaves the raw figures in "
         "`bench/results/latest.json` (git-ignored). It never asserts: the verdicts are for "

@@ -1,10 +1,12 @@
-"""The benchmark run: a system of its own (fresh vhost, fresh databases, every process of
-`make run`), seeded; HTTP phases at 1, 10 and 50 connections (create, then read a
+"""The benchmark run: a system of its own started as `make run` starts it (`bersinar run`
+on a folder of its own: supervisord, the embedded PostgreSQL, `bersinar setup`, every
+process; a fresh vhost), seeded; HTTP phases at 1, 10 and 50 connections (create, then read a
 partner, read a referral, list referrals, accept a referral, submit a report); an outbox
 → relay → consumers phase; referrals grown to 10k, 100k and 1M with list latency and the
 time of the indicators at each size; then everything is torn down, whatever happened.
 
-Everything it talks to is on 127.0.0.1. It kills only the processes it started, by PID.
+Everything it talks to is on 127.0.0.1. It stops only the supervisord it started (and with
+it everything that supervisord runs).
 """
 
 from __future__ import annotations
@@ -21,92 +23,39 @@ import sys
 import time
 import traceback
 import uuid
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bench import procstat, scale
-from bench.loadgen import MIX, referral_for
+from bench import report, scale
 from bench.ops import EVENTS_OF, OPERATIONS, REPORT_ENV, Operations
+from bench.results import (
+    PROCESSES,
+    Results,
+    Settings,
+)
+from bersinar import pg
 from bersinar.config import COMPONENTS, ROOT, SERVICES
-from tests.support import infra
-from tests.support.system import RELAYS, System
+from harness import infra, procstat, produced
+from harness.loadgen import MIX, referral_for
+from harness.system import System
 
 BIN = Path(sys.executable).parent
 RESULTS_DIR = ROOT / "bench" / "results"  # git-ignored
-PROCESSES = (*SERVICES, "gateway", *RELAYS)
 CONSUMERS = ("laporan", "notifikasi")  # who handles rujukan's referral_requested
+# clients of four age groups (18-24, 25-34, 35-44, 45+) for the events phase
+BIRTH_DATES = (date(2004, 3, 1), date(1994, 3, 1), date(1986, 3, 1), date(1970, 3, 1))
 
-# The targets of the issue. Reported against, never asserted.
-TARGET_RPS_AT_10 = 300.0
-TARGET_P99_AT_10_MS = 80.0
-TARGET_EVENTS_PER_S = 1500.0
-TARGET_RSS_MIB = 200.0
-TARGET_READ_PARTNER_RPS_AT_10 = 700.0
-TARGET_LIST_P99_GROWTH = 1.5  # list p99 at the largest size / at the smallest
-TARGET_INDICATORS_S = 1.0  # GET /indicators for a period at 1M referrals
-INDICATORS_PERIOD_OFFSET = 1  # the period of the indicators: the last month ended
 
-# PostgreSQL's own processes (shared by every database, ours the busiest while we run)
-POSTGRES_SERVER_PROCESSES = (
-    "walwriter",
-    "checkpointer",
-    "background writer",
-    "autovacuum",
-    "logical replication",
-    "stats",
-)
 DISTURBED_AT = 25.0  # % of a core used by others during a window: the run notes it
 BENCH_CAPACITY = 1_000_000  # places per offer during the run (see Bench.raise_capacity)
 
 # Referral indices: each phase draws its clients from its own range (distinct NIKs).
 PROBE_FIRST_INDEX = 0
 PHASE_FIRST_INDEX = 1_000_000  # phase k starts at (k + 1) * this
-
-
-@dataclass
-class Settings:
-    connections: tuple[int, ...] = (1, 10, 50)
-    warmup: float = 3.0
-    duration: float = 15.0
-    operations: tuple[str, ...] = tuple(OPERATIONS)
-    op_warmup: float = 2.0
-    op_duration: float = 8.0
-    events: int = 10_000
-    event_timeout: float = 100.0  # cut shorter if the run's time budget is nearly spent
-    drain_timeout: float = 30.0
-    scale_sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)
-    scale_requests: int = 600  # list requests counted per size and connection count
-    scale_connections: tuple[int, ...] = (1, 10)
-    indicator_calls: int = 5
-    budget: float = 1800.0  # seconds; later phases are skipped past this, with a note
-    short: bool = False
-    calibrate: bool = True
-    write_docs: bool = True
-    docs_path: Path = ROOT / "docs" / "benchmarks.md"
-    keep_logs: bool = False
-
-
-@dataclass
-class Results:
-    started: datetime = field(default_factory=lambda: datetime.now(UTC))
-    machine: dict = field(default_factory=dict)
-    setup_s: dict = field(default_factory=dict)
-    calibration: dict | None = None
-    http: list[dict] = field(default_factory=list)
-    ops: dict[str, list[dict]] = field(default_factory=dict)  # operation -> one per conn
-    events: dict | None = None
-    scale: list[dict] = field(default_factory=list)  # one per size
-    rss_peak_kib: dict[str, dict[str, int]] = field(default_factory=dict)  # phase -> proc -> KiB
-    rss_hwm_kib: dict[str, int] = field(default_factory=dict)
-    cpu: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> group -> % core
-    notes: list[str] = field(default_factory=list)
-    cleanup: list[str] = field(default_factory=list)
-    wall_s: float = 0.0
 
 
 def log(message: str) -> None:
@@ -137,13 +86,10 @@ def machine_facts() -> dict:
 
 
 def only_localhost() -> None:
-    """Refuse to run against anything but this machine."""
-    for url in (infra.PG_URL_BASE, infra.AMQP_BASE):
-        host = urlsplit(url).hostname
-        if host not in ("127.0.0.1", "localhost"):
-            raise SystemExit(f"bench runs only against 127.0.0.1, not {host} ({url})")
-    if "host=127.0.0.1" not in infra.PG_ADMIN_DSN and "host=localhost" not in infra.PG_ADMIN_DSN:
-        raise SystemExit(f"bench runs only against 127.0.0.1 ({infra.PG_ADMIN_DSN})")
+    """Refuse to run against a broker elsewhere (the database is the run's own)."""
+    host = urlsplit(infra.AMQP_BASE).hostname
+    if host not in ("127.0.0.1", "localhost"):
+        raise SystemExit(f"bench runs only against 127.0.0.1, not {host} ({infra.AMQP_BASE})")
 
 
 def read_line(stream, timeout: float) -> str:
@@ -191,8 +137,9 @@ class Bench:
         self.results = Results()
         self.run_id = uuid.uuid4().hex[:8]
         self.vhost = f"bersinar-bench-{self.run_id}"
-        self.db_prefix = f"bb_{self.run_id}"
-        self.log_dir = RESULTS_DIR / f"logs-{self.run_id}"
+        # the run's BERSINAR_VAR: the embedded PostgreSQL's data, the processes' logs
+        self.var_dir = RESULTS_DIR / f"run-{self.run_id}"
+        self.log_dir = self.var_dir / "log"
         self.admin_key = f"bsk_bench-{secrets.token_urlsafe(24)}"
         self.urls: dict[str, str] = {}
         self.vhost_made = False
@@ -202,6 +149,7 @@ class Bench:
         self.smtp_sink: subprocess.Popen | None = None
         self.t_start = time.monotonic()
         self.rss_hwm: dict[str, int] = {}
+        self.started_pids: dict[str, int] = {}  # each process's PID once the system is up
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -220,11 +168,15 @@ class Bench:
             return connection.execute(text(sql), params).all()
 
     def pids(self) -> dict[str, int]:
-        return {name: process.pid for name, process in self.system.processes.items()}
+        """The Bersinar processes (supervisord's programs but the database)."""
+        return {name: pid for name, pid in self.started_pids.items() if name in PROCESSES}
+
+    def postmaster(self) -> int:
+        return self.started_pids["postgres"]
 
     def backend_pids(self) -> list[int]:
-        """PostgreSQL backends serving this run's databases (for their CPU time)."""
-        names = [url.rsplit("/", 1)[1] for url in self.urls.values()]
+        """The embedded PostgreSQL's backends serving the components' databases."""
+        names = [pg.database_name(c) for c in COMPONENTS]
         with self.engines["admin"].connect() as connection:
             rows = connection.execute(
                 text("SELECT pid FROM pg_stat_activity WHERE datname = ANY(:names)"),
@@ -234,18 +186,20 @@ class Bench:
 
     def cpu_window(self) -> procstat.CpuWindow:
         groups = {name: [pid] for name, pid in self.pids().items()}
-        groups["postgres (bench dbs)"] = self.backend_pids()
+        backends = self.backend_pids()
+        groups["postgres (backends)"] = backends
+        # the postmaster and its own workers (WAL writer, checkpointer, autovacuum...)
         groups["postgres (server processes)"] = [
             pid
-            for pid in procstat.pids_by_cmdline("postgres: ")
-            if any(f": {kind}" in procstat.cmdline(pid) for kind in POSTGRES_SERVER_PROCESSES)
+            for pid in (self.postmaster(), *procstat.children(self.postmaster()))
+            if pid not in backends
         ]
         groups["rabbitmq"] = procstat.pids_by_cmdline("rabbit boot")
         groups["bench harness"] = [os.getpid()]
         return procstat.CpuWindow(groups)
 
     def finish_cpu(self, window: procstat.CpuWindow) -> dict[str, float]:
-        window.add_new_pids("postgres (bench dbs)", self.backend_pids())
+        window.add_new_pids("postgres (backends)", self.backend_pids())
         figures = window.end()
         accounted = sum(v for k, v in figures.items() if k not in ("machine", "machine_cores"))
         figures["other (rest of machine)"] = max(0.0, figures["machine"] - accounted)
@@ -267,75 +221,67 @@ class Bench:
             _, hwm = procstat.rss_kib(pid)
             self.rss_hwm[name] = max(self.rss_hwm.get(name, 0), hwm)
 
+    def memory_sampler(self) -> procstat.RssSampler:
+        return procstat.RssSampler(self.pids(), trees={"postgres": self.postmaster()})
+
+    def keep_peaks(self, phase: str, sampler: procstat.RssSampler) -> None:
+        self.results.rss_peak_kib[phase] = sampler.peak
+        self.results.postgres_kib[phase] = sampler.tree_peak["postgres"]
+
     def check_alive(self) -> None:
-        dead = [name for name, p in self.system.processes.items() if p.poll() is not None]
+        """supervisord starts a process that died again: a new PID is a death."""
+        now = self.system.pids()
+        dead = [name for name, pid in self.started_pids.items() if now.get(name) != pid]
         if dead:
             raise RuntimeError(
-                f"process(es) exited during the run: {', '.join(dead)} (logs in {self.log_dir})"
+                f"process(es) died during the run (restarted by supervisord or not running): "
+                f"{', '.join(dead)} (logs in {self.log_dir})"
             )
 
     # -- setup ------------------------------------------------------------------------
 
     def setup(self) -> None:
         t0 = time.monotonic()
-        log(f"run {self.run_id}: vhost {self.vhost}, databases {self.db_prefix}_*")
+        log(f"run {self.run_id}: vhost {self.vhost}, folder {self.var_dir.relative_to(ROOT)}")
         self.vhost_made = True  # set first: a half-made vhost is deleted too
         infra.create_vhost(self.vhost)
-        # named before they exist, so a failure half-way still drops what was made
-        self.urls = {c: f"{infra.PG_URL_BASE}/{self.db_prefix}_{c}" for c in COMPONENTS}
-        made = infra.create_databases(self.db_prefix)  # migrated to head
-        assert made == self.urls, (made, self.urls)
-        plain = {c: url.replace("+psycopg2", "") for c, url in self.urls.items()}
-        for component, url in plain.items():
-            self.engines[component] = create_engine(url, pool_size=2, max_overflow=0)
-        self.engines["admin"] = create_engine(
-            f"{infra.PG_URL_BASE.replace('+psycopg2', '')}/postgres", pool_size=1, max_overflow=0
-        )
-        self.results.setup_s["databases"] = time.monotonic() - t0
-        t1 = time.monotonic()
         # notifikasi e-mails partners and staff: a local sink accepts them, as a mail
         # server would (without one every delivery fails, retries and is reported)
         smtp_port = infra.free_port()
-        self.smtp_sink = self.spawn("bench.smtpsink", str(smtp_port))
+        self.smtp_sink = self.spawn("harness.smtpsink", str(smtp_port))
         if read_line(self.smtp_sink.stdout, 15) != "LISTENING":
             raise RuntimeError("the SMTP sink did not start")
+        # the default set-up of `make run`: the embedded PostgreSQL under var/pg
         self.system = System(
-            amqp_uri=infra.amqp_uri_for(self.vhost),
-            database_urls=self.urls,
-            encryption_keys=f"b1:{Fernet.generate_key().decode()}",
-            hmac_key=secrets.token_urlsafe(48),
-            log_dir=self.log_dir,
+            infra.amqp_uri_for(self.vhost),
+            f"b1:{Fernet.generate_key().decode()}",
+            secrets.token_urlsafe(48),
+            self.var_dir,
             admin_key=self.admin_key,
             extra_env={
                 "NOTIFIKASI_SMTP_HOST": "127.0.0.1",
                 "NOTIFIKASI_SMTP_PORT": str(smtp_port),
-                # as many connections as workers, none opened and closed per call (an
-                # overflow connection is): at most 10 per process, ~60 for the run, so a
-                # PostgreSQL of 100 connections holds one run beside the tests
-                "DB_POOL_SIZE": "10",
-                "DB_POOL_OVERFLOW": "0",
                 **REPORT_ENV,
             },
         )
-        log(f"starting {len(PROCESSES)} processes (gateway on {self.system.base_url})")
-        try:
-            # whatever `make run` does first (e.g. declaring queues), then every process
-            self.system.start_all()
-        except TimeoutError:
-            self.system.wait_healthy(timeout=60)  # a loaded machine: one more minute
-        missing = set(PROCESSES) - set(self.system.processes)
+        log(f"bersinar run: {len(PROCESSES)} processes, gateway on {self.system.base_url}")
+        self.system.start_all(timeout=300)  # databases, migrations, queues, seed: setup's
+        self.results.setup_s["bersinar run"] = time.monotonic() - t0
+        self.started_pids = self.system.pids()
+        missing = {*PROCESSES, "postgres"} - set(self.started_pids)
         if missing:
-            raise RuntimeError(f"System.start_all did not start {sorted(missing)}")
-        self.results.setup_s["processes"] = time.monotonic() - t1
-        log(f"healthy after {self.results.setup_s['processes']:.1f}s; PIDs {self.pids()}")
+            raise RuntimeError(f"bersinar run did not start {sorted(missing)}")
+        self.urls = dict(self.system.urls)
+        for component, url in self.urls.items():
+            self.engines[component] = create_engine(url, pool_size=2, max_overflow=0)
+        self.engines["admin"] = create_engine(
+            pg.url(self.var_dir / "pg", "postgres"), pool_size=1, max_overflow=0
+        )
+        log(f"healthy after {self.results.setup_s['bersinar run']:.1f}s; PIDs {self.started_pids}")
 
     def seed(self) -> None:
+        """`bersinar setup` seeded mitra; rujukan must have learnt the partners."""
         t0 = time.monotonic()
-        try:
-            done = self.system.command_line("seed", timeout=60)
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(f"bersinar seed failed: {exc.stderr or exc.stdout}") from exc
-        log(done.stdout.strip())
         self.wait_read_model(version=1)
         # A POST for a partner rujukan does not know yet answers 422 "Mitra tidak dikenal".
         self.wait_known_partner()
@@ -447,7 +393,8 @@ class Bench:
         sample: bool = True,
         plan: dict | None = None,
     ):
-        """Run the load generator once; returns (its figures, CPU window, RSS peaks)."""
+        """Run the load generator once; returns (its figures, CPU window, memory
+        sampler)."""
         plan_file = None
         if plan is not None:
             plan_file = self.log_dir / f"plan-{uuid.uuid4().hex[:8]}.json"
@@ -464,7 +411,7 @@ class Bench:
             "static_body": static_body,
             "plan": str(plan_file) if plan_file else None,
         }
-        generator = self.spawn("bench.loadgen", json.dumps(config))
+        generator = self.spawn("harness.loadgen", json.dumps(config))
         try:
             line = read_line(generator.stdout, 30)
             if line != "READY":
@@ -476,10 +423,8 @@ class Bench:
             if sample:
                 window = self.cpu_window()
                 window.groups["load generator"] = procstat.Group("load generator", [generator.pid])
-                rss = procstat.RssSampler(self.pids())
-                sessions = SessionSampler(
-                    self.engines["admin"], self.urls["rujukan"].rsplit("/", 1)[1]
-                )
+                rss = self.memory_sampler()
+                sessions = SessionSampler(self.engines["admin"], pg.database_name("rujukan"))
             time.sleep(max(0.0, warmup - (time.monotonic() - start)))
             if window is not None:
                 window.begin()
@@ -499,7 +444,7 @@ class Bench:
                 plan_file.unlink(missing_ok=True)
         if sessions is not None:
             figures["rujukan_db_sessions"] = sessions.averages()
-        return figures, cpu, (rss.peak if rss else None)
+        return figures, cpu, rss
 
     def calibrate(self) -> None:
         """How fast can the generator go at all? Against a server that answers at once."""
@@ -576,7 +521,7 @@ class Bench:
             return
         label = f"POST c={connections}"
         log(f"{label}: {self.settings.warmup:.0f}s warm-up + {self.settings.duration:.0f}s counted")
-        figures, cpu, peaks = self.drive(
+        figures, cpu, memory = self.drive(
             int(self.system.port),
             connections,
             self.settings.warmup,
@@ -585,7 +530,7 @@ class Bench:
         )
         self.check_alive()
         self.update_hwm()
-        self.results.rss_peak_kib[label] = peaks
+        self.keep_peaks(label, memory)
         self.results.cpu[label] = cpu
         self.note_disturbance(label, cpu)
         figures["label"] = label
@@ -598,7 +543,7 @@ class Bench:
             v
             for k, v in cpu.items()
             if k in PROCESSES
-            or k in ("postgres (bench dbs)", "postgres (server processes)", "rabbitmq")
+            or k in ("postgres (backends)", "postgres (server processes)", "rabbitmq")
         )
         figures["system_cpu_ms_per_request"] = (
             10.0 * ours / figures["ok_per_s"] if figures["ok_per_s"] else None
@@ -648,25 +593,17 @@ class Bench:
         try:
             with factory() as uow:
                 for i in range(n):
-                    referral_id = str(uuid.uuid4())
                     partner, service_type, sexes = MIX[i % len(MIX)]
-                    uow.emit(
-                        "referral_requested",
-                        {
-                            "referral_id": referral_id,
-                            "partner_id": partner,
-                            "client_pseudonym": str(uuid.uuid4()),
-                            "sex": sexes[i % len(sexes)],
-                            "age_group": ("18-24", "25-34", "35-44", "45+")[i % 4],
-                            "service_type": service_type,
-                            "source": "TAT",
-                            "status": "requested",
-                            "previous_referral_id": None,
-                        },
-                        f"referral:{referral_id}",
-                    )
+                    # the payload rujukan's own code builds (its contract is checked)
+                    data = produced.referral_requested(
+                        partner_id=partner,
+                        service_type=service_type,
+                        sex=sexes[i % len(sexes)],
+                        birth_date=BIRTH_DATES[i % len(BIRTH_DATES)],
+                    )["data"]
+                    uow.emit("referral_requested", data, f"referral:{data['referral_id']}")
                 window = self.cpu_window()
-                rss = procstat.RssSampler(self.pids())
+                rss = self.memory_sampler()
                 t_commit = time.monotonic()
                 uow.commit()
                 t0 = time.monotonic()
@@ -751,7 +688,7 @@ class Bench:
             "end_to_end_s": e2e_seconds,
             "handled": counts,
         }
-        self.results.rss_peak_kib[label] = rss.peak
+        self.keep_peaks(label, rss)
         self.results.cpu[label] = cpu
         self.note_disturbance(label, cpu)
         log(
@@ -793,7 +730,7 @@ class Bench:
             f"{label}: {OPERATIONS[operation]}, {self.settings.op_warmup:g}s warm-up + "
             f"{self.settings.op_duration:g}s counted ({len(plan['requests'])} requests planned)"
         )
-        figures, cpu, peaks = self.drive(
+        figures, cpu, memory = self.drive(
             int(self.system.port),
             connections,
             self.settings.op_warmup,
@@ -804,8 +741,11 @@ class Bench:
         self.check_alive()
         self.update_hwm()
         merged = self.results.rss_peak_kib.setdefault("operations", {})
-        for name, kib in (peaks or {}).items():
+        for name, kib in memory.peak.items():
             merged[name] = max(merged.get(name, 0), kib)
+        database = self.results.postgres_kib.setdefault("operations", {})
+        for key, value in memory.tree_peak["postgres"].items():
+            database[key] = max(database.get(key, 0), value)
         self.note_disturbance(label, cpu)
         figures.update(label=label, operation=operation, cpu=cpu)
         log(
@@ -966,13 +906,16 @@ class Bench:
                 self.stop_child(process)
             except Exception as exc:  # keep tearing down
                 self.results.cleanup.append(f"helper {process.pid}: {exc}")
+        for engine in self.engines.values():
+            engine.dispose()
         if self.system is not None:
-            started = dict(self.pids())
+            started = dict(self.started_pids)
             try:
                 self.update_hwm()
             except Exception:
                 pass
-            self.system.terminate_all()  # SIGTERM, then SIGKILL after 15 s; by PID only
+            # Ctrl-C: supervisord stops everything in order, the database last
+            self.system.terminate_all()
             alive = [
                 n
                 for n, pid in started.items()
@@ -984,19 +927,17 @@ class Bench:
             )
         if self.smtp_sink is not None:
             self.stop_smtp_sink()
-        for engine in self.engines.values():
-            engine.dispose()
-        if self.urls:
-            infra.drop_databases(self.urls)  # DROP DATABASE IF EXISTS ... WITH (FORCE)
-            self.results.cleanup.append(f"databases {self.db_prefix}_* dropped")
+        if (self.var_dir / "pg").exists():
+            pg.remove(self.var_dir / "pg")
+            self.results.cleanup.append("the embedded PostgreSQL's data removed")
         if self.vhost_made:
             infra.delete_vhost(self.vhost)
             self.results.cleanup.append(f"vhost {self.vhost} deleted")
         trouble = [n for n in self.results.notes if "quiet machine" not in n]
-        if self.log_dir.exists() and not self.settings.keep_logs and not trouble:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
-        elif self.log_dir.exists():
+        if self.log_dir.exists() and (self.settings.keep_logs or trouble):
             self.results.cleanup.append(f"logs kept in {self.log_dir.relative_to(ROOT)}")
+        else:
+            shutil.rmtree(self.var_dir, ignore_errors=True)
 
     def stop_smtp_sink(self) -> None:
         sink, self.smtp_sink = self.smtp_sink, None
@@ -1157,7 +1098,6 @@ def parse_args(argv: list[str] | None) -> Settings:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bench import report
 
     settings = parse_args(argv)
     only_localhost()

@@ -31,7 +31,7 @@ SPAN_START = datetime(2024, 1, 1, tzinfo=UTC)
 CHUNK = 100_000
 GOLDEN = 0.6180339887498949  # i * this mod 1 spreads any prefix of i evenly over [0, 1)
 
-# the offers of the seeded partners (bench.loadgen.MIX), as SQL arrays indexed by i % 12
+# the offers of the seeded partners (harness.loadgen.MIX), as SQL arrays indexed by i % 12
 _MIX_SQL = """
     (ARRAY['rsud-hasanuddin-damrah','rsud-hasanuddin-damrah','yayasan-dwin-foundation',
            'yayasan-dwin-foundation','yayasan-dwin-foundation','yayasan-karunia-insani',
@@ -99,9 +99,9 @@ FROM s
 """
 
 RUJUKAN_CLIENTS = f"""
-INSERT INTO clients (id, nik_digest, nik_encrypted, name_encrypted, phone_encrypted, key_id,
-                     birth_date, sex, created_at)
-SELECT client_id, encode(sha256(CAST('bench-nik-' || i AS bytea)), 'hex'),
+INSERT INTO clients (id, nik_digest, nik_key_id, nik_encrypted, name_encrypted,
+                     phone_encrypted, key_id, birth_date, sex, created_at)
+SELECT client_id, encode(sha256(CAST('bench-nik-' || i AS bytea)), 'hex'), :nik_key_id,
   (CAST(:niks AS text[]))[1 + i % :templates], (CAST(:names AS text[]))[1 + i % :templates],
   (CAST(:phones AS text[]))[1 + i % :templates], :key_id,
   CAST(requested_at AS date) - CAST(age * 365 + i % 300 AS integer), sex, requested_at
@@ -148,12 +148,13 @@ FROM ({GENERATED}) AS x
 
 
 def template(engine) -> dict:
-    """Ciphertexts, key id, consent and creator of clients and referrals the API made in
+    """Ciphertexts, key ids, consent and creator of clients and referrals the API made in
     this run: the generated rows carry the same values."""
     with engine.connect() as connection:
         clients = connection.execute(
             text(
-                "SELECT nik_encrypted, name_encrypted, phone_encrypted, key_id FROM clients "
+                "SELECT nik_encrypted, name_encrypted, phone_encrypted, key_id, nik_key_id "
+                "FROM clients "
                 "ORDER BY created_at LIMIT 64"
             )
         ).all()
@@ -167,6 +168,7 @@ def template(engine) -> dict:
         "names": [c[1] for c in clients],
         "phones": [c[2] or c[0] for c in clients],
         "key_id": clients[0][3],
+        "nik_key_id": clients[0][4],
         "templates": len(clients),
         "consent": referral[0],
         "created_by": referral[1],

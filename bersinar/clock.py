@@ -9,14 +9,11 @@ import tempfile
 import time
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from nameko.extensions import DependencyProvider
 
+from bersinar.codes import local_date
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
-
-# Bengkulu keeps Western Indonesian Time: "today" and a month are reckoned there.
-LOCAL_TZ = ZoneInfo("Asia/Jakarta")
 
 
 class SystemClock:
@@ -24,7 +21,7 @@ class SystemClock:
         return utcnow()
 
     def today(self) -> date:
-        return self.now().astimezone(LOCAL_TZ).date()
+        return local_date(self.now())
 
 
 class FileClock(SystemClock):

@@ -12,7 +12,21 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = ("mitra", "rujukan", "laporan", "notifikasi", "gateway")
 SERVICES = ("mitra", "rujukan", "laporan", "notifikasi")
-SECRETS_FILE = ROOT / "var" / "secrets.env"
+
+
+def var_dir() -> Path:
+    """Where one machine keeps its state (secrets, logs, the embedded database, the
+    supervisor's socket): ``BERSINAR_VAR``, by default ``var/`` of the checkout."""
+    return Path(os.environ.get("BERSINAR_VAR") or ROOT / "var").absolute()
+
+
+def secrets_file() -> Path:
+    return var_dir() / "secrets.env"
+
+
+def embedded_data_dir() -> Path:
+    """The embedded PostgreSQL's data folder (bersinar/pg.py)."""
+    return var_dir() / "pg"
 
 
 def config_path(component: str) -> Path:
@@ -21,9 +35,10 @@ def config_path(component: str) -> Path:
     return ROOT / "services" / component / "config.yaml"
 
 
-def load_secrets_file(path: Path = SECRETS_FILE) -> None:
+def load_secrets_file(path: Path | None = None) -> None:
     """Put the keys of ``var/secrets.env`` (made by ``bersinar secrets init``) into the
     environment, never overriding a variable that is already set."""
+    path = path or secrets_file()
     if not path.exists():
         return
     for line in path.read_text().splitlines():
@@ -35,8 +50,16 @@ def load_secrets_file(path: Path = SECRETS_FILE) -> None:
 
 
 def load_config(component: str) -> dict[str, Any]:
+    """A component's configuration. An empty ``DATABASE_URL`` names the component's
+    database on the embedded PostgreSQL (``EMBEDDED_DATABASE`` is then true)."""
     from nameko.cli.main import setup_yaml_parser
+
+    from bersinar import pg
 
     setup_yaml_parser()
     with open(config_path(component)) as handle:
-        return yaml.safe_load(handle)
+        config = yaml.safe_load(handle)
+    config["EMBEDDED_DATABASE"] = not config.get("DATABASE_URL")
+    if config["EMBEDDED_DATABASE"]:
+        config["DATABASE_URL"] = pg.url(embedded_data_dir(), pg.database_name(component))
+    return config

@@ -11,7 +11,7 @@ import json
 import os
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +28,7 @@ from sqlalchemy import (
     event,
     insert,
     text,
+    tuple_,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
@@ -35,7 +36,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.dml import Insert
 
 from bersinar.context import current_correlation_id
+from bersinar.contracts.events import check_payload
 from bersinar.envelope import make_event, parse_rfc3339, utcnow
+from bersinar.errors import UnknownCursor
 from bersinar.metrics import BUSINESS_EVENTS
 
 # The same names in every service's schema, so the relay, the inbox and the tools need
@@ -51,9 +54,7 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
     outbox = Table(
         OUTBOX,
         metadata,
-        Column(
-            "id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-        ),
+        Column("id", BigInteger, primary_key=True, autoincrement=True),
         Column("event_id", String(36), nullable=False, unique=True),
         Column("event_type", String(64), nullable=False),
         # Events with the same key (e.g. one referral) are published in the order written.
@@ -79,18 +80,9 @@ def messaging_tables(metadata: MetaData) -> tuple[Table, Table]:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 15}, **kwargs)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record):
-            cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=15000")
-            cursor.close()
-
-        return engine
+    """An engine on a PostgreSQL URL (the one engine: docs/architecture.md)."""
+    if not url.startswith("postgresql"):
+        raise ValueError("a database URL must name PostgreSQL (postgresql+psycopg2://...)")
     if "poolclass" not in kwargs:
         # a process runs at most max_workers (10) workers at once, plus its timers: keep
         # that many connections (an overflow connection is closed when given back, and
@@ -135,7 +127,7 @@ def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
 
 
 class _InsertIgnoring(Insert):
-    """``INSERT … ON CONFLICT DO NOTHING``, which PostgreSQL and SQLite both read.
+    """``INSERT … ON CONFLICT DO NOTHING``.
 
     SQLAlchemy 2.0's PostgreSQL ``insert().on_conflict_do_nothing()`` has no cache key,
     so it is compiled again on every execution (a millisecond or two of CPU each time, on
@@ -194,8 +186,13 @@ class UnitOfWork:
         ordering_key: str,
         occurred_at: datetime | None = None,
     ) -> dict[str, Any]:
-        """Record an event caused by this work; it is written to the outbox on commit."""
-        envelope = make_event(event_type, self.source, data, current_correlation_id(), occurred_at)
+        """Record an event caused by this work; it is written to the outbox on commit.
+        A payload that breaks its declared contract (bersinar.contracts.events) raises
+        EventContractError here, and the work is not committed."""
+        version = check_payload(event_type, self.source, data)
+        envelope = make_event(
+            event_type, self.source, data, current_correlation_id(), occurred_at, version
+        )
         self.events.append((envelope, ordering_key))
         return envelope
 
@@ -268,24 +265,74 @@ class UnitOfWorkFactory:
         self.engine.dispose()
 
 
-def as_utc(moment: datetime | None) -> datetime | None:
-    """A timestamp read back from a database, with its zone: PostgreSQL gives it,
-    SQLite hands back the naive UTC it stored."""
-    if moment is not None and moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment
-
-
-def outbox_status(engine: Engine, now: datetime | None = None) -> tuple[int, float]:
-    """(rows not yet published, age in seconds of the oldest of them)."""
+def outbox_pending(engine: Engine) -> tuple[int, datetime | None]:
+    """(rows not yet published, when the oldest of them was written: None if none)."""
     with engine.connect() as connection:
-        row = connection.execute(
+        count, oldest = connection.execute(
             text("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE published_at IS NULL")
         ).one()
-    count, oldest = row
-    if not count or oldest is None:
-        return 0, 0.0
-    if isinstance(oldest, str):  # SQLite hands back text from an aggregate
-        oldest = datetime.fromisoformat(oldest)
-    oldest = as_utc(oldest)
-    return int(count), max(0.0, ((now or utcnow()) - oldest) / timedelta(seconds=1))
+    return int(count or 0), oldest if count else None
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database ``url`` names on its server unless it exists (connecting to
+    the server's ``postgres`` database, as the same user); True if it was created."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    target = make_url(url)
+    engine = create_engine(
+        target.set(database="postgres"), poolclass=NullPool, isolation_level="AUTOCOMMIT"
+    )
+    try:
+        with engine.connect() as connection:
+            exists = connection.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                {"name": target.database},
+            )
+            if exists:
+                return False
+            quoted = connection.dialect.identifier_preparer.quote(target.database)
+            connection.execute(text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        engine.dispose()
+
+
+MAX_PAGE = 200
+
+
+def page_newest_first(
+    uow: UnitOfWork,
+    query,
+    model,
+    params: dict[str, Any],
+    render: Callable[[list[Any]], list[dict[str, Any]]],
+    order: tuple[str, ...] = ("created_at", "id"),
+) -> dict[str, Any]:
+    """One page of ``query`` (rows of ``model``), newest first, by keyset: ``cursor`` in
+    ``params`` is the id of the last item of the previous page, and the next page starts
+    after that row's ``order`` columns, so pages neither skip nor repeat rows while new
+    ones arrive. A cursor naming no row is refused (UNKNOWN_CURSOR, 422). ``render``
+    turns the page's rows into items. Answers ``{"items": [...], "next_cursor": id or
+    None}``, as every list does."""
+    limit = max(1, min(int(params.get("limit") or 50), MAX_PAGE))
+    columns = [getattr(model, name) for name in order]
+    query = query.order_by(*(column.desc() for column in columns))
+    cursor = params.get("cursor")
+    if cursor:
+        key_type = model.__mapper__.primary_key[0].type.python_type
+        try:
+            anchor = uow.session.get(model, key_type(cursor))
+        except (TypeError, ValueError):
+            anchor = None
+        if anchor is None:
+            raise UnknownCursor(
+                "Kursor tidak dikenal; mulai lagi dari halaman pertama.",
+                errors={"cursor": ["Tidak dikenal."]},
+            )
+        query = query.where(tuple_(*columns) < tuple_(*(getattr(anchor, n) for n in order)))
+    rows = uow.session.scalars(query.limit(limit + 1)).all()
+    page = rows[:limit]
+    more = len(rows) > limit
+    return {"items": render(page), "next_cursor": str(page[-1].id) if more else None}

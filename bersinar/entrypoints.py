@@ -9,6 +9,8 @@
   parked with its reason in ``<queue>.parked``; a message is acked only once it is
   handled, or once its retry or parked copy is confirmed by the broker.
 - ``Database``: a unit of work per call, bound to the consumer name the inbox records.
+- ``BrokerConsumers``: whether the container's queue consumers are consuming, for
+  ``health``.
 """
 
 from __future__ import annotations
@@ -16,17 +18,28 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
 import eventlet
 from amqp.exceptions import ConnectionError as AmqpConnectionError
-from kombu import Queue
+from amqp.exceptions import RecoverableConnectionError
+from kombu import Connection, Queue
 from kombu.exceptions import OperationalError as BrokerUnreachable
 from marshmallow import ValidationError as MarshmallowValidationError
 from nameko.amqp.publish import Publisher as AmqpPublisher
 from nameko.amqp.publish import get_connection
-from nameko.constants import AMQP_URI_CONFIG_KEY, NON_PERSISTENT
+from nameko.constants import (
+    AMQP_SSL_CONFIG_KEY,
+    AMQP_URI_CONFIG_KEY,
+    DEFAULT_HEARTBEAT,
+    DEFAULT_TRANSPORT_OPTIONS,
+    HEARTBEAT_CONFIG_KEY,
+    LOGIN_METHOD_CONFIG_KEY,
+    NON_PERSISTENT,
+    TRANSPORT_OPTIONS_CONFIG_KEY,
+)
 from nameko.events import SERVICE_POOL
 from nameko.events import EventHandler as NamekoEventHandler
 from nameko.exceptions import ContainerBeingKilled, deserialize_to_instance
@@ -40,8 +53,9 @@ from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from bersinar.context import current_correlation_id, set_correlation_id
+from bersinar.contracts.events import load_event
 from bersinar.db import UnitOfWork, UnitOfWorkFactory
-from bersinar.envelope import EnvelopeError, check_envelope
+from bersinar.envelope import EnvelopeError
 from bersinar.errors import DomainError, PermanentFailure, Unavailable, ValidationFailed
 from bersinar.metrics import EVENTS_PARKED, EVENTS_RETRIED
 
@@ -59,6 +73,11 @@ DEFAULT_EVENT_PREFETCH = 500
 NAMEKO_PREFIX = "nameko."
 # what publishing raises when the broker connection is gone
 BROKER_CONNECTION_ERRORS = (BrokerUnreachable, AmqpConnectionError, OSError)
+# a consumer loop waits at most 1 s for a message, so one that has not come round for
+# this long is stuck (e.g. waiting for an answer on a connection that died silently)
+CONSUMER_STALLED_AFTER = 15.0
+# seconds between attempts to reconnect a consumer (kombu's default grows to 30)
+RECONNECT_INTERVAL_MAX = 5.0
 
 
 def is_infrastructure_error(error: BaseException) -> bool:
@@ -122,10 +141,28 @@ def republish(publisher: AmqpPublisher, message, queue: str, headers: dict) -> N
     )
 
 
+class ConsumerConnection(Connection):
+    """A consumer's broker connection that, once lost, stays lost.
+
+    kombu hands out its transport connection through a property that quietly opens a new
+    one when the old one looks dead (celery/kombu#220). A worker whose ack finds the socket
+    reset marks it dead before the consumer loop reads the end of it; the loop's next
+    ``drain_events`` then waits on a fresh connection that consumes nothing, for ever,
+    while the process looks well and its queues have no consumer (found after a missed
+    heartbeat, with every event consumer of notifikasi gone). Raising instead sends
+    ``ConsumerMixin.run`` round its reconnection, which declares the consumers again."""
+
+    @property
+    def connection(self):
+        if self._connection is not None and not self.connected:
+            raise RecoverableConnectionError("the consumer's broker connection was lost")
+        return super().connection
+
+
 class SturdyQueueConsumer(QueueConsumer):
     """The queue consumer of RPC and RPC replies (one per container, as nameko's own) and,
-    with a prefetch of its own, of event handlers (``EventQueueConsumer``), with two
-    differences from nameko's found by the fault suite (docs/chaos.md):
+    with a prefetch of its own, of event handlers (``EventQueueConsumer``). It differs
+    from nameko's in what the fault suite (docs/chaos.md) and lost connections found:
 
     - nameko acks or requeues only while the connection looks alive and catches only
       amqp's ConnectionError: the socket error of a connection that died a moment ago
@@ -134,7 +171,63 @@ class SturdyQueueConsumer(QueueConsumer):
     - a message whose body cannot be decoded (not JSON) never reaches a handler: kombu
       logs it, raw body included, and acks it, so it was gone. An event handler's is
       parked in ``<queue>.parked`` with the reason, acked once the broker confirmed it.
+    - a lost connection is always replaced by one with the consumers declared again
+      (``ConsumerConnection``), and ``state()`` tells whether it consumes now.
     """
+
+    role = "rpc"  # its name in the broker's connection list and in ``health``
+    _consuming_on = None  # the transport connection its consumers were declared on
+    _last_iteration = 0.0
+
+    @property
+    def connection(self):
+        """nameko's connection settings, as a ``ConsumerConnection`` named after the
+        service and role (``rabbitmqctl list_connections client_properties``)."""
+        config = self.container.config
+        options = dict(config.get(TRANSPORT_OPTIONS_CONFIG_KEY) or DEFAULT_TRANSPORT_OPTIONS)
+        options["client_properties"] = {
+            "connection_name": f"{self.container.service_name} {self.role}"
+        }
+        return ConsumerConnection(
+            self.amqp_uri,
+            transport_options=options,
+            heartbeat=config.get(HEARTBEAT_CONFIG_KEY, DEFAULT_HEARTBEAT),
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+
+    @contextmanager
+    def establish_connection(self):
+        with self.create_connection() as connection:
+            connection.ensure_connection(
+                self.on_connection_error,
+                self.connect_max_retries,
+                interval_start=1,
+                interval_step=1,
+                interval_max=RECONNECT_INTERVAL_MAX,
+            )
+            yield connection
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._consuming_on = connection.connection
+        self._last_iteration = time.monotonic()
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def on_iteration(self):
+        self._last_iteration = time.monotonic()
+        super().on_iteration()
+
+    def state(self) -> str:
+        """``ok`` while consuming; else ``stopped`` (its thread ended), ``disconnected``
+        (the connection its consumers were declared on is gone; it is reconnecting) or
+        ``stalled`` (its loop has not come round for ``CONSUMER_STALLED_AFTER``)."""
+        if self._gt is None or self._gt.dead:
+            return "stopped"
+        if self._consuming_on is None or not self._consuming_on.connected:
+            return "disconnected"
+        if time.monotonic() - self._last_iteration > CONSUMER_STALLED_AFTER:
+            return "stalled"
+        return "ok"
 
     def ack_message(self, message):
         try:
@@ -166,17 +259,8 @@ class SturdyQueueConsumer(QueueConsumer):
             message.ack()
             return
         queue = handler.queue.name
-        headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
-        headers.update(
-            {
-                ATTEMPT_HEADER: 1,
-                PARKED_REASON_HEADER: f"undecodable body ({message.content_type}): "
-                f"{type(exc).__name__}",
-                PARKED_EXCEPTION_HEADER: f"{type(exc).__module__}.{type(exc).__name__}",
-                PARKED_AT_HEADER: time.time(),
-                ORIGIN_QUEUE_HEADER: queue,
-            }
-        )
+        reason = f"undecodable body ({message.content_type}): {type(exc).__name__}"
+        headers = parked_headers(message.headers, 1, exc, queue, reason)
         try:
             republish(self.parking_publisher, message, parked_queue_name(queue), headers)
         except Exception:
@@ -270,6 +354,24 @@ def parked_queue_name(queue_name: str) -> str:
     return f"{queue_name}.parked"
 
 
+def parked_headers(
+    headers: dict | None, attempt: int, error: BaseException, queue: str, reason: str = ""
+) -> dict:
+    """The headers of a message's copy in ``<queue>.parked``: its own (none of the
+    broker's or ours), how many attempts were made, why it failed and when."""
+    parked = {k: v for k, v in (headers or {}).items() if not k.startswith("x-")}
+    parked.update(
+        {
+            ATTEMPT_HEADER: attempt,
+            PARKED_REASON_HEADER: (reason or f"{type(error).__name__}: {error}")[:1000],
+            PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
+            PARKED_AT_HEADER: time.time(),
+            ORIGIN_QUEUE_HEADER: queue,
+        }
+    )
+    return parked
+
+
 def retry_queue_arguments(queue_name: str, delay: float) -> dict:
     """A retry queue holds a copy for ``delay`` seconds, then dead-letters it back to the
     handler's own queue only (through the default exchange)."""
@@ -300,6 +402,8 @@ class EventQueueConsumer(SturdyQueueConsumer):
     """The event handlers' queue consumer: a connection of their own, with a prefetch of
     its own (``EVENT_PREFETCH`` per queue), since batches need more unacknowledged
     messages in hand than nameko's default of ``max_workers``, which stays RPC's."""
+
+    role = "events"
 
     @property
     def prefetch_count(self):
@@ -436,15 +540,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
                     type(error).__name__,
                 )
             else:
-                headers.update(
-                    {
-                        ATTEMPT_HEADER: attempt,
-                        PARKED_REASON_HEADER: f"{type(error).__name__}: {error}"[:1000],
-                        PARKED_EXCEPTION_HEADER: f"{type(error).__module__}.{type(error).__name__}",
-                        PARKED_AT_HEADER: time.time(),
-                        ORIGIN_QUEUE_HEADER: self.queue.name,
-                    }
-                )
+                headers = parked_headers(message.headers, attempt, error, self.queue.name)
                 republish(self.publisher, message, parked_queue_name(self.queue.name), headers)
                 EVENTS_PARKED.labels(service, self.method_name, self.event_type).inc()
                 log.error(
@@ -494,6 +590,23 @@ class Database(DependencyProvider):
         return BoundStore(self.factory, consumer)
 
 
+class BrokerConsumers(DependencyProvider):
+    """``self.consumers()``: the state of each queue consumer of the container by role
+    (``rpc``: RPC requests and replies; ``events``: the event handlers), as
+    ``SturdyQueueConsumer.state`` tells it."""
+
+    def get_dependency(self, worker_ctx):
+        return partial(consumer_states, self.container)
+
+
+def consumer_states(container) -> dict[str, str]:
+    return {
+        extension.role: extension.state()
+        for extension in container.extensions
+        if isinstance(extension, SturdyQueueConsumer)
+    }
+
+
 class BoundStore:
     def __init__(self, factory: UnitOfWorkFactory, consumer: str):
         self.factory = factory
@@ -507,14 +620,17 @@ class BoundStore:
         events: list[dict[str, Any]],
         effect: Callable[[UnitOfWork, dict], Any],
         prepare: Callable[[UnitOfWork, list[dict]], Any] | None = None,
+        finish: Callable[[UnitOfWork], Any] | None = None,
     ) -> dict[str, int]:
         """Apply ``effect(uow, event)`` to each event of a batch not handled before and
         record their deliveries, all in one transaction; a redelivered event changes
         nothing. Each effect runs under its event's correlation id. ``prepare(uow,
         new_events)`` runs first, once (e.g. to read in one query what the effects will
-        need). A broken envelope fails the batch (and, handled alone, is parked at once)."""
-        for event in events:
-            check_envelope(event)
+        need); ``finish(uow)`` last, once, if any event was new (e.g. to write in one go,
+        in a fixed order, what the effects added up). Each event is read through its
+        declared contract (``load_event``) first: a broken envelope or a payload that
+        breaks its contract fails the batch (and, handled alone, is parked at once)."""
+        events = [load_event(event) for event in events]
         batch_correlation_id = current_correlation_id()
         handled = 0
         with self() as uow:
@@ -531,6 +647,8 @@ class BoundStore:
                     handled += 1
             finally:
                 set_correlation_id(batch_correlation_id)
+            if finish is not None and handled:
+                finish(uow)
             uow.commit()
         return {"ok": handled, "duplicate": len(events) - handled}
 

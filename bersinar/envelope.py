@@ -65,6 +65,7 @@ def make_event(
     data: dict[str, Any],
     correlation_id: str | None = None,
     occurred_at: datetime | None = None,
+    schema_version: int = SCHEMA_VERSION,
 ) -> dict[str, Any]:
     leaked = _identity_keys(data)
     if leaked:
@@ -74,7 +75,7 @@ def make_event(
         "event_type": event_type,
         "source": source,
         "occurred_at": rfc3339(occurred_at or utcnow()),
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": schema_version,
         "correlation_id": correlation_id or str(uuid.uuid4()),
         "data": data,
     }

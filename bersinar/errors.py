@@ -38,6 +38,15 @@ class ValidationFailed(DomainError):
     title = "Data tidak valid"
 
 
+class UnknownCursor(DomainError):
+    """A list's cursor of the right shape that names no item of that list (one from
+    another list or filter, or an item since removed)."""
+
+    code = "UNKNOWN_CURSOR"
+    status = 422
+    title = "Kursor tidak dikenal"
+
+
 class NotFound(DomainError):
     code = "NOT_FOUND"
     status = 404

@@ -66,6 +66,11 @@ OUTBOX_BACKLOG = Gauge("bersinar_outbox_backlog", "Outbox rows not yet published
 OUTBOX_OLDEST_AGE = Gauge(
     "bersinar_outbox_oldest_age_seconds", "Age of the oldest unpublished outbox row", ["service"]
 )
+OUTBOX_LAST_CHECK = Gauge(
+    "bersinar_outbox_last_check_timestamp_seconds",
+    "Unix time the relay last read its outbox's backlog (its start, before the first read)",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter(
     "bersinar_outbox_published_total",
     "Outbox rows published and confirmed by the broker",

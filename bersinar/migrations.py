@@ -31,9 +31,48 @@ def alembic_config(component: str, url: str) -> Config:
 
 
 def upgrade(component: str, url: str, revision: str = "head") -> None:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(component, url), revision)
+
+
+def schema_is_current(component: str, url: str) -> bool:
+    """The component's database is reachable and migrated to the newest revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(component, url)).get_heads())
+    engine = make_engine(url, poolclass=pool.NullPool)
+    alembic_log = logging.getLogger("alembic.runtime.migration")
+    level = alembic_log.level
+    alembic_log.setLevel(logging.WARNING)  # it tells of its context on every look
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        alembic_log.setLevel(level)
+        engine.dispose()
+    return current == heads
+
+
+def wait_for_schema(component: str, url: str, progress, interval: float = 1.0) -> None:
+    """Until the component's database answers at the newest revision: a process started
+    with its database (or before `bersinar setup` migrated it) waits instead of failing.
+    ``progress(reason)`` is told every few seconds why it still waits."""
+    import time
+
+    told = 0.0
+    while True:
+        try:
+            if schema_is_current(component, url):
+                return
+            reason = "not migrated to the newest revision yet"
+        except Exception as exc:  # unreachable, starting, recovering: wait
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            reason = f"{type(exc).__name__}: {first_line}"
+        now = time.monotonic()
+        if now - told >= 5:
+            progress(reason)
+            told = now
+        time.sleep(interval)
 
 
 def run_env(metadata: MetaData) -> None:
@@ -44,7 +83,6 @@ def run_env(metadata: MetaData) -> None:
         context.configure(
             connection=connection,
             target_metadata=metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
         )
         with context.begin_transaction():

@@ -1,7 +1,7 @@
 """The outbox relay: publishes what services committed to their outbox.
 
-One relay runs per service database at a time (a PostgreSQL advisory lock, or a file
-lock beside a SQLite file, elects it; others wait), so the events of one aggregate are
+One relay runs per service database at a time (a PostgreSQL advisory lock elects it;
+others wait), so the events of one aggregate are
 published in the order they were written. Each batch is published with publisher
 confirms and ``mandatory``; only rows the broker confirmed are marked published, in the
 same transaction that selected them. A row the broker returns (no queue bound) stays in
@@ -13,14 +13,12 @@ committing publishes the batch again: consumers' inboxes absorb the repeat.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import threading
 import time
 import zlib
-from datetime import timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
 from typing import Any
 
 import amqp
@@ -28,10 +26,11 @@ from kombu.utils.url import parse_url
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
-from bersinar.db import make_engine, outbox_status
+from bersinar.db import make_engine, outbox_pending
 from bersinar.envelope import utcnow
 from bersinar.metrics import (
     OUTBOX_BACKLOG,
+    OUTBOX_LAST_CHECK,
     OUTBOX_OLDEST_AGE,
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
@@ -76,32 +75,18 @@ class Leadership:
         self.engine = engine
         self.name = name
         self._connection: Connection | None = None
-        self._file = None
 
     def acquire(self) -> bool:
-        if self.engine.dialect.name == "postgresql":
-            if self._connection is None:
-                self._connection = self.engine.connect()
-            key = zlib.crc32(f"bersinar-relay:{self.name}".encode())
-            got = self._connection.execute(
-                text("SELECT pg_try_advisory_lock(:k)"), {"k": key}
-            ).scalar()
-            self._connection.commit()
-            return bool(got)
-        database = self.engine.url.database or ""
-        lock_path = Path(database + ".relay.lock") if database else Path("var/relay.lock")
-        self._file = open(lock_path, "a+")  # noqa: SIM115 - held for the relay's life
-        try:
-            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except BlockingIOError:
-            self._file.close()
-            self._file = None
-            return False
+        if self._connection is None:
+            self._connection = self.engine.connect()
+        key = zlib.crc32(f"bersinar-relay:{self.name}".encode())
+        got = self._connection.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
+        self._connection.commit()
+        return bool(got)
 
     def alive(self) -> bool:
         if self._connection is None:
-            return self._file is not None
+            return False
         try:
             self._connection.execute(text("SELECT 1"))
             self._connection.commit()
@@ -116,9 +101,6 @@ class Leadership:
             except Exception:  # the server may be gone; the lock goes with the session
                 log.debug("leader connection already closed")
             self._connection = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 class BatchPublisher:
@@ -221,11 +203,10 @@ class OutboxRelay:
         self.publisher = BatchPublisher(amqp_uri, f"{service}.events", confirm_timeout)
         self.leadership = Leadership(self.engine, service)
         self.stopping = threading.Event()
-        self.is_postgres = self.engine.dialect.name == "postgresql"
-        select = _SELECT + (" FOR UPDATE OF o SKIP LOCKED" if self.is_postgres else "")
-        # typed parameters: SQLite compares the text the DateTime type writes
         moment = DateTime(timezone=True)
-        self._select = text(select).bindparams(bindparam("now", type_=moment))
+        self._select = text(_SELECT + " FOR UPDATE OF o SKIP LOCKED").bindparams(
+            bindparam("now", type_=moment)
+        )
         self._mark_published = text(
             "UPDATE outbox SET published_at = :now, attempts = attempts + 1, last_error = NULL "
             "WHERE id IN :ids"
@@ -240,6 +221,12 @@ class OutboxRelay:
         self._last_gauges = 0.0
         self._last_prune = 0.0
         self.retention = timedelta(days=retention_days)
+        # The age is worked out at each scrape from the oldest row last seen, so it keeps
+        # growing while the outbox cannot be read (database down) or the loop is stuck;
+        # the time of the last read tells an alert that the outbox is not being watched.
+        self._oldest: datetime | None = None
+        OUTBOX_OLDEST_AGE.labels(service).set_function(self.oldest_age)
+        OUTBOX_LAST_CHECK.labels(service).set(time.time())
 
     def stop(self) -> None:
         self.stopping.set()
@@ -311,13 +298,26 @@ class OutboxRelay:
                 )
         return len(confirmed)
 
-    def update_gauges(self, force: bool = False) -> None:
+    def oldest_age(self) -> float:
+        """Seconds since the oldest unpublished row last seen was written (0: none)."""
+        oldest = self._oldest
+        return 0.0 if oldest is None else max(0.0, (utcnow() - oldest).total_seconds())
+
+    def update_gauges(self, force: bool = False) -> bool:
+        """Read the backlog and its oldest row, at most once a second, whether this relay
+        publishes or waits, and whatever the broker does. False if the database could not
+        be read: the backlog and the oldest row stay as last seen (the age grows)."""
         if not force and time.monotonic() - self._last_gauges < 1.0:
-            return
+            return True
         self._last_gauges = time.monotonic()
-        backlog, age = outbox_status(self.engine)
+        try:
+            backlog, self._oldest = outbox_pending(self.engine)
+        except Exception as exc:  # the loop reports the outage; this only must not stop it
+            log.debug("outbox of %s not readable: %s: %s", self.service, type(exc).__name__, exc)
+            return False
         OUTBOX_BACKLOG.labels(self.service).set(backlog)
-        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        OUTBOX_LAST_CHECK.labels(self.service).set(time.time())
+        return True
 
     def prune(self, force: bool = False) -> int:
         """Delete rows published longer ago than the retention (kept a while for audit
@@ -335,6 +335,7 @@ class OutboxRelay:
         leader = False
         last_check = time.monotonic()
         while not self.stopping.is_set():
+            self.update_gauges()
             try:
                 if not leader:
                     leader = self.leadership.acquire()
@@ -343,7 +344,6 @@ class OutboxRelay:
                         continue
                     log.info("outbox relay for %s is the publisher", self.service)
                 published = self.relay_once()
-                self.update_gauges()
                 self.prune()
                 backoff = 0.5
                 if published == 0:

@@ -1,11 +1,12 @@
-"""A RabbitMQ node and a PostgreSQL cluster of the fault suite's own, in a temporary
-folder, on free ports: the suite stops and restarts them, never the machine's shared
-broker and database. Each is stopped by its own command and PID, and its folder removed.
+"""A RabbitMQ node of the fault suite's own, in a temporary folder, on free ports: the
+suite stops and restarts it, never the machine's shared broker. It is stopped by its own
+command or PID, and its folder removed. (The database is the system's own embedded
+PostgreSQL, under the same folder.)
 
-Both run as their system user (as root, ``initdb`` refuses to run and the Debian
-``rabbitmq-server`` wrapper switches to ``rabbitmq``); ``HOME`` is the node's folder, so the
-node and ``rabbitmqctl`` share an Erlang cookie of their own. The node reads a config and
-an enabled-plugins file of its own, not /etc/rabbitmq (whose listener is the shared port).
+The node runs as the ``rabbitmq`` user (as root, the Debian ``rabbitmq-server`` wrapper
+switches to it); ``HOME`` is the node's folder, so the node and ``rabbitmqctl`` share an
+Erlang cookie of their own. The node reads a config and an enabled-plugins file of its
+own, not /etc/rabbitmq (whose listener is the shared port).
 """
 
 from __future__ import annotations
@@ -19,19 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import psycopg2
-from psycopg2 import sql
-
-from tests.support.infra import free_port
+from harness.infra import free_port
 
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
-
-
-def _postgres_bin() -> Path:
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not versions:
-        raise RuntimeError("PostgreSQL server binaries not found under /usr/lib/postgresql")
-    return versions[-1].parent
 
 
 def _as_user(user: str) -> list[str]:
@@ -173,112 +164,10 @@ class PrivateRabbit:
         return f"rabbitmq node {self.node} stopped"
 
 
-class PrivatePostgres:
-    """``initdb`` into a folder of its own, ``pg_ctl`` on a free port."""
-
-    def __init__(self, base: Path):
-        self.dir = base / "postgres"
-        self.dir.mkdir(parents=True)
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.bin = _postgres_bin()
-        _own(self.dir, "postgres")
-
-    def _pg_ctl(self, *args: str, timeout: float = 120) -> None:
-        # fsync off: the suite crashes the server process, never the machine, and what a
-        # commit wrote survives that. synchronous_commit stays on: off, a crash loses
-        # transactions already reported committed (a first full run lost one that way)
-        options = (
-            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 "
-            "-c max_connections=300 -c fsync=off -c full_page_writes=off"
-        )
-        done = subprocess.run(
-            [
-                *_as_user("postgres"),
-                str(self.bin / "pg_ctl"),
-                "-D",
-                str(self.data),
-                "-l",
-                str(self.dir / "postgres.log"),
-                "-o",
-                options,
-                "-w",
-                "-t",
-                "90",
-                *args,
-            ],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"pg_ctl {' '.join(args)}: {done.stderr or done.stdout}")
-
-    def start(self) -> None:
-        done = subprocess.run(
-            [
-                *_as_user("postgres"),
-                str(self.bin / "initdb"),
-                "-D",
-                str(self.data),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"initdb: {done.stderr or done.stdout}")
-        self._pg_ctl("start")
-
-    def stop_now(self) -> None:
-        """As a crash: every session is cut, nothing is shut down politely."""
-        self._pg_ctl("stop", "-m", "immediate")
-
-    def start_again(self) -> None:
-        self._pg_ctl("start")
-
-    def dsn(self, database: str = "postgres") -> str:
-        return f"host=127.0.0.1 port={self.port} user=postgres dbname={database}"
-
-    def url(self, database: str) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{database}"
-
-    def create_databases(self, names: list[str]) -> None:
-        connection = psycopg2.connect(self.dsn())
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            for name in names:
-                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        connection.close()
-
-    def postmaster_pid(self) -> int | None:
-        pid_file = self.data / "postmaster.pid"
-        try:
-            return int(pid_file.read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def stop(self) -> str:
-        pid = self.postmaster_pid()
-        try:
-            self._pg_ctl("stop", "-m", "fast", timeout=60)
-            return f"postgres cluster on port {self.port} stopped"
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            if pid and _alive(pid):
-                os.kill(pid, signal.SIGKILL)
-                return f"postgres cluster killed by PID {pid} ({exc})"
-            return f"postgres cluster already down ({exc})"
-
-
 def make_base(run_id: str) -> Path:
     base = Path(tempfile.mkdtemp(prefix=f"bersinar-chaos-{run_id}-"))
-    base.chmod(0o755)  # the rabbitmq and postgres users must reach their folders
+    # the rabbitmq account and the embedded PostgreSQL's must reach their folders
+    base.chmod(0o755)
     return base
 
 

@@ -21,7 +21,8 @@ def markdown(results, settings, wall: float) -> str:
     load = (
         f"{settings.referrals} referrals per case, {settings.workers} clients, "
         f"faults of {settings.fault_seconds:g} s; no request later than {settings.bound:g} s "
-        f"after a case's fault; lost if the consumers then stay idle {settings.drain:g} s"
+        f"after a case's fault; lost if the consumers then stay idle {settings.drain:g} s; "
+        f"the burst {settings.burst:,} referrals at 20 connections"
     )
     lines = [
         f"Run of {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} ({kind}: {load}); "

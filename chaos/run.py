@@ -1,7 +1,8 @@
-"""The fault suite: the processes of `make run` (supervisord with deploy/supervisord.conf)
-against a RabbitMQ node and a PostgreSQL cluster of the suite's own, through a TCP proxy
-that can spoil the network; referrals are posted while each fault happens, then the
-suite counts what every referral answered 201 caused in laporan and notifikasi.
+"""The fault suite: the system as `make run` starts it (`bersinar run`: supervisord, the
+embedded PostgreSQL, `bersinar setup`, the services, relays and gateway) in a folder of
+the suite's own, against a RabbitMQ node of its own reached through a TCP proxy that can
+spoil the network; referrals are posted while each fault happens, then the suite counts
+what every referral answered 201 caused in laporan and notifikasi.
 
 Each case is bounded in time and prints: requests ok / clean failures / 5xx not clean,
 lost, duplicated, recovery seconds and a verdict against the targets (0 lost, 0
@@ -30,21 +31,24 @@ import amqp
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
+from bersinar import pg
 from bersinar.clock import write_clock
-from bersinar.config import COMPONENTS, ROOT, SERVICES
-from bersinar.envelope import make_event, parse_rfc3339, utcnow
-from chaos.infra import PrivatePostgres, PrivateRabbit, make_base, remove_base
-from chaos.load import Load
+from bersinar.config import ROOT, SERVICES
+from bersinar.envelope import parse_rfc3339, utcnow
+from chaos.infra import PrivateRabbit, make_base, remove_base
 from chaos.proxy import FaultProxy
-from tests.support.infra import free_port
-from tests.support.system import RELAYS, System
+from harness import procstat, produced
+from harness.burst import Burst, queue_depths, raise_capacity
+from harness.infra import free_port
+from harness.load import Load
+from harness.system import RELAYS, System
 
 BIN = Path(sys.executable).parent
-SUPERVISOR_CONF = ROOT / "deploy" / "supervisord.conf"
 PROGRAMS = (*SERVICES, "gateway", *RELAYS)
 RECOVERY_TARGET_S = 30.0
 DRAIN_CAP_S = 600.0  # a backlog still moving is waited for at most this long
 CASE_INDEX_STRIDE = 1_000_000  # each case draws its clients from its own range of NIKs
+BURST_CONNECTIONS = 20
 OVERDUE_AFTER = timedelta(hours=49)  # past the default 48 h response deadline
 
 
@@ -55,6 +59,7 @@ class Settings:
     fault_seconds: float = 10.0
     bound: float = 240.0  # per case: from the fault's end, no new request after it
     drain: float = 60.0  # then the pipeline delivers; lost if nothing moves this long
+    burst: int = 2000  # referrals of the burst case
     cases: tuple[str, ...] = ()
     short: bool = False
     write_docs: bool = False
@@ -96,10 +101,8 @@ class Chaos:
         self.run_id = uuid.uuid4().hex[:8]
         self.base = make_base(self.run_id)
         self.rabbit: PrivateRabbit | None = None
-        self.postgres: PrivatePostgres | None = None
         self.proxy: FaultProxy | None = None
         self.system: System | None = None
-        self.supervisor: subprocess.Popen | None = None
         self.extra: dict[str, subprocess.Popen] = {}
         self.helpers: list[subprocess.Popen] = []
         self.engines: dict = {}
@@ -119,24 +122,10 @@ class Chaos:
         self.rabbit = PrivateRabbit(self.run_id, self.base)
         self.rabbit.start()
         log(f"RabbitMQ node {self.rabbit.node} on port {self.rabbit.port}")
-        self.postgres = PrivatePostgres(self.base)
-        self.postgres.start()
-        log(f"PostgreSQL cluster on port {self.postgres.port}")
         self.proxy = FaultProxy(self.rabbit.port).start()
-        names = {c: f"chaos_{c}" for c in COMPONENTS}
-        self.postgres.create_databases(list(names.values()))
-        urls = {c: self.postgres.url(name) for c, name in names.items()}
-        from bersinar.migrations import upgrade
-
-        for component, url in urls.items():
-            upgrade(component, url)
-        for component, url in urls.items():
-            self.engines[component] = create_engine(
-                url.replace("+psycopg2", ""), pool_size=2, max_overflow=2, pool_pre_ping=True
-            )
         smtp_port = free_port()
         sink = subprocess.Popen(
-            [sys.executable, "-m", "bench.smtpsink", str(smtp_port)],
+            [sys.executable, "-m", "harness.smtpsink", str(smtp_port)],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -146,78 +135,40 @@ class Chaos:
         if sink.stdout.readline().decode().strip() != "LISTENING":
             raise RuntimeError("the SMTP sink did not start")
         write_clock(self.clock_file, utcnow())
+        # the default set-up of `make run`: the embedded PostgreSQL under var/pg
         self.system = System(
-            amqp_uri=self.rabbit.uri(self.proxy.port),
-            database_urls=urls,
-            encryption_keys=f"c1:{Fernet.generate_key().decode()}",
-            hmac_key=secrets.token_urlsafe(48),
-            log_dir=self.base / "var" / "log",
+            self.rabbit.uri(self.proxy.port),
+            f"c1:{Fernet.generate_key().decode()}",
+            secrets.token_urlsafe(48),
+            self.base / "var",
             admin_key=self.admin_key,
             extra_env={
                 "NOTIFIKASI_SMTP_HOST": "127.0.0.1",
                 "NOTIFIKASI_SMTP_PORT": str(smtp_port),
                 "CLOCK_FILE": str(self.clock_file),
                 "RUJUKAN_RESPONSE_DEADLINE_CHECK_SECONDS": "1",
-                "BERSINAR_VAR": str(self.base / "var"),
             },
         )
-        self.run_command("seed")
-        self.system.declare_queues()
-        self.start_supervisor()
-        self.system.wait_healthy(timeout=120)
-        log(f"healthy: gateway {self.system.base_url}, PIDs {self.pids()}")
+        self.system.start_all(timeout=300)
+        for component, url in self.system.urls.items():
+            self.engines[component] = create_engine(
+                url, pool_size=2, max_overflow=2, pool_pre_ping=True
+            )
+        log(f"healthy: gateway {self.system.base_url}, PIDs {self.system.pids()}")
         self.wait_read_model()
-        self.raise_capacity()
+        raise_capacity(self.system)
 
-    def run_command(self, *args: str) -> str:
-        done = subprocess.run(
-            [str(BIN / "bersinar"), *args],
-            cwd=ROOT,
-            env=self.system.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
+    def queue_depths(self) -> dict[str, int]:
+        return queue_depths(
+            self.rabbit.ctl(
+                "list_queues",
+                "-p",
+                self.rabbit.vhost,
+                "name",
+                "messages_ready",
+                "messages_unacknowledged",
+            )
         )
-        if done.returncode != 0:
-            raise RuntimeError(f"bersinar {' '.join(args)}: {done.stderr or done.stdout}")
-        return done.stdout
-
-    def start_supervisor(self) -> None:
-        self.supervisor = subprocess.Popen(
-            [str(BIN / "supervisord"), "-c", str(SUPERVISOR_CONF)],
-            cwd=ROOT,
-            env=self.system.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            pids = self.pids()
-            if len([p for p in pids.values() if p]) == len(PROGRAMS):
-                return
-            time.sleep(0.5)
-        raise RuntimeError(f"supervisord did not start every program: {self.pids()}")
-
-    def supervisorctl(self, *args: str) -> str:
-        done = subprocess.run(
-            [str(BIN / "supervisorctl"), "-c", str(SUPERVISOR_CONF), *args],
-            cwd=ROOT,
-            env=self.system.env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        return done.stdout
-
-    def pids(self) -> dict[str, int]:
-        out = self.supervisorctl("status")
-        pids = {}
-        for line in out.splitlines():
-            parts = line.split()
-            if len(parts) >= 4 and parts[1] == "RUNNING" and parts[2] == "pid":
-                pids[parts[0]] = int(parts[3].rstrip(","))
-        return pids
 
     def wait_read_model(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
@@ -228,22 +179,6 @@ class Chaos:
                 return
             time.sleep(0.3)
         raise TimeoutError("rujukan never learnt the seeded partners")
-
-    def raise_capacity(self) -> None:
-        """Thousands of requests to five partners would be refused CAPACITY_FULL: raise
-        every offer in rujukan's read model of this run's own database (as the bench does)."""
-        with self.engines["rujukan"].begin() as connection:
-            rows = connection.execute(text("SELECT partner_id, services FROM partner_view")).all()
-            for partner_id, services in rows:
-                offers = json.loads(services) if isinstance(services, str) else services
-                for offer in offers:
-                    offer["capacity"] = 1_000_000
-                connection.execute(
-                    text(
-                        "UPDATE partner_view SET services = CAST(:s AS json) WHERE partner_id = :p"
-                    ),
-                    {"s": json.dumps(offers), "p": partner_id},
-                )
 
     # -- reading the run's databases ----------------------------------------------------
 
@@ -456,7 +391,7 @@ class Chaos:
             result.failures.append(f"recovery {result.recovery_s:.1f}s > {RECOVERY_TARGET_S:.0f}s")
 
     def same_pids(self, before: dict[str, int], result: CaseResult) -> None:
-        after = self.pids()
+        after = self.system.pids()
         restarted = sorted(n for n, pid in before.items() if after.get(n) != pid)
         if restarted:
             result.failures.append(f"restarted (did not reconnect by itself): {restarted}")
@@ -498,7 +433,7 @@ class Chaos:
     def outage(self, result: CaseResult, label: str, stop, start, seconds: float) -> None:
         """Stop something under load, start it again after ``seconds``; every process
         must come back by itself (same PIDs)."""
-        pids = self.pids()
+        pids = self.system.pids()
         load = self.new_load(label).start()
         probe = Probe(self, f"{label}-probe").start()
         tracker = Tracker(self, [load, probe.load]).start()
@@ -536,10 +471,39 @@ class Chaos:
         self.outage(result, "broker", self.rabbit.stop_app, self.rabbit.start_app, seconds)
 
     def case_database(self, result: CaseResult) -> None:
-        """pg_ctl stop -m immediate (as a crash), then start."""
-        postgres = self.postgres
-        seconds = min(self.settings.fault_seconds, 8.0)
-        self.outage(result, "database", postgres.stop_now, postgres.start_again, seconds)
+        """The embedded PostgreSQL crashes: SIGKILL to all its processes at once;
+        supervisord starts it again, and it recovers from its write-ahead log. Every
+        other process must come back by itself (same PIDs)."""
+        pids = self.system.pids()
+        load = self.new_load("database").start()
+        probe = Probe(self, "database-probe").start()
+        tracker = Tracker(self, [load, probe.load]).start()
+        self.wait_ok(load, 0.2)
+        killed = self.crash_postgres()
+        crashed = time.monotonic()
+        self.system.wait_restarted("postgres", killed, timeout=120)
+        pg.wait_ready(pg.admin_dsn(self.system.var_dir / "pg"), timeout=120)
+        back = time.monotonic()
+        log(f"database: accepting connections again {back - crashed:.1f}s after the crash")
+        result.notes.append(
+            f"the server accepted connections again {back - crashed:.1f}s after the crash "
+            "(supervisord's restart and crash recovery); recovery counts from then"
+        )
+        self.finish(result, load, [back], probe, tracker)
+        del pids["postgres"]
+        self.same_pids(pids, result)
+
+    def crash_postgres(self) -> int:
+        """SIGKILL to the postmaster and every process it started (each backend leads a
+        process group of its own, so not by group): stopped first, so that it forks
+        nothing while its children are listed. Returns the postmaster's PID."""
+        pid = self.system.pid("postgres")
+        os.kill(pid, signal.SIGSTOP)
+        victims = [*procstat.children(pid), pid]
+        for victim in victims:
+            os.kill(victim, signal.SIGKILL)
+        log(f"database: SIGKILL to the embedded PostgreSQL's {len(victims)} processes ({pid})")
+        return pid
 
     def case_kill(self, result: CaseResult) -> None:
         victims = (*SERVICES, "gateway", "relay-rujukan")
@@ -548,29 +512,28 @@ class Chaos:
         tracker = Tracker(self, [load, probe.load]).start()
         self.wait_ok(load, 0.1)
         ends = []
+        restarts = []
         for victim in victims:
-            pid = self.pids().get(victim)
-            if pid is None:
+            try:
+                pid = self.system.kill(victim)  # by its PID
+            except KeyError:
                 result.failures.append(f"{victim} not running before its kill")
                 continue
-            log(f"kill -9 {victim} ({pid})")
-            os.kill(pid, signal.SIGKILL)
             ends.append(time.monotonic())
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                new = self.pids().get(victim)
-                if new and new != pid:
-                    break
-                time.sleep(0.2)
-            else:
+            log(f"kill -9 {victim} ({pid})")
+            try:
+                self.system.wait_restarted(victim, pid, timeout=60)
+                restarts.append(f"{victim} {time.monotonic() - ends[-1]:.1f}s")
+            except TimeoutError:
                 result.failures.append(f"{victim} not restarted by supervisord in 60s")
             # let it get back to work before the next one
             self.wait_ok(load, min(1.0, load.ok_count() / load.count + 0.1), timeout=20)
         result.notes.append(f"killed in turn: {', '.join(victims)}")
+        result.notes.append(f"running again (supervisord, startsecs 3): {', '.join(restarts)}")
         self.finish(result, load, ends, probe, tracker)
 
     def case_network(self, result: CaseResult) -> None:
-        pids = self.pids()
+        pids = self.system.pids()
         load = self.new_load("network", spread=3.5 * self.settings.fault_seconds).start()
         probe = Probe(self, "network-probe").start()
         tracker = Tracker(self, [load, probe.load]).start()
@@ -675,15 +638,48 @@ class Chaos:
         # the second instances go; the system of the next case is the usual one
         self.stop_extra()
 
+    def case_burst(self, result: CaseResult) -> None:
+        """No fault: referrals as fast as they are answered at 20 connections; the system
+        must absorb them (chaos/burst.py)."""
+        self.case_number += 1
+        burst = Burst(
+            self.system,
+            self.queue_depths,
+            count=self.settings.burst,
+            connections=BURST_CONNECTIONS,
+            first_index=self.case_number * CASE_INDEX_STRIDE,
+            label=f"{self.run_id}-burst",
+            drain_cap=DRAIN_CAP_S,
+        ).run()
+        log(f"burst: {burst.figures()}")
+        result.load = burst.load
+        result.lost, result.duplicated = burst.missing, burst.duplicated
+        # "recovery": /health ok after the last answer; "caught up": the drain time
+        result.recovery_s, result.recoveries = burst.health_s, [burst.health_s]
+        result.catch_up_s = burst.drain_s
+        result.notes.append(burst.figures())
+        result.failures += burst.failures
+        dup = self.duplicates()
+        extra = {k: v - self._dup_baseline.get(k, 0) for k, v in dup.items()}
+        self._dup_baseline = dup
+        extra = {k: v for k, v in extra.items() if v > 0}
+        if extra:
+            result.duplicated += sum(extra.values())
+            result.failures.append(f"duplicated {extra}")
+
     def start_second_instances(self) -> str:
+        """The commands of deploy/supervisord.conf once more, outside supervisord, on the
+        same broker and the same embedded server (its databases' URLs)."""
         port = free_port()
         env = {
             **self.system.env,
+            **{f"{c.upper()}_DATABASE_URL": url for c, url in self.system.urls.items()},
             "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
             "NOTIFIKASI_METRICS_PORT": "0",
         }
         for name in PROGRAMS:
-            command = self.system.command(name)
+            kind, _, service = name.partition("-")
+            command = [str(BIN / "bersinar"), *(("relay", service) if service else ("serve", kind))]
             log_file = open(self.system.log_dir / f"{name}-2.log", "ab")  # noqa: SIM115
             self.extra[name] = subprocess.Popen(
                 command,
@@ -726,20 +722,21 @@ class Chaos:
 
     def handler_queues(self) -> list[tuple[str, str, str]]:
         """(queue, source, event type) of every event handler of every service."""
-        from bersinar.cli import _service_class
         from bersinar.entrypoints import event_handlers_of
+        from cli.main import service_class
 
         found = []
         for service in SERVICES:
-            for handler, queue in event_handlers_of(_service_class(service), service):
+            for handler, queue in event_handlers_of(service_class(service), service):
                 found.append((queue, handler.source_service, handler.event_type))
         return found
 
     def publish_poison(self, queues) -> dict[str, int]:
         """Straight into each handler's queue, a message no consumer can ever handle: an
-        envelope whose event id is a UUID in its ``urn:uuid:`` spelling (the envelope
-        check accepts it; the inbox column of 36 characters refuses it), so the handler
-        fails on every attempt, is retried, then parked. Into the first queue of each
+        event made by its producer's code (so it keeps its contract) whose event id is a
+        UUID in its ``urn:uuid:`` spelling (the envelope check accepts it; the inbox
+        column of 36 characters refuses it), so the handler fails on every attempt, is
+        retried, then parked. Into the first queue of each
         service also a body that is not JSON at all. Returns the parkings expected per
         queue."""
         connection = amqp.Connection(
@@ -754,7 +751,8 @@ class Chaos:
         expected: dict[str, int] = {}
         services_seen = set()
         for queue, source, event_type in queues:
-            event = make_event(event_type, source, {"poison": True}, None)
+            event = produced.sample(event_type)
+            assert event["source"] == source, (queue, source)
             event["event_id"] = f"urn:uuid:{event['event_id']}"
             bodies = [json.dumps(event)]
             service = queue.split("--", 1)[1].split(".", 1)[0]
@@ -793,16 +791,11 @@ class Chaos:
             self.stop_extra()
         except Exception as exc:
             self.cleanup.append(f"second instances: {exc}")
-        if self.supervisor is not None:
-            supervisor, self.supervisor = self.supervisor, None
-            supervisor.send_signal(signal.SIGTERM)  # it stops its programs first
-            try:
-                supervisor.wait(timeout=60)
-                self.cleanup.append(f"supervisord {supervisor.pid} and its programs stopped")
-            except subprocess.TimeoutExpired:
-                supervisor.kill()
-                supervisor.wait(timeout=10)
-                self.cleanup.append(f"supervisord {supervisor.pid} killed")
+        if self.system is not None and self.system.supervisor is not None:
+            pid = self.system.supervisor.pid
+            # Ctrl-C: supervisord stops its programs in order, the database last
+            status = self.system.terminate_all()
+            self.cleanup.append(f"supervisord {pid} and its programs stopped ({status})")
         for helper in self.helpers:
             if helper.poll() is None:
                 helper.terminate()
@@ -816,8 +809,6 @@ class Chaos:
             self.proxy.close()
         if self.rabbit is not None:
             self.cleanup.append(self.rabbit.stop())
-        if self.postgres is not None:
-            self.cleanup.append(self.postgres.stop())
         if self.settings.keep:
             self.cleanup.append(f"kept {self.base}")
         else:
@@ -827,11 +818,12 @@ class Chaos:
     def run(self) -> None:
         cases = {
             "broker": ("rabbitmq stop_app/start_app", self.case_broker),
-            "database": ("postgresql restart", self.case_database),
+            "database": ("postgresql crash", self.case_database),
             "kill": ("kill -9 each in turn", self.case_kill),
             "network": ("network delay/drop/reset", self.case_network),
             "poison": ("poison message per consumer", self.case_poison),
             "instances": ("two instances of everything", self.case_two_instances),
+            "burst": (f"burst of {self.settings.burst:,} at {BURST_CONNECTIONS}", self.case_burst),
         }
         chosen = self.settings.cases
         try:
@@ -1007,7 +999,8 @@ def parse_args(argv: list[str] | None) -> Settings:
         "--case",
         action="append",
         default=[],
-        help="only this case (broker, database, kill, network, poison, instances); repeatable",
+        help="only this case (broker, database, kill, network, poison, instances, burst); "
+        "repeatable",
     )
     parser.add_argument("--write-docs", action="store_true", help="update docs/chaos.md")
     parser.add_argument("--keep", action="store_true", help="keep the run's folder and logs")
@@ -1016,6 +1009,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     if args.short:
         settings.referrals, settings.fault_seconds, settings.bound = 60, 5.0, 90.0
         settings.drain = 30.0
+        settings.burst = 400
     if args.referrals:
         settings.referrals = args.referrals
     if args.fault_seconds:

@@ -23,6 +23,12 @@ class PayloadTooLarge(DomainError):
     title = "Isi permintaan terlalu besar"
 
 
+class UnsupportedMediaType(DomainError):
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    status = 415
+    title = "Jenis isi permintaan tidak didukung"
+
+
 class ServiceUnavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
     status = 503

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,16 +15,19 @@ import eventlet
 from marshmallow import Schema
 from marshmallow import ValidationError as MarshmallowValidationError
 from nameko.exceptions import UnknownService
-from nameko.web.handlers import http
-from werkzeug.wrappers import Response
+from nameko.web.handlers import HttpRequestHandler
+from nameko.web.server import WebServer, WsgiApp
+from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter, Rule
+from werkzeug.wrappers import Request, Response
 
-from bersinar.context import current_correlation_id
+from bersinar.context import clean_correlation_id, current_correlation_id, set_correlation_id
 from bersinar.entrypoints import (
     BROKER_CONNECTION_ERRORS,
     RemoteDomainError,
     is_infrastructure_error,
 )
-from bersinar.errors import DomainError, ValidationFailed
+from bersinar.errors import DomainError, NotFound, ValidationFailed
 from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway import idempotency
 from gateway.exceptions import (
@@ -32,12 +36,16 @@ from gateway.exceptions import (
     RoleForbidden,
     ServiceUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
 )
+from gateway.schemas import PATH_PARAMETERS
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE = "https://bersinar.bnn.go.id/problems/"
 RAW_JSON_KEY = "bersinar.json"
+VALIDATED_KEY = "bersinar.validated"
+_URL_ARG = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 
 
 @dataclass
@@ -53,6 +61,21 @@ class Route:
     tags: tuple[str, ...] = field(default_factory=tuple)
     # content types of the success answer: JSON unless said (text, HTML, CSV)
     produces: tuple[str, ...] = ("application/json",)
+    # False: the body may be left out (a note on a transition, a review comment)
+    body_required: bool = True
+    # the OpenAPI operationId: the method's name
+    operation_id: str = ""
+    # what a created resource answers, for OpenAPI links: {path argument: JSON pointer}
+    creates: dict[str, str] = field(default_factory=dict)
+    # the codes a 422 may carry for rules on the data's state that no schema can state
+    # (a partner that is not eligible, a report that does not add up): {code: the rules}
+    rules: dict[str, str] = field(default_factory=dict)
+    # a body that passes every check, for people and for the fuzzer's examples phase
+    example: dict[str, Any] | None = None
+
+    @property
+    def path_arguments(self) -> list[str]:
+        return _URL_ARG.findall(self.path)
 
 
 ROUTES: list[Route] = []
@@ -74,6 +97,71 @@ def problem(
     return Response(
         json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json"
     )
+
+
+class _PartnerId(BaseConverter):
+    """A partner id is never ``match``: /api/v1/partners/match is a route of its own,
+    and an id spelt so would also make the router offer that route a partner's methods
+    (its Allow header)."""
+
+    regex = r"(?!match(?![^/]))[^/]+"
+
+
+class _Rule(Rule):
+    def get_converter(self, variable_name, converter_name, args, kwargs):
+        if variable_name == "partner_id":
+            return _PartnerId(self.map)
+        return super().get_converter(variable_name, converter_name, args, kwargs)
+
+
+class _WsgiApp(WsgiApp):
+    """nameko's, with what the router itself answers (no such path, a method the path
+    does not serve) in problem+json under the API; the console keeps its pages."""
+
+    def __call__(self, environ, start_response):
+        request = Request(environ, shallow=True)
+        adapter = self.url_map.bind_to_environ(environ)
+        try:
+            provider, values = adapter.match()
+            request.path_values = values
+            reply = provider.handle_request(request)
+        except HTTPException as exc:
+            reply = exc
+            if exc.code in (404, 405) and not request.path.startswith("/console"):
+                set_correlation_id(clean_correlation_id(request.headers.get("X-Correlation-ID")))
+                reply = _routing_problem(exc)
+                reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
+        return reply(environ, start_response)
+
+
+def _routing_problem(exc: HTTPException) -> Response:
+    if exc.code == 405:
+        reply = problem(
+            405,
+            "METHOD_NOT_ALLOWED",
+            "Metode tidak didukung",
+            "Alamat ini tidak melayani metode tersebut; lihat header Allow.",
+        )
+        reply.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or ())
+        return reply
+    return problem(404, "NOT_FOUND", "Data tidak ditemukan", "Alamat ini tidak dikenal.")
+
+
+class _WebServer(WebServer):
+    def get_wsgi_app(self):
+        return _WsgiApp(self)
+
+
+class _HttpHandler(HttpRequestHandler):
+    """Every HTTP entrypoint of the gateway (API and console) on one server."""
+
+    server = _WebServer()
+
+    def get_url_rule(self):
+        return _Rule(self.url, methods=self.method.split(","))
+
+
+http = _HttpHandler.decorator
 
 
 def response_for_error(exc: BaseException) -> Response:
@@ -110,12 +198,33 @@ def read_json(request, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
     if not raw:
         raise BadRequest("Isi permintaan kosong; kirim JSON.")
+    if request.mimetype != "application/json":
+        raise UnsupportedMediaType("Kirim isi permintaan sebagai Content-Type: application/json.")
     try:
         parsed = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("Isi permintaan bukan JSON yang sah.") from exc
     request.environ[RAW_JSON_KEY] = parsed
     return parsed
+
+
+def has_body(request) -> bool:
+    if request.content_length is not None:
+        return request.content_length > 0
+    return bool(request.get_data(cache=True))
+
+
+def check_path(url_args: dict[str, str]) -> None:
+    """Each path segment has the shape OpenAPI states, before anything is asked."""
+    for name, value in url_args.items():
+        parameter = PATH_PARAMETERS[name]
+        try:
+            parameter.field.deserialize(value)
+        except MarshmallowValidationError as exc:
+            if parameter.not_found:
+                raise NotFound("Data tidak ditemukan.") from None
+            detail = " ".join(str(message) for message in exc.messages)
+            raise ValidationFailed(detail, errors={name: exc.messages}) from None
 
 
 def refuse_nul(value: Any, where: str) -> None:
@@ -136,23 +245,16 @@ def refuse_nul(value: Any, where: str) -> None:
             refuse_nul(inner, where)
 
 
-def page_of(items: list[dict[str, Any]], params: dict[str, Any], key: str = "id") -> dict[str, Any]:
+def page_of(items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
     """One page of a list the service returned whole and in a stable order (the
     collections paged here are bounded: partners, keys, a partner's agreements and
-    activities, a month's reports, subscriptions). ``cursor`` is the last id seen."""
-    limit, cursor = params.get("limit") or 50, params.get("cursor")
-    start = 0
-    if cursor:
-        ids = [str(item.get(key)) for item in items]
-        if cursor not in ids:
-            raise ValidationFailed(
-                "Kursor tidak dikenal; mulai lagi dari halaman pertama.",
-                errors={"cursor": ["Tidak dikenal."]},
-            )
-        start = ids.index(cursor) + 1
+    activities, a month's reports, subscriptions). ``cursor`` is opaque to the caller:
+    how many items came before this page, so every cursor of its shape is a page (past
+    the end, an empty one)."""
+    limit, start = params.get("limit") or 50, int(params.get("cursor") or 0)
     page = items[start : start + limit]
     more = start + limit < len(items)
-    return {"items": page, "next_cursor": str(page[-1][key]) if more and page else None}
+    return {"items": page, "next_cursor": str(start + limit) if more else None}
 
 
 def without_page(params: dict[str, Any]) -> dict[str, Any]:
@@ -160,10 +262,18 @@ def without_page(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k not in ("limit", "cursor")}
 
 
-def raw_json(request) -> Any:
-    """The body as the caller sent it (after it passed validation), for a service that
-    validates the same contract again."""
-    return request.environ.get(RAW_JSON_KEY)
+# the rule of a list paged by keyset in its service (bersinar.db.page_newest_first)
+KEYSET_PAGE = {
+    "UNKNOWN_CURSOR": "kursor yang tidak menunjuk butir daftar ini (dari daftar atau filter "
+    "lain, atau butir yang sudah tidak ada)"
+}
+
+
+def validated_json(request) -> Any:
+    """The body as the gateway validated it (defaults filled in, dates as text), sent to
+    the service that owns the data, which reads it through the same contract at its own
+    edge (its RPC is not the gateway's alone)."""
+    return request.environ.get(VALIDATED_KEY)
 
 
 def endpoint(
@@ -177,14 +287,43 @@ def endpoint(
     status: int = 200,
     tags: tuple[str, ...] = (),
     produces: tuple[str, ...] = ("application/json",),
+    body_required: bool = True,
+    creates: dict[str, str] | None = None,
+    rules: dict[str, str] | None = None,
+    example: dict[str, Any] | None = None,
 ):
     """``roles=None`` is an open endpoint (health, metrics, the spec). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
-    Response or a JSON-able value (answered with ``status``)."""
-    route = Route(method, path, summary, roles, body, query, response, status, tags, produces)
+    Response or a JSON-able value (answered with ``status``). ``body_required=False``:
+    a request without a body gets ``data == {}``. ``creates`` names, for OpenAPI links,
+    the path argument a created resource is reached by and where its value is in the
+    answer (``{"partner_id": "/id"}``). ``rules``: the codes besides VALIDATION_ERROR a
+    422 may carry, each with the rules it stands for (stated in OpenAPI). ``example``: a
+    body that passes every check."""
+    route = Route(
+        method,
+        path,
+        summary,
+        roles,
+        body,
+        query,
+        response,
+        status,
+        tags,
+        produces,
+        body_required=body_required,
+        creates=creates or {},
+        rules=rules or {},
+        example=example,
+    )
+    for name in route.path_arguments:
+        if name not in PATH_PARAMETERS:
+            raise LookupError(f"{path}: path argument {name} has no shape in PATH_PARAMETERS")
     ROUTES.append(route)
 
     def decorate(fn):
+        route.operation_id = fn.__name__
+
         @functools.wraps(fn)
         def wrapper(self, request, **url_args):
             started = time.perf_counter()
@@ -196,8 +335,10 @@ def endpoint(
                     if caller.role not in roles:
                         raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
                 refuse_nul(url_args, "path")
+                check_path(url_args)
                 refuse_nul(request.args.to_dict(flat=False), "query")
-                raw = read_json(request, self.max_body_bytes) if body is not None else None
+                sent = body is not None and (body_required or has_body(request))
+                raw = read_json(request, self.max_body_bytes) if sent else None
                 refuse_nul(raw, "body")
                 replay = None
                 if (
@@ -233,7 +374,10 @@ def endpoint(
                     )
                     reply.headers["Idempotent-Replayed"] = "true"
                 else:
-                    data = body().load(raw) if body is not None else None
+                    data = body().load(raw) if sent else ({} if body is not None else None)
+                    if data is not None:
+                        # what the service is sent: the validated body, in JSON's terms
+                        request.environ[VALIDATED_KEY] = body().dump(data)
                     params = query().load(request.args.to_dict()) if query is not None else {}
                     result = fn(self, request, caller, data, params, **url_args)
                     reply = (

@@ -13,7 +13,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from bersinar.db import UnitOfWork, as_utc
+from bersinar.db import UnitOfWork
 from bersinar.envelope import utcnow
 from gateway.exceptions import BadRequest, IdempotencyConflict, IdempotencyInProgress
 from gateway.models import IdempotencyRecord
@@ -82,7 +82,7 @@ def begin(
 
 
 def _take_over_stale(uow: UnitOfWork, record: IdempotencyRecord, stale_after: float) -> bool:
-    claimed_at = as_utc(record.created_at)
+    claimed_at = record.created_at
     if utcnow() - claimed_at < timedelta(seconds=stale_after):
         return False
     # compare and set: of two retries arriving together, one takes the claim

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bersinar.db import UnitOfWork, as_utc
+from bersinar.db import UnitOfWork
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import NotFound
 from gateway.models import ApiKey
@@ -52,7 +52,7 @@ def authenticate(uow: UnitOfWork, presented: str, admin_key: str | None) -> Call
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()
-    last = as_utc(row.last_used_at)
+    last = row.last_used_at
     if last is None or now - last > LAST_USED_PRECISION:
         row.last_used_at = now
         uow.commit()

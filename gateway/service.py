@@ -7,38 +7,22 @@ from nameko.dependency_providers import Config
 
 from bersinar.clock import Clock
 from bersinar.context import CorrelationId
-from bersinar.entrypoints import Database, RpcProxy
+from bersinar.entrypoints import BrokerConsumers, Database, RpcProxy
 from gateway import keys
 from gateway.console.pages import ConsoleRoutes
 from gateway.exceptions import Unauthorized
 from gateway.http import call
 from gateway.limits import RateLimiter
 from gateway.models import Base
-from gateway.routes.audit import AuditRoutes
-from gateway.routes.keys import KeyRoutes
-from gateway.routes.notifications import NotificationRoutes
-from gateway.routes.operations import OperationsRoutes
-from gateway.routes.partners import PartnerRoutes
-from gateway.routes.referrals import ReferralRoutes
-from gateway.routes.reports import ReportRoutes
-from gateway.routes.webhooks import WebhookRoutes
+from gateway.routes import API_ROUTES
 
 
-class GatewayService(
-    OperationsRoutes,
-    KeyRoutes,
-    PartnerRoutes,
-    ReferralRoutes,
-    NotificationRoutes,
-    AuditRoutes,
-    ReportRoutes,
-    WebhookRoutes,
-    ConsoleRoutes,
-):
+class GatewayService(*API_ROUTES, ConsoleRoutes):
     name = "gateway"
     config = Config()
     uow = Database(Base.metadata)
     correlation_id = CorrelationId()
+    consumers = BrokerConsumers()
     rate_limiter = RateLimiter()
     clock = Clock()
     mitra = RpcProxy("mitra")

@@ -14,11 +14,14 @@ if not BROWSER_RUN:
 
     eventlet.monkey_patch()
 
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
 import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-from tests.support import infra  # noqa: E402
+from harness import infra  # noqa: E402
 
 pytest_plugins = ["tests.support.fixtures"]
 
@@ -27,6 +30,10 @@ def pytest_configure(config):
     if BROWSER_RUN:  # no monkey-patch on purpose: nameko's plugin need not say so
         config.option.suppress_eventlet_notification = True
     os.environ.setdefault("BERSINAR_TEST_RUN", uuid.uuid4().hex[:8])
+
+
+def pytest_sessionfinish(session):
+    infra.stop_server()  # the embedded PostgreSQL of a machine without its own, if started
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +52,29 @@ def amqp_uri(test_run_id):
 
 @pytest.fixture(scope="session")
 def database_urls(test_run_id):
-    """One PostgreSQL database per component for this run, migrated to head."""
+    """One PostgreSQL database per component for this run, migrated to head, on the
+    machine's server or the run's embedded one (harness/infra.py)."""
     urls = infra.create_databases(f"bt_{test_run_id}")
     yield urls
     infra.drop_databases(urls)
+
+
+@pytest.fixture(scope="session")
+def var_dirs(test_run_id):
+    """Folders for whole systems (`BERSINAR_VAR`): ``var_dirs("e2e")``. Outside pytest's
+    own temporary tree, whose parent folder pytest makes private (0700) whenever a test
+    session starts: started by root, the embedded PostgreSQL runs as another account and
+    must keep reaching its data folder."""
+    base = Path(tempfile.mkdtemp(prefix=f"bersinar-tests-{test_run_id}-"))
+    base.chmod(0o755)
+    made = 0
+
+    def make(name: str) -> Path:
+        nonlocal made
+        made += 1
+        folder = base / f"{name}-{made}"
+        folder.mkdir()
+        return folder
+
+    yield make
+    shutil.rmtree(base, ignore_errors=True)

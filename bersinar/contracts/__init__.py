@@ -4,11 +4,24 @@ only; the rules behind them live in each service's domain. One module per area."
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema
+import re
+from collections.abc import Iterable
 
-SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
-SEXES = ("M", "F")
-SEX_SERVED = ("all", "male", "female")
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+# a text without NUL that is not blank: it holds a character ``str.strip()`` keeps
+# (spelt out, since ``\s`` differs between Python and the document's regular expressions)
+NOT_BLANK = (
+    r"^[^\x00]*"
+    r"[^\x00\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+    r"[^\x00]*$"
+)
+
+
+def one_of(codes: Iterable[str]) -> validate.OneOf:
+    """One of a code list of ``bersinar.codes``, refused in Indonesian."""
+    choices = tuple(codes)
+    return validate.OneOf(choices, error=f"Harus salah satu dari: {', '.join(choices)}.")
 
 
 class StrictSchema(Schema):
@@ -16,3 +29,64 @@ class StrictSchema(Schema):
 
     class Meta:
         unknown = RAISE
+
+
+class FullMatch(validate.Regexp):
+    """A pattern the whole text matches. OpenAPI states it (``pattern``); Python's ``$``
+    alone would also let a trailing newline through, which the document's does not."""
+
+    def __call__(self, value):
+        if not isinstance(value, str) or self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON ``true`` or ``false`` only, as the document says (marshmallow's Boolean also
+    takes 1, "yes", "on")."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+_FULL_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339's date-time, of the years 1900-2099: near the ends of Python's calendar an
+# offset cannot be carried to UTC
+DATE_TIME_PATTERN = (
+    r"^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+class Date(fields.Date):
+    """RFC 3339's full-date, what the document's ``format: date`` means (Python also
+    reads 20260105 and week dates)."""
+
+    default_error_messages = {"invalid": "Tanggal tidak sah; tulis YYYY-MM-DD."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not _FULL_DATE.fullmatch(value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class AwareDateTime(fields.AwareDateTime):
+    """RFC 3339's date-time with its offset, what ``format: date-time`` means (Python
+    also reads a space for the T, a time without seconds, the basic format), in the years
+    the document states."""
+
+    default_error_messages = {
+        "invalid": "Waktu tidak sah; tulis YYYY-MM-DDThh:mm:ss dengan zona (Z atau +07:00), "
+        "tahun 1900-2099."
+    }
+
+    def __init__(self, **kwargs):
+        kwargs["metadata"] = {"pattern": DATE_TIME_PATTERN, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(DATE_TIME_PATTERN, value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value.upper(), attr, data, **kwargs)

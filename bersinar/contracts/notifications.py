@@ -5,20 +5,19 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
-from bersinar.contracts import StrictSchema
+from bersinar import codes
+from bersinar.contracts import FullMatch, StrictSchema, one_of
+from bersinar.contracts.events import EVENT_TYPES
 
-# Every event a webhook may subscribe to and a preference may name (DESIGN.md).
-EVENT_TYPES = (
-    "partner_registered", "partner_updated", "agreement_signed", "agreement_expiring",
-    "agreement_expired", "agreement_terminated", "referral_requested", "referral_accepted",
-    "referral_rejected", "referral_cancelled", "referral_admitted", "referral_completed",
-    "referral_dropped_out", "referral_transferred", "referral_response_overdue",
-    "report_due_soon", "report_overdue", "report_submitted", "report_approved",
-    "report_returned", "notification_sent", "notification_failed",
-)  # fmt: skip
-PERSON_CHANNELS = ("inbox", "email", "sms", "whatsapp")
-CHANNELS = (*PERSON_CHANNELS, "webhook")
-DELIVERY_STATUSES = ("pending", "sent", "failed", "cancelled")
+# an http(s) address by name (one label, or several ending in one of 2 or more
+# characters) or IPv4, with a port and a path: what the document states, all of it
+# taken by marshmallow's URL check too
+_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST = (
+    f"({_LABEL}|{_LABEL}(\\.{_LABEL})*\\.[A-Za-z0-9][A-Za-z0-9-]{{0,61}}[A-Za-z0-9]"
+    "|[0-9]{1,3}(\\.[0-9]{1,3}){3})"
+)
+WEBHOOK_URL = f"^https?://{_HOST}(:[0-9]{{1,5}})?(/|[/?#][!-~]+)?$"
 
 
 class Notification(Schema):
@@ -45,9 +44,9 @@ class DeliveryQuery(StrictSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None, validate=validate.Length(max=64))
     event_id = fields.String(load_default=None, validate=validate.Length(max=36))
-    event_type = fields.String(load_default=None, validate=validate.OneOf(EVENT_TYPES))
-    channel = fields.String(load_default=None, validate=validate.OneOf(CHANNELS))
-    status = fields.String(load_default=None, validate=validate.OneOf(DELIVERY_STATUSES))
+    event_type = fields.String(load_default=None, validate=one_of(EVENT_TYPES))
+    channel = fields.String(load_default=None, validate=one_of(codes.CHANNELS))
+    status = fields.String(load_default=None, validate=one_of(codes.DELIVERY_STATUSES))
     recipient = fields.String(load_default=None, validate=validate.Length(max=100))
 
 
@@ -86,10 +85,14 @@ class WebhookCreate(StrictSchema):
         required=True,
         schemes={"http", "https"},
         require_tld=False,
-        validate=validate.Length(max=500),
+        error_messages={"invalid": "Alamat http(s) tidak sah."},
+        validate=[
+            FullMatch(WEBHOOK_URL, error="Alamat http(s) tidak sah."),
+            validate.Length(max=500),
+        ],
     )
     event_types = fields.List(
-        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        fields.String(validate=one_of(EVENT_TYPES)),
         required=True,
         validate=validate.Length(min=1, max=len(EVENT_TYPES)),
     )
@@ -111,8 +114,8 @@ class WebhookCreated(Webhook):
 
 
 class PreferenceItem(StrictSchema):
-    event_type = fields.String(required=True)
-    channels = fields.List(fields.String(validate=validate.OneOf(PERSON_CHANNELS)), required=True)
+    event_type = fields.String(required=True, metadata={"enum": ["*", *EVENT_TYPES]})
+    channels = fields.List(fields.String(validate=one_of(codes.PERSON_CHANNELS)), required=True)
 
     @validates("event_type")
     def _known(self, value, **kwargs):

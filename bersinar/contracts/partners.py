@@ -5,34 +5,28 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from bersinar.contracts import SERVICE_TYPES, SEX_SERVED, SEXES, StrictSchema
+from bersinar import codes
+from bersinar.contracts import Date, FullMatch, StrictSchema, one_of
 
-PARTNER_KINDS = ("hospital", "foundation", "clinic", "community", "other")
-PARTNER_STATUSES = ("active", "temporarily_closed", "inactive")
-AGE_GROUPS = ("adolescent", "adult", "elderly")
-CONTACT_ROLES = ("head", "operator", "clinician", "counsellor", "administration", "other")
-AGREEMENT_SCOPE = ("rehabilitation", "capacity_building", "reporting", "monitoring_evaluation")
-AGREEMENT_STATUSES = ("draft", "active", "expiring", "expired", "terminated")
-ACTIVITY_KINDS = ("training", "supervision_visit", "facilitation", "coordination_meeting")
-# dimensions of BNN's rehabilitation capability index, each scored 0-100
-SCORE_DIMENSIONS = ("availability", "access", "acceptability", "quality", "continuity")
-
-_slug = validate.Regexp(
-    r"^[a-z0-9][a-z0-9-]{1,62}$", error="Hanya huruf kecil, angka dan tanda hubung (2-63)."
+# /api/v1/partners/match is a route: no partner is called so
+RESERVED_IDS = ("match",)
+_slug = FullMatch(
+    r"^(?!match$)[a-z0-9][a-z0-9-]{1,62}$",
+    error="Hanya huruf kecil, angka dan tanda hubung (2-63), bukan 'match'.",
 )
-_phone = validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
+_phone = FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid.")
 
 
 class Contact(StrictSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    role = fields.String(required=True, validate=validate.OneOf(CONTACT_ROLES))
+    role = fields.String(required=True, validate=one_of(codes.CONTACT_ROLES))
     email = fields.Email(load_default=None, allow_none=True)
     phone = fields.String(load_default=None, allow_none=True, validate=_phone)
     whatsapp = fields.String(load_default=None, allow_none=True, validate=_phone)
 
 
 class ServiceOfferInput(StrictSchema):
-    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    service_type = fields.String(required=True, validate=one_of(codes.SERVICE_TYPES))
     capacity = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=10000))
     unit = fields.String(load_default="klien", validate=validate.Length(min=1, max=32))
 
@@ -47,12 +41,12 @@ def _distinct_services(services, field="services"):
 class PartnerCreate(StrictSchema):
     id = fields.String(load_default=None, validate=_slug)
     name = fields.String(required=True, validate=validate.Length(min=2, max=200))
-    kind = fields.String(required=True, validate=validate.OneOf(PARTNER_KINDS))
+    kind = fields.String(required=True, validate=one_of(codes.PARTNER_KINDS))
     address = fields.String(load_default="", validate=validate.Length(max=500))
     kabupaten_kota = fields.String(required=True, validate=validate.Length(min=2, max=100))
-    sex_served = fields.String(required=True, validate=validate.OneOf(SEX_SERVED))
+    sex_served = fields.String(required=True, validate=one_of(codes.SEX_SERVED))
     age_groups = fields.List(
-        fields.String(validate=validate.OneOf(AGE_GROUPS)),
+        fields.String(validate=one_of(codes.SERVED_AGE_GROUPS)),
         load_default=lambda: ["adolescent", "adult"],
     )
     services = fields.List(fields.Nested(ServiceOfferInput), load_default=list)
@@ -62,7 +56,7 @@ class PartnerCreate(StrictSchema):
     accreditation = fields.String(
         load_default=None, allow_none=True, validate=validate.Length(max=100)
     )
-    status = fields.String(load_default="active", validate=validate.OneOf(PARTNER_STATUSES))
+    status = fields.String(load_default="active", validate=one_of(codes.PARTNER_STATUSES))
 
     @validates_schema(skip_on_field_errors=False)
     def _services_once(self, data, **kwargs):
@@ -74,15 +68,17 @@ class PartnerPatch(StrictSchema):
     by service type)."""
 
     name = fields.String(validate=validate.Length(min=2, max=200))
-    kind = fields.String(validate=validate.OneOf(PARTNER_KINDS))
+    kind = fields.String(validate=one_of(codes.PARTNER_KINDS))
     address = fields.String(validate=validate.Length(max=500))
     kabupaten_kota = fields.String(validate=validate.Length(min=2, max=100))
-    sex_served = fields.String(validate=validate.OneOf(SEX_SERVED))
-    age_groups = fields.List(fields.String(validate=validate.OneOf(AGE_GROUPS)))
+    sex_served = fields.String(validate=one_of(codes.SEX_SERVED))
+    age_groups = fields.List(fields.String(validate=one_of(codes.SERVED_AGE_GROUPS)))
     services = fields.List(fields.Nested(ServiceOfferInput))
     contacts = fields.List(fields.Nested(Contact), validate=validate.Length(max=20))
     accreditation = fields.String(allow_none=True, validate=validate.Length(max=100))
-    status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))
+    status = fields.String(validate=one_of(codes.PARTNER_STATUSES))
+
+    OPENAPI = {"minProperties": 1}
 
     @validates_schema
     def _not_empty(self, data, **kwargs):
@@ -100,12 +96,12 @@ class ServiceOffer(Schema):
 
 class AgreementInput(StrictSchema):
     number = fields.String(required=True, validate=validate.Length(min=3, max=100))
-    signed_on = fields.Date(required=True)
-    valid_from = fields.Date(required=True)
-    valid_until = fields.Date(required=True)
+    signed_on = Date(required=True)
+    valid_from = Date(required=True)
+    valid_until = Date(required=True)
     scope = fields.List(
-        fields.String(validate=validate.OneOf(AGREEMENT_SCOPE)),
-        load_default=lambda: list(AGREEMENT_SCOPE),
+        fields.String(validate=one_of(codes.AGREEMENT_SCOPE)),
+        load_default=lambda: list(codes.AGREEMENT_SCOPE),
         validate=validate.Length(min=1),
     )
     annual_target = fields.Integer(
@@ -128,7 +124,7 @@ class AgreementInput(StrictSchema):
 
 class AgreementTermination(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=3, max=1000))
-    terminated_on = fields.Date(load_default=None, allow_none=True)
+    terminated_on = Date(load_default=None, allow_none=True)
 
 
 class Agreement(Schema):
@@ -142,7 +138,7 @@ class Agreement(Schema):
     annual_target = fields.Integer()
     document_ref = fields.String(allow_none=True)
     renews_agreement_id = fields.String(allow_none=True)
-    status = fields.String(validate=validate.OneOf(AGREEMENT_STATUSES))
+    status = fields.String(validate=one_of(codes.AGREEMENT_STATUSES))
     days_to_expiry = fields.Integer()
     terminated_on = fields.String(allow_none=True)
     termination_reason = fields.String(allow_none=True)
@@ -150,12 +146,12 @@ class Agreement(Schema):
 
 class FollowUpInput(StrictSchema):
     description = fields.String(required=True, validate=validate.Length(min=3, max=1000))
-    due_on = fields.Date(required=True)
+    due_on = Date(required=True)
 
 
 class ActivityInput(StrictSchema):
-    kind = fields.String(required=True, validate=validate.OneOf(ACTIVITY_KINDS))
-    held_on = fields.Date(required=True)
+    kind = fields.String(required=True, validate=one_of(codes.ACTIVITY_KINDS))
+    held_on = Date(required=True)
     title = fields.String(required=True, validate=validate.Length(min=3, max=200))
     participants = fields.List(
         fields.String(validate=validate.Length(min=1, max=200)),
@@ -167,11 +163,25 @@ class ActivityInput(StrictSchema):
         fields.Nested(FollowUpInput), load_default=list, validate=validate.Length(max=50)
     )
     scores = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(SCORE_DIMENSIONS)),
+        keys=fields.String(validate=one_of(codes.SCORE_DIMENSIONS)),
         values=fields.Integer(strict=True, validate=validate.Range(0, 100)),
         load_default=None,
         allow_none=True,
+        metadata={"required": list(codes.SCORE_DIMENSIONS)},
     )
+
+    # scores belong to a supervision visit, and to nothing else
+    OPENAPI = {
+        "oneOf": [
+            {"properties": {"kind": {"enum": ["supervision_visit"]}}},
+            {
+                "properties": {
+                    "kind": {"enum": [k for k in codes.ACTIVITY_KINDS if k != "supervision_visit"]},
+                    "scores": {"type": "object", "nullable": True, "enum": [None]},
+                }
+            },
+        ]
+    }
 
     @validates_schema
     def _scores_on_visits(self, data, **kwargs):
@@ -180,7 +190,7 @@ class ActivityInput(StrictSchema):
             return
         if data["kind"] != "supervision_visit":
             raise ValidationError("Skor hanya untuk kunjungan supervisi.", "scores")
-        missing = [d for d in SCORE_DIMENSIONS if d not in scores]
+        missing = [d for d in codes.SCORE_DIMENSIONS if d not in scores]
         if missing:
             raise ValidationError(f"Skor wajib untuk: {', '.join(missing)}.", "scores")
 
@@ -211,9 +221,9 @@ class Partner(Schema):
     kind = fields.String()
     kabupaten_kota = fields.String()
     address = fields.String()
-    sex_served = fields.String(validate=validate.OneOf(SEX_SERVED))
+    sex_served = fields.String(validate=one_of(codes.SEX_SERVED))
     age_groups = fields.List(fields.String())
-    status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))
+    status = fields.String(validate=one_of(codes.PARTNER_STATUSES))
     accreditation = fields.String(allow_none=True)
     version = fields.Integer()
     services = fields.List(fields.Nested(ServiceOffer))
@@ -222,8 +232,8 @@ class Partner(Schema):
 
 
 class PartnerFilter(StrictSchema):
-    sex = fields.String(validate=validate.OneOf(SEXES))
-    service_type = fields.String(validate=validate.OneOf(SERVICE_TYPES))
+    sex = fields.String(validate=one_of(codes.SEXES))
+    service_type = fields.String(validate=one_of(codes.SERVICE_TYPES))
     kabupaten_kota = fields.String(validate=validate.Length(min=1, max=100))
     has_capacity = fields.Boolean()
-    status = fields.String(validate=validate.OneOf(PARTNER_STATUSES))
+    status = fields.String(validate=one_of(codes.PARTNER_STATUSES))

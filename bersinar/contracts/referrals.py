@@ -6,23 +6,19 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
-
-REFERRAL_SOURCES = ("TAT", "IPWL", "voluntary", "court", "other")
-REFERRAL_STATUSES = (
-    "requested",
-    "accepted",
-    "rejected",
-    "cancelled",
-    "admitted",
-    "completed",
-    "dropped_out",
-    "transferred",
+from bersinar import codes
+from bersinar.contracts import (
+    NOT_BLANK,
+    AwareDateTime,
+    Date,
+    FullMatch,
+    StrictBoolean,
+    StrictSchema,
+    one_of,
 )
 
 # ids of referrals, clients, partners, API keys: plain text that is safe in a query
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def is_plain_id(value: str) -> bool:
@@ -37,10 +33,10 @@ def _plain_id(value: str) -> None:
 PLAIN_ID = [validate.Regexp(ID_PATTERN, error="Pengenal tidak sah."), _plain_id]
 
 
-def no_control_characters(value: str) -> None:
-    """Free text people type is stored as text: no NUL or other control characters."""
-    if _CONTROL.search(value or ""):
-        raise ValidationError("Tidak boleh berisi karakter kendali.")
+# Free text people type is stored as text: no NUL or other control characters.
+no_control_characters = FullMatch(
+    r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$", error="Tidak boleh berisi karakter kendali."
+)
 
 
 def _text(max_length: int, **kwargs):
@@ -51,22 +47,32 @@ def _text(max_length: int, **kwargs):
 
 class ClientInput(StrictSchema):
     nik = fields.String(
-        required=True, validate=validate.Regexp(r"^\d{16}$", error="NIK harus 16 digit angka.")
+        required=True,
+        validate=FullMatch(r"^[0-9]{16}$", error="NIK harus 16 digit angka."),
+        metadata={
+            "description": "Kode provinsi yang dikenal, lalu kabupaten/kota dan kecamatan, "
+            "tanggal lahir DDMMYY (tanggal + 40 untuk perempuan) yang sama dengan birth_date "
+            "dan sex, dan nomor urut bukan 0000."
+        },
     )
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    birth_date = fields.Date(required=True)
-    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
+    birth_date = Date(
+        required=True,
+        metadata={"description": "Tidak di masa depan dan tidak lebih dari 110 tahun lalu."},
+    )
+    sex = fields.String(required=True, validate=one_of(codes.SEXES))
     phone = fields.String(
         load_default=None,
         allow_none=True,
-        validate=validate.Regexp(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
+        validate=FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
     )
 
 
 class ConsentInput(StrictSchema):
-    given = fields.Boolean(required=True)
-    given_by = fields.String(load_default="client", validate=validate.OneOf(("client", "guardian")))
-    given_at = fields.AwareDateTime(load_default=None, allow_none=True)
+    # false is the shape of a refusal, which rujukan answers CONSENT_REQUIRED
+    given = StrictBoolean(required=True, metadata={"enum": [True]})
+    given_by = fields.String(load_default="client", validate=one_of(codes.CONSENT_GIVERS))
+    given_at = AwareDateTime(load_default=None, allow_none=True)
     scope = fields.List(
         fields.String(validate=validate.Length(max=64)),
         load_default=lambda: ["treatment", "data_sharing"],
@@ -75,7 +81,7 @@ class ConsentInput(StrictSchema):
 
 class SubstanceScore(StrictSchema):
     substance = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    score = fields.Integer(required=True, validate=validate.Range(min=0, max=39))
+    score = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=39))
 
 
 class AssessmentInput(StrictSchema):
@@ -84,21 +90,20 @@ class AssessmentInput(StrictSchema):
     )
     assist_scores = fields.List(fields.Nested(SubstanceScore), load_default=list)
     recommended_level_of_care = fields.String(
-        load_default=None, allow_none=True, validate=validate.OneOf(SERVICE_TYPES)
+        load_default=None, allow_none=True, validate=one_of(codes.SERVICE_TYPES)
     )
     notes = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
 
 
 class ReferralCreate(StrictSchema):
     client = fields.Nested(ClientInput, required=True)
-    source = fields.String(required=True, validate=validate.OneOf(REFERRAL_SOURCES))
-    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    source = fields.String(required=True, validate=one_of(codes.REFERRAL_SOURCES))
+    service_type = fields.String(required=True, validate=one_of(codes.SERVICE_TYPES))
     partner_id = fields.String(required=True, validate=PLAIN_ID)
     consent = fields.Nested(ConsentInput, required=True)
     assessment = fields.Nested(AssessmentInput, load_default=None, allow_none=True)
 
 
-REJECTION_REASONS = ("capacity_full", "not_eligible", "client_unreachable", "other")
 TRANSITION_ACTIONS = ("accept", "reject", "admit", "complete", "drop-out", "cancel", "transfer")
 
 
@@ -116,19 +121,37 @@ class TransitionInput(StrictSchema):
 
 
 class RejectInput(TransitionInput):
-    reason = fields.String(required=True, validate=validate.OneOf(REJECTION_REASONS))
+    reason = fields.String(required=True, validate=one_of(codes.REJECTION_REASONS))
+
+    # rujukan refuses reason "other" without a note that says something
+    OPENAPI = {
+        "oneOf": [
+            {
+                "properties": {
+                    "reason": {"enum": ["other"]},
+                    "note": {"type": "string", "pattern": NOT_BLANK},
+                },
+                "required": ["reason", "note"],
+            },
+            {
+                "properties": {
+                    "reason": {"enum": [r for r in codes.REJECTION_REASONS if r != "other"]}
+                }
+            },
+        ]
+    }
 
 
 class TransferInput(StrictSchema):
     partner_id = fields.String(required=True, validate=PLAIN_ID)
     service_type = fields.String(
-        load_default=None, allow_none=True, validate=validate.OneOf(SERVICE_TYPES)
+        load_default=None, allow_none=True, validate=one_of(codes.SERVICE_TYPES)
     )
     reason = _text(1000, load_default=None, allow_none=True)
 
 
 class ReferralFilter(StrictSchema):
-    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    status = fields.String(validate=one_of(codes.REFERRAL_STATUSES))
     partner_id = fields.String(validate=PLAIN_ID)
     client_id = fields.String(validate=PLAIN_ID)
     limit = _page_fields()["limit"]
@@ -144,8 +167,8 @@ class ReferralReadQuery(StrictSchema):
 
 
 class MatchQuery(StrictSchema):
-    sex = fields.String(required=True, validate=validate.OneOf(SEXES))
-    service_type = fields.String(required=True, validate=validate.OneOf(SERVICE_TYPES))
+    sex = fields.String(required=True, validate=one_of(codes.SEXES))
+    service_type = fields.String(required=True, validate=one_of(codes.SERVICE_TYPES))
     kabupaten_kota = fields.String(
         load_default=None, validate=[validate.Length(min=1, max=100), no_control_characters]
     )
@@ -187,7 +210,7 @@ class Episode(Schema):
 
 class Referral(Schema):
     id = fields.String()
-    status = fields.String(validate=validate.OneOf(REFERRAL_STATUSES))
+    status = fields.String(validate=one_of(codes.REFERRAL_STATUSES))
     partner_id = fields.String()
     service_type = fields.String()
     source = fields.String()

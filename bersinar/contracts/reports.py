@@ -6,17 +6,22 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from bersinar.contracts import SERVICE_TYPES, SEXES, StrictSchema
+from bersinar import codes
+from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of
 
-PERIOD = validate.Regexp(r"^\d{4}-(0[1-9]|1[0-2])$", error="Periode berbentuk YYYY-MM.")
-REPORT_STATUSES = ("open", "missing", "submitted_on_time", "submitted_late", "returned", "approved")
+# a month from 2000-01 to 2099-12: the range the system serves
+PERIOD_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
+PERIOD = FullMatch(PERIOD_PATTERN, error="Periode berbentuk YYYY-MM (tahun 2000-2099).")
 
 
-# Negative numbers pass the shape on purpose: the rule `non_negative` names them.
+# Negative numbers pass the shape on purpose: the rule `non_negative` names them (the
+# document states the minimum all the same).
 def _count(**kwargs) -> fields.Integer:
     if not kwargs.get("required"):
         kwargs.setdefault("load_default", 0)
-    return fields.Integer(strict=True, validate=validate.Range(max=100000), **kwargs)
+    return fields.Integer(
+        strict=True, validate=validate.Range(max=100000), metadata={"minimum": 0}, **kwargs
+    )
 
 
 class Counts(StrictSchema):
@@ -31,12 +36,12 @@ class Counts(StrictSchema):
 class ReportCounts(StrictSchema):
     total = fields.Nested(Counts, required=True)
     by_sex = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(SEXES)),
+        keys=fields.String(validate=one_of(codes.SEXES)),
         values=fields.Nested(Counts),
         load_default=dict,
     )
     by_service_type = fields.Dict(
-        keys=fields.String(validate=validate.OneOf(SERVICE_TYPES)),
+        keys=fields.String(validate=one_of(codes.SERVICE_TYPES)),
         values=fields.Nested(Counts),
         load_default=dict,
     )
@@ -61,6 +66,12 @@ class ReportInput(StrictSchema):
     capacity_building = fields.Nested(CapacityBuilding, load_default=dict)
     narrative = fields.String(load_default="", validate=validate.Length(max=5000))
 
+    # the rule `narrative_required`
+    OPENAPI = {
+        "required": ["counts", "narrative"],
+        "properties": {"narrative": {"pattern": NOT_BLANK, "default": None}},
+    }
+
 
 class ReviewInput(StrictSchema):
     """An officer's review: a comment is required to return a report."""
@@ -71,7 +82,7 @@ class ReviewInput(StrictSchema):
 class ReportQuery(StrictSchema):
     period = fields.String(required=True, validate=PERIOD)
     partner_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
-    status = fields.String(load_default=None, validate=validate.OneOf(REPORT_STATUSES))
+    status = fields.String(load_default=None, validate=one_of(codes.REPORT_STATUSES))
 
 
 class PeriodQuery(StrictSchema):
@@ -100,7 +111,7 @@ class Report(StrictSchema):
     locked = fields.Boolean()
     reopened = fields.Boolean()
     reconciliation_differences = fields.Integer()
-    status = fields.String(validate=validate.OneOf(REPORT_STATUSES))
+    status = fields.String(validate=one_of(codes.REPORT_STATUSES))
     timeliness = fields.String(allow_none=True)
     version = fields.Integer()
     submitted_at = fields.String(allow_none=True)

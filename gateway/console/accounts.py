@@ -17,15 +17,14 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from eventlet import tpool
 from sqlalchemy import delete, func, select
 
+from bersinar import codes
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, as_utc
+from bersinar.db import UnitOfWork
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, NotFound, ValidationFailed
 from gateway.keys import Caller, digest
 from gateway.models import ConsoleSession, ConsoleUser
 
-ROLES = ("admin", "officer", "partner")
-ROLE_LABELS = {"admin": "Admin", "officer": "Petugas BNNP", "partner": "Operator mitra"}
 USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{2,63}")
 PASSWORD_MIN, PASSWORD_MAX = 10, 128
 
@@ -97,7 +96,7 @@ def check_new_user(data: dict[str, Any]) -> dict[str, list[str]]:
     name = (data.get("full_name") or "").strip()
     if not 1 <= len(name) <= 200 or any(ord(c) < 32 for c in name):
         errors["full_name"] = ["Isi nama lengkap (paling banyak 200 karakter)."]
-    if data.get("role") not in ROLES:
+    if data.get("role") not in codes.PEOPLE:
         errors["role"] = ["Pilih peran."]
     partner_id = data.get("partner_id") or None
     if data.get("role") == "partner" and not (partner_id and is_plain_id(partner_id)):
@@ -142,7 +141,7 @@ def create_user(uow: UnitOfWork, data: dict[str, Any], created_by: str) -> dict[
 
 
 def view(user: ConsoleUser) -> dict[str, Any]:
-    locked_until = as_utc(user.locked_until)
+    locked_until = user.locked_until
     return {
         "id": user.id,
         "username": user.username,
@@ -210,7 +209,7 @@ def sign_in(uow: UnitOfWork, username: str, password: str, policy: Policy) -> st
     if user is None:
         _verify(_DUMMY_HASH, password)
         raise SignInRefused()
-    locked_until = as_utc(user.locked_until)
+    locked_until = user.locked_until
     if locked_until and locked_until > now:
         raise SignInRefused(locked_until)
     if not _verify(user.password_hash, password):
@@ -248,7 +247,7 @@ def session_of(uow: UnitOfWork, token: str) -> SignedIn | None:
     if row is None:
         return None
     session, user = row
-    if as_utc(session.expires_at) <= utcnow():
+    if session.expires_at <= utcnow():
         return None
     return SignedIn(
         user_id=user.id,

@@ -3,67 +3,28 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
-WIB = ZoneInfo("Asia/Jakarta")
+from bersinar import codes
+from bersinar.codes import LOCAL_TZ as WIB
+from bersinar.codes import MONTHS
 
-REFERRAL_STATUS = {
-    "requested": "Menunggu jawaban",
-    "accepted": "Diterima",
-    "rejected": "Ditolak",
-    "cancelled": "Dibatalkan",
-    "admitted": "Dalam layanan",
-    "completed": "Selesai",
-    "dropped_out": "Putus layanan",
-    "transferred": "Dialihkan",
-}
-SERVICE_TYPE = {
-    "inpatient": "Rawat inap",
-    "outpatient": "Rawat jalan",
-    "aftercare": "Pasca rehabilitasi",
-}
-SEX = {"M": "Laki-laki", "F": "Perempuan"}
-SEX_SERVED = {"all": "Semua", "female": "Perempuan saja", "male": "Laki-laki saja"}
-SOURCE = {
-    "TAT": "TAT (Tim Asesmen Terpadu)",
-    "IPWL": "IPWL (Institusi Penerima Wajib Lapor)",
-    "voluntary": "Sukarela",
-    "court": "Putusan pengadilan",
-    "other": "Lainnya",
-}
-REJECTION_REASON = {
-    "capacity_full": "Kapasitas penuh",
-    "not_eligible": "Tidak memenuhi syarat",
-    "client_unreachable": "Klien tidak dapat dihubungi",
-    "other": "Alasan lain",
-}
-REPORT_STATUS = {
-    "open": "Belum jatuh tempo",
-    "missing": "Belum dikirim (terlambat)",
-    "submitted_on_time": "Dikirim tepat waktu",
-    "submitted_late": "Dikirim terlambat",
-    "returned": "Dikembalikan",
-    "approved": "Disetujui",
-}
+# the code lists of bersinar.codes, by the names the templates use
+REFERRAL_STATUS = codes.REFERRAL_STATUSES
+SERVICE_TYPE = codes.SERVICE_TYPES
+SEX = codes.SEXES
+SEX_SERVED = codes.SEX_SERVED
+SOURCE = codes.REFERRAL_SOURCES
+REJECTION_REASON = codes.REJECTION_REASONS
+REPORT_STATUS = codes.REPORT_STATUSES
+AGREEMENT_STATUS = codes.AGREEMENT_STATUSES
+MEASURES = codes.MEASURES
+GIVEN_BY = codes.CONSENT_GIVERS
+CHANNEL = codes.CHANNELS
+CONTACT_ROLE = codes.CONTACT_ROLES
 TIMELINESS = {
     "submitted_on_time": "Tepat waktu",
     "submitted_late": "Terlambat",
     None: "Belum dikirim",
-}
-AGREEMENT_STATUS = {
-    "active": "Berlaku",
-    "expired": "Berakhir",
-    "terminated": "Diakhiri",
-    "expiring": "Segera berakhir",
-    "draft": "Belum berlaku",
-}
-MEASURES = {
-    "start": "Awal bulan",
-    "admitted": "Masuk",
-    "completed": "Selesai",
-    "dropped_out": "Putus",
-    "transferred_out": "Dipindahkan",
-    "end": "Akhir bulan",
 }
 # laporan's consistency rules, as the report form names them
 REPORT_RULES = {
@@ -76,25 +37,10 @@ REPORT_RULES = {
     "service_offered": "hanya jenis layanan yang diberikan mitra",
     "narrative_required": "narasi diisi",
 }
-GIVEN_BY = {"client": "Klien sendiri", "guardian": "Wali/keluarga"}
-MONTHS = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
 
 
 def label(mapping: dict, code) -> str:
-    return mapping.get(code, code if code is not None else "-")
+    return codes.label(mapping, code)
 
 
 def period_name(period: str) -> str:
@@ -155,6 +101,8 @@ FILTERS = {
     "reason_label": lambda code: label(REJECTION_REASON, code),
     "report_label": lambda code: label(REPORT_STATUS, code),
     "agreement_label": lambda code: label(AGREEMENT_STATUS, code),
+    "channel_label": lambda code: label(CHANNEL, code),
+    "contact_role_label": lambda code: label(CONTACT_ROLE, code),
     "period_name": period_name,
     "when": when,
     "day": day,

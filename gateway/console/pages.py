@@ -14,13 +14,10 @@ from marshmallow import ValidationError as MarshmallowValidationError
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
-from bersinar.contracts.referrals import (
-    REFERRAL_SOURCES,
-    REFERRAL_STATUSES,
-    REJECTION_REASONS,
-    ReferralCreate,
-    is_plain_id,
-)
+from bersinar import codes
+from bersinar.codes import REFERRAL_SOURCES, REFERRAL_STATUSES, REJECTION_REASONS, STAFF
+from bersinar.contracts.partners import Contact as ContactInput
+from bersinar.contracts.referrals import ReferralCreate, is_plain_id
 from bersinar.contracts.reports import PERIOD
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import DomainError, ValidationFailed
@@ -41,11 +38,10 @@ from gateway.console.web import (
     set_cookie,
     tokens_match,
 )
+from gateway.exceptions import ServiceUnavailable
 from gateway.routes.notifications import inbox_of
 
 STATIC = HERE / "static"
-PEOPLE = ("admin", "officer", "partner")
-STAFF = ("admin", "officer")
 # console action word → (rujukan's action, the API route whose roles apply)
 REFERRAL_ACTIONS = {
     "terima": ("accept", "accept"),
@@ -73,6 +69,14 @@ EXTRA_COUNTS = (
     ("capacity_building.staff_trained", "Petugas dilatih"),
 )
 COMPLIANCE_MONTHS = 6
+CONTACT_ERRORS = {
+    "name": "Isi nama kontak (paling banyak 200 huruf).",
+    "role": "Pilih peran kontak.",
+    "email": "Alamat email tidak valid.",
+    "phone": "Nomor telepon tidak valid: 8-15 angka, boleh diawali +.",
+    "whatsapp": "Nomor WhatsApp tidak valid: 8-15 angka, boleh diawali +.",
+}
+MISSING_ADDRESS_DAYS = 7
 MESSAGES = {
     "dibuat": "Rujukan dibuat dan dikirim ke mitra.",
     "accept": "Rujukan diterima.",
@@ -86,6 +90,8 @@ MESSAGES = {
     "approve": "Laporan disetujui.",
     "return": "Laporan dikembalikan ke mitra.",
     "kapasitas": "Kapasitas disimpan.",
+    "kontak": "Kontak disimpan.",
+    "kontak_dihapus": "Kontak dihapus.",
     "sandi": "Kata sandi diganti.",
     "pengguna": "Pengguna dibuat.",
     "reset": "Kata sandi pengguna diatur ulang; akunnya tidak terkunci lagi.",
@@ -585,6 +591,67 @@ class ConsoleRoutes:
             )
         return redirect(f"{BASE}/mitra/{partner_id}?pesan=kapasitas")
 
+    CONTACT_FIELDS = ("name", "role", "email", "phone", "whatsapp")
+
+    def _change_contacts(self, request, user, partner_id, change) -> Response | None:
+        """Save the partner's contacts as ``change(current)`` gives them back (mitra keeps
+        the whole list: the API's PATCH with ``contacts``)."""
+        require_route(user, "PATCH /api/v1/partners/<string:partner_id>")
+        if not is_plain_id(partner_id):
+            raise not_found()
+        partner = self.rpc("mitra", "get_partner", partner_id, user.caller.as_dict())
+        current = [
+            {k: c.get(k) for k in self.CONTACT_FIELDS} for c in partner.get("contacts") or []
+        ]
+        contacts, errors = change(current)
+        status = 422
+        if not errors:
+            try:
+                self.rpc(
+                    "mitra",
+                    "update_partner",
+                    partner_id,
+                    {"contacts": contacts},
+                    user.caller.as_dict(),
+                )
+                return None
+            except (DomainError, RemoteDomainError) as exc:
+                if exc.status >= 500 or exc.status == 404:
+                    raise
+                errors, status = {"form": [exc.detail]}, exc.status
+        values = request.form.to_dict()
+        return self._partner_page(request, user, partner_id, errors, status, values)
+
+    @page("POST", "/console/mitra/<string:partner_id>/kontak")
+    def console_add_contact(self, request, user, partner_id):
+        raw = {k: (request.form.get(f"contact.{k}") or "").strip() for k in self.CONTACT_FIELDS}
+
+        def add(current):
+            try:
+                new = ContactInput().load({k: v or None for k, v in raw.items()})
+            except MarshmallowValidationError as exc:
+                return None, {f"contact.{k}": [CONTACT_ERRORS[k]] for k in exc.messages}
+            if len(current) >= 20:
+                return None, {"form": ["Paling banyak 20 kontak per mitra."]}
+            return [*current, new], {}
+
+        refused = self._change_contacts(request, user, partner_id, add)
+        if refused is not None:
+            return refused
+        return redirect(f"{BASE}/mitra/{partner_id}?pesan=kontak#kontak")
+
+    @page("POST", "/console/mitra/<string:partner_id>/kontak/<int:position>/hapus")
+    def console_remove_contact(self, request, user, partner_id, position):
+        def remove(current):
+            if not 0 <= position < len(current):
+                raise not_found()
+            return current[:position] + current[position + 1 :], {}
+
+        refused = self._change_contacts(request, user, partner_id, remove)
+        if refused is not None:
+            return refused
+        return redirect(f"{BASE}/mitra/{partner_id}?pesan=kontak_dihapus#kontak")
+
     # --- reports --------------------------------------------------------------------
 
     def _today(self) -> date:
@@ -741,6 +808,14 @@ class ConsoleRoutes:
             raise ValidationFailed("Periode berbentuk YYYY-MM.", errors={"periode": ["YYYY-MM"]})
         return period
 
+    def _missing_addresses(self) -> dict[str, Any] | None:
+        """Who notifikasi could not tell for want of an address; None if notifikasi does
+        not answer (the rest of the dashboard is still worth showing)."""
+        try:
+            return self.rpc("notifikasi", "missing_addresses", MISSING_ADDRESS_DAYS)
+        except ServiceUnavailable:
+            return None
+
     @page("GET", "/console/monev", roles=STAFF)
     def console_dashboard(self, request, user):
         period = self._period_arg(request)
@@ -751,6 +826,8 @@ class ConsoleRoutes:
             periods=months_back(f"{self._today():%Y-%m}", 12)[::-1],
             datasets=self._datasets(user, period),
             compliance_class=charts.compliance_class,
+            missing=self._missing_addresses(),
+            missing_days=MISSING_ADDRESS_DAYS,
         )
 
     @page("GET", "/console/monev/<string:key>.csv", roles=STAFF)
@@ -782,7 +859,7 @@ class ConsoleRoutes:
             partners=self.rpc("mitra", "list_partners", {}, user.caller.as_dict()),
             errors=errors,
             values=values,
-            roles=accounts.ROLES,
+            roles=codes.PEOPLE,
             message=self._message(request),
         )
 

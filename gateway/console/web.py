@@ -16,18 +16,18 @@ from urllib.parse import quote
 import eventlet
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from nameko.exceptions import UnknownService
-from nameko.web.handlers import http
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from bersinar import codes
 from bersinar.context import current_correlation_id
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import DomainError, NotFound
 from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway.console import labels
-from gateway.console.accounts import ROLE_LABELS, SignedIn
+from gateway.console.accounts import SignedIn
 from gateway.exceptions import RoleForbidden
-from gateway.http import ROUTES, refuse_nul
+from gateway.http import ROUTES, http, refuse_nul
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
-templates.globals.update(labels=labels, role_labels=ROLE_LABELS, base=BASE)
+templates.globals.update(labels=labels, role_labels=codes.ROLES, base=BASE)
 templates.filters.update(labels.FILTERS)
 
 ERROR_TITLES = {
@@ -78,7 +78,7 @@ class CsrfRefused(DomainError):
 def api_roles(route: str) -> tuple[str, ...]:
     """The roles of the API route a page stands for (``"POST /api/v1/referrals"``), so a
     page and its endpoint can never disagree on who may use them."""
-    import gateway.service  # noqa: F401 - registers every API route
+    import gateway.routes  # noqa: F401 - registers every API route
 
     method, path = route.split(" ", 1)
     for known in ROUTES:
@@ -166,7 +166,7 @@ def error_page(exc: BaseException, user: SignedIn | None) -> Response:
     )
 
 
-def page(method: str, path: str, roles: tuple[str, ...] | None = ("admin", "officer", "partner")):
+def page(method: str, path: str, roles: tuple[str, ...] | None = codes.PEOPLE):
     """``roles=None``: open (sign-in, static files). Otherwise the person must be signed in
     with one of ``roles``; a POST must carry the session's CSRF token. The method gets
     ``(request, user, **url_args)`` and returns a Response."""

@@ -1,4 +1,23 @@
-"""The gateway's endpoints, one mixin per area; gateway.service composes them."""
+"""The gateway's API endpoints, one mixin per area: importing this package registers
+every route (gateway.http.ROUTES); gateway.service composes the mixins into the service.
+"""
 
-STAFF = ("admin", "officer")
-EVERYONE = ("admin", "officer", "partner", "national", "ops")
+from gateway.routes.audit import AuditRoutes
+from gateway.routes.keys import KeyRoutes
+from gateway.routes.notifications import NotificationRoutes
+from gateway.routes.operations import OperationsRoutes
+from gateway.routes.partners import PartnerRoutes
+from gateway.routes.referrals import ReferralRoutes
+from gateway.routes.reports import ReportRoutes
+from gateway.routes.webhooks import WebhookRoutes
+
+API_ROUTES = (
+    OperationsRoutes,
+    KeyRoutes,
+    PartnerRoutes,
+    ReferralRoutes,
+    NotificationRoutes,
+    AuditRoutes,
+    ReportRoutes,
+    WebhookRoutes,
+)

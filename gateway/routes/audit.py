@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from bersinar.contracts import referrals as contracts
-from gateway.http import endpoint
+from gateway.http import KEYSET_PAGE, endpoint
 from gateway.routes.referrals import actor_of
 
 
@@ -14,6 +14,7 @@ class AuditRoutes:
         query=contracts.AuditQuery,
         response=contracts.AuditEntry(many=True),
         tags=("audit",),
+        rules=KEYSET_PAGE,
     )
     def list_audit(self, request, caller, data, params):
         return self.rpc("rujukan", "list_audit", request.args.to_dict(), actor_of(caller))

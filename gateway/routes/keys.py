@@ -13,6 +13,8 @@ class KeyRoutes:
         body=schemas.ApiKeyCreate,
         response=schemas.ApiKeyCreated,
         status=201,
+        creates={"key_id": "/id"},
+        example={"role": "partner", "partner_id": "yayasan-pesona", "label": "Operator Pesona"},
         tags=("kunci",),
     )
     def create_api_key(self, request, caller, data, params):

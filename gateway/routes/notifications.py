@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+from bersinar.codes import PEOPLE
 from bersinar.contracts import notifications as contracts
-from gateway.http import endpoint, raw_json, require
-
-PEOPLE = ("admin", "officer", "partner")
+from gateway.http import KEYSET_PAGE, endpoint, require, validated_json
 
 
 def inbox_of(caller, partner_id: str | None = None, recipient: str | None = None) -> str | None:
@@ -36,6 +35,7 @@ class NotificationRoutes:
         query=contracts.InboxQuery,
         response=contracts.NotificationPage,
         tags=("notifikasi",),
+        rules=KEYSET_PAGE,
     )
     def list_notifications(self, request, caller, data, params):
         recipient = inbox_of(caller, params.get("partner_id"), params.get("recipient"))
@@ -82,6 +82,7 @@ class NotificationRoutes:
         query=contracts.DeliveryQuery,
         response=contracts.DeliveryPage,
         tags=("notifikasi",),
+        rules=KEYSET_PAGE,
     )
     def list_deliveries(self, request, caller, data, params):
         return self.rpc("notifikasi", "list_deliveries", request.args.to_dict())
@@ -115,11 +116,12 @@ class NotificationRoutes:
         "Pilih kanal per jenis peristiwa (event_type '*' untuk semua)",
         roles=PEOPLE,
         body=contracts.PreferencesUpdate,
+        example={"items": [{"event_type": "*", "channels": ["inbox", "email"]}]},
         tags=("notifikasi",),
     )
     def set_preferences(self, request, caller, data, params):
         recipient = self._preference_owner(caller, data.get("recipient"))
-        return self.rpc("notifikasi", "set_preferences", recipient, raw_json(request))
+        return self.rpc("notifikasi", "set_preferences", recipient, validated_json(request))
 
     @staticmethod
     def _preference_owner(caller, requested: str | None) -> str:

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-from marshmallow import fields, validate
+from marshmallow import fields
 
+from bersinar import codes
+from bersinar.codes import STAFF
+from bersinar.contracts import one_of
 from bersinar.contracts import partners as contracts
-from gateway.http import endpoint, page_of, raw_json, without_page
-from gateway.routes import EVERYONE, STAFF
+from gateway.http import endpoint, page_of, validated_json, without_page
 from gateway.schemas import Page
 
 
@@ -13,7 +15,7 @@ class PartnerQuery(contracts.PartnerFilter, Page):
 
 
 class ActivityQuery(Page):
-    kind = fields.String(validate=validate.OneOf(contracts.ACTIVITY_KINDS))
+    kind = fields.String(validate=one_of(codes.ACTIVITY_KINDS))
 
 
 class PartnerRoutes:
@@ -21,7 +23,7 @@ class PartnerRoutes:
         "GET",
         "/api/v1/partners",
         "Daftar mitra",
-        roles=EVERYONE,
+        roles=tuple(codes.ROLES),
         query=PartnerQuery,
         response=contracts.Partner(many=True),
         tags=("mitra",),
@@ -38,10 +40,19 @@ class PartnerRoutes:
         body=contracts.PartnerCreate,
         response=contracts.Partner,
         status=201,
+        creates={"partner_id": "/id"},
+        example={
+            "name": "Yayasan Harapan Baru",
+            "kind": "foundation",
+            "address": "Jl. Contoh No. 1, Kota Bengkulu",
+            "kabupaten_kota": "Kota Bengkulu",
+            "sex_served": "all",
+            "services": [{"service_type": "outpatient", "capacity": 20}],
+        },
         tags=("mitra",),
     )
     def register_partner(self, request, caller, data, params):
-        return self.rpc("mitra", "register_partner", raw_json(request), caller.actor)
+        return self.rpc("mitra", "register_partner", validated_json(request), caller.actor)
 
     @endpoint(
         "GET",
@@ -57,7 +68,7 @@ class PartnerRoutes:
         "GET",
         "/api/v1/partners/<string:partner_id>",
         "Satu mitra",
-        roles=EVERYONE,
+        roles=tuple(codes.ROLES),
         response=contracts.Partner,
         tags=("mitra",),
     )
@@ -71,10 +82,13 @@ class PartnerRoutes:
         roles=(*STAFF, "partner"),
         body=contracts.PartnerPatch,
         response=contracts.Partner,
+        example={"services": [{"service_type": "outpatient", "capacity": 25}]},
         tags=("mitra",),
     )
     def update_partner(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "update_partner", partner_id, raw_json(request), caller.as_dict())
+        return self.rpc(
+            "mitra", "update_partner", partner_id, validated_json(request), caller.as_dict()
+        )
 
     @endpoint(
         "GET",
@@ -96,10 +110,20 @@ class PartnerRoutes:
         body=contracts.AgreementInput,
         response=contracts.Agreement,
         status=201,
+        creates={"agreement_id": "/id"},
+        example={
+            "number": "PKS/BNNP-BKL/2026/017",
+            "signed_on": "2026-01-10",
+            "valid_from": "2026-02-01",
+            "valid_until": "2028-01-31",
+            "annual_target": 40,
+        },
         tags=("mitra",),
     )
     def sign_agreement(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "sign_agreement", partner_id, raw_json(request), caller.actor)
+        return self.rpc(
+            "mitra", "sign_agreement", partner_id, validated_json(request), caller.actor
+        )
 
     @endpoint(
         "POST",
@@ -108,6 +132,7 @@ class PartnerRoutes:
         roles=STAFF,
         body=contracts.AgreementTermination,
         response=contracts.Agreement,
+        example={"reason": "Mitra berhenti beroperasi."},
         tags=("mitra",),
     )
     def terminate_agreement(self, request, caller, data, params, partner_id, agreement_id):
@@ -116,7 +141,7 @@ class PartnerRoutes:
             "terminate_agreement",
             partner_id,
             agreement_id,
-            raw_json(request),
+            validated_json(request),
             caller.actor,
         )
 
@@ -146,7 +171,9 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def record_activity(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "record_activity", partner_id, raw_json(request), caller.actor)
+        return self.rpc(
+            "mitra", "record_activity", partner_id, validated_json(request), caller.actor
+        )
 
     @endpoint(
         "GET",

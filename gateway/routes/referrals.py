@@ -2,14 +2,21 @@ from __future__ import annotations
 
 import logging
 
+from bersinar.codes import STAFF
 from bersinar.contracts import referrals as contracts
-from gateway.http import endpoint, raw_json, read_json
+from gateway.http import KEYSET_PAGE, endpoint, validated_json
 from gateway.idempotency import request_key
-from gateway.routes import STAFF
 
 # who may look at referrals at all; which ones, and what they may do to them, rujukan
 # decides (a partner's operator: only its partner's referrals, others answer 404)
 REFERRAL_READERS = ("admin", "officer", "partner")
+# what rujukan checks of the partner that is to take the client (creating, accepting,
+# transferring), besides its places (409 CAPACITY_FULL)
+ELIGIBILITY = {
+    "NOT_ELIGIBLE": "mitra tidak dikenal, tidak aktif, tidak melayani jenis kelamin atau "
+    "jenis layanan klien, tidak punya PKS yang berlaku hari ini, atau (pada pengalihan) "
+    "mitra yang sama"
+}
 
 
 class _RpcReplyBodies(logging.Filter):
@@ -34,13 +41,6 @@ def actor_of(caller) -> dict:
     return {"role": caller.role, "key_id": caller.key_id, "partner_id": caller.partner_id}
 
 
-def optional_body(request, max_bytes: int) -> dict:
-    """accept, admit, complete, drop-out and cancel may be posted without a body."""
-    if not request.get_data(cache=True):
-        return {}
-    return contracts.TransitionInput().load(read_json(request, max_bytes))
-
-
 class ReferralRoutes:
     @endpoint(
         "POST",
@@ -50,17 +50,31 @@ class ReferralRoutes:
         body=contracts.ReferralCreate,
         response=contracts.Referral,
         status=201,
+        creates={"referral_id": "/id"},
+        rules=ELIGIBILITY,
+        example={
+            "client": {
+                "nik": "1771050501900001",
+                "name": "Budi Santoso",
+                "birth_date": "1990-01-05",
+                "sex": "M",
+            },
+            "source": "TAT",
+            "service_type": "outpatient",
+            "partner_id": "yayasan-pesona",
+            "consent": {"given": True},
+        },
         tags=("rujukan",),
     )
     def create_referral(self, request, caller, data, params):
-        # the service validates the same contract again: send what the caller sent. The
-        # request key makes a repeat of this request (the caller's retry with the same
-        # Idempotency-Key after a 503, or the same RPC delivered twice) return the referral
-        # the first one made.
+        # rujukan is sent the body as validated here (and reads it through the same
+        # contract at its own edge). The request key makes a repeat of this request (the
+        # caller's retry with the same Idempotency-Key after a 503, or the same RPC
+        # delivered twice) return the referral the first one made.
         return self.rpc(
             "rujukan",
             "create_referral",
-            raw_json(request),
+            validated_json(request),
             actor_of(caller),
             request_key=request_key(request, caller),
         )
@@ -73,6 +87,7 @@ class ReferralRoutes:
         query=contracts.ReferralFilter,
         response=contracts.Referral(many=True),
         tags=("rujukan",),
+        rules=KEYSET_PAGE,
     )
     def list_referrals(self, request, caller, data, params):
         return self.rpc("rujukan", "list_referrals", request.args.to_dict(), actor_of(caller))
@@ -112,12 +127,14 @@ class ReferralRoutes:
         "/api/v1/referrals/<string:referral_id>/accept",
         "Terima rujukan (mitra penerima)",
         roles=REFERRAL_READERS,
+        body=contracts.TransitionInput,
+        body_required=False,
+        rules=ELIGIBILITY,
         response=contracts.Referral,
         tags=("rujukan",),
     )
     def accept_referral(self, request, caller, data, params, referral_id):
-        body = optional_body(request, self.max_body_bytes)
-        return self._transition(request, caller, referral_id, "accept", body)
+        return self._transition(request, caller, referral_id, "accept", data)
 
     @endpoint(
         "POST",
@@ -126,58 +143,63 @@ class ReferralRoutes:
         roles=REFERRAL_READERS,
         body=contracts.RejectInput,
         response=contracts.Referral,
+        example={"reason": "capacity_full", "note": "Rawat jalan penuh sampai akhir bulan."},
         tags=("rujukan",),
     )
     def reject_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "reject", raw_json(request))
+        return self._transition(request, caller, referral_id, "reject", validated_json(request))
 
     @endpoint(
         "POST",
         "/api/v1/referrals/<string:referral_id>/admit",
         "Klien masuk layanan (mitra penerima)",
         roles=REFERRAL_READERS,
+        body=contracts.TransitionInput,
+        body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
     )
     def admit_referral(self, request, caller, data, params, referral_id):
-        body = optional_body(request, self.max_body_bytes)
-        return self._transition(request, caller, referral_id, "admit", body)
+        return self._transition(request, caller, referral_id, "admit", data)
 
     @endpoint(
         "POST",
         "/api/v1/referrals/<string:referral_id>/complete",
         "Klien selesai layanan (mitra penerima)",
         roles=REFERRAL_READERS,
+        body=contracts.TransitionInput,
+        body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
     )
     def complete_referral(self, request, caller, data, params, referral_id):
-        body = optional_body(request, self.max_body_bytes)
-        return self._transition(request, caller, referral_id, "complete", body)
+        return self._transition(request, caller, referral_id, "complete", data)
 
     @endpoint(
         "POST",
         "/api/v1/referrals/<string:referral_id>/drop-out",
         "Klien putus layanan (mitra penerima)",
         roles=REFERRAL_READERS,
+        body=contracts.TransitionInput,
+        body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
     )
     def drop_out_referral(self, request, caller, data, params, referral_id):
-        body = optional_body(request, self.max_body_bytes)
-        return self._transition(request, caller, referral_id, "drop_out", body)
+        return self._transition(request, caller, referral_id, "drop_out", data)
 
     @endpoint(
         "POST",
         "/api/v1/referrals/<string:referral_id>/cancel",
         "Batalkan rujukan (petugas)",
         roles=REFERRAL_READERS,
+        body=contracts.TransitionInput,
+        body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
     )
     def cancel_referral(self, request, caller, data, params, referral_id):
-        body = optional_body(request, self.max_body_bytes)
-        return self._transition(request, caller, referral_id, "cancel", body)
+        return self._transition(request, caller, referral_id, "cancel", data)
 
     @endpoint(
         "POST",
@@ -186,10 +208,13 @@ class ReferralRoutes:
         roles=REFERRAL_READERS,
         body=contracts.TransferInput,
         response=contracts.ReferralTransition,
+        creates={"referral_id": "/transferred_to/id"},
+        rules=ELIGIBILITY,
+        example={"partner_id": "yayasan-kipas", "reason": "Klien pindah domisili."},
         tags=("rujukan",),
     )
     def transfer_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "transfer", raw_json(request))
+        return self._transition(request, caller, referral_id, "transfer", validated_json(request))
 
     @endpoint(
         "GET",

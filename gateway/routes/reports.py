@@ -7,10 +7,10 @@ import io
 
 from werkzeug.wrappers import Response
 
+from bersinar.codes import STAFF
 from bersinar.contracts import reports as contracts
-from gateway.http import endpoint, page_of, raw_json, read_json, without_page
-from gateway.routes import STAFF
-from gateway.schemas import Page
+from gateway.http import endpoint, page_of, validated_json, without_page
+from gateway.schemas import Page, ReturnInput
 
 # which reports, and what may be done to them, laporan decides again (a partner's
 # operator: its own partner only; another partner's answers 404)
@@ -29,13 +29,6 @@ CSV_COLUMNS = (
 
 def caller_of(caller) -> dict:
     return {"role": caller.role, "key_id": caller.key_id, "partner_id": caller.partner_id}
-
-
-def review_body(request, max_bytes: int) -> dict:
-    """approve and reopen may be posted without a body; return needs a comment."""
-    if not request.get_data(cache=True):
-        return {}
-    return contracts.ReviewInput().load(read_json(request, max_bytes))
 
 
 class ReportPageQuery(contracts.ReportQuery, Page):
@@ -74,25 +67,50 @@ class ReportRoutes:
         roles=("partner", "admin"),
         body=contracts.ReportInput,
         response=contracts.Report,
+        creates={"partner_id": "/partner_id", "period": "/period"},
+        example={
+            "counts": {
+                "total": {
+                    "start": 0,
+                    "admitted": 0,
+                    "completed": 0,
+                    "dropped_out": 0,
+                    "transferred_out": 0,
+                    "end": 0,
+                }
+            },
+            "narrative": "Tidak ada klien pada bulan ini.",
+        },
+        rules={
+            "REPORT_INCONSISTENT": "angka tidak seimbang atau tidak sama dengan jumlahnya, "
+            "awal bulan tidak sama dengan akhir bulan laporan lalu, klien di luar layanan "
+            "mitra, narasi kosong (aturan yang dilanggar disebut di errors)"
+        },
         tags=("laporan",),
     )
     def submit_report(self, request, caller, data, params, partner_id, period):
         return self.rpc(
-            "laporan", "submit_report", partner_id, period, raw_json(request), caller_of(caller)
+            "laporan",
+            "submit_report",
+            partner_id,
+            period,
+            validated_json(request),
+            caller_of(caller),
         )
 
     @endpoint(
         "POST",
         "/api/v1/reports/<string:partner_id>/<string:period>/approve",
-        "Setujui laporan",
+        "Setujui laporan (komentar boleh ada)",
         roles=STAFF,
+        body=contracts.ReviewInput,
+        body_required=False,
         response=contracts.Report,
         tags=("laporan",),
     )
     def approve_report(self, request, caller, data, params, partner_id, period):
-        body = review_body(request, self.max_body_bytes)
         return self.rpc(
-            "laporan", "review_report", partner_id, period, "approve", body, caller_of(caller)
+            "laporan", "review_report", partner_id, period, "approve", data, caller_of(caller)
         )
 
     @endpoint(
@@ -100,7 +118,8 @@ class ReportRoutes:
         "/api/v1/reports/<string:partner_id>/<string:period>/return",
         "Kembalikan laporan dengan komentar",
         roles=STAFF,
-        body=contracts.ReviewInput,
+        body=ReturnInput,
+        example={"comment": "Angka klien masuk belum sesuai dengan rujukan."},
         response=contracts.Report,
         tags=("laporan",),
     )
@@ -112,14 +131,15 @@ class ReportRoutes:
     @endpoint(
         "POST",
         "/api/v1/reports/<string:partner_id>/<string:period>/reopen",
-        "Buka kembali periode yang terkunci",
+        "Buka kembali periode yang terkunci (komentar boleh ada)",
         roles=STAFF,
+        body=contracts.ReviewInput,
+        body_required=False,
         response=contracts.Report,
         tags=("laporan",),
     )
     def reopen_report(self, request, caller, data, params, partner_id, period):
-        body = review_body(request, self.max_body_bytes)
-        return self.rpc("laporan", "reopen_report", partner_id, period, body, caller_of(caller))
+        return self.rpc("laporan", "reopen_report", partner_id, period, data, caller_of(caller))
 
     @endpoint(
         "GET",

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from bersinar.contracts import notifications as contracts
-from gateway.http import endpoint, page_of, raw_json
+from gateway.http import endpoint, page_of, validated_json
 from gateway.schemas import Page
 
 SUBSCRIBERS = ("admin", "national")
@@ -17,10 +17,15 @@ class WebhookRoutes:
         body=contracts.WebhookCreate,
         response=contracts.WebhookCreated,
         status=201,
+        creates={"subscription_id": "/id"},
+        example={
+            "url": "https://penerima.example/bersinar/peristiwa",
+            "event_types": ["referral_requested", "report_submitted"],
+        },
         tags=("webhook",),
     )
     def create_webhook(self, request, caller, data, params):
-        return self.rpc("notifikasi", "create_webhook", raw_json(request), caller.as_dict())
+        return self.rpc("notifikasi", "create_webhook", validated_json(request), caller.as_dict())
 
     @endpoint(
         "GET",

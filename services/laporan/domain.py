@@ -4,20 +4,20 @@ the de-identified national recap. Plain Python: no nameko, no SQL."""
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-# Bengkulu keeps Western Indonesian Time: a month is a month there, not in UTC.
-LOCAL_TZ = ZoneInfo("Asia/Jakarta")
+from bersinar import codes
 
-SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
-SEXES = ("M", "F")
-MEASURES = ("start", "admitted", "completed", "dropped_out", "transferred_out", "end")
+# a month is a month in Bengkulu (WIB), not in UTC
+from bersinar.codes import LOCAL_TZ, MEASURES, SERVICE_TYPES, SEXES, local_date  # noqa: F401
+from bersinar.contracts.reports import PERIOD_PATTERN
+
 # the measures that come straight from referral events (start and end follow from them)
 OUTCOMES = {
     "completed": "completed",
@@ -32,23 +32,13 @@ CAPACITY_BUILDING = ("activities", "staff_trained")
 OPEN, MISSING = "open", "missing"
 SUBMITTED_ON_TIME, SUBMITTED_LATE = "submitted_on_time", "submitted_late"
 RETURNED, APPROVED = "returned", "approved"
-REPORT_STATUSES = (OPEN, MISSING, SUBMITTED_ON_TIME, SUBMITTED_LATE, RETURNED, APPROVED)
+REPORT_STATUSES = tuple(codes.REPORT_STATUSES)
 SUBMITTED = (SUBMITTED_ON_TIME, SUBMITTED_LATE, RETURNED, APPROVED)
 
-MEASURE_LABELS = {
-    "start": "awal bulan",
-    "admitted": "masuk",
-    "completed": "selesai",
-    "dropped_out": "putus",
-    "transferred_out": "dipindahkan",
-    "end": "akhir bulan",
-}
-SEX_LABELS = {"M": "laki-laki", "F": "perempuan"}
-SERVICE_LABELS = {
-    "inpatient": "rawat inap",
-    "outpatient": "rawat jalan",
-    "aftercare": "pasca rehabilitasi",
-}
+
+def _words(code_list, code: str) -> str:
+    """A code's label as it reads inside a sentence."""
+    return codes.label(code_list, code).lower()
 
 
 # --- periods -----------------------------------------------------------------------------
@@ -59,11 +49,9 @@ def period_of(moment: datetime) -> str:
 
 
 def valid_period(text: Any) -> bool:
-    try:
-        datetime.strptime(text, "%Y-%m")
-    except (TypeError, ValueError):
-        return False
-    return len(text) == 7
+    """A month the API states it serves (years 2000-2099): the calendar arithmetic
+    around a period (the month before, the year so far) stays in range."""
+    return isinstance(text, str) and re.fullmatch(PERIOD_PATTERN, text) is not None
 
 
 def first_day(period: str) -> date:
@@ -97,10 +85,6 @@ def period_bounds(period: str) -> tuple[datetime, datetime]:
     start = datetime.combine(first_day(period), time(), LOCAL_TZ)
     end = datetime.combine(first_day(next_period(period)), time(), LOCAL_TZ)
     return start.astimezone(UTC), end.astimezone(UTC)
-
-
-def local_date(moment: datetime) -> date:
-    return moment.astimezone(LOCAL_TZ).date()
 
 
 # --- deadlines -----------------------------------------------------------------------------
@@ -247,8 +231,8 @@ def _where(field_path: str) -> str:
     if parts[0] == "total":
         return "total"
     if parts[0] == "by_sex":
-        return f"jenis kelamin {SEX_LABELS.get(parts[1], parts[1])}"
-    return f"layanan {SERVICE_LABELS.get(parts[1], parts[1])}"
+        return f"jenis kelamin {_words(SEXES, parts[1])}"
+    return f"layanan {_words(SERVICE_TYPES, parts[1])}"
 
 
 def _groups(counts: Mapping[str, Any]) -> list[tuple[str, Mapping[str, int]]]:
@@ -280,7 +264,7 @@ def validate_report(
                 breach(
                     "non_negative",
                     f"counts.{path}.{measure}",
-                    f"Angka {MEASURE_LABELS[measure]} ({_where(path)}) tidak boleh negatif.",
+                    f"Angka {_words(MEASURES, measure)} ({_where(path)}) tidak boleh negatif.",
                 )
     for section, keys in (
         ("services_delivered", SERVICES_DELIVERED),
@@ -323,7 +307,7 @@ def validate_report(
                 breach(
                     rule,
                     f"counts.{dimension}.{measure}",
-                    f"Jumlah {MEASURE_LABELS[measure]} menurut {label} ({summed}) tidak sama "
+                    f"Jumlah {_words(MEASURES, measure)} menurut {label} ({summed}) tidak sama "
                     f"dengan total ({total}).",
                 )
 
@@ -345,7 +329,7 @@ def validate_report(
             breach(
                 "sex_served",
                 f"counts.by_sex.{not_served}",
-                f"Mitra ini tidak melayani klien {SEX_LABELS[not_served]}; angkanya harus 0.",
+                f"Mitra ini tidak melayani klien {_words(SEXES, not_served)}; angkanya harus 0.",
             )
     if services_offered is not None:
         offered = set(services_offered)
@@ -355,7 +339,7 @@ def validate_report(
                     "service_offered",
                     f"counts.by_service_type.{service_type}",
                     f"Mitra ini tidak memberikan layanan "
-                    f"{SERVICE_LABELS.get(service_type, service_type)}; angkanya harus 0.",
+                    f"{_words(SERVICE_TYPES, service_type)}; angkanya harus 0.",
                 )
 
     if not str(content.get("narrative") or "").strip():

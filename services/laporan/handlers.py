@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 
+from bersinar import codes
 from bersinar.db import UnitOfWork, insert_ignoring_duplicates
 from bersinar.envelope import parse_rfc3339, rfc3339
 from services.laporan import domain
@@ -33,8 +34,6 @@ from services.laporan.models import (
 )
 
 log = logging.getLogger(__name__)
-
-STAFF = ("admin", "officer")
 
 
 # --- what mitra tells: partners and agreements ------------------------------------------
@@ -300,11 +299,19 @@ def _ensure_report(uow: UnitOfWork, partner_id: str, period: str, policy: Report
     )
 
 
-def event_data(report: Report) -> dict[str, Any]:
-    """What report events carry: never a comment or the narrative."""
+def _emit_report_event(uow: UnitOfWork, event_type: str, report: Report) -> None:
+    partner = uow.session.get(PartnerView, report.partner_id)
+    data = event_data(report, partner.name if partner is not None else None)
+    uow.emit(event_type, data, f"partner:{report.partner_id}")
+
+
+def event_data(report: Report, partner_name: str | None) -> dict[str, Any]:
+    """What report events carry (bersinar.contracts.events.ReportFacts): never a comment
+    or the narrative."""
     data: dict[str, Any] = {
         "report_id": report.id,
         "partner_id": report.partner_id,
+        "partner_name": partner_name,
         "period": report.period,
         "due_on": report.due_on.isoformat(),
         "status": report.status,
@@ -350,7 +357,7 @@ def check_reports(uow: UnitOfWork, policy: ReportPolicy, now: datetime) -> list[
                 ReportNotice.__table__,
                 {"report_id": report.id, "notice": "due_soon", "sent_at": now},
             )
-        uow.emit(f"report_{notice}", event_data(report), f"partner:{report.partner_id}")
+        _emit_report_event(uow, f"report_{notice}", report)
         log.info("report_%s for %s %s", notice, report.partner_id, report.period)
         sent.append((report.id, notice))
     return sent
@@ -378,7 +385,7 @@ def report_figures(uow: UnitOfWork, policy: ReportPolicy, today: date) -> dict[s
 def _can_see(caller: dict[str, Any], partner_id: str) -> None:
     if caller.get("role") == "partner" and caller.get("partner_id") != partner_id:
         raise ReportNotFound("Laporan tidak ditemukan.")
-    if caller.get("role") not in (*STAFF, "partner"):
+    if caller.get("role") not in codes.PEOPLE:
         raise ReportNotFound("Laporan tidak ditemukan.")
 
 
@@ -607,7 +614,7 @@ def submit_report(
         )
     )
     uow.session.flush()
-    uow.emit("report_submitted", event_data(report), f"partner:{partner_id}")
+    _emit_report_event(uow, "report_submitted", report)
     log.info("report %s %s v%d submitted (%s)", partner_id, period, report.version, status)
     return get_report(uow, partner_id, period, caller, policy, today)
 
@@ -652,7 +659,7 @@ def review_report(
         )
     )
     uow.session.flush()
-    uow.emit(f"report_{report.history[-1].action}", event_data(report), f"partner:{partner_id}")
+    _emit_report_event(uow, f"report_{report.history[-1].action}", report)
     log.info("report %s %s v%d %s", partner_id, period, report.version, report.status)
     return get_report(uow, partner_id, period, caller, policy, domain.local_date(now))
 

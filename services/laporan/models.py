@@ -70,7 +70,6 @@ class ReferralRecord(Base):
             "admitted_at",
             "partner_id",
             postgresql_where=text("ended_at IS NULL"),
-            sqlite_where=text("ended_at IS NULL"),
         ),
     )
 

@@ -99,7 +99,7 @@ class LaporanService(ServiceBase):
             uow.commit()
         return report
 
-    @timer("REPORT_CHECK_INTERVAL", 300)
+    @timer("REPORT_CHECK_INTERVAL", 300, eager=True)
     def check_reports(self):
         """Create the expected reports, emit report_due_soon / report_overdue when due
         (once, whichever instance gets there first) and refresh the gauges."""

@@ -5,10 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-SERVICE_TYPES = ("inpatient", "outpatient", "aftercare")
 EXPIRING_WITHIN_DAYS = 90
-AGREEMENT_SCOPE = ("rehabilitation", "capacity_building", "reporting", "monitoring_evaluation")
-SCORE_DIMENSIONS = ("availability", "access", "acceptability", "quality", "continuity")
 
 
 @dataclass(frozen=True)

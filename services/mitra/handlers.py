@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from bersinar import codes
+from bersinar.contracts.partners import RESERVED_IDS
 from bersinar.db import UnitOfWork, insert_ignoring_duplicates
 from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import Conflict, Forbidden, ValidationFailed
@@ -26,8 +28,6 @@ from services.mitra.models import (
 )
 
 log = logging.getLogger(__name__)
-
-STAFF = ("admin", "officer")
 
 
 # --- how a partner looks to events and to the API ----------------------------------
@@ -68,6 +68,32 @@ def agreement_snapshot(agreement: Agreement, today: date) -> dict[str, Any]:
         "status": domain.agreement_status(
             agreement.valid_from, agreement.valid_until, today, agreement.terminated_on is not None
         ),
+    }
+
+
+def agreement_signed_data(agreement: Agreement, today: date) -> dict[str, Any]:
+    """agreement_signed: the agreement and the name of its partner, for people told."""
+    return {**agreement_snapshot(agreement, today), "partner_name": agreement.partner.name}
+
+
+def agreement_terminated_data(agreement: Agreement) -> dict[str, Any]:
+    return {
+        "agreement_id": agreement.id,
+        "partner_id": agreement.partner_id,
+        "partner_name": agreement.partner.name,
+        "terminated_on": agreement.terminated_on.isoformat(),
+    }
+
+
+def agreement_due_data(agreement: Agreement, today: date) -> dict[str, Any]:
+    """agreement_expiring / agreement_expired."""
+    return {
+        "agreement_id": agreement.id,
+        "partner_id": agreement.partner_id,
+        "partner_name": agreement.partner.name,
+        "number": agreement.number,
+        "valid_until": agreement.valid_until.isoformat(),
+        "days_left": domain.days_to_expiry(agreement.valid_until, today),
     }
 
 
@@ -112,7 +138,7 @@ def partner_resource(partner: Partner, today: date, show_contacts: bool) -> dict
 
 
 def _may_see_contacts(caller: dict[str, Any], partner_id: str) -> bool:
-    return caller.get("role") in STAFF or (
+    return caller.get("role") in codes.STAFF or (
         caller.get("role") == "partner" and caller.get("partner_id") == partner_id
     )
 
@@ -167,46 +193,51 @@ def seed_partners(uow: UnitOfWork, today: date | None = None) -> int:
     for seed in domain.SEED_PARTNERS:
         if uow.session.get(Partner, seed.id) is not None:
             continue
-        partner = Partner(
-            id=seed.id,
-            name=seed.name,
-            kind=seed.kind,
-            kabupaten_kota=seed.kabupaten_kota,
-            address=seed.address,
-            sex_served=seed.sex_served,
-            status="active",
-            age_groups=list(seed.age_groups),
-            version=1,
-            created_at=now,
-            updated_at=now,
-            offers=[
-                ServiceOffer(
-                    service_type=o.service_type, capacity=o.capacity, unit=o.unit, updated_at=now
-                )
-                for o in seed.offers
-            ],
-            agreements=[
-                Agreement(
-                    id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:pks:{seed.agreement.number}")),
-                    number=seed.agreement.number,
-                    signed_on=seed.agreement.signed_on,
-                    valid_from=seed.agreement.valid_from,
-                    valid_until=seed.agreement.valid_until,
-                    annual_target=seed.agreement.annual_target,
-                    scope=list(domain.AGREEMENT_SCOPE),
-                    created_at=now,
-                )
-            ],
-            contacts=[],
-        )
+        partner = partner_from_seed(seed, now)
         uow.session.add(partner)
         uow.session.flush()
         key = f"partner:{partner.id}"
         uow.emit("partner_registered", partner_snapshot(partner), key)
         for agreement in partner.agreements:
-            uow.emit("agreement_signed", agreement_snapshot(agreement, today), key)
+            uow.emit("agreement_signed", agreement_signed_data(agreement, today), key)
         created += 1
     return created
+
+
+def partner_from_seed(seed: domain.SeedPartner, now) -> Partner:
+    """One partner of 2023 with its offers and its PKS, not yet stored."""
+    return Partner(
+        id=seed.id,
+        name=seed.name,
+        kind=seed.kind,
+        kabupaten_kota=seed.kabupaten_kota,
+        address=seed.address,
+        sex_served=seed.sex_served,
+        status="active",
+        age_groups=list(seed.age_groups),
+        version=1,
+        created_at=now,
+        updated_at=now,
+        offers=[
+            ServiceOffer(
+                service_type=o.service_type, capacity=o.capacity, unit=o.unit, updated_at=now
+            )
+            for o in seed.offers
+        ],
+        agreements=[
+            Agreement(
+                id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:pks:{seed.agreement.number}")),
+                number=seed.agreement.number,
+                signed_on=seed.agreement.signed_on,
+                valid_from=seed.agreement.valid_from,
+                valid_until=seed.agreement.valid_until,
+                annual_target=seed.agreement.annual_target,
+                scope=list(codes.AGREEMENT_SCOPE),
+                created_at=now,
+            )
+        ],
+        contacts=[],
+    )
 
 
 def register_partner(
@@ -252,7 +283,7 @@ def register_partner(
 
 def _free_slug(uow: UnitOfWork, base: str) -> str:
     candidate, n = base, 1
-    while uow.session.get(Partner, candidate) is not None:
+    while candidate in RESERVED_IDS or uow.session.get(Partner, candidate) is not None:
         n += 1
         candidate = f"{base[:58]}-{n}"
     return candidate
@@ -374,7 +405,7 @@ def sign_agreement(
         raise Conflict(
             f"PKS nomor {command['number']} sudah tercatat.", errors={"number": ["Sudah dipakai."]}
         )
-    renews = command.get("renews_agreement_id")
+    renews = command.get("renews_agreement_id") or None  # "" names none
     if renews:
         previous = uow.session.get(Agreement, renews)
         if previous is None or previous.partner_id != partner.id:
@@ -397,7 +428,7 @@ def sign_agreement(
     )
     uow.session.add(agreement)
     uow.session.flush()
-    uow.emit("agreement_signed", agreement_snapshot(agreement, today), f"partner:{partner.id}")
+    uow.emit("agreement_signed", agreement_signed_data(agreement, today), f"partner:{partner.id}")
     log.info("agreement %s signed for partner %s by %s", agreement.id, partner.id, actor)
     return agreement_resource(agreement, today)
 
@@ -430,15 +461,7 @@ def terminate_agreement(
         raise Conflict("PKS ini sudah diakhiri.")
     agreement.terminated_on = command.get("terminated_on") or today
     agreement.termination_reason = command["reason"]
-    uow.emit(
-        "agreement_terminated",
-        {
-            "agreement_id": agreement.id,
-            "partner_id": partner_id,
-            "terminated_on": agreement.terminated_on.isoformat(),
-        },
-        f"partner:{partner_id}",
-    )
+    uow.emit("agreement_terminated", agreement_terminated_data(agreement), f"partner:{partner_id}")
     log.info("agreement %s terminated by %s", agreement.id, actor)
     return agreement_resource(agreement, today)
 
@@ -470,15 +493,10 @@ def check_agreements(uow: UnitOfWork, today: date) -> list[tuple[str, str]]:
                     AgreementNotice.__table__,
                     {"agreement_id": agreement.id, "notice": covered, "sent_at": now},
                 )
-        data = {
-            "agreement_id": agreement.id,
-            "partner_id": agreement.partner_id,
-            "number": agreement.number,
-            "valid_until": agreement.valid_until.isoformat(),
-            "days_left": domain.days_to_expiry(agreement.valid_until, today),
-        }
         event_type = "agreement_expired" if notice == "expired" else "agreement_expiring"
-        uow.emit(event_type, data, f"partner:{agreement.partner_id}")
+        uow.emit(
+            event_type, agreement_due_data(agreement, today), f"partner:{agreement.partner_id}"
+        )
         log.info("%s for agreement %s (%s)", event_type, agreement.id, notice)
         sent.append((agreement.id, notice))
     return sent
@@ -573,8 +591,7 @@ def score_history(uow: UnitOfWork, partner_id: str, caller: dict[str, Any]) -> d
             for v in visits
         ],
         "dimensions": {
-            dimension: [v.scores[dimension] for v in visits]
-            for dimension in domain.SCORE_DIMENSIONS
+            dimension: [v.scores[dimension] for v in visits] for dimension in codes.SCORE_DIMENSIONS
         },
     }
 

@@ -26,6 +26,9 @@ AGREEMENTS = Gauge("bersinar_agreements", "Cooperation agreements (PKS) by statu
 NEAREST_EXPIRY = Gauge(
     "bersinar_agreement_nearest_expiry_days", "Days until the nearest end of an active agreement"
 )
+# unknown until the first check (eager, at start): 0 would read as "ends today" and fire
+# BersinarAgreementExpiringSoon on every restart
+NEAREST_EXPIRY.set(float("nan"))
 
 
 class MitraService(ServiceBase):
@@ -98,7 +101,7 @@ class MitraService(ServiceBase):
             uow.commit()
         return agreement
 
-    @timer("AGREEMENT_CHECK_INTERVAL", 300)
+    @timer("AGREEMENT_CHECK_INTERVAL", 300, eager=True)
     def check_agreements(self):
         """Emit agreement_expiring / agreement_expired when due (once, whichever instance
         gets there first) and refresh the registry's gauges."""

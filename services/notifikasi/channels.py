@@ -288,3 +288,8 @@ class StaffAndPartnerDirectory:
             contacts = partner.get("contacts") or []
             return list(dict.fromkeys(c[field] for c in contacts if c.get(field)))
         return []
+
+    def name(self, recipient: str) -> str | None:
+        kind, _, ident = recipient.partition(":")
+        partner = self._partners.get(ident) if kind == "partner" else None
+        return partner.get("name") if partner else None

@@ -20,41 +20,24 @@ from typing import Any
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from bersinar import codes
+from bersinar.contracts import events
+
 # --- what there is ----------------------------------------------------------------------
 
-# Every event of DESIGN.md, with the service that emits it.
-EVENT_SOURCES: dict[str, str] = {
-    "partner_registered": "mitra",
-    "partner_updated": "mitra",
-    "agreement_signed": "mitra",
-    "agreement_expiring": "mitra",
-    "agreement_expired": "mitra",
-    "agreement_terminated": "mitra",
-    "referral_requested": "rujukan",
-    "referral_accepted": "rujukan",
-    "referral_rejected": "rujukan",
-    "referral_cancelled": "rujukan",
-    "referral_admitted": "rujukan",
-    "referral_completed": "rujukan",
-    "referral_dropped_out": "rujukan",
-    "referral_transferred": "rujukan",
-    "referral_response_overdue": "rujukan",
-    "report_due_soon": "laporan",
-    "report_overdue": "laporan",
-    "report_submitted": "laporan",
-    "report_approved": "laporan",
-    "report_returned": "laporan",
-    # notifikasi's own outcomes: for webhook subscribers, and failures for admins
-    "notification_sent": "notifikasi",
-    "notification_failed": "notifikasi",
-}
+# Every event there is, with the service that emits it: their declared contracts.
+EVENT_SOURCES = events.EVENT_SOURCES
 # Deliveries made because of these tell nothing more about themselves (no loop).
 OUTCOME_EVENTS = frozenset({"notification_sent", "notification_failed"})
 
 INBOX, EMAIL, SMS, WHATSAPP, WEBHOOK = "inbox", "email", "sms", "whatsapp", "webhook"
 # Channels a person (a partner's contacts, officers, admins) can be told through.
-PERSON_CHANNELS = (INBOX, EMAIL, SMS, WHATSAPP)
-CHANNELS = (*PERSON_CHANNELS, WEBHOOK)
+PERSON_CHANNELS = codes.PERSON_CHANNELS
+CHANNELS = tuple(codes.CHANNELS)
+
+# Channels that reach a person at an address: a partner's contacts in mitra, BNNP staff's
+# in configuration. The in-app inbox needs none.
+ADDRESSED_CHANNELS = (EMAIL, SMS, WHATSAPP)
 
 # Audiences: "partner" = the contacts of data.partner_id (and of the partner a referral
 # was transferred to); "officer" / "admin" = BNNP staff of that role.
@@ -90,9 +73,6 @@ ROUTES: dict[str, tuple[str, ...]] = {
 # Channels used when a recipient has not chosen (SMS and WhatsApp are opted into).
 DEFAULT_CHANNELS: tuple[str, ...] = (INBOX, EMAIL)
 
-# Keys a transferred referral may name its new partner by (tolerated spellings).
-TRANSFER_TARGET_KEYS = ("to_partner_id", "new_partner_id", "transferred_to")
-
 
 def recipient_id(kind: str, ident: str) -> str:
     return f"{kind}:{ident}"
@@ -109,9 +89,9 @@ def audience_recipients(event_type: str, data: Mapping[str, Any]) -> list[str]:
     recipients: list[str] = []
     for audience in ROUTES.get(event_type, ()):
         if audience == "partner":
-            for key in ("partner_id", *TRANSFER_TARGET_KEYS):
-                if data.get(key) and (key == "partner_id" or event_type == "referral_transferred"):
-                    recipients.append(recipient_id("partner", str(data[key])))
+            recipients.append(recipient_id("partner", str(data["partner_id"])))
+            if event_type == "referral_transferred":
+                recipients.append(recipient_id("partner", str(data["to_partner_id"])))
         elif audience in ("officer", "admin"):
             recipients.append(recipient_id("role", audience))
     return list(dict.fromkeys(recipients))
@@ -155,24 +135,27 @@ def plan(
     return planned
 
 
+def without_address(
+    planned: Iterable[PlannedDelivery], reachable: Mapping[tuple[str, str], bool | None]
+) -> tuple[list[PlannedDelivery], list[PlannedDelivery]]:
+    """(deliveries to make, deliveries not planned): a channel known to have no address
+    for its recipient is not planned. Unknown (``None`` or absent: the directory did not
+    answer) is planned, and the delivery worker finds out when it sends."""
+    kept, skipped = [], []
+    for item in planned:
+        known = reachable.get((item.recipient, item.channel))
+        (skipped if item.channel in ADDRESSED_CHANNELS and known is False else kept).append(item)
+    return kept, skipped
+
+
 # --- templates (Bahasa Indonesia) ---------------------------------------------------------
 
-SERVICE_TYPE_LABELS = {
-    "inpatient": "rawat inap",
-    "outpatient": "rawat jalan",
-    "aftercare": "pasca rehabilitasi",
-}
-SEX_LABELS = {"M": "laki-laki", "F": "perempuan"}
-MONTHS = (
-    "Januari", "Februari", "Maret", "April", "Mei", "Juni",
-    "Juli", "Agustus", "September", "Oktober", "November", "Desember",
-)  # fmt: skip
 
 # The only event fields a template may see. Client identity is not among them (nor the
 # pseudonym: it means nothing to a reader and is not theirs to keep).
 SAFE_KEYS = (
-    "referral_id", "partner_id", "partner_name", "sex", "age_group", "service_type",
-    "source", "status", "reason", "reason_code", "report_id", "period", "due_on",
+    "referral_id", "partner_id", "partner_name", "to_partner_id", "to_partner_name", "sex",
+    "age_group", "service_type", "source", "status", "reason", "report_id", "period", "due_on",
     "agreement_id", "number", "valid_from", "valid_until", "days_left", "terminated_on",
     "kabupaten_kota", "event_type", "channel", "recipient_kind", "attempts",
 )  # fmt: skip
@@ -254,7 +237,7 @@ TEMPLATES: dict[str, EventTemplates] = {
         + _MITRA
         + " menolak rujukan {{ referral_id }} untuk layanan "
         + _LAYANAN
-        + " (alasan: {{ (reason or reason_code) | alasan }}). Mohon carikan mitra lain.",
+        + " (alasan: {{ reason | alasan }}). Mohon carikan mitra lain.",
         "Bersinar: rujukan {{ referral_id }} ditolak " + _MITRA + ".",
     ),
     "referral_cancelled": EventTemplates(
@@ -296,7 +279,7 @@ TEMPLATES: dict[str, EventTemplates] = {
         + _LAYANAN
         + " dialihkan dari mitra "
         + _MITRA
-        + "{% if to_partner_id %} ke mitra {{ to_partner_id }}{% endif %}. "
+        + " ke mitra {{ to_partner_name or to_partner_id }}. "
         "Buka Bersinar untuk rinciannya.",
         "Bersinar: rujukan {{ referral_id }} dialihkan. Buka Bersinar.",
     ),
@@ -368,13 +351,6 @@ AUDIENCE_LABELS = {
     "admin": "Administrator Bersinar BNNP Bengkulu",
 }
 
-REJECTION_REASONS = {
-    "CAPACITY_FULL": "kapasitas penuh",
-    "NOT_ELIGIBLE": "klien tidak sesuai layanan mitra",
-    "SERVICE_NOT_OFFERED": "layanan tidak tersedia",
-    "OTHER": "alasan lain",
-}
-
 
 def tanggal(value: Any) -> str:
     """``2026-12-07`` -> ``7 Desember 2026``; anything else as it is."""
@@ -384,7 +360,7 @@ def tanggal(value: Any) -> str:
         day = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
     except ValueError:
         return str(value)
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day} {codes.MONTHS[day.month - 1]} {day.year}"
 
 
 _env = SandboxedEnvironment(
@@ -393,10 +369,10 @@ _env = SandboxedEnvironment(
     keep_trailing_newline=True,
     finalize=lambda value: "-" if value is None else value,
 )
-_env.filters["layanan"] = lambda value: SERVICE_TYPE_LABELS.get(value, value or "-")
-_env.filters["jenis_kelamin"] = lambda value: SEX_LABELS.get(value, "-")
+_env.filters["layanan"] = lambda value: codes.label(codes.SERVICE_TYPES, value).lower()
+_env.filters["jenis_kelamin"] = lambda value: codes.label(codes.SEXES, value).lower()
 _env.filters["tanggal"] = tanggal
-_env.filters["alasan"] = lambda value: REJECTION_REASONS.get(str(value), value or "-")
+_env.filters["alasan"] = lambda value: codes.label(codes.REJECTION_REASONS, value).lower()
 
 
 @functools.lru_cache(maxsize=256)
@@ -411,9 +387,7 @@ def _render(source: str, context: Mapping[str, Any]) -> str:
 
 def template_context(data: Mapping[str, Any]) -> dict[str, Any]:
     """The allow-listed fields of an event's data; missing ones are None (printed "-")."""
-    context = {key: data.get(key) for key in SAFE_KEYS}
-    context["to_partner_id"] = next((data[k] for k in TRANSFER_TARGET_KEYS if data.get(k)), None)
-    return context
+    return {key: data.get(key) for key in SAFE_KEYS}
 
 
 @dataclass(frozen=True)
@@ -470,6 +444,57 @@ def messages_for(event: Mapping[str, Any]) -> list[Message]:
         return []
     rendered = render(event_type, INBOX, event["data"])
     return [Message(r, rendered.subject, rendered.body) for r in recipients]
+
+
+# --- a recipient without an address ------------------------------------------------------
+
+ADDRESS_WORDS = {EMAIL: "alamat email", SMS: "nomor telepon", WHATSAPP: "nomor WhatsApp"}
+STAFF_NAMES = {"officer": "petugas rehabilitasi BNNP", "admin": "administrator Bersinar"}
+# Where staff addresses are set (services/notifikasi/config.yaml, docs/configuration.md).
+STAFF_SETTINGS = {EMAIL: "EMAILS", SMS: "PHONES", WHATSAPP: "PHONES"}
+ADDRESS_NOTICE = "address_missing"  # event_type of the admins' notice in the inbox
+
+
+def recipient_name(recipient: str, name: str | None = None) -> str:
+    """How a person reads a recipient: ``mitra Yayasan Kipas``, ``petugas rehabilitasi
+    BNNP``. A partner mitra does not know keeps its id."""
+    kind, _, ident = recipient.partition(":")
+    if kind == "partner":
+        return f"mitra {name or ident}"
+    return STAFF_NAMES.get(recipient_kind(recipient), recipient)
+
+
+def address_notice(recipient: str, channel: str, name: str | None = None) -> Rendered:
+    """The admins' notice that a recipient has no address for a channel: who, what it
+    costs (they are not told there) and how to put it right."""
+    who = recipient_name(recipient, name)
+    address = ADDRESS_WORDS.get(channel, f"alamat {channel}")
+    via = codes.label(codes.CHANNELS, channel)
+    via = via if channel in (SMS, WHATSAPP) else via.lower()
+    kind, _, ident = recipient.partition(":")
+    if kind == "partner":
+        title = f"{address[0].upper()}{address[1:]} {who} belum diisi"
+        remedy = (
+            f"Isi kontak {who} (nama, peran, dan {address}) di konsol Bersinar, halaman "
+            f"Mitra & PKS → {name or ident} → Kontak, atau lewat API: PATCH "
+            f"/api/v1/partners/{ident} dengan kolom contacts."
+        )
+        inbox = f"Notifikasinya tetap masuk ke kotak masuk {who} di Bersinar."
+    else:
+        setting = f"NOTIFIKASI_{recipient_kind(recipient).upper()}_{STAFF_SETTINGS[channel]}"
+        title = f"{address[0].upper()}{address[1:]} {who} belum diatur"
+        remedy = (
+            f"Isi {setting} (beberapa alamat dipisah koma) di konfigurasi Bersinar, lalu "
+            "mulai ulang layanan notifikasi."
+        )
+        inbox = f"Notifikasinya tetap masuk ke kotak masuk {who} di konsol Bersinar."
+    body = (
+        f"Notifikasi untuk {who} tidak dikirim lewat {via} karena {address} penerimanya "
+        f"belum ada. {inbox} {remedy} Setelah itu notifikasi berikutnya terkirim lewat "
+        f"{via}. Pemberitahuan ini muncul paling banyak sekali sehari untuk penerima dan "
+        "kanal yang sama."
+    )
+    return Rendered(title, body)
 
 
 # --- webhooks ---------------------------------------------------------------------------

@@ -16,12 +16,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 
-from bersinar.db import UnitOfWork
+from bersinar.codes import local_date
+from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import NotFound
 from services.notifikasi import domain
@@ -30,6 +31,7 @@ from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
 from services.notifikasi.models import (
     Delivery,
     DeliveryAttempt,
+    MissingAddress,
     Notification,
     Preference,
     WebhookSubscription,
@@ -37,7 +39,6 @@ from services.notifikasi.models import (
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 200
 ERROR_LIMIT = 500
 
 
@@ -61,16 +62,55 @@ def _preferences(uow: UnitOfWork, recipients: list[str]) -> dict[tuple[str, str]
     return {key: channels for r in recipients for key, channels in known[r].items()}
 
 
-def prepare_batch(uow: UnitOfWork, events: list[dict[str, Any]]) -> None:
+def prepare_batch(
+    uow: UnitOfWork, events: list[dict[str, Any]], directory: Directory | None = None
+) -> None:
     """Read once what planning a batch of events needs: the choices of every recipient
-    the batch addresses, and the webhook subscriptions."""
+    the batch addresses, the webhook subscriptions, and (with a directory) whether each
+    recipient has an address on each channel it would be told through."""
     recipients = {
         recipient
         for event in events
         for recipient in domain.audience_recipients(event["event_type"], event.get("data") or {})
     }
-    _preferences(uow, sorted(recipients))
+    preferences = _preferences(uow, sorted(recipients))
     _subscriptions(uow)
+    if directory is not None:
+        wanted = {
+            (item.recipient, item.channel)
+            for event in events
+            for item in domain.plan(event, preferences, ())
+            if item.channel in domain.ADDRESSED_CHANNELS
+        }
+        check_addresses(uow, directory, wanted)
+
+
+def check_addresses(uow: UnitOfWork, directory: Directory, wanted) -> None:
+    """Whether each (recipient, channel) has an address, asked once per transaction:
+    True, False, or None when the directory did not answer (mitra down): then the
+    delivery is planned as before and the delivery worker asks again when it sends."""
+    known: dict[tuple[str, str], bool | None] = uow.memo.setdefault("reachable", {})
+    names: dict[str, str] = uow.memo.setdefault("names", {})
+    for recipient, channel in sorted(set(wanted) - set(known)):
+        if uow.memo.get("directory_down"):
+            known[(recipient, channel)] = None
+            continue
+        try:
+            known[(recipient, channel)] = bool(directory.addresses(recipient, channel))
+        except PermanentDeliveryError:  # e.g. a partner mitra does not know
+            known[(recipient, channel)] = False
+        except Exception as exc:  # one wait for mitra per batch, not one per recipient
+            uow.memo["directory_down"] = True
+            known[(recipient, channel)] = None
+            log.warning(
+                "addresses of %s unknown (%s: %s): deliveries planned without knowing",
+                recipient,
+                type(exc).__name__,
+                exc,
+            )
+        name = directory.name(recipient)
+        if name:
+            names[recipient] = name
 
 
 def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
@@ -84,18 +124,27 @@ def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
 
 
 def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]:
-    """Plan the deliveries of an event; write the inbox ones at once. Returns what was
-    delivered here (the inbox messages), for the metrics after commit."""
+    """Plan the deliveries of an event; write the inbox ones at once. A channel whose
+    recipient is known (``check_addresses``) to have no address there is not planned:
+    it is counted for ``flush_missing_addresses``. Returns what was delivered or skipped
+    here, for the metrics after commit."""
     now = utcnow()
     event_type = event["event_type"]
     if event_type not in domain.TEMPLATES:
         return []
     data = event.get("data") or {}
     people = domain.audience_recipients(event_type, data)
-    planned = domain.plan(event, _preferences(uow, people), _subscriptions(uow))
+    planned, skipped = domain.without_address(
+        domain.plan(event, _preferences(uow, people), _subscriptions(uow)),
+        uow.memo.get("reachable", {}),
+    )
+    names = uow.memo.get("names", {})
+    delivered = []
+    for item in skipped:
+        note_missing_address(uow, item.recipient, item.channel, names.get(item.recipient))
+        delivered.append({"result": "skipped", "channel": item.channel, "event_type": event_type})
     occurred_at = parse_rfc3339(event["occurred_at"])
     payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
-    delivered = []
     for item in planned:
         delivery_id = str(uuid.uuid4())
         inbox = item.channel == domain.INBOX
@@ -144,13 +193,125 @@ def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]
         _emit_outcome(uow, delivery_id, event, item.recipient, item.channel, "sent", 1)
         delivered.append(
             {
+                "result": "sent",
                 "channel": domain.INBOX,
                 "event_type": event_type,
                 "latency": max(0.0, (now - occurred_at).total_seconds()),
             }
         )
-    log.info("%s: %d deliveries planned", event_type, len(planned))
+    if skipped:
+        log.info(
+            "%s: %d deliveries planned, %d not (no address: %s)",
+            event_type,
+            len(planned),
+            len(skipped),
+            ", ".join(f"{i.recipient} {i.channel}" for i in skipped),
+        )
+    else:
+        log.info("%s: %d deliveries planned", event_type, len(planned))
     return delivered
+
+
+# --- recipients without an address -------------------------------------------------------
+
+
+def note_missing_address(uow: UnitOfWork, recipient: str, channel: str, name: str | None):
+    """Count, in this transaction, one delivery not made for want of an address."""
+    missing = uow.memo.setdefault("missing", {})
+    count, known_name = missing.get((recipient, channel), (0, None))
+    missing[(recipient, channel)] = (count + 1, name or known_name)
+
+
+def flush_missing_addresses(uow: UnitOfWork, now: datetime) -> int:
+    """Add what this transaction counted to the day's rows (``MissingAddress``); the
+    transaction that makes a day's row tells the admins, in their inbox. Rows are
+    written in key order, so instances writing the same rows at once never deadlock.
+    Returns how many notices were written."""
+    missing = uow.memo.pop("missing", {})
+    day = local_date(now)
+    notices = 0
+    for (recipient, channel), (count, name) in sorted(missing.items()):
+        key = (
+            MissingAddress.recipient == recipient,
+            MissingAddress.channel == channel,
+            MissingAddress.day == day,
+        )
+        created = uow.session.execute(
+            insert_ignoring(MissingAddress)
+            .values(
+                recipient=recipient,
+                channel=channel,
+                day=day,
+                recipient_name=name,
+                skipped=count,
+                first_at=now,
+                last_at=now,
+            )
+            .returning(MissingAddress.recipient)
+        ).first()
+        if created is None:
+            uow.session.execute(
+                update(MissingAddress)
+                .where(*key)
+                .values(
+                    skipped=MissingAddress.skipped + count,
+                    last_at=func.greatest(MissingAddress.last_at, now),
+                    recipient_name=func.coalesce(name, MissingAddress.recipient_name),
+                )
+            )
+            continue
+        notice = domain.address_notice(recipient, channel, name)
+        notice_id = str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"bersinar:address-missing:{recipient}:{channel}:{day}")
+        )
+        uow.session.add(
+            Notification(
+                id=notice_id,
+                recipient=domain.recipient_id("role", "admin"),
+                event_id=notice_id,
+                event_type=domain.ADDRESS_NOTICE,
+                title=notice.subject[:200],
+                body=notice.body,
+                created_at=now,
+            )
+        )
+        notices += 1
+        log.info("%s has no %s address: admins told (once for %s)", recipient, channel, day)
+    return notices
+
+
+def list_missing_addresses(uow: UnitOfWork, today, days: int = 7) -> dict[str, Any]:
+    """Recipients that went without a channel for want of an address in the last
+    ``days`` local days, the latest first: how many deliveries, first and last time."""
+    since = today - timedelta(days=max(1, min(int(days), 90)) - 1)
+    rows = uow.session.execute(
+        select(
+            MissingAddress.recipient,
+            MissingAddress.channel,
+            func.max(MissingAddress.recipient_name),
+            func.sum(MissingAddress.skipped),
+            func.min(MissingAddress.first_at),
+            func.max(MissingAddress.last_at),
+        )
+        .where(MissingAddress.day >= since)
+        .group_by(MissingAddress.recipient, MissingAddress.channel)
+        .order_by(func.max(MissingAddress.last_at).desc(), MissingAddress.recipient)
+    ).all()
+    return {
+        "since": since.isoformat(),
+        "items": [
+            {
+                "recipient": recipient,
+                "recipient_kind": domain.recipient_kind(recipient),
+                "name": domain.recipient_name(recipient, name),
+                "channel": channel,
+                "skipped": int(skipped),
+                "first_at": rfc3339(first_at),
+                "last_at": rfc3339(last_at),
+            }
+            for recipient, channel, name, skipped, first_at, last_at in rows
+        ],
+    }
 
 
 def _emit_outcome(uow, delivery_id, event, recipient, channel, status, attempts) -> None:
@@ -159,18 +320,24 @@ def _emit_outcome(uow, delivery_id, event, recipient, channel, status, attempts)
         return  # the outcome of telling about an outcome is not told again
     uow.emit(
         "notification_sent" if status == "sent" else "notification_failed",
-        {
-            "delivery_id": delivery_id,
-            "event_id": event["event_id"],
-            "event_type": event["event_type"],
-            "channel": channel,
-            "recipient": recipient,
-            "recipient_kind": domain.recipient_kind(recipient),
-            "status": status,
-            "attempts": attempts,
-        },
+        outcome_data(delivery_id, event, recipient, channel, status, attempts),
         ordering_key=f"delivery:{delivery_id}",
     )
+
+
+def outcome_data(delivery_id, event, recipient, channel, status, attempts) -> dict[str, Any]:
+    """What notification_sent / notification_failed carry
+    (bersinar.contracts.events.NotificationOutcome)."""
+    return {
+        "delivery_id": delivery_id,
+        "event_id": event["event_id"],
+        "event_type": event["event_type"],
+        "channel": channel,
+        "recipient": recipient,
+        "recipient_kind": domain.recipient_kind(recipient),
+        "status": status,
+        "attempts": attempts,
+    }
 
 
 # --- the delivery worker -------------------------------------------------------------------
@@ -183,13 +350,17 @@ class Directory:
     def addresses(self, recipient: str, channel: str) -> list[str]:  # pragma: no cover
         raise NotImplementedError
 
+    def name(self, recipient: str) -> str | None:
+        """A recipient's name, once ``addresses`` has looked it up (a partner's)."""
+        return None
+
 
 @dataclass(frozen=True)
 class Outcome:
     delivery_id: str
     channel: str
     event_type: str
-    result: str  # sent | retry | gave_up | cancelled
+    result: str  # sent | retry | gave_up | cancelled | skipped
     attempts: int
     latency: float | None = None
     error: str | None = None
@@ -265,12 +436,14 @@ def attempt(
     now = clock()
     duration_ms = int((time.perf_counter() - started) * 1000)
     error = error[:ERROR_LIMIT] if error else None
+    # an address missing is a fact about the directory, not a failure of the way out
+    skipped = permanent is not None and permanent.code == "NO_ADDRESS"
     uow.session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
             number=number,
             attempted_at=now,
-            outcome="failed" if error else "sent",
+            outcome="skipped" if skipped else "failed" if error else "sent",
             error=error,
             duration_ms=duration_ms,
         )
@@ -278,6 +451,21 @@ def attempt(
     delivery.attempts = number
     delivery.updated_at = now
     delivery.last_error = error
+    if skipped:
+        delivery.status, delivery.next_attempt_at = "skipped", None
+        note_missing_address(
+            uow, delivery.recipient, delivery.channel, directory.name(delivery.recipient)
+        )
+        log.info(
+            "delivery %s (%s, %s) skipped: %s",
+            delivery.id,
+            delivery.event_type,
+            delivery.channel,
+            error,
+        )
+        return Outcome(
+            delivery.id, delivery.channel, delivery.event_type, "skipped", number, error=error
+        )
     if error is None:
         delivery.status, delivery.sent_at, delivery.next_attempt_at = "sent", now, None
         _emit_outcome(uow, delivery.id, event, delivery.recipient, delivery.channel, "sent", number)
@@ -348,24 +536,20 @@ def list_notifications(
     unread: bool | None = None,
 ) -> dict[str, Any]:
     """Newest first. ``cursor`` is the id of the last item of the previous page."""
-    limit = max(1, min(int(limit), MAX_PAGE))
-    query = select(Notification).order_by(Notification.created_at.desc(), Notification.id.desc())
+    query = select(Notification)
     if recipient:
         query = query.where(Notification.recipient == recipient)
     if unread is True:
         query = query.where(Notification.read_at.is_(None))
     elif unread is False:
         query = query.where(Notification.read_at.is_not(None))
-    if cursor:
-        anchor = uow.session.get(Notification, cursor)
-        if anchor is not None:
-            query = query.where(
-                (Notification.created_at < anchor.created_at)
-                | ((Notification.created_at == anchor.created_at) & (Notification.id < anchor.id))
-            )
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [_notification(n) for n in rows[:limit]]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+    return page_newest_first(
+        uow,
+        query,
+        Notification,
+        {"limit": limit, "cursor": cursor},
+        lambda rows: [_notification(n) for n in rows],
+    )
 
 
 def mark_read(uow: UnitOfWork, notification_id: str, recipient: str | None, read: bool = True):
@@ -403,22 +587,13 @@ def _delivery(d: Delivery) -> dict[str, Any]:
 
 def list_deliveries(uow: UnitOfWork, filters: dict[str, Any]) -> dict[str, Any]:
     """Newest first, filtered by any of event_id, event_type, channel, status, recipient."""
-    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
-    query = select(Delivery).order_by(Delivery.created_at.desc(), Delivery.id.desc())
+    query = select(Delivery)
     for key in ("event_id", "event_type", "channel", "status", "recipient"):
         if filters.get(key):
             query = query.where(getattr(Delivery, key) == filters[key])
-    cursor = filters.get("cursor")
-    if cursor:
-        anchor = uow.session.get(Delivery, cursor)
-        if anchor is not None:
-            query = query.where(
-                (Delivery.created_at < anchor.created_at)
-                | ((Delivery.created_at == anchor.created_at) & (Delivery.id < anchor.id))
-            )
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [_delivery(d) for d in rows[:limit]]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
+    return page_newest_first(
+        uow, query, Delivery, filters, lambda rows: [_delivery(d) for d in rows]
+    )
 
 
 def get_delivery(uow: UnitOfWork, delivery_id: str) -> dict[str, Any]:

@@ -33,6 +33,15 @@ WEBHOOK_GIVE_UPS = Counter(
     "Webhook deliveries given up after the configured number of attempts",
     ["event_type"],
 )
+SKIPPED = Counter(
+    "bersinar_notifications_skipped_total",
+    "Deliveries not made because the recipient has no address for the channel",
+    ["channel", "event_type"],
+)
+ADDRESS_NOTICES = Counter(
+    "bersinar_address_notices_total",
+    "Notices to admins that a recipient has no address for a channel (once a day each)",
+)
 LATENCY = Histogram(
     "bersinar_notification_latency_seconds",
     "Time from the event to the notification sent",
@@ -54,6 +63,9 @@ def record(outcome) -> None:
         return
     if outcome.result == "cancelled":
         return
+    if outcome.result == "skipped":
+        SKIPPED.labels(*labels).inc()
+        return
     FAILED.labels(*labels).inc()
     if outcome.result == "retry":
         RETRIED.labels(*labels).inc()
@@ -63,7 +75,14 @@ def record(outcome) -> None:
             WEBHOOK_GIVE_UPS.labels(outcome.event_type).inc()
 
 
-def record_inbox(delivered: list[dict]) -> None:
+def record_planned(delivered: list[dict], notices: int = 0) -> None:
+    """Count what handling events did at once: inbox messages written, deliveries not
+    planned for want of an address, and the admins' notices about it."""
     for item in delivered:
+        if item["result"] == "skipped":
+            SKIPPED.labels(item["channel"], item["event_type"]).inc()
+            continue
         SENT.labels(item["channel"], item["event_type"]).inc()
         LATENCY.labels(item["channel"]).observe(item["latency"])
+    if notices:
+        ADDRESS_NOTICES.inc(notices)

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, DateTime, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, DateTime, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bersinar.db import messaging_tables
@@ -49,6 +49,7 @@ class Delivery(Base):
     recipient: Mapped[str] = mapped_column(String(100))
     channel: Mapped[str] = mapped_column(String(16))
     # pending -> sent | failed (given up) | cancelled (e.g. its webhook was deleted)
+    # | skipped (the recipient had no address for the channel when it was sent)
     status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -97,3 +98,20 @@ class Preference(Base):
     event_type: Mapped[str] = mapped_column(String(64), primary_key=True)
     channels: Mapped[list[str]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MissingAddress(Base):
+    """Deliveries not made because a recipient has no address for a channel, counted per
+    local day (WIB). The key is what makes the admins' notice once per recipient,
+    channel and day: only the transaction that inserts the day's row writes it, however
+    many instances handle events at once."""
+
+    __tablename__ = "missing_addresses"
+
+    recipient: Mapped[str] = mapped_column(String(100), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    recipient_name: Mapped[str | None] = mapped_column(String(200))
+    skipped: Mapped[int] = mapped_column(Integer)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

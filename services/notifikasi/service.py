@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import eventlet
 from nameko.dependency_providers import Config
@@ -8,6 +9,7 @@ from nameko.extensions import DependencyProvider
 from sqlalchemy import func, select
 
 from bersinar.base import ServiceBase
+from bersinar.clock import Clock
 from bersinar.contracts.notifications import (
     DeliveryQuery,
     PreferencesUpdate,
@@ -45,10 +47,7 @@ class Outbound(DependencyProvider):
         self.console_url = str(config.get("CONSOLE_URL") or "")
         self.batch = int(config.get("DELIVERY_BATCH") or 50)
         self.claim = max(1, int(config.get("DELIVERY_CLAIM") or 5))
-        concurrency = int(config.get("DELIVERY_CONCURRENCY") or 4)
-        # SQLite has no SKIP LOCKED: two senders there could take the same row.
-        sqlite = str(config.get("DATABASE_URL", "")).startswith("sqlite")
-        self.concurrency = 1 if sqlite else max(1, concurrency)
+        self.concurrency = max(1, int(config.get("DELIVERY_CONCURRENCY") or 4))
         self.rpc_timeout = float(config.get("MITRA_RPC_TIMEOUT") or 5)
 
     def get_dependency(self, worker_ctx):
@@ -68,6 +67,7 @@ class NotifikasiService(ServiceBase):
     uow = Database(Base.metadata)
     config = Config()
     outbound = Outbound()
+    clock = Clock()
     mitra = RpcProxy("mitra", timeout_key="MITRA_RPC_TIMEOUT")
 
     # One consumer per event of DESIGN.md (the routing table decides who is told).
@@ -76,14 +76,25 @@ class NotifikasiService(ServiceBase):
     del _event_type, _source
 
     def record(self, events):
-        delivered = []
+        delivered, notices = [], []
 
         def effect(uow, event):
             delivered.extend(handlers.record_event(uow, event))
 
-        outcome = self.uow.apply_once(events, effect, prepare=handlers.prepare_batch)
-        metrics.record_inbox(delivered)
+        def finish(uow):
+            notices.append(handlers.flush_missing_addresses(uow, self.clock.now()))
+
+        outcome = self.uow.apply_once(
+            events,
+            effect,
+            prepare=partial(handlers.prepare_batch, directory=self._directory()),
+            finish=finish,
+        )
+        metrics.record_planned(delivered, sum(notices))
         return outcome
+
+    def _directory(self) -> StaffAndPartnerDirectory:
+        return StaffAndPartnerDirectory(self.mitra, self.config, self.outbound.rpc_timeout)
 
     # -- the delivery worker ----------------------------------------------------------------
 
@@ -93,7 +104,7 @@ class NotifikasiService(ServiceBase):
         that locks them, sends them (e-mail over one SMTP connection for the round) and
         records every attempt before it commits."""
         out = self.outbound
-        directory = StaffAndPartnerDirectory(self.mitra, self.config, out.rpc_timeout)
+        directory = self._directory()
         sent = eventlet.GreenPool(out.concurrency).imap(
             lambda _: self._send_some(directory, out.batch // out.concurrency or 1),
             range(out.concurrency),
@@ -127,9 +138,11 @@ class NotifikasiService(ServiceBase):
                         )
                         for delivery in claimed
                     ]
+                    notices = handlers.flush_missing_addresses(uow, self.clock.now())
                     uow.commit()
                 for outcome in outcomes:
                     metrics.record(outcome)
+                metrics.record_planned([], notices)
                 done += len(claimed)
         return done
 
@@ -147,6 +160,13 @@ class NotifikasiService(ServiceBase):
             note = handlers.mark_read(uow, str(notification_id), recipient, command["read"])
             uow.commit()
         return note
+
+    @rpc
+    def missing_addresses(self, days=7):
+        """Recipients told nothing on a channel for want of an address (the console's
+        dashboard, for BNNP staff)."""
+        with self.uow() as uow:
+            return handlers.list_missing_addresses(uow, self.clock.today(), int(days or 7))
 
     # -- the delivery log -------------------------------------------------------------------
 

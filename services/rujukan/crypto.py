@@ -1,41 +1,94 @@
 """Client identity at rest: NIK as a keyed HMAC (to find a returning client) and NIK,
-name and phone encrypted with Fernet. Each ciphertext is prefixed with the id of its key
-so keys can be rotated: the first key encrypts, every listed key decrypts."""
+name and phone encrypted with Fernet. Both kinds of key rotate the same way: keys are
+listed ``id:key,id:key...``, the first writes, every listed key reads (a ciphertext is
+prefixed with its key id; a digest is stored beside the id of its key), and
+``bersinar crypto rotate`` rewrites what older keys wrote."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from cryptography.fernet import Fernet, InvalidToken
+
+# the id of an HMAC key written without one (the single-key form of RUJUKAN_NIK_HMAC_KEY,
+# which every digest stored before key ids was made with)
+UNNAMED_HMAC_KID = "h1"
+MIN_HMAC_KEY_LENGTH = 32
+_LISTED_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,32}):(.+)$")
 
 
 class KeyError_(ValueError):
     pass
 
 
+def _listed(value: str, variable: str) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for item in value.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        kid, _, key = item.partition(":")
+        if not kid or not key:
+            raise KeyError_(f"each key of {variable} must be written id:key")
+        if kid in keys:
+            raise KeyError_(f"key id {kid!r} is listed twice in {variable}")
+        keys[kid] = key
+    return keys
+
+
+def parse_hmac_keys(value: str | None) -> dict[str, bytes]:
+    """``RUJUKAN_NIK_HMAC_KEY``: ``id:key[,id:key...]``, current key first; a value that
+    is not such a list is one key, of id ``h1`` (the form before rotation existed)."""
+    value = (value or "").strip()
+    items = [item.strip() for item in value.split(",") if item.strip()]
+    if items and all(_LISTED_KEY.match(item) for item in items):
+        keys = _listed(value, "RUJUKAN_NIK_HMAC_KEY")
+    else:
+        keys = {UNNAMED_HMAC_KID: value}
+    for kid, key in keys.items():
+        if len(key) < MIN_HMAC_KEY_LENGTH:
+            raise KeyError_(
+                f"RUJUKAN_NIK_HMAC_KEY: key {kid!r} must be at least "
+                f"{MIN_HMAC_KEY_LENGTH} characters"
+            )
+    return {kid: key.encode() for kid, key in keys.items()}
+
+
 class ClientCipher:
-    def __init__(self, encryption_keys: str, hmac_key: str):
-        """encryption_keys: ``kid:fernet-key[,kid:fernet-key...]``, current key first."""
-        self._keys: dict[str, Fernet] = {}
-        self.current_kid = ""
-        for item in (encryption_keys or "").split(","):
-            item = item.strip()
-            if not item:
-                continue
-            kid, _, key = item.partition(":")
-            if not kid or not key:
-                raise KeyError_("each encryption key must be written kid:key")
-            self._keys[kid] = Fernet(key.encode())
-            self.current_kid = self.current_kid or kid
+    def __init__(self, encryption_keys: str, hmac_keys: str):
+        """encryption_keys: ``kid:fernet-key[,kid:fernet-key...]``; hmac_keys: the same
+        form (or one bare key, id ``h1``); current key first in each."""
+        self._keys = {
+            kid: Fernet(key.encode())
+            for kid, key in _listed(encryption_keys or "", "RUJUKAN_ENCRYPTION_KEYS").items()
+        }
         if not self._keys:
             raise KeyError_("no client encryption key is configured (RUJUKAN_ENCRYPTION_KEYS)")
-        if len(hmac_key or "") < 32:
-            raise KeyError_("RUJUKAN_NIK_HMAC_KEY must be at least 32 characters")
-        self._hmac_key = hmac_key.encode()
+        self.current_kid = next(iter(self._keys))
+        self._hmac_keys = parse_hmac_keys(hmac_keys)
+        self.current_hmac_kid = next(iter(self._hmac_keys))
 
-    def nik_digest(self, nik: str) -> str:
-        return hmac.new(self._hmac_key, nik.encode(), hashlib.sha256).hexdigest()
+    @property
+    def key_ids(self) -> set[str]:
+        return set(self._keys)
+
+    @property
+    def hmac_key_ids(self) -> set[str]:
+        return set(self._hmac_keys)
+
+    def nik_digest(self, nik: str, kid: str | None = None) -> str:
+        """The HMAC of ``nik`` under key ``kid`` (default: the current key)."""
+        key = self._hmac_keys.get(kid or self.current_hmac_kid)
+        if key is None:
+            raise KeyError_(f"NIK key id {kid!r} is not configured (RUJUKAN_NIK_HMAC_KEY)")
+        return hmac.new(key, nik.encode(), hashlib.sha256).hexdigest()
+
+    def nik_digests(self, nik: str) -> dict[str, str]:
+        """The NIK's digest under every configured key, the current key's first: a client
+        stored under an older key is still found while its digest waits to be rewritten."""
+        return {kid: self.nik_digest(nik, kid) for kid in self._hmac_keys}
 
     def encrypt(self, plaintext: str | None) -> str | None:
         if plaintext is None:

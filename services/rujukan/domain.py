@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from bersinar.contracts.referrals import REFERRAL_SOURCES
+from bersinar import codes
 from bersinar.errors import (
     CapacityFull,
     ConsentRequired,
@@ -82,7 +82,7 @@ def check_nik(nik: str, birth_date: date, sex: str) -> None:
     """A NIK is 16 digits: province (2), regency (2), district (2), birth date DDMMYY with
     40 added to the day for women, then a serial. It must agree with birth date and sex."""
     errors: dict[str, list[str]] = {}
-    if len(nik) != 16 or not nik.isdigit():
+    if len(nik) != 16 or not (nik.isascii() and nik.isdigit()):  # ٣ and ３ are digits too
         raise ValidationFailed(errors={"client": {"nik": ["NIK harus 16 digit angka."]}})
     if int(nik[:2]) not in PROVINCE_CODES:
         errors.setdefault("nik", []).append("Kode provinsi pada NIK tidak dikenal.")
@@ -177,8 +177,6 @@ def next_status(current: str, action: str, actor_role: str) -> str:
 
 # --- who is acting ----------------------------------------------------------------------
 
-STAFF_ROLES = ("admin", "officer")
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -208,7 +206,7 @@ class Actor:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
+        return self.role in codes.STAFF
 
 
 def may_see(actor: Actor, partner_id: str) -> bool:
@@ -230,7 +228,6 @@ def check_may_create(actor: Actor) -> None:
 
 # the URL says drop-out, the code drop_out
 ACTION_ALIASES = {"drop-out": "drop_out"}
-REJECTION_REASONS = ("capacity_full", "not_eligible", "client_unreachable", "other")
 # actions that take a place at the receiving partner: eligibility and capacity again
 CAPACITY_ACTIONS = ("accept",)
 
@@ -240,11 +237,11 @@ def action_name(action: str) -> str:
 
 
 def check_rejection(reason: str | None, note: str | None) -> None:
-    if reason not in REJECTION_REASONS:
+    if reason not in codes.REJECTION_REASONS:
         raise ValidationFailed(
             errors={
                 "reason": [
-                    f"Alasan penolakan harus salah satu dari: {', '.join(REJECTION_REASONS)}."
+                    f"Alasan penolakan harus salah satu dari: {', '.join(codes.REJECTION_REASONS)}."
                 ]
             }
         )
@@ -254,9 +251,8 @@ def check_rejection(reason: str | None, note: str | None) -> None:
 
 def check_transfer_target(current_partner_id: str, target_partner_id: str) -> None:
     if current_partner_id == target_partner_id:
-        raise ValidationFailed(
-            errors={"partner_id": ["Rujukan dialihkan ke mitra lain, bukan ke mitra yang sama."]}
-        )
+        same = "Rujukan dialihkan ke mitra lain, bukan ke mitra yang sama."
+        raise NotEligible(same, errors={"partner_id": [same]})
 
 
 # --- the response deadline ----------------------------------------------------------------
@@ -283,7 +279,7 @@ class DeadlinePolicy:
                 if not sep:
                     raise ValueError(f"deadline override must be written source=hours: {item!r}")
                 parsed[source.strip()] = float(hours)
-        unknown = sorted(set(parsed) - set(REFERRAL_SOURCES))
+        unknown = sorted(set(parsed) - set(codes.REFERRAL_SOURCES))
         if unknown:
             raise ValueError(f"deadline overrides for unknown referral sources: {unknown}")
         hours = float(default_hours if default_hours not in (None, "") else 48)

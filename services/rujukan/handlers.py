@@ -14,12 +14,12 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import func, literal, or_, select, update
 
-from bersinar.clock import LOCAL_TZ
+from bersinar.codes import local_date
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
-from bersinar.db import UnitOfWork, as_utc, insert_ignoring
+from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
@@ -37,23 +37,11 @@ from services.rujukan.models import (
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 200
 DEFAULT_PURPOSE = "lihat rujukan"
 
 
-def local_date(moment: datetime) -> date:
-    """'Today' is reckoned in Bengkulu (WIB), whatever the host's zone."""
-    return moment.astimezone(LOCAL_TZ).date()
-
-
 def _stamp(moment: datetime | None) -> str | None:
-    return rfc3339(as_utc(moment)) if moment is not None else None
-
-
-def _for_update(uow: UnitOfWork, query: Select, **kwargs) -> Select:
-    if uow.session.get_bind().dialect.name == "postgresql":
-        return query.with_for_update(**kwargs)
-    return query  # SQLite has one writer at a time
+    return rfc3339(moment) if moment is not None else None
 
 
 # --- the partner read model, from mitra's events -------------------------------------
@@ -157,7 +145,7 @@ def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain
         .where(PartnerView.partner_id == partner_id)
     )
     if lock:
-        query = _for_update(uow, query, of=PartnerView)
+        query = query.with_for_update(of=PartnerView)
     rows = uow.session.execute(query).all()
     if not rows:
         raise UnknownPartner(
@@ -202,13 +190,16 @@ def _find_or_create_client(
     uow: UnitOfWork, cipher: ClientCipher, client: dict[str, Any]
 ) -> tuple[Client, bool]:
     """The client of this NIK, and whether it is new. The insert comes first (most
-    referrals are of a new person: one statement); a NIK already known, or two referrals
-    of the same new person at the same moment, insert nothing and read the row that is
-    there."""
-    digest = cipher.nik_digest(client["nik"])
+    referrals are of a new person: one statement) and inserts nothing when a client has
+    the NIK's digest under any configured key: during a key rotation a returning client
+    stored under the old key is found, and not made again under the new one. A NIK
+    already known, or two referrals of the same new person at the same moment (the unique
+    digest), insert nothing and read the row that is there."""
+    digests = list(cipher.nik_digests(client["nik"]).values())
     values = {
         "id": str(uuid.uuid4()),
-        "nik_digest": digest,
+        "nik_digest": digests[0],
+        "nik_key_id": cipher.current_hmac_kid,
         "nik_encrypted": cipher.encrypt(client["nik"]),
         "name_encrypted": cipher.encrypt(client["name"]),
         "phone_encrypted": cipher.encrypt(client.get("phone")),
@@ -217,9 +208,22 @@ def _find_or_create_client(
         "sex": client["sex"],
         "created_at": utcnow(),
     }
-    new = uow.session.scalars(insert_ignoring(Client).values(**values).returning(Client)).first()
+    known = select(Client.id).where(Client.nik_digest.in_(digests))
+    row = select(
+        *(literal(value, Client.__table__.c[name].type) for name, value in values.items())
+    ).where(~known.exists())
+    new = uow.session.scalars(
+        insert_ignoring(Client).from_select(list(values), row).returning(Client)
+    ).first()
     if new is None:
-        return uow.session.scalars(select(Client).where(Client.nik_digest == digest)).one(), False
+        found = uow.session.scalars(
+            select(Client)
+            .where(Client.nik_digest.in_(digests))
+            .order_by(Client.created_at, Client.id)
+        ).all()
+        if len(found) > 1:
+            log.warning("%d client records share one NIK: %s", len(found), [c.id for c in found])
+        return found[0], False
     return new, True
 
 
@@ -256,7 +260,8 @@ def create_referral(
         made = uow.session.get(Referral, referral_id)
         if made is not None:
             same = (
-                made.client.nik_digest == cipher.nik_digest(command["client"]["nik"])
+                made.client.nik_digest
+                == cipher.nik_digests(command["client"]["nik"]).get(made.client.nik_key_id)
                 and made.partner_id == command["partner_id"]
                 and made.service_type == command["service_type"]
             )
@@ -362,7 +367,7 @@ def _new_referral(
     uow.session.flush()
     uow.emit(
         "referral_requested",
-        referral_event_data(referral, client, actor),
+        referral_event_data(referral, client, actor, _partner_name(uow, referral.partner_id)),
         f"referral:{referral.id}",
         occurred_at=now,
     )
@@ -376,7 +381,7 @@ def _visible_referral(uow: UnitOfWork, actor: Actor, referral_id: str, lock: boo
     if not is_plain_id(referral_id):  # e.g. a NUL byte in the URL, which no id holds
         raise ReferralNotFound("Rujukan tidak ditemukan.")
     query = select(Referral).where(Referral.id == referral_id)
-    referral = uow.session.scalars(_for_update(uow, query) if lock else query).first()
+    referral = uow.session.scalars(query.with_for_update() if lock else query).first()
     if referral is None or not domain.may_see(actor, referral.partner_id):
         # another partner's referral is answered exactly like one that does not exist
         raise ReferralNotFound(f"Rujukan {referral_id} tidak ditemukan.")
@@ -455,9 +460,11 @@ def transition(
         referral.transferred_to_id = successor.id
     uow.session.flush()
     # the successor's referral_requested was emitted first; the transfer names it
-    data = {**referral_event_data(referral, client, actor), "from_status": before}
+    partner_name = _partner_name(uow, referral.partner_id)
+    data = {**referral_event_data(referral, client, actor, partner_name), "from_status": before}
     if successor is not None:
         data["to_partner_id"] = successor.partner_id
+        data["to_partner_name"] = _partner_name(uow, successor.partner_id)
     uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=now)
     log.info("referral %s: %s -> %s by %s", referral.id, before, target, actor.role)
     summary = referral_summary(uow, referral, client)
@@ -484,7 +491,7 @@ def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> 
         .limit(limit)
     )
     emitted = 0
-    for referral in uow.session.scalars(_for_update(uow, query, skip_locked=True)).all():
+    for referral in uow.session.scalars(query.with_for_update(skip_locked=True)).all():
         claimed = uow.session.execute(
             update(Referral)
             .where(Referral.id == referral.id, Referral.overdue_notified_at.is_(None))
@@ -494,10 +501,10 @@ def emit_overdue_responses(uow: UnitOfWork, now: datetime, limit: int = 100) -> 
         if claimed != 1:
             continue  # another instance got there first
         referral.overdue_notified_at = now
-        data = referral_event_data(referral, referral.client, None)
-        data["hours_overdue"] = round(
-            (now - as_utc(referral.response_due_at)).total_seconds() / 3600, 2
+        data = referral_event_data(
+            referral, referral.client, None, _partner_name(uow, referral.partner_id)
         )
+        data["hours_overdue"] = round((now - referral.response_due_at).total_seconds() / 3600, 2)
         uow.emit("referral_response_overdue", data, f"referral:{referral.id}", occurred_at=now)
         log.info("referral %s: response overdue at %s", referral.id, referral.partner_id)
         emitted += 1
@@ -554,8 +561,7 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
     """Newest first; a partner's operator sees only its partner's referrals. ``cursor``
     is the id of the last item of the previous page."""
     actor = Actor.parse(actor)
-    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
-    query = select(Referral).order_by(Referral.created_at.desc(), Referral.id.desc())
+    query = select(Referral)
     partner_id = filters.get("partner_id")
     if not actor.is_staff:
         if partner_id and not domain.may_see(actor, partner_id):
@@ -569,18 +575,12 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
         query = query.where(Referral.status == filters["status"])
     if filters.get("client_id"):
         query = query.where(Referral.client_id == filters["client_id"])
-    if filters.get("cursor"):
-        anchor = uow.session.get(Referral, filters["cursor"])
-        if anchor is not None:
-            query = query.where(
-                (Referral.created_at < anchor.created_at)
-                | ((Referral.created_at == anchor.created_at) & (Referral.id < anchor.id))
-            )
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    page = rows[:limit]
-    episodes = _episodes_by_client(uow, {r.client_id for r in page})
-    items = [referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page]
-    return {"items": items, "next_cursor": page[-1].id if len(rows) > limit else None}
+
+    def render(page):
+        episodes = _episodes_by_client(uow, {r.client_id for r in page})
+        return [referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page]
+
+    return page_newest_first(uow, query, Referral, filters, render)
 
 
 def get_referral(
@@ -665,21 +665,18 @@ def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str
     page."""
     if Actor.parse(actor).role != "admin":
         raise Forbidden("Hanya admin yang dapat melihat log audit.")
-    limit = max(1, min(int(filters.get("limit") or 50), MAX_PAGE))
-    query = select(AccessAudit).order_by(AccessAudit.id.desc())
+    query = select(AccessAudit)
     if filters.get("referral_id"):
         query = query.where(AccessAudit.referral_id == filters["referral_id"])
     if filters.get("actor"):
         query = query.where(AccessAudit.actor == filters["actor"])
     if filters.get("partner_id"):
         query = query.where(AccessAudit.actor_partner_id == filters["partner_id"])
-    if filters.get("cursor"):
-        try:
-            query = query.where(AccessAudit.id < int(filters["cursor"]))
-        except ValueError:
-            pass
-    rows = uow.session.scalars(query.limit(limit + 1)).all()
-    items = [
+    return page_newest_first(uow, query, AccessAudit, filters, _audit_items, order=("id",))
+
+
+def _audit_items(rows: list[AccessAudit]) -> list[dict[str, Any]]:
+    return [
         {
             "id": str(row.id),
             "at": _stamp(row.at),
@@ -691,9 +688,8 @@ def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str
             "purpose": row.purpose,
             "correlation_id": row.correlation_id,
         }
-        for row in rows[:limit]
+        for row in rows
     ]
-    return {"items": items, "next_cursor": items[-1]["id"] if len(rows) > limit else None}
 
 
 # --- matching and occupancy -----------------------------------------------------------
@@ -743,43 +739,97 @@ def occupancy(uow: UnitOfWork) -> list[tuple[str, str, int, int]]:
 # --- keys -----------------------------------------------------------------------------
 
 
-def reencrypt_clients(
+def _stale(cipher: ClientCipher):
+    """Clients whose identity or NIK digest an older key wrote."""
+    return or_(Client.key_id != cipher.current_kid, Client.nik_key_id != cipher.current_hmac_kid)
+
+
+def missing_keys(uow: UnitOfWork, cipher: ClientCipher) -> dict[str, list[str]]:
+    """Ids of keys that stored clients were written with and ``cipher`` lacks, by
+    variable: a rotation must not start without them (and matching needs the NIK keys)."""
+    encryption = set(uow.session.scalars(select(Client.key_id).distinct()))
+    nik = set(uow.session.scalars(select(Client.nik_key_id).distinct()))
+    missing = {
+        "RUJUKAN_ENCRYPTION_KEYS": sorted(encryption - cipher.key_ids),
+        "RUJUKAN_NIK_HMAC_KEY": sorted(nik - cipher.hmac_key_ids),
+    }
+    return {variable: kids for variable, kids in missing.items() if kids}
+
+
+def rekey_clients(
     uow: UnitOfWork, cipher: ClientCipher, after_id: str = "", limit: int = 500
-) -> tuple[int, str | None]:
-    """Re-encrypt with the current key the next ``limit`` clients (by id, after
-    ``after_id``) whose identity was written with another key. Returns how many were
-    rewritten and the last id seen (None when none is left)."""
-    query = _for_update(
-        uow,
+) -> tuple[int, str | None, list[str]]:
+    """Rewrite with the current keys the next ``limit`` clients (by id, after
+    ``after_id``) that an older key wrote: identity re-encrypted, NIK digest made again.
+    Returns how many were rewritten, the last id seen (None when none is left) and the
+    ids of clients whose new digest another client already holds.
+
+    Clients the services create meanwhile are written with the current keys and so are
+    never selected here. A digest is taken already only when one person has two client
+    records, which only a service lacking the old NIK key could have made (it did not
+    find the client stored under it): such a client keeps its old digest, the two
+    records are reported, and the rest goes on."""
+    clients = uow.session.scalars(
         select(Client)
-        .where(Client.key_id != cipher.current_kid, Client.id > after_id)
+        .where(_stale(cipher), Client.id > after_id)
         .order_by(Client.id)
-        .limit(limit),
-    )
-    clients = uow.session.scalars(query).all()
+        .limit(limit)
+        .with_for_update()
+    ).all()
+    digests = {}
     for client in clients:
-        client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
-        client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
-        client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
-        client.key_id = cipher.current_kid
-    return len(clients), (clients[-1].id if clients else None)
-
-
-def clients_to_reencrypt(uow: UnitOfWork, cipher: ClientCipher) -> int:
-    return uow.session.scalar(
-        select(func.count()).select_from(Client).where(Client.key_id != cipher.current_kid)
+        if client.key_id != cipher.current_kid:
+            client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
+            client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
+            client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
+            client.key_id = cipher.current_kid
+        if client.nik_key_id != cipher.current_hmac_kid:
+            digests[client.id] = cipher.nik_digest(cipher.decrypt(client.nik_encrypted))
+    taken = set(
+        uow.session.scalars(
+            select(Client.nik_digest).where(Client.nik_digest.in_(digests.values()))
+        )
     )
+    duplicates = []
+    for client in clients:
+        digest = digests.get(client.id)
+        if digest is None:
+            continue
+        if digest in taken:
+            duplicates.append(client.id)
+            continue
+        client.nik_digest = digest
+        client.nik_key_id = cipher.current_hmac_kid
+    return len(clients) - len(duplicates), (clients[-1].id if clients else None), duplicates
+
+
+def clients_to_rekey(uow: UnitOfWork, cipher: ClientCipher) -> int:
+    return uow.session.scalar(select(func.count()).select_from(Client).where(_stale(cipher)))
 
 
 # --- events ---------------------------------------------------------------------------
 
 
-def referral_event_data(referral: Referral, client: Client, actor: Actor | None) -> dict[str, Any]:
-    """What laporan and notifikasi need of a referral, never who the client is and never
-    the free-text notes people typed."""
+def _partner_name(uow: UnitOfWork, partner_id: str) -> str | None:
+    """The partner's name from the read model (for the people an event is told to)."""
+    names = uow.memo.setdefault("partner_names", {})
+    if partner_id not in names:
+        names[partner_id] = uow.session.scalar(
+            select(PartnerView.partner_name).where(PartnerView.partner_id == partner_id)
+        )
+    return names[partner_id]
+
+
+def referral_event_data(
+    referral: Referral, client: Client, actor: Actor | None, partner_name: str | None
+) -> dict[str, Any]:
+    """What laporan and notifikasi need of a referral (its contract:
+    bersinar.contracts.events.ReferralFacts), never who the client is and never the
+    free-text notes people typed."""
     return {
         "referral_id": referral.id,
         "partner_id": referral.partner_id,
+        "partner_name": partner_name,
         "client_pseudonym": client.id,
         "sex": client.sex,
         "age_group": referral.age_group,

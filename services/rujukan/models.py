@@ -57,7 +57,10 @@ class Client(Base):
     __tablename__ = "clients"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # the pseudonym
+    # HMAC of the NIK under key ``nik_key_id`` (RUJUKAN_NIK_HMAC_KEY): how a returning
+    # client is found; unique, as two keys give one NIK two different digests
     nik_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    nik_key_id: Mapped[str] = mapped_column(String(32), index=True)
     nik_encrypted: Mapped[str] = mapped_column(Text)
     name_encrypted: Mapped[str] = mapped_column(Text)
     phone_encrypted: Mapped[str | None] = mapped_column(Text)
@@ -133,9 +136,7 @@ class AccessAudit(Base):
 
     __tablename__ = "access_audit"
 
-    id: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
-    )
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     actor: Mapped[str] = mapped_column(String(100), index=True)
     actor_role: Mapped[str] = mapped_column(String(16))

@@ -1,5 +1,6 @@
 """The console in a real browser: Debian's Chromium, headless, driven by Playwright,
-against the processes of `make run` on a vhost and databases of their own. Screenshots
+against the system started as `make run` starts it, in a folder and on a vhost of its
+own. Screenshots
 of every page walked are kept under tests/artifacts/screenshots/ (git-ignored)."""
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import pytest
 import requests
 
 from bersinar.clock import write_clock
+from harness import infra
+from harness.system import System
 from tests.e2e.conftest import wait_for_partner_model
-from tests.support import infra
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import System
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -41,23 +42,20 @@ def set_clock(system, moment: str) -> None:
 
 
 @pytest.fixture(scope="package")
-def console_env(test_run_id):
-    with infra.own_broker_and_databases(
-        f"bersinar-browser-{test_run_id}", f"bb_{test_run_id}"
-    ) as env:
-        yield env
+def console_vhost(test_run_id):
+    with infra.own_vhost(f"bersinar-browser-{test_run_id}") as amqp_uri:
+        yield amqp_uri
 
 
 @pytest.fixture(scope="package")
-def system(console_env, encryption_keys, tmp_path_factory):
-    amqp_uri, urls = console_env
-    clock = tmp_path_factory.mktemp("browser-clock") / "now"
+def system(console_vhost, encryption_keys, var_dirs):
+    var = var_dirs("browser")
+    clock = var / "clock"
     system = System(
-        amqp_uri,
-        urls,
+        console_vhost,
         encryption_keys,
         TEST_HMAC_KEY,
-        tmp_path_factory.mktemp("browser-logs"),
+        var,
         extra_env={
             "CLOCK_FILE": str(clock),
             "REPORT_START_PERIOD": PERIOD,
@@ -67,15 +65,15 @@ def system(console_env, encryption_keys, tmp_path_factory):
     )
     system.clock_file = clock
     set_clock(system, f"{PERIOD}-15T10:00")
-    system.seed()
-    admin_file = tmp_path_factory.mktemp("browser-admin") / "console-admin.txt"
-    system.command_line("users", "bootstrap", "--output", str(admin_file))
-    system.console_admin_password = re.search(r"password=(\S+)", admin_file.read_text()).group(1)
-    system.start_all()
-    system.urls = urls
-    wait_for_partner_model(system)
-    yield system
-    system.terminate_all()
+    try:
+        system.start_all()
+        # the first admin, made by `bersinar setup` as on a fresh install
+        admin_file = (var / "console-admin.txt").read_text()
+        system.console_admin_password = re.search(r"password=(\S+)", admin_file).group(1)
+        wait_for_partner_model(system)
+        yield system
+    finally:
+        system.terminate_all()
 
 
 @pytest.fixture(scope="session")

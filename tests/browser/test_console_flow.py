@@ -10,8 +10,8 @@ import csv
 import io
 import re
 
+from harness.wait import eventually
 from tests.browser.conftest import PASSWORD, PERIOD, Person, set_clock
-from tests.support.wait import eventually
 
 CLIENT_NAME = "Budi Santoso"
 NIK = "1771050501900001"  # a man born 1990-01-05

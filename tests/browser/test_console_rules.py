@@ -12,8 +12,8 @@ import subprocess
 import pytest
 import requests
 
+from harness.system import BIN
 from tests.browser.conftest import PASSWORD, PERIOD, Person, csrf_of, signed_in_session
-from tests.support.system import BIN
 
 NIK = "1771054501900002"  # a woman born 1990-01-05
 NAME = "Siti Aminah"

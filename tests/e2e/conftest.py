@@ -1,5 +1,6 @@
-"""End-to-end: the processes of `make run` as subprocesses, on a vhost and databases of
-their own (so the in-process integration tests never compete with them)."""
+"""End-to-end: the system started as `make run` starts it (`bersinar run`: supervisord,
+the embedded PostgreSQL, `bersinar setup`), in a folder and on a vhost of its own (so
+the in-process integration tests never compete with it)."""
 
 from __future__ import annotations
 
@@ -9,28 +10,28 @@ import pytest
 from sqlalchemy import func, select
 
 from bersinar.envelope import rfc3339, utcnow
-from tests.support import infra
+from harness import infra
+from harness.system import System
 from tests.support.fixtures import TEST_HMAC_KEY
-from tests.support.system import System
 
 
 @pytest.fixture(scope="package")
-def e2e_env(test_run_id, encryption_keys):
-    with infra.own_broker_and_databases(f"bersinar-e2e-{test_run_id}", f"be_{test_run_id}") as env:
-        yield env
+def e2e_vhost(test_run_id):
+    with infra.own_vhost(f"bersinar-e2e-{test_run_id}") as amqp_uri:
+        yield amqp_uri
 
 
 @pytest.fixture(scope="package")
-def system(e2e_env, encryption_keys, tmp_path_factory):
-    amqp_uri, urls = e2e_env
-    clock = tmp_path_factory.mktemp("e2e-clock") / "now"
+def system(e2e_vhost, encryption_keys, var_dirs):
+    """`bersinar run` as `make run` runs it: the embedded PostgreSQL in its own folder."""
+    var = var_dirs("e2e")
+    clock = var / "clock"
     clock.write_text(rfc3339(utcnow()))  # tests that move the clock put it back
     system = System(
-        amqp_uri,
-        urls,
+        e2e_vhost,
         encryption_keys,
         TEST_HMAC_KEY,
-        tmp_path_factory.mktemp("e2e-logs"),
+        var,
         extra_env={
             "CLOCK_FILE": str(clock),
             "AGREEMENT_CHECK_INTERVAL": "0.5",
@@ -40,12 +41,12 @@ def system(e2e_env, encryption_keys, tmp_path_factory):
         },
     )
     system.clock_file = clock
-    system.seed()
-    system.start_all()
-    system.urls = urls
-    wait_for_partner_model(system)
-    yield system
-    system.terminate_all()
+    try:
+        system.start_all()
+        wait_for_partner_model(system)
+        yield system
+    finally:
+        system.terminate_all()
 
 
 def wait_for_partner_model(system: System, timeout: float = 30) -> None:

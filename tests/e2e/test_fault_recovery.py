@@ -3,6 +3,8 @@ prints lost / duplicated / recovery seconds."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +12,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.support.data import referral_body
+from harness.data import referral_body
 
 pytestmark = pytest.mark.reliability
 
@@ -74,13 +76,14 @@ def test_kill_notifikasi_while_500_events_are_in_flight(system, dbs):
             60,
             "the first notifications",
         )
-        system.kill("notifikasi")
+        killed = system.kill("notifikasi")
+        killed_at = time.monotonic()
         at_kill = dbs["notifikasi"].scalar(REQUESTED) - before
         results = posting.result(timeout=180)
     assert [status for status, _ in results] == [201] * total
 
-    restarted = time.monotonic()
-    system.start("notifikasi")
+    system.wait_restarted("notifikasi", killed)  # by supervisord, as under `make run`
+    restarted = killed_at
     wait_for(
         lambda: dbs["notifikasi"].scalar(REQUESTED) >= before + total,
         90,
@@ -118,7 +121,8 @@ def test_kill_relay_between_commit_and_publish(system, dbs):
         "AND event_type = 'referral_requested'"
     )
     records_before = dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records")
-    system.kill("relay-rujukan")
+    # frozen, it keeps its leadership and publishes nothing; then killed in that state
+    frozen = system.kill("relay-rujukan", signal.SIGSTOP)
     try:
         results = post_referrals(system, 50, partner_id="yayasan-pesona", workers=5)
         assert [status for status, _ in results] == [201] * 50
@@ -128,7 +132,8 @@ def test_kill_relay_between_commit_and_publish(system, dbs):
         assert dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records") == records_before
     finally:
         restarted = time.monotonic()
-        system.start("relay-rujukan")
+        os.kill(frozen, signal.SIGKILL)
+        system.wait_restarted("relay-rujukan", frozen)
     wait_for(
         lambda: (
             dbs["laporan"].scalar("SELECT COUNT(*) FROM referral_records") >= records_before + 50

@@ -10,7 +10,14 @@ import pytest
 import requests
 from sqlalchemy import create_engine, text
 
-from tests.support.data import referral_body
+from harness.data import referral_body
+
+PARTNER = {
+    "name": "Yayasan Uji",
+    "kind": "foundation",
+    "kabupaten_kota": "Kaur",
+    "sex_served": "all",
+}
 
 
 def scalar(url, sql, **params):
@@ -147,7 +154,7 @@ def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, ca
 
 def test_health_names_a_service_that_is_down(system):
     assert system.get("/health").json()["status"] == "ok"
-    system.kill("laporan")
+    system.stop("laporan")
     try:
         response = system.get("/health")
         assert response.status_code == 503
@@ -167,3 +174,41 @@ def test_openapi_and_metrics_are_served_without_a_key(system):
     assert set(client["required"]) == {"nik", "name", "birth_date", "sex"}
     metrics = requests.get(system.base_url + "/metrics", timeout=10).text
     assert 'bersinar_http_requests_total{method="GET",route="/health"' in metrics
+
+
+def test_what_the_document_forbids_is_refused_in_problem_json(system):
+    """The shapes OpenAPI states are the ones checked: a path segment, a content type, a
+    method, a path; each refusal a coded application/problem+json."""
+    base, headers = system.base_url, system.headers()
+
+    def refused(response, status, code):
+        assert (response.status_code, response.json()["code"]) == (status, code), response.text
+        assert response.headers["Content-Type"].startswith("application/problem+json")
+        return response
+
+    for period in ("9999-13", "1999-12"):
+        refused(system.get(f"/api/v1/reports/yayasan-kipas/{period}"), 422, "VALIDATION_ERROR")
+    refused(system.get("/api/v1/referrals/tidak-ada"), 404, "NOT_FOUND")
+    refused(
+        requests.post(
+            base + "/api/v1/partners",
+            data=b'{"name": "Yayasan Teks"}',
+            headers={**headers, "Content-Type": "text/plain"},
+            timeout=10,
+        ),
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    )
+    # /api/v1/partners/match is not a partner: its Allow names only its own methods
+    for method in ("OPTIONS", "PATCH"):
+        answer = refused(
+            requests.request(method, base + "/api/v1/partners/match", headers=headers, timeout=10),
+            405,
+            "METHOD_NOT_ALLOWED",
+        )
+        assert {m.strip() for m in answer.headers["Allow"].split(",")} == {"GET", "HEAD"}
+    refused(requests.get(base + "/api/v1/tidak-ada", timeout=10), 404, "NOT_FOUND")
+    made = system.post("/api/v1/partners", {**PARTNER, "id": "match"})
+    assert made.status_code == 422 and "id" in made.json()["errors"], made.text
+    named = system.post("/api/v1/partners", {**PARTNER, "name": "Match"})
+    assert named.status_code == 201 and named.json()["id"] == "match-2", named.text

@@ -13,7 +13,7 @@ from nameko.web.handlers import HttpRequestHandler
 
 from gateway.http import ROUTES
 from gateway.service import GatewayService
-from tests.support.data import referral_body
+from harness.data import referral_body
 
 ROLES = ("admin", "officer", "partner", "national", "ops")
 OWN, OTHER = "yayasan-kipas", "yayasan-pesona"

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from bersinar.envelope import rfc3339, utcnow
-from tests.support.wait import eventually
+from harness.wait import eventually
 
 PERIOD = "2027-06"
 

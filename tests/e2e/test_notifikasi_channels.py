@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 
 import pytest
 import requests
 
-from bersinar.envelope import make_event
 from bersinar.relay import BatchPublisher
+from harness import produced
+from harness.receivers import HttpReceiver, SmtpServer
 from services.notifikasi import domain
-from tests.support.receivers import HttpReceiver, SmtpServer
 
 KIPAS_EMAIL = "operator@kipas.test"
 
@@ -97,20 +98,13 @@ def test_three_events_reach_every_channel_once_and_the_log_shows_every_attempt(s
                        key=partner).status_code == 403  # fmt: skip
 
     events = [
-        make_event("referral_accepted", "rujukan", {
-            "referral_id": "ref-e2e-notif", "partner_id": "yayasan-kipas",
-            "client_pseudonym": "pseudonym-e2e", "sex": "M", "age_group": "25-34",
-            "service_type": "outpatient", "source": "TAT", "status": "accepted",
-        }),
-        make_event("report_overdue", "laporan", {
-            "report_id": "rep-e2e-notif", "partner_id": "yayasan-kipas", "period": "2026-09",
-            "due_on": "2026-10-07", "status": "missing",
-        }),
-        make_event("agreement_expiring", "mitra", {
-            "agreement_id": "agr-e2e-notif", "partner_id": "e2e-notif-partner",
-            "number": "PKS/E2E/NOTIF", "valid_until": "2026-12-28", "days_left": 30,
-        }),
-    ]  # fmt: skip
+        produced.referral_moved("accepted", partner_id="yayasan-kipas"),
+        produced.report_event("report_overdue", "yayasan-kipas", "2026-09", "missing"),
+        produced.agreement_notice(
+            "e2e-notif-partner", 30, number="PKS/E2E/NOTIF", valid_until=date(2026, 12, 28)
+        ),
+    ]
+    pseudonym = events[0]["data"]["client_pseudonym"]
     amqp_uri = system.env["AMQP_URI"]
     for event in events * 2:  # every event delivered twice
         publish(amqp_uri, event)
@@ -182,7 +176,7 @@ def test_three_events_reach_every_channel_once_and_the_log_shows_every_attempt(s
         ("report_overdue", KIPAS_EMAIL),
         ("report_overdue", "petugas@bnnp-bengkulu.test"),
     ]
-    assert all("pseudonym-e2e" not in m.as_string() for m in mails)
+    assert all(pseudonym not in m.as_string() for m in mails)
 
     # the webhook: signed, retried, one delivery id per event
     for request in hook.received:

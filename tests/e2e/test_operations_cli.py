@@ -9,7 +9,7 @@ import time
 import uuid
 
 from bersinar.relay import BatchPublisher
-from tests.support.system import BIN
+from harness.system import BIN
 
 QUEUE = "evt-rujukan-referral_requested--laporan.on_referral_requested"
 

@@ -3,7 +3,7 @@ referrals, no log line of any process carries a client's name, NIK or phone."""
 
 from __future__ import annotations
 
-from tests.support.data import CLIENT_NAME, ISSUED_NIKS
+from harness.data import CLIENT_NAME, ISSUED_NIKS
 
 
 def test_no_client_identity_in_any_log_line(system):

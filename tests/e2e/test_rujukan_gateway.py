@@ -11,7 +11,7 @@ from datetime import date
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.support.data import CLIENT_NAME, ISSUED_NIKS, referral_body
+from harness.data import CLIENT_NAME, ISSUED_NIKS, referral_body
 
 KARUNIA = "yayasan-karunia-insani"
 KARUNIA_INPATIENT_PLACES = 12  # the seeded capacity

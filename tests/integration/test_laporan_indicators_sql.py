@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bersinar.codes import LOCAL_TZ
 from services.laporan import domain, handlers, queries
-from services.laporan.domain import LOCAL_TZ, ReportPolicy
+from services.laporan.domain import ReportPolicy
 from services.laporan.models import AgreementView, PartnerView, ReferralRecord, Report
 
 POLICY = ReportPolicy(start_period="2026-01", due_day=7, due_soon_days=3, lock_after_days=30)

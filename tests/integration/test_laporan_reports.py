@@ -6,7 +6,7 @@ once), and indicators and the export matching hand-computed values."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import eventlet
 import pytest
@@ -14,10 +14,10 @@ from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 
-from bersinar.envelope import make_event
+from bersinar.codes import LOCAL_TZ
 from bersinar.relay import BatchPublisher
+from harness import produced
 from services.laporan import handlers
-from services.laporan.domain import LOCAL_TZ
 from services.laporan.models import AgreementView, ReportVersion
 from services.laporan.service import LaporanService
 from tests.integration.conftest import wait_until
@@ -57,42 +57,27 @@ def outbox(dbs, event_type):
 
 
 def register(amqp_uri, partner_id, services, valid_from, valid_until, target, sex="all"):
-    publish(
-        amqp_uri,
-        "mitra.events",
-        make_event(
-            "partner_registered",
-            "mitra",
-            {
-                "partner_id": partner_id,
-                "partner_name": partner_id.replace("-", " ").title(),
-                "kabupaten_kota": "Seluma",
-                "sex_served": sex,
-                "status": "active",
-                "version": 1,
-                "services": [
-                    {"service_type": t, "capacity": c, "unit": "klien"} for t, c in services
-                ],
-                "extra_key_laporan_ignores": True,
-            },
-        ),
-        make_event(
-            "agreement_signed",
-            "mitra",
-            {
-                "agreement_id": f"pks-{partner_id}",
-                "partner_id": partner_id,
-                "number": f"PKS/{partner_id}",
-                "signed_on": valid_from,
-                "valid_from": valid_from,
-                "valid_until": valid_until,
-                "annual_target": target,
-                "scope": ["reporting"],
-                "status": "active",
-                "renews_agreement_id": None,
-            },
-        ),
+    """A partner and its PKS, as mitra announces them."""
+    partner = produced.partner_event(
+        "partner_registered",
+        partner_id,
+        kabupaten_kota="Seluma",
+        sex_served=sex,
+        offers=produced.offers(*services),
     )
+    partner["data"]["extra_key_laporan_ignores"] = True  # as a later version may add
+    start = date.fromisoformat(valid_from)
+    agreement = produced.agreement_signed(
+        partner_id,
+        id=f"pks-{partner_id}",
+        number=f"PKS/{partner_id}",
+        signed_on=start,
+        valid_from=start,
+        valid_until=date.fromisoformat(valid_until),
+        annual_target=target,
+        scope=["reporting"],
+    )
+    publish(amqp_uri, "mitra.events", partner, agreement)
 
 
 @pytest.fixture
@@ -320,27 +305,21 @@ REFERRALS = {
 
 
 def referral_events():
+    """Each referral's story, event by event as rujukan makes them."""
     events = []
     for referral, (sex, service_type, age_group, source, steps) in REFERRALS.items():
-        for step, moment in steps:
-            events.append(
-                make_event(
-                    f"referral_{step}",
-                    "rujukan",
-                    {
-                        "referral_id": f"00000000-0000-0000-0000-0000000000{referral[1]}0",
-                        "partner_id": PARTNER,
-                        "client_pseudonym": f"pseudo-{referral}",
-                        "sex": sex,
-                        "age_group": age_group,
-                        "service_type": service_type,
-                        "source": source,
-                        "status": step,
-                        "an_extra_key": 1,
-                    },
-                    occurred_at=moment,
-                )
-            )
+        story = produced.referral_story(
+            steps,
+            partner_id=PARTNER,
+            sex=sex,
+            service_type=service_type,
+            age_group=age_group,
+            source=source,
+            id=f"00000000-0000-0000-0000-0000000000{referral[1]}0",
+        )
+        for event in story:
+            event["data"]["an_extra_key"] = 1  # as a later version may add
+        events += story
     return events
 
 
@@ -443,5 +422,6 @@ def test_prefill_indicators_and_export_follow_the_referral_events(laporan, clock
         "by_source": {"IPWL": 1, "TAT": 1},
     }
     assert row["outcomes"] == {"completed": 1, "dropped_out": 1, "transferred_out": 1}
-    assert "pseudo-" not in json.dumps(recap) + json.dumps(exact)
+    pseudonyms = {e["data"]["client_pseudonym"] for e in events}
+    assert not [p for p in pseudonyms if p in json.dumps(recap) + json.dumps(exact)]
     assert "0000000000" not in json.dumps(recap)

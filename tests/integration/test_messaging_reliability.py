@@ -16,9 +16,9 @@ from sqlalchemy import func, select, text
 from bersinar.base import ServiceBase
 from bersinar.context import current_correlation_id
 from bersinar.entrypoints import Database, event_handler, rpc
-from bersinar.envelope import make_event
 from bersinar.parking import peek, replay
 from bersinar.relay import BatchPublisher, OutboxRelay, amqp_connection
+from harness import infra, produced
 from services.laporan.models import Base as LaporanBase
 from services.laporan.models import ReferralRecord
 from services.laporan.service import LaporanService
@@ -28,20 +28,11 @@ from tests.integration.conftest import wait_until
 from tests.support.fixtures import RETRY_DELAYS
 
 
-def referral_event(**data):
-    payload = {
-        "referral_id": str(uuid.uuid4()),
-        "partner_id": "yayasan-pesona",
-        "client_pseudonym": str(uuid.uuid4()),
-        "sex": "F",
-        "age_group": "25-34",
-        "service_type": "outpatient",
-        "source": "IPWL",
-        "status": "requested",
-        "previous_referral_id": None,
-    }
-    payload.update(data)
-    return make_event("referral_requested", "rujukan", payload)
+def referral_event(**referral_fields):
+    """A referral_requested as rujukan makes it."""
+    return produced.referral_requested(
+        partner_id="yayasan-pesona", sex="F", source="IPWL", **referral_fields
+    )
 
 
 def publish(amqp_uri, *events, exchange="rujukan.events"):
@@ -106,11 +97,13 @@ def test_a_redelivered_event_has_one_effect(
 
 
 class Flaky(ServiceBase):
-    """A consumer whose handler fails for poisoned events while ``failing`` is set."""
+    """A consumer whose handler fails for the events in ``poisoned`` while ``failing``
+    is set."""
 
     name = "flaky"
     uow = Database(LaporanBase.metadata)
     failing = True
+    poisoned: set[str] = set()
     attempts: list[tuple[float, str]] = []
     handled: list[str] = []
 
@@ -122,7 +115,7 @@ class Flaky(ServiceBase):
         Flaky.batches.append(len(events))
         if len(events) == 1:  # an attempt of one event, as the retry logic counts them
             Flaky.attempts.append((time.monotonic(), events[0]["event_id"]))
-        if Flaky.failing and any(e["data"].get("source") == "poison" for e in events):
+        if Flaky.failing and any(e["event_id"] in Flaky.poisoned for e in events):
             raise RuntimeError("poison pill for this test")
         return self.uow.apply_once(events, lambda uow, e: Flaky.record(e))
 
@@ -141,7 +134,8 @@ def test_failing_handler_retries_with_backoff_then_parks_and_replays_once(
     container.start()
     queue = "evt-rujukan-referral_requested--flaky.on_referral_requested"
 
-    poison = referral_event(source="poison")
+    poison = referral_event()
+    Flaky.poisoned = {poison["event_id"]}
     others = [referral_event() for _ in range(40)]
     publish(amqp_uri, poison, *others)
 
@@ -255,16 +249,24 @@ def _drain(channel, name):
 
 
 def test_unroutable_event_is_kept_reported_and_holds_back_its_successors(
-    clean_databases, make_config, amqp_uri
+    clean_databases, make_config, test_run_id
 ):
-    dbs = clean_databases
-    suffix = uuid.uuid4().hex[:6]
-    lonely, routed = f"nobody_listens_{suffix}", f"probe_{suffix}"
+    with infra.own_vhost(f"bersinar-unroutable-{test_run_id}") as amqp_uri:
+        unroutable_event_is_kept(clean_databases, make_config, amqp_uri)
+
+
+def unroutable_event_is_kept(dbs, make_config, amqp_uri):
+    # a vhost of its own, where nobody listens to mitra's events but the probe: in the
+    # run's, the services of other tests have bound every event type
+    lonely, routed = "agreement_expired", "partner_updated"
     connection, channel, probe = _bind_probe(amqp_uri, "mitra.events", routed)
+    expired = produced.agreement_notice("yayasan-kipas", days_left=-1)["data"]
+    kipas = produced.partner_event(routed, "yayasan-kipas")["data"]
+    pesona = produced.partner_event(routed, "yayasan-pesona")["data"]
     with dbs["mitra"]() as uow:
-        first = uow.emit(lonely, {"n": 1}, "partner:p1")
-        held = uow.emit(routed, {"n": 2}, "partner:p1")  # same key: must wait behind
-        free = uow.emit(routed, {"n": 3}, "partner:other")  # other key: goes at once
+        first = uow.emit(lonely, expired, "partner:p1")
+        held = uow.emit(routed, kipas, "partner:p1")  # same key: must wait behind
+        free = uow.emit(routed, pesona, "partner:other")  # other key: goes at once
         uow.commit()
 
     config = make_config("mitra")

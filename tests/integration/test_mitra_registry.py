@@ -442,6 +442,22 @@ def test_officer_registers_a_partner_signs_renews_and_terminates_agreements(gate
     }
     assert [len(mine[t]) for t in mine] == [1, 2, 1]
     assert "andi@klinik.example" not in json.dumps(mine)
+    # an empty renews_agreement_id names none (it once broke agreement_signed's contract
+    # at emit, a 500)
+    unrenewed = requests.post(
+        agreements,
+        headers=officer,
+        json={
+            "number": "PKS/013/KAUR/2026",
+            "signed_on": "2026-01-05",
+            "valid_from": "2026-02-01",
+            "valid_until": "2026-03-31",
+            "renews_agreement_id": "",
+        },
+        timeout=10,
+    )
+    assert unrenewed.status_code == 201, unrenewed.text
+    assert unrenewed.json()["renews_agreement_id"] is None
 
 
 def test_supervision_visits_are_scored_and_followed_over_time(gateway_system):

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
+from datetime import date
 
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
 
-from bersinar.envelope import make_event, utcnow
+from bersinar.envelope import utcnow
 from bersinar.relay import BatchPublisher
+from harness import produced
+from harness.receivers import HttpReceiver, SmtpServer
 from services.mitra.models import Contact
 from services.mitra.service import MitraService
 from services.notifikasi import domain, handlers
@@ -21,7 +23,6 @@ from services.notifikasi.channels import Channels, EmailChannel, SmtpSettings
 from services.notifikasi.models import Delivery, Notification, Preference, outbox
 from services.notifikasi.service import NotifikasiService
 from tests.integration.conftest import wait_until
-from tests.support.receivers import HttpReceiver, SmtpServer
 
 OFFICERS = "petugas1@bnnp-bengkulu.test, petugas2@bnnp-bengkulu.test"
 ADMINS = "admin@bnnp-bengkulu.test"
@@ -119,19 +120,18 @@ def metric(name, **labels):
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-REFERRAL = {
-    "referral_id": "ref-int-1", "partner_id": "yayasan-kipas",
-    "client_pseudonym": "pseudonym-int-1", "sex": "F", "age_group": "25-34",
-    "service_type": "inpatient", "source": "TAT", "status": "accepted",
-}  # fmt: skip
-REPORT = {
-    "report_id": "rep-int-1", "partner_id": "yayasan-kipas", "period": "2026-10",
-    "due_on": "2026-11-07", "status": "missing",
-}  # fmt: skip
-AGREEMENT = {
-    "agreement_id": "agr-int-1", "partner_id": "yayasan-pesona",
-    "number": "PKS/BNNP-BKL/05/2023", "valid_until": "2026-12-28", "days_left": 30,
-}  # fmt: skip
+def three_events():
+    """An accepted referral, an overdue report and an expiring PKS, each made by its
+    producer's code."""
+    return [
+        produced.referral_moved(
+            "accepted", partner_id="yayasan-kipas", sex="F", service_type="inpatient"
+        ),
+        produced.report_event("report_overdue", "yayasan-kipas", "2026-10", "missing"),
+        produced.agreement_notice(
+            "yayasan-pesona", 30, number="PKS/BNNP-BKL/05/2023", valid_until=date(2026, 12, 28)
+        ),
+    ]
 
 
 def test_three_events_reach_inbox_email_sms_and_a_retried_signed_webhook_once(
@@ -166,11 +166,8 @@ def test_three_events_reach_inbox_email_sms_and_a_retried_signed_webhook_once(
     )
     latency_before = metric("bersinar_notification_latency_seconds_count", channel="email")
 
-    events = [
-        make_event("referral_accepted", "rujukan", REFERRAL),
-        make_event("report_overdue", "laporan", REPORT),
-        make_event("agreement_expiring", "mitra", AGREEMENT),
-    ]
+    events = three_events()
+    pseudonym = events[0]["data"]["client_pseudonym"]
     started = time.monotonic()
     publish(amqp_uri, *events, *events)  # every event delivered twice
 
@@ -218,7 +215,7 @@ def test_three_events_reach_inbox_email_sms_and_a_retried_signed_webhook_once(
     assert expiring["To"] == ADMINS
     assert "28 Desember 2026" in expiring.get_content()
     for mail in mails:
-        assert "pseudonym-int-1" not in mail.as_string()
+        assert pseudonym not in mail.as_string()
         assert mail["X-Bersinar-Delivery"] in {d.id for d in rows}
 
     # the webhook: failed twice, then taken; every attempt signed, one delivery id each
@@ -279,7 +276,7 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
     failed = metric("bersinar_notifications_failed_total", channel="webhook",
                     event_type="partner_updated")  # fmt: skip
 
-    event = make_event("partner_updated", "mitra", {"partner_id": "yayasan-kipas"})
+    event = produced.partner_event("partner_updated", "yayasan-kipas")
     publish(amqp_uri, event)
     (row,) = wait_until(lambda: settled(dbs, 1), timeout=60, message="the webhook given up")
 
@@ -339,7 +336,7 @@ def test_a_restart_in_the_middle_of_a_batch_loses_nothing(
     first.start()
     publish(
         amqp_uri,
-        *[make_event("partner_updated", "mitra", {"partner_id": f"p{i}"}) for i in range(total)],
+        *[produced.partner_event("partner_updated", f"p{i}") for i in range(total)],
     )
     wait_until(lambda: len(hook.received) >= 8, timeout=60, message="the batch under way")
     first.kill()  # mid-batch: each sender's claimed rows locked, some sent, none recorded
@@ -375,7 +372,7 @@ def test_nothing_is_planned_for_an_event_no_one_asked_for(
         "bersinar_events_handled_total", service="notifikasi",
         consumer="on_partner_updated", event_type="partner_updated", outcome="ok",
     )  # fmt: skip
-    publish(amqp_uri, make_event("partner_updated", "mitra", {"partner_id": str(uuid.uuid4())}))
+    publish(amqp_uri, produced.partner_event("partner_updated", "yayasan-kipas"))
     wait_until(
         lambda: (
             metric(

@@ -11,6 +11,7 @@ import requests
 from sqlalchemy import func, select, text
 
 from gateway.service import GatewayService
+from harness.data import referral_body
 from services.laporan.models import ReferralRecord
 from services.laporan.service import LaporanService
 from services.mitra.service import MitraService
@@ -19,7 +20,6 @@ from services.notifikasi.service import NotifikasiService
 from services.rujukan.models import Client
 from services.rujukan.service import RujukanService
 from tests.integration.conftest import partners_known, wait_until
-from tests.support.data import referral_body
 
 SERVICES = {
     "mitra": MitraService,

@@ -24,14 +24,14 @@ from prometheus_client import REGISTRY, generate_latest
 from sqlalchemy import func, select, text
 
 from bersinar.clock import write_clock
-from bersinar.envelope import make_event
 from bersinar.relay import amqp_connection
 from gateway.service import GatewayService
+from harness import produced
+from harness.data import CLIENT_NAME, referral_body
 from services.mitra.service import MitraService
 from services.rujukan.models import AccessAudit, PartnerView, Referral, ReferralHistory
 from services.rujukan.service import RujukanService
 from tests.integration.conftest import partners_known, wait_until
-from tests.support.data import CLIENT_NAME, referral_body
 
 START = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)  # 10:00 WIB, inside the seeded PKS
 KARUNIA = "yayasan-karunia-insani"
@@ -166,26 +166,22 @@ def stack(container_factory, make_config, rujukan_config, relays, seeded, publis
     return Stack(base, gateway.config["ADMIN_KEY"], seeded, rujukan)
 
 
-def publish_mitra_event(make_config, event_type, data):
+def publish_mitra_event(make_config, event):
     dispatch = event_dispatcher(make_config("mitra"))
-    event = make_event(event_type, "mitra", data)
-    dispatch("mitra", event_type, event)
+    dispatch("mitra", event["event_type"], event)
     return event
 
 
-def partner_snapshot(partner_id, version, services, sex_served="all", area="Kota Bengkulu"):
-    return {
-        "partner_id": partner_id,
-        "partner_name": partner_id.replace("-", " ").title(),
-        "kind": "foundation",
-        "kabupaten_kota": area,
-        "address": "-",
-        "sex_served": sex_served,
-        "status": "active",
-        "version": version,
-        "services": services,
-        "age_groups": ["18-24", "25-34"],
-    }
+def partner_updated(partner_id, version, services, sex_served="all", area="Kota Bengkulu"):
+    """partner_updated as mitra builds it (``services``: ``(type, capacity, unit)``)."""
+    return produced.partner_event(
+        "partner_updated",
+        partner_id,
+        version=version,
+        offers=produced.offers(*services),
+        sex_served=sex_served,
+        kabupaten_kota=area,
+    )
 
 
 def partner_version(dbs, partner_id):
@@ -312,11 +308,7 @@ def test_refusals_store_nothing(stack):
 
 def test_two_operators_accepting_the_last_place_at_once_one_wins(stack, make_config):
     partner = "yayasan-pesona"
-    publish_mitra_event(
-        make_config,
-        "partner_updated",
-        partner_snapshot(partner, 2, [{"service_type": "outpatient", "capacity": 1, "unit": "-"}]),
-    )
+    publish_mitra_event(make_config, partner_updated(partner, 2, [("outpatient", 1, "-")]))
     wait_until(lambda: partner_version(stack.dbs, partner) == 2, message="capacity of 1")
     officer = stack.key("officer")
     operators = [stack.key("partner", partner), stack.key("partner", partner)]
@@ -442,17 +434,9 @@ def test_read_model_follows_mitra_events(stack, make_config):
     officer = stack.key("officer")
     partner = "yayasan-kipas"
     # an older snapshot arriving late changes nothing
-    publish_mitra_event(
-        make_config,
-        "partner_updated",
-        partner_snapshot(partner, 3, [{"service_type": "aftercare", "capacity": 4, "unit": "-"}]),
-    )
+    publish_mitra_event(make_config, partner_updated(partner, 3, [("aftercare", 4, "-")]))
     wait_until(lambda: partner_version(stack.dbs, partner) == 3, message="version 3")
-    publish_mitra_event(
-        make_config,
-        "partner_updated",
-        partner_snapshot(partner, 2, [{"service_type": "inpatient", "capacity": 4, "unit": "-"}]),
-    )
+    publish_mitra_event(make_config, partner_updated(partner, 2, [("inpatient", 4, "-")]))
     refused = stack.create(officer, partner_id=partner, service_type="inpatient")
     assert (refused.status_code, refused.json()["code"]) == (422, "NOT_ELIGIBLE")
     assert stack.create(officer, partner_id=partner, service_type="aftercare").status_code == 201
@@ -466,11 +450,13 @@ def test_read_model_follows_mitra_events(stack, make_config):
         agreement_id = uow.session.scalar(
             text("SELECT agreement_id FROM agreement_view WHERE partner_id = :p"), {"p": partner}
         )
-    publish_mitra_event(
-        make_config,
-        "agreement_terminated",
-        {"agreement_id": agreement_id, "partner_id": partner, "terminated_on": "2026-06-01"},
+    # ended by an officer in mitra, whose relay publishes it
+    ended = stack.call(
+        "POST",
+        f"/api/v1/partners/{partner}/agreements/{agreement_id}/terminate",
+        json={"reason": "Izin operasional dicabut.", "terminated_on": "2026-06-01"},
     )
+    assert ended.status_code == 200, ended.text
 
     def terminated():
         with stack.dbs["rujukan"]() as uow:

@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bench import loadgen
 from bench.ops import PARTNERS, Operations, months_since, rotate
+from harness import loadgen
 
 
 class Recorder(BaseHTTPRequestHandler):

@@ -1,20 +1,28 @@
-"""What a service and the gateway do when the broker connection is lost in the middle of
-a request: found by the fault suite (docs/chaos.md), each used to kill a container or
-answer 500."""
+"""What a service and the gateway do when the broker connection is lost: in the middle of
+a request (found by the fault suite, docs/chaos.md: each used to kill a container or
+answer 500), and under a consumer, which must notice and say so."""
 
 from __future__ import annotations
 
 import json
+import time
 from types import SimpleNamespace
 from unittest import mock
 
 import pytest
+from amqp.exceptions import RecoverableConnectionError
 from kombu.exceptions import OperationalError as KombuOperationalError
 from sqlalchemy.exc import OperationalError as DatabaseOperationalError
 
-from bersinar.entrypoints import Rpc, SturdyQueueConsumer
+from bersinar.entrypoints import (
+    CONSUMER_STALLED_AFTER,
+    ConsumerConnection,
+    Rpc,
+    SturdyQueueConsumer,
+)
 from gateway.exceptions import ServiceUnavailable
 from gateway.http import call, response_for_error
+from gateway.routes.operations import consumer_problems
 
 
 def rpc_entrypoint(consumer):
@@ -61,3 +69,56 @@ def test_the_gateways_own_database_out_of_reach_answers_503_not_500():
     response = response_for_error(error)
     body = json.loads(response.get_data(as_text=True))
     assert (response.status_code, body["code"]) == (503, "SERVICE_UNAVAILABLE")
+
+
+def test_a_consumer_connection_once_lost_raises_instead_of_reconnecting_quietly():
+    connection = ConsumerConnection("amqp://guest:guest@127.0.0.1:5672/")
+    connection._closed = False
+    connection._connection = SimpleNamespace(connected=True)
+    assert connection.connection is connection._connection
+    connection._connection.connected = False  # a write found the socket reset
+    with pytest.raises(RecoverableConnectionError):
+        _ = connection.connection
+    # an error the consumer loop reconnects on (kombu ConsumerMixin.run)
+    assert isinstance(RecoverableConnectionError(), connection.connection_errors)
+
+
+def consumer_in(thread_dead=False, connected=True, idle=0.0):
+    consumer = SturdyQueueConsumer.__new__(SturdyQueueConsumer)
+    consumer._gt = SimpleNamespace(dead=thread_dead)
+    consumer._consuming_on = SimpleNamespace(connected=connected)
+    consumer._last_iteration = time.monotonic() - idle
+    return consumer
+
+
+@pytest.mark.parametrize(
+    ("consumer", "state"),
+    [
+        (consumer_in(), "ok"),
+        (consumer_in(thread_dead=True), "stopped"),
+        (consumer_in(connected=False), "disconnected"),
+        (consumer_in(idle=CONSUMER_STALLED_AFTER + 1), "stalled"),
+    ],
+)
+def test_a_queue_consumer_tells_whether_it_consumes(consumer, state):
+    assert consumer.state() == state
+
+
+def test_a_queue_consumer_not_yet_consuming_is_not_ok():
+    consumer = SturdyQueueConsumer()
+    assert consumer.state() == "stopped"  # never started
+    consumer._gt = SimpleNamespace(dead=False)
+    assert consumer.state() == "disconnected"  # started, no consumer declared yet
+
+
+def test_health_names_each_consumer_that_does_not_consume():
+    assert consumer_problems("laporan", {"rpc": "ok", "events": "ok"}) is None
+    assert consumer_problems("mitra", {}) is None  # an older service reports none
+    assert consumer_problems("notifikasi", {"rpc": "ok", "events": "disconnected"}) == (
+        "konsumen event notifikasi terputus dari RabbitMQ dan sedang menyambung lagi."
+    )
+    assert consumer_problems("gateway", {"rpc": "stalled"}) == (
+        "konsumen RPC gateway macet, tidak lagi membaca antreannya."
+    )
+    both = consumer_problems("rujukan", {"rpc": "stopped", "events": "disconnected"})
+    assert both.count("rujukan") == 2 and both.startswith("konsumen event rujukan")

@@ -6,7 +6,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.mitra.domain import SEED_PARTNERS, SERVICE_TYPES, agreement_status, serves_sex
+from bersinar.codes import SERVICE_TYPES
+from services.mitra.domain import SEED_PARTNERS, agreement_status, serves_sex
 
 FROM = date(2023, 5, 30)
 UNTIL = date(2028, 5, 29)

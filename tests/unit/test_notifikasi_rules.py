@@ -1,48 +1,26 @@
 """notifikasi's rules without a broker: routing, preferences, templates per channel,
-webhook signatures, backoff, and the delivery bookkeeping on SQLite."""
+webhook signatures, backoff (the delivery bookkeeping, in a database:
+tests/integration/test_notifikasi_bookkeeping.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
 
 from bersinar.contracts.notifications import EVENT_TYPES
-from bersinar.db import UnitOfWorkFactory
-from bersinar.envelope import make_event
-from services.notifikasi import domain, handlers
-from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
-from services.notifikasi.models import Base, Delivery, DeliveryAttempt, Notification, outbox
+from harness import produced
+from services.notifikasi import domain
+from services.notifikasi.domain import RetryPolicy
 
 NIK = "1771014503950012"
 CLIENT_NAME = "Siti Aminah"
 PHONE = "+6281234567890"
 
-SAMPLE = {
-    "referral_id": "ref-1", "partner_id": "yayasan-kipas", "partner_name": "Yayasan Kipas",
-    "client_pseudonym": "pseudo-77", "sex": "M", "age_group": "25-34",
-    "service_type": "outpatient", "source": "TAT", "status": "x", "reason": "CAPACITY_FULL",
-    "report_id": "rep-1", "period": "2026-10", "due_on": "2026-11-07",
-    "agreement_id": "agr-1", "number": "PKS/01/V/2023", "valid_from": "2023-05-30",
-    "valid_until": "2026-12-31", "days_left": 30, "terminated_on": "2026-11-28",
-    "kabupaten_kota": "Kota Bengkulu", "to_partner_id": "yayasan-pesona",
-    # identity that must never be printed, even if an event carried it
-    "name": CLIENT_NAME, "nik": NIK, "phone": PHONE, "client": {"name": CLIENT_NAME},
-}  # fmt: skip
-
-
-def envelope(event_type, **data):
-    return {
-        "event_id": "5d0f6a5e-0b7e-4d5c-9a57-1f1f5b7b1a11",
-        "event_type": event_type,
-        "source": domain.EVENT_SOURCES[event_type],
-        "occurred_at": "2026-11-28T03:00:00Z",
-        "data": {"partner_id": "yayasan-kipas", **data},
-    }
+# identity that must never be printed, even if an event carried it
+IDENTITY = {"name": CLIENT_NAME, "nik": NIK, "phone": PHONE, "client": {"name": CLIENT_NAME}}
 
 
 # --- routing ------------------------------------------------------------------------------
@@ -61,11 +39,14 @@ def envelope(event_type, **data):
     ],
 )
 def test_each_event_goes_to_its_audience(event_type, expected):
-    assert domain.audience_recipients(event_type, {"partner_id": "yayasan-kipas"}) == expected
+    data = produced.sample(event_type, "yayasan-kipas")["data"]
+    assert domain.audience_recipients(event_type, data) == expected
 
 
 def test_a_transfer_tells_both_partners_and_the_officers():
-    data = {"partner_id": "yayasan-kipas", "new_partner_id": "yayasan-pesona"}
+    data = produced.referral_moved(
+        "transferred", partner_id="yayasan-kipas", transfer_to="yayasan-pesona"
+    )["data"]
     assert domain.audience_recipients("referral_transferred", data) == [
         "partner:yayasan-kipas",
         "partner:yayasan-pesona",
@@ -89,7 +70,7 @@ def test_preferences_override_the_defaults_per_event_type_then_for_all():
 
 
 def test_plan_is_one_delivery_per_recipient_and_channel_plus_matching_webhooks():
-    event = envelope("report_overdue", period="2026-10")
+    event = produced.report_event("report_overdue", "yayasan-kipas")
     planned = domain.plan(
         event,
         {("role:officer", "report_overdue"): ["inbox"]},
@@ -109,9 +90,11 @@ def test_plan_is_one_delivery_per_recipient_and_channel_plus_matching_webhooks()
 @pytest.mark.parametrize("channel", domain.PERSON_CHANNELS)
 @pytest.mark.parametrize("event_type", sorted(domain.TEMPLATES))
 def test_every_event_renders_on_every_channel_without_identity(event_type, channel):
-    rendered = domain.render(event_type, channel, SAMPLE, "partner", "http://x/console")
+    data = {**produced.sample(event_type, "yayasan-kipas")["data"], **IDENTITY}
+    rendered = domain.render(event_type, channel, data, "partner", "http://x/console")
     text = f"{rendered.subject}\n{rendered.body}"
-    for secret in (CLIENT_NAME, NIK, PHONE, "pseudo-77"):
+    pseudonym = [data["client_pseudonym"]] if "client_pseudonym" in data else []
+    for secret in (CLIENT_NAME, NIK, PHONE, *pseudonym):
         assert secret not in text
     assert "{{" not in text and "None" not in text
     if channel in (domain.SMS, domain.WHATSAPP):
@@ -119,8 +102,11 @@ def test_every_event_renders_on_every_channel_without_identity(event_type, chann
 
 
 def test_email_has_a_subject_a_salutation_and_the_way_into_bersinar():
+    expiring = produced.agreement_notice(
+        "yayasan-kipas", 30, number="PKS/01/V/2023", valid_until=date(2026, 12, 31)
+    )
     rendered = domain.render(
-        "agreement_expiring", domain.EMAIL, SAMPLE, "admin", "http://bersinar/console"
+        "agreement_expiring", domain.EMAIL, expiring["data"], "admin", "http://bersinar/console"
     )
     assert rendered.subject == "[Bersinar] PKS PKS/01/V/2023 segera berakhir (30 hari lagi)"
     assert rendered.body.startswith("Yth. Administrator Bersinar BNNP Bengkulu,")
@@ -178,165 +164,3 @@ def test_retry_delay_grows_to_a_cap_and_gives_up_after_the_last_attempt():
     assert policy.after_failure(1, now) == now + timedelta(seconds=1)
     assert policy.after_failure(3, now) == now + timedelta(seconds=3)
     assert policy.after_failure(4, now) is None
-
-
-# --- bookkeeping on SQLite ----------------------------------------------------------------
-
-
-@pytest.fixture
-def uow_factory(tmp_path):
-    factory = UnitOfWorkFactory(f"sqlite:///{tmp_path}/n.db", "notifikasi", Base.metadata)
-    Base.metadata.create_all(factory.engine)
-    yield factory
-    factory.dispose()
-
-
-class FakeDirectory:
-    def addresses(self, recipient, channel):
-        return ["ops@kipas.example"] if recipient.startswith("partner:") else []
-
-
-class FlakyEmail:
-    def __init__(self, failures):
-        self.failures = failures
-        self.sent = []
-
-    def send(self, delivery_id, event_type, addresses, subject, body):
-        if not addresses:
-            raise PermanentDeliveryError("NO_ADDRESS", "tidak ada alamat")
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionRefusedError("smtp down")
-        self.sent.append((delivery_id, addresses, subject))
-
-
-class Channels:
-    def __init__(self, email):
-        self.email = email
-
-
-def record(factory, event):
-    with factory("notifikasi.test") as uow:
-        if not uow.first_delivery(event):
-            return None
-        delivered = handlers.record_event(uow, event)
-        uow.commit()
-    return delivered
-
-
-def drain(factory, channels, policy, clock):
-    outcomes = []
-    while True:
-        with factory() as uow:
-            claimed = handlers.claim_due(uow, clock(), limit=2)
-            if not claimed:
-                return outcomes
-            for delivery in claimed:
-                outcomes.append(
-                    handlers.attempt(
-                        uow, delivery, channels, FakeDirectory(), {"default": policy}, clock=clock
-                    )
-                )
-            uow.commit()
-
-
-def test_an_event_recorded_twice_plans_its_deliveries_once(uow_factory):
-    event = make_event(
-        "report_overdue", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-    )
-    assert len(record(uow_factory, event)) == 2  # partner and officer inboxes at once
-    assert record(uow_factory, event) is None
-    with uow_factory() as uow:
-        rows = uow.session.execute(
-            select(Delivery.recipient, Delivery.channel, Delivery.status)
-        ).all()
-        notes = uow.session.scalar(select(func.count()).select_from(Notification))
-        events = [
-            json.loads(p)["event_type"] for p in uow.session.scalars(select(outbox.c.payload))
-        ]
-    assert sorted(rows) == [
-        ("partner:yayasan-kipas", "email", "pending"),
-        ("partner:yayasan-kipas", "inbox", "sent"),
-        ("role:officer", "email", "pending"),
-        ("role:officer", "inbox", "sent"),
-    ]
-    assert notes == 2
-    assert events == ["notification_sent", "notification_sent"]
-
-
-def test_a_failing_delivery_is_retried_later_then_sent_and_every_attempt_is_kept(uow_factory):
-    email = FlakyEmail(failures=2)
-    policy = RetryPolicy(max_attempts=5, base=10, cap=100)
-    record(
-        uow_factory,
-        make_event(
-            "report_due_soon", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-        ),
-    )
-    now = [datetime.now(UTC)]
-    outcomes = drain(uow_factory, Channels(email), policy, lambda: now[0])
-    assert [o.result for o in outcomes] == ["retry"]
-    assert drain(uow_factory, Channels(email), policy, lambda: now[0]) == []  # not due yet
-    for _ in range(2):
-        now[0] += timedelta(seconds=25)
-        outcomes += drain(uow_factory, Channels(email), policy, lambda: now[0])
-    assert [o.result for o in outcomes] == ["retry", "retry", "sent"]
-    assert len(email.sent) == 1
-    with uow_factory() as uow:
-        delivery = uow.session.scalars(select(Delivery).where(Delivery.channel == "email")).one()
-        attempts = uow.session.scalars(
-            select(DeliveryAttempt.outcome)
-            .where(DeliveryAttempt.delivery_id == delivery.id)
-            .order_by(DeliveryAttempt.number)
-        ).all()
-        assert (delivery.status, delivery.attempts, delivery.last_error) == ("sent", 3, None)
-    assert attempts == ["failed", "failed", "sent"]
-
-
-def test_a_delivery_is_given_up_after_the_last_attempt_and_announced(uow_factory):
-    policy = RetryPolicy(max_attempts=2, base=1, cap=1)
-    record(
-        uow_factory,
-        make_event(
-            "report_due_soon", "laporan", {"partner_id": "yayasan-kipas", "period": "2026-10"}
-        ),
-    )
-    now = [datetime.now(UTC)]
-    email = FlakyEmail(failures=99)
-    outcomes = drain(uow_factory, Channels(email), policy, lambda: now[0])
-    now[0] += timedelta(seconds=5)
-    outcomes += drain(uow_factory, Channels(email), policy, lambda: now[0])
-    assert [o.result for o in outcomes] == ["retry", "gave_up"]
-    with uow_factory() as uow:
-        delivery = uow.session.scalars(select(Delivery).where(Delivery.channel == "email")).one()
-        failed = [
-            json.loads(p)["data"]
-            for p in uow.session.scalars(select(outbox.c.payload))
-            if json.loads(p)["event_type"] == "notification_failed"
-        ]
-        assert delivery.status == "failed" and "smtp down" in delivery.last_error
-        assert failed == [
-            {
-                "delivery_id": delivery.id,
-                "event_id": delivery.event_id,
-                "event_type": "report_due_soon",
-                "channel": "email",
-                "recipient": "partner:yayasan-kipas",
-                "recipient_kind": "partner",
-                "status": "failed",
-                "attempts": 2,
-            }
-        ]
-
-
-def test_a_recipient_without_an_address_fails_at_once_and_visibly(uow_factory):
-    record(
-        uow_factory,
-        make_event(
-            "referral_accepted", "rujukan", {"partner_id": "yayasan-kipas", "referral_id": "r"}
-        ),
-    )
-    now = datetime.now(UTC)
-    outcomes = drain(uow_factory, Channels(FlakyEmail(0)), RetryPolicy(), lambda: now)
-    assert [(o.result, o.attempts) for o in outcomes] == [("gave_up", 1)]
-    assert outcomes[0].error.startswith("NO_ADDRESS")

@@ -125,3 +125,50 @@ def test_nik_digest_does_not_show_the_nik(old_key):
     assert NIK not in digest
     assert len(digest) == 64  # SHA-256, hex
     int(digest, 16)
+
+
+def test_a_nik_key_written_without_an_id_is_key_h1(old_key):
+    """The single-key form of RUJUKAN_NIK_HMAC_KEY, as configured before key ids, still
+    works and gives the digests it always gave: the stored digests (id h1 since the
+    migration) keep matching once the value is rewritten as ``h1:<key>``."""
+    bare = ClientCipher(f"k1:{old_key}", HMAC_KEY)
+    listed = ClientCipher(f"k1:{old_key}", f"h1:{HMAC_KEY}")
+    assert bare.current_hmac_kid == listed.current_hmac_kid == "h1"
+    assert bare.nik_digest(NIK) == listed.nik_digest(NIK)
+
+
+def test_the_first_nik_key_writes_and_every_listed_key_finds(old_key):
+    rotated = ClientCipher(f"k1:{old_key}", f"h2:{OTHER_HMAC_KEY},h1:{HMAC_KEY}")
+    before = ClientCipher(f"k1:{old_key}", HMAC_KEY)
+    assert rotated.current_hmac_kid == "h2"
+    assert rotated.nik_digest(NIK) == ClientCipher(f"k1:{old_key}", OTHER_HMAC_KEY).nik_digest(NIK)
+    digests = rotated.nik_digests(NIK)
+    assert list(digests) == ["h2", "h1"]  # the current key's first
+    assert digests["h1"] == before.nik_digest(NIK) == rotated.nik_digest(NIK, "h1")
+    assert digests["h2"] != digests["h1"]
+    assert rotated.hmac_key_ids == {"h1", "h2"}
+
+
+def test_a_nik_key_no_longer_listed_is_refused_by_name(old_key):
+    with pytest.raises(KeyError_, match="'h1'"):
+        ClientCipher(f"k1:{old_key}", f"h2:{OTHER_HMAC_KEY}").nik_digest(NIK, "h1")
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        f"h2:{OTHER_HMAC_KEY},h1:short",  # every listed key must be long enough
+        f"h1:{OTHER_HMAC_KEY},h1:{HMAC_KEY}",  # an id twice
+    ],
+)
+def test_bad_nik_key_lists_are_refused_without_showing_a_key(old_key, keys):
+    with pytest.raises(KeyError_) as refused:
+        ClientCipher(f"k1:{old_key}", keys)
+    assert "h1" in str(refused.value)
+    assert HMAC_KEY not in str(refused.value) and OTHER_HMAC_KEY not in str(refused.value)
+    assert "short" not in str(refused.value)
+
+
+def test_an_encryption_key_id_listed_twice_is_refused(old_key, new_key):
+    with pytest.raises(KeyError_, match="'k1'"):
+        ClientCipher(f"k1:{new_key},k1:{old_key}", HMAC_KEY)

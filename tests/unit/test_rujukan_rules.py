@@ -3,7 +3,7 @@ coded rejections, response deadlines by source, and the metrics fed from events.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from marshmallow import ValidationError as MarshmallowError
@@ -16,8 +16,8 @@ from bersinar.contracts.referrals import (
     TransferInput,
     TransitionInput,
 )
-from bersinar.envelope import make_event
 from bersinar.errors import Forbidden, ValidationFailed
+from harness import produced
 from services.rujukan import metrics
 from services.rujukan.domain import (
     Actor,
@@ -132,16 +132,9 @@ def sample(name, **labels):
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def event(event_type, **data):
-    base = {
-        "referral_id": "r1",
-        "partner_id": "metrics-partner",
-        "service_type": "inpatient",
-        "requested_at": "2026-06-15T03:00:00Z",
-        "responded_at": None,
-        "admitted_at": None,
-    }
-    return (make_event(event_type, "rujukan", {**base, **data}), "referral:r1")
+def committed(*events):
+    """What a committed unit of work hands the metrics: events and their ordering keys."""
+    return [(event, f"referral:{event['data']['referral_id']}") for event in events]
 
 
 def test_committed_events_feed_counters_and_histograms():
@@ -152,17 +145,18 @@ def test_committed_events_feed_counters_and_histograms():
         "admission": sample("bersinar_referral_admission_seconds_count", **labels),
         "overdue": sample("bersinar_referral_responses_overdue_total", **labels),
     }
-    metrics.observe_committed(
+    requested = datetime(2026, 6, 15, 3, tzinfo=UTC)
+    _, accepted, admitted = produced.referral_story(
         [
-            event("referral_accepted", responded_at="2026-06-15T09:00:00Z"),
-            event(
-                "referral_admitted",
-                responded_at="2026-06-15T09:00:00Z",
-                admitted_at="2026-06-16T03:00:00Z",
-            ),
-            event("referral_response_overdue"),
-        ]
+            ("requested", requested),
+            ("accepted", requested + timedelta(hours=6)),
+            ("admitted", requested + timedelta(days=1)),
+        ],
+        partner_id="metrics-partner",
+        service_type="inpatient",
     )
+    overdue = produced.referral_overdue(partner_id="metrics-partner", service_type="inpatient")
+    metrics.observe_committed(committed(accepted, admitted, overdue))
     assert sample("bersinar_referrals_total", status="accepted", **labels) == before["accepted"] + 1
     assert sample("bersinar_referral_response_seconds_sum", **labels) == (
         before["response"] + 6 * 3600

@@ -42,7 +42,6 @@ def upgrade() -> None:
         "referral_records",
         ["admitted_at", "partner_id"],
         postgresql_where=STILL_OPEN,
-        sqlite_where=STILL_OPEN,
     )
     op.drop_index("ix_referral_records_admitted_at", table_name="referral_records")
 

@@ -24,7 +24,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('consumer', 'event_id')
     )
     op.create_table('outbox',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('ordering_key', sa.String(length=128), nullable=False),

@@ -40,7 +40,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_notifications_recipient'), ['recipient'], unique=False)
 
     op.create_table('outbox',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('event_id', sa.String(length=36), nullable=False),
     sa.Column('event_type', sa.String(length=64), nullable=False),
     sa.Column('ordering_key', sa.String(length=128), nullable=False),

@@ -20,10 +20,6 @@ depends_on = None
 DEFAULT_RESPONSE_HOURS = 48
 
 
-# Only ALTER TABLE ... ADD/DROP COLUMN and indexes: on SQLite a "batch" rebuild of
-# clients or referrals drops a table that others reference, which foreign keys refuse
-# once rows exist.
-
 
 def upgrade() -> None:
     bind = op.get_bind()
@@ -41,8 +37,7 @@ def upgrade() -> None:
             clients.update().where(clients.c.id == client_id)
             .values(key_id=stored.partition(':')[0])
         )
-    if bind.dialect.name != 'sqlite':  # SQLite cannot drop a default without a rebuild
-        op.alter_column('clients', 'key_id', server_default=None)
+    op.alter_column('clients', 'key_id', server_default=None)
     op.create_index(op.f('ix_clients_key_id'), 'clients', ['key_id'], unique=False)
 
     for column in (
@@ -78,7 +73,7 @@ def upgrade() -> None:
     op.add_column('referral_history', sa.Column('note', sa.Text(), nullable=True))
 
     op.create_table('access_audit',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
+    sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('actor', sa.String(length=100), nullable=False),
     sa.Column('actor_role', sa.String(length=16), nullable=False),

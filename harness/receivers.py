@@ -20,7 +20,7 @@ import eventlet
 import eventlet.wsgi
 from aiosmtpd.handlers import Mailbox
 
-from tests.support.infra import free_port
+from harness.infra import free_port
 
 
 class CountingMailbox(Mailbox):
@@ -54,7 +54,7 @@ class SmtpServer:
     def start(self) -> SmtpServer:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{self.port}",
-             "-c", "tests.support.receivers.CountingMailbox", str(self.maildir),
+             "-c", "harness.receivers.CountingMailbox", str(self.maildir),
              str(self.sessions_file)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

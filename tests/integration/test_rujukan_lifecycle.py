@@ -1,6 +1,6 @@
-"""rujukan's handlers on SQLite: the whole lifecycle, who may do what, what a refusal
-leaves behind (nothing), privacy of reads, the audit log, the response deadline, the
-partner read model and key rotation."""
+"""rujukan's handlers on its migrated database: the whole lifecycle, who may do what,
+what a refusal leaves behind (nothing), privacy of reads, the audit log, the response
+deadline, the partner read model and key rotation."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
 
+from bersinar.contracts.events import EventContractError
 from bersinar.db import UnitOfWorkFactory
-from bersinar.envelope import FORBIDDEN_KEYS, make_event
+from bersinar.envelope import FORBIDDEN_KEYS
 from bersinar.errors import (
     CapacityFull,
     Conflict,
@@ -23,6 +24,7 @@ from bersinar.errors import (
     NotFound,
     ValidationFailed,
 )
+from harness import produced
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy
@@ -45,48 +47,34 @@ def cipher():
 
 
 @pytest.fixture
-def factory(tmp_path):
-    factory = UnitOfWorkFactory(f"sqlite:///{tmp_path / 'rujukan.db'}", "rujukan", Base.metadata)
-    Base.metadata.create_all(factory.engine)
+def factory(empty_database):
+    factory = UnitOfWorkFactory(empty_database("rujukan"), "rujukan", Base.metadata)
     yield factory
     factory.dispose()
 
 
 def snapshot(partner_id, sex_served="all", services=None, version=1, status="active", area=None):
-    services = services or [{"service_type": "inpatient", "capacity": 2, "unit": "tempat tidur"}]
-    return make_event(
+    """partner_updated as mitra builds it (``services``: ``(type, capacity, unit)``)."""
+    return produced.partner_event(
         "partner_updated",
-        "mitra",
-        {
-            "partner_id": partner_id,
-            "partner_name": partner_id.replace("-", " ").title(),
-            "kind": "foundation",
-            "kabupaten_kota": area or "Rejang Lebong",
-            "address": "-",
-            "sex_served": sex_served,
-            "status": status,
-            "version": version,
-            "services": services,
-            "age_groups": [],
-        },
+        partner_id,
+        sex_served=sex_served,
+        offers=produced.offers(*(services or [("inpatient", 2, "tempat tidur")])),
+        version=version,
+        status=status,
+        kabupaten_kota=area or "Rejang Lebong",
     )
 
 
 def agreement(partner_id, valid_from="2023-05-30", valid_until="2028-05-29", agreement_id=None):
-    return make_event(
-        "agreement_signed",
-        "mitra",
-        {
-            "agreement_id": agreement_id or f"pks-{partner_id}",
-            "partner_id": partner_id,
-            "number": "PKS/001",
-            "signed_on": valid_from,
-            "valid_from": valid_from,
-            "valid_until": valid_until,
-            "annual_target": 10,
-            "status": "active",
-            "renews_agreement_id": None,
-        },
+    start, end = date.fromisoformat(valid_from), date.fromisoformat(valid_until)
+    return produced.agreement_signed(
+        partner_id,
+        today=NOW.date(),
+        id=agreement_id or f"pks-{partner_id}",
+        signed_on=start,
+        valid_from=start,
+        valid_until=end,
     )
 
 
@@ -99,10 +87,7 @@ def partners(factory):
             uow,
             snapshot(
                 "yayasan-kipas",
-                services=[
-                    {"service_type": "inpatient", "capacity": 5, "unit": "tempat tidur"},
-                    {"service_type": "outpatient", "capacity": 5, "unit": "orang"},
-                ],
+                services=[("inpatient", 5, "tempat tidur"), ("outpatient", 5, "orang")],
                 area="Kota Bengkulu",
             ),
         )
@@ -283,6 +268,33 @@ def test_without_consent_nothing_is_stored(partners, cipher):
     assert state(partners) == before
 
 
+def test_an_event_that_breaks_its_contract_fails_the_command_and_stores_nothing(
+    partners, cipher, monkeypatch
+):
+    """A producer's bug caught where it is made: rujukan's payload builder leaving out a
+    field the contract of referral_requested requires fails the command at emit, and
+    neither the referral, nor its client, nor its history, nor the event is stored."""
+    build = handlers.referral_event_data
+
+    def without_sex(*args):
+        data = build(*args)
+        del data["sex"]
+        return data
+
+    rid = create(partners, cipher)["id"]  # what is there already stays
+    before = state(partners)
+    monkeypatch.setattr(handlers, "referral_event_data", without_sex)
+    with pytest.raises(EventContractError) as refused:
+        create(partners, cipher, nik="1771014503950099")
+    assert str(refused.value) == "referral_requested payload breaks its contract at data.sex"
+    assert state(partners) == before
+    with pytest.raises(EventContractError):
+        move(partners, KARUNIA, rid, "accept")
+    assert state(partners) == before
+    monkeypatch.undo()
+    assert move(partners, KARUNIA, rid, "accept")["status"] == "accepted"
+
+
 def test_a_partner_may_not_create(partners, cipher):
     with pytest.raises(Forbidden):
         create(partners, cipher, actor=KARUNIA)
@@ -310,14 +322,8 @@ def test_acceptance_rechecks_the_agreement(partners, cipher):
     with partners() as uow:
         handlers.apply_agreement_terminated(
             uow,
-            make_event(
-                "agreement_terminated",
-                "mitra",
-                {
-                    "agreement_id": "pks-yayasan-karunia-insani",
-                    "partner_id": "yayasan-karunia-insani",
-                    "terminated_on": "2026-06-15",
-                },
+            produced.agreement_terminated(
+                "yayasan-karunia-insani", NOW.date(), id="pks-yayasan-karunia-insani"
             ),
         )
         uow.commit()
@@ -331,11 +337,7 @@ def test_acceptance_rechecks_the_agreement(partners, cipher):
 
 
 def test_a_termination_before_its_signing_is_not_undone_by_the_signing(partners, cipher):
-    terminated = make_event(
-        "agreement_terminated",
-        "mitra",
-        {"agreement_id": "pks-new", "partner_id": "yayasan-kipas", "terminated_on": "2026-01-01"},
-    )
+    terminated = produced.agreement_terminated("yayasan-kipas", date(2026, 1, 1), id="pks-new")
     with partners() as uow:
         handlers.apply_agreement_terminated(uow, terminated)
         handlers.apply_agreement(uow, agreement("yayasan-kipas", agreement_id="pks-new"))
@@ -353,7 +355,7 @@ def test_transfer_ends_the_referral_and_opens_a_linked_one_at_another_partner(pa
     rid = create(partners, cipher)["id"]
     move(partners, KARUNIA, rid, "accept")
     move(partners, KARUNIA, rid, "admit")
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(NotEligible):  # not to the partner it is at
         move(partners, OFFICER, rid, "transfer", {"partner_id": "yayasan-karunia-insani"})
     moved = move(
         partners,
@@ -513,7 +515,7 @@ def test_match_ranks_the_clients_area_first_then_free_places(partners, cipher):
             uow,
             snapshot(
                 "yayasan-pesona",
-                services=[{"service_type": "inpatient", "capacity": 9, "unit": "-"}],
+                services=[("inpatient", 9, "-")],
                 area="Kota Bengkulu",
             ),
         )
@@ -566,7 +568,7 @@ def test_an_older_partner_snapshot_changes_nothing(partners):
 # --- key rotation ---------------------------------------------------------------------
 
 
-def test_reencrypt_in_batches_until_none_is_left(partners):
+def test_rekey_in_batches_until_none_is_left(partners):
     old = Fernet.generate_key().decode()
     new = Fernet.generate_key().decode()
     before = ClientCipher(f"k1:{old}", HMAC_KEY)
@@ -574,19 +576,20 @@ def test_reencrypt_in_batches_until_none_is_left(partners):
         create(partners, before, nik=f"17710145039500{n:02d}")
     after = ClientCipher(f"k2:{new},k1:{old}", HMAC_KEY)
     with partners() as uow:
-        assert handlers.clients_to_reencrypt(uow, after) == 7
+        assert handlers.clients_to_rekey(uow, after) == 7
     done, cursor = 0, ""
     while True:
         with partners() as uow:
-            count, last = handlers.reencrypt_clients(uow, after, cursor, limit=3)
+            count, last, duplicates = handlers.rekey_clients(uow, after, cursor, limit=3)
             uow.commit()
+        assert duplicates == []
         if last is None:
             break
         done, cursor = done + count, last
     assert done == 7
     only_new = ClientCipher(f"k2:{new}", HMAC_KEY)
     with partners() as uow:
-        assert handlers.clients_to_reencrypt(uow, after) == 0
+        assert handlers.clients_to_rekey(uow, after) == 0
         clients = uow.session.scalars(select(Client)).all()
         assert {c.key_id for c in clients} == {"k2"}
         assert {only_new.decrypt(c.name_encrypted) for c in clients} == {NAME}

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import click
 
@@ -17,13 +18,19 @@ import click
 warnings.filterwarnings("ignore", message="(?s).*Eventlet is deprecated")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
+from bersinar import codes  # noqa: E402
 from bersinar.config import (  # noqa: E402 - after the warning filters
     COMPONENTS,
-    SECRETS_FILE,
+    ROOT,
     SERVICES,
+    embedded_data_dir,
     load_config,
     load_secrets_file,
+    secrets_file,
+    var_dir,
 )
+
+SUPERVISOR_CONF = ROOT / "deploy" / "supervisord.conf"
 
 
 def _load(component: str) -> dict:
@@ -31,7 +38,8 @@ def _load(component: str) -> dict:
     return load_config(component)
 
 
-def _service_class(component: str):
+def service_class(component: str):
+    """The nameko service class of a component (the registry of what `serve` runs)."""
     import importlib
 
     if component == "gateway":
@@ -63,6 +71,17 @@ def wait_for_broker(uri: str, timeout: float = 120.0) -> None:
 @click.group()
 def main():
     """Bersinar: jaringan lembaga rehabilitasi mitra BNN Provinsi Bengkulu."""
+
+
+def wait_for_database(component: str, config: dict) -> None:
+    """The component's database answers at the newest schema: a process started before
+    its database (or before `bersinar setup` migrated it) waits instead of failing."""
+    from bersinar.migrations import wait_for_schema
+
+    def progress(reason: str) -> None:
+        click.echo(f"waiting for the database of {component}: {reason}", err=True)
+
+    wait_for_schema(component, config["DATABASE_URL"], progress)
 
 
 @main.command()
@@ -105,6 +124,7 @@ def relay(service):
     os.environ.setdefault("BERSINAR_COMPONENT", f"{service}-relay")
     setup_logging(f"{service}-relay")
     config = _load(service)
+    wait_for_database(service, config)
     serve_metrics(
         int(config.get("RELAY_METRICS_PORT") or 0),
         str(config.get("METRICS_ADDRESS") or "127.0.0.1"),
@@ -134,8 +154,166 @@ def serve(component):
     os.environ.setdefault("BERSINAR_COMPONENT", component)
     setup_logging(component)
     config = _load(component)
+    wait_for_database(component, config)
     wait_for_broker(config["AMQP_URI"])
-    run([_service_class(component)], config)
+    run([service_class(component)], config)
+
+
+@main.group()
+def db():
+    """The embedded PostgreSQL of one machine (data under var/pg, a Unix socket)."""
+
+
+@db.command("serve")
+def db_serve():
+    """Run the embedded PostgreSQL in the foreground, as supervisord's first program;
+    the first start makes the cluster. SIGINT stops it (fast shutdown)."""
+    from bersinar import pg
+
+    try:
+        pg.exec_server(embedded_data_dir())
+    except pg.EmbeddedPostgresError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+class _Tee:
+    """Standard output written to a log file as well."""
+
+    def __init__(self, stream, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._stream = stream
+        self._file = open(path, "a")  # noqa: SIM115 - closed with the process
+
+    def write(self, text):
+        self._stream.write(text)
+        self._file.write(text)
+        self.flush()
+        return len(text)
+
+    def flush(self):
+        self._stream.flush()
+        self._file.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@main.command()
+@click.option(
+    "--health-timeout", default=180.0, show_default=True, help="Seconds to wait for /health."
+)
+@click.pass_context
+def setup(ctx, health_timeout):
+    """The start-up steps of one machine, each safe to run again: wait for PostgreSQL,
+    create the databases that are missing, migrate, declare the queues, seed the
+    partners, make the console's first admin; then wait until /health answers ok.
+    supervisord runs it beside the services (which wait for their migrated database);
+    if a step fails it says why and stops supervisord, so `make run` ends."""
+    sys.stdout = _Tee(sys.stdout, var_dir() / "log" / "setup.log")
+    try:
+        _setup_steps(ctx)
+    except Exception as exc:
+        message = exc.format_message() if isinstance(exc, click.ClickException) else repr(exc)
+        click.echo(f"setup: FAILED: {message}")
+        if os.environ.get("SUPERVISOR_ENABLED"):
+            _stop_supervisor()
+        sys.exit(1)
+    _wait_healthy(health_timeout)
+
+
+def _setup_steps(ctx) -> None:
+    from bersinar import pg
+    from bersinar.db import ensure_database
+
+    configs = {component: _load(component) for component in COMPONENTS}
+    started = time.monotonic()
+    if any(config["EMBEDDED_DATABASE"] for config in configs.values()):
+        click.echo(f"setup: waiting for the embedded PostgreSQL in {embedded_data_dir()}")
+        pg.wait_ready(
+            pg.admin_dsn(embedded_data_dir()),
+            timeout=120,
+            progress=lambda reason: click.echo(f"setup: still waiting ({reason})"),
+        )
+    for component, config in configs.items():
+        if ensure_database(config["DATABASE_URL"]):
+            click.echo(f"setup: {component}: database created")
+    ctx.invoke(migrate)
+    wait_for_broker(configs["mitra"]["AMQP_URI"])
+    ctx.invoke(queues)
+    ctx.invoke(seed)
+    ctx.invoke(users_bootstrap)
+    click.echo(f"setup: done in {time.monotonic() - started:.1f}s")
+
+
+def _stop_supervisor() -> None:
+    from supervisor import childutils
+
+    try:
+        childutils.getRPCInterface(os.environ).supervisor.shutdown()
+        click.echo("setup: supervisord stopped")
+    except Exception as exc:  # it may be stopping already
+        click.echo(f"setup: could not stop supervisord: {exc!r}")
+
+
+def _wait_healthy(timeout: float) -> None:
+    import requests
+
+    address = str(_load("gateway").get("WEB_SERVER_ADDRESS") or "127.0.0.1:8000")
+    base = f"http://{address.replace('0.0.0.0', '127.0.0.1')}"
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            answer = requests.get(f"{base}/health", timeout=3)
+            if answer.status_code == 200:
+                click.echo(f"setup: Bersinar is ready at {base} (console: {base}/console)")
+                return
+            last = answer.text.strip()
+        except requests.RequestException as exc:
+            last = type(exc).__name__
+        time.sleep(1)
+    click.echo(
+        f"setup: {base}/health not ok after {timeout:.0f}s: {last} (see {var_dir() / 'log'})"
+    )
+
+
+def supervisor_config(var) -> Path:
+    """deploy/supervisord.conf keeps its state in var/ of the checkout; for another
+    folder (BERSINAR_VAR), a copy written there with only those paths changed."""
+    if Path(var).resolve() == (ROOT / "var").resolve():
+        return SUPERVISOR_CONF
+    text = SUPERVISOR_CONF.read_text()
+    text = text.replace("%(here)s/../var", str(var)).replace("%(here)s/..", str(ROOT))
+    target = Path(var) / "supervisord.conf"
+    target.write_text(text)
+    return target
+
+
+@main.command("run")
+@click.pass_context
+def run_all(ctx):
+    """Everything of one machine under supervisord, in the foreground (what `make run`
+    runs): the embedded PostgreSQL unless every <SERVICE>_DATABASE_URL names a server,
+    the start-up steps (`bersinar setup`), the services, their relays and the gateway.
+    Ctrl-C stops them all, the database last."""
+    var = var_dir()
+    (var / "log").mkdir(parents=True, exist_ok=True)
+    ctx.invoke(secrets_init)
+    embedded = [c for c in COMPONENTS if _load(c)["EMBEDDED_DATABASE"]]
+    if embedded:
+        click.echo(f"databases of {', '.join(embedded)}: embedded PostgreSQL in {var / 'pg'}")
+    else:
+        click.echo("databases: every <SERVICE>_DATABASE_URL is set; no embedded PostgreSQL")
+    conf = supervisor_config(var)
+    env = dict(
+        os.environ,
+        BERSINAR_VAR=str(var),
+        BERSINAR_EMBEDDED_PG="true" if embedded else "false",
+    )
+    supervisord = Path(sys.executable).parent / "supervisord"
+    click.echo(f"logs in {var / 'log'}; supervisorctl -c {conf} status")
+    sys.stdout.flush()
+    os.execve(supervisord, [str(supervisord), "-c", str(conf)], env)
 
 
 @main.group()
@@ -148,21 +326,22 @@ def secrets_init():
     """Write var/secrets.env with fresh keys unless it exists (it is never overwritten)."""
     from cryptography.fernet import Fernet
 
-    if SECRETS_FILE.exists():
-        click.echo(f"{SECRETS_FILE} exists; kept")
+    target = secrets_file()
+    if target.exists():
+        click.echo(f"{target} exists; kept")
         return
-    SECRETS_FILE.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(parents=True, exist_ok=True)
     lines = [
         "# Made by `bersinar secrets init`. Keep private; losing the rujukan keys loses",
         "# the identity of every client stored with them.",
         f"BERSINAR_ADMIN_KEY=bsk_{pysecrets.token_urlsafe(32)}",
         f"RUJUKAN_ENCRYPTION_KEYS=k1:{Fernet.generate_key().decode()}",
-        f"RUJUKAN_NIK_HMAC_KEY={pysecrets.token_urlsafe(48)}",
+        f"RUJUKAN_NIK_HMAC_KEY=h1:{pysecrets.token_urlsafe(48)}",
     ]
-    fd = os.open(SECRETS_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
-    click.echo(f"{SECRETS_FILE} written")
+    click.echo(f"{target} written")
 
 
 @main.group()
@@ -176,7 +355,7 @@ def _handler_queues(service_filter: str | None):
     for service in SERVICES:
         if service_filter and service != service_filter:
             continue
-        for _, queue in event_handlers_of(_service_class(service), service):
+        for _, queue in event_handlers_of(service_class(service), service):
             yield service, queue
 
 
@@ -190,7 +369,7 @@ def queues():
     for service in SERVICES:
         config = _load(service)
         declared += declare_consumer_queues(
-            config["AMQP_URI"], _service_class(service), service, config.get("EVENT_RETRY_DELAYS")
+            config["AMQP_URI"], service_class(service), service, config.get("EVENT_RETRY_DELAYS")
         )
     click.echo(f"{declared} consumer queue(s) declared")
 
@@ -199,13 +378,17 @@ def queues():
 @click.option("--service", type=click.Choice(SERVICES))
 @click.option("--show", is_flag=True, help="Print each parked message's headers.")
 def parked_list(service, show):
-    """How many events each consumer has parked, and why."""
-    from bersinar.parking import peek
+    """How many events each consumer has parked, and why. Listing changes nothing: the
+    messages keep their order and headers, and no delivery is counted against them."""
+    from bersinar.parking import ParkingBusy, peek
 
     total = 0
     for svc, queue in _handler_queues(service):
         config = _load(svc)
-        messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        try:
+            messages = peek(config["AMQP_URI"], queue, limit=100 if show else 0)
+        except ParkingBusy as exc:
+            raise click.ClickException(f"{exc}; try again when it is done") from exc
         count = messages.count
         total += count
         if count or show:
@@ -222,29 +405,38 @@ def parked_list(service, show):
 @click.option("--limit", default=1000, show_default=True)
 def parked_replay(queue, event_id, limit):
     """Send parked events of a handler QUEUE (without .parked) back to that handler only."""
-    from bersinar.parking import replay
+    import amqp
+
+    from bersinar.parking import ParkingBusy, replay
 
     service = queue.split("--", 1)[1].split(".", 1)[0] if "--" in queue else SERVICES[0]
     config = _load(service)
-    replayed = replay(
-        config["AMQP_URI"], queue, event_id=event_id, limit=limit, progress=lambda n: None
-    )
+    try:
+        replayed = replay(config["AMQP_URI"], queue, event_id=event_id, limit=limit)
+    except amqp.exceptions.NotFound as exc:
+        raise click.ClickException(f"no queue {queue} or {queue}.parked") from exc
+    except ParkingBusy as exc:
+        raise click.ClickException(f"{exc}; try again when it is done") from exc
     click.echo(f"replayed {replayed} message(s) to {queue}")
 
 
 @main.group()
 def crypto():
-    """Client identity at rest (rujukan): encryption keys."""
+    """Client identity at rest (rujukan): encryption and NIK keys."""
 
 
 @crypto.command("rotate")
 @click.option("--batch-size", default=500, show_default=True, help="Clients per transaction.")
 def crypto_rotate(batch_size):
-    """Re-encrypt every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS.
+    """Rewrite every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS and
+    its NIK digest with the first key of RUJUKAN_NIK_HMAC_KEY.
 
-    Put the new key first and keep the old ones after it (``k2:new,k1:old``), run this,
-    then remove the old keys. Each batch is one transaction; a run that stops can be
-    started again."""
+    Put the new key first and keep the old ones after it (``k2:new,k1:old``,
+    ``h2:new,h1:old``), restart every rujukan instance, run this, then remove the old
+    keys. Safe while the services run: each batch is one transaction, returning clients
+    are found under either NIK key meanwhile, and a run that stops can be started again.
+    Nothing is changed while a key that stored clients were written with is missing."""
+    from sqlalchemy.exc import IntegrityError
     from tqdm import tqdm
 
     from bersinar.db import UnitOfWorkFactory
@@ -259,25 +451,75 @@ def crypto_rotate(batch_size):
         )
     except KeyError_ as exc:
         raise click.ClickException(str(exc)) from exc
+    keys = f"{cipher.current_kid}/{cipher.current_hmac_kid}"
     factory = UnitOfWorkFactory(config["DATABASE_URL"], "rujukan", Base.metadata)
+
+    def batch(after: str):
+        # a digest taken between the batch's check and its commit (only by a service that
+        # lacks the old NIK key) fails the commit: the batch again then reports it
+        for attempt in range(3):
+            try:
+                with factory() as uow:
+                    result = handlers.rekey_clients(uow, cipher, after, batch_size)
+                    uow.commit()
+                return result
+            except IntegrityError as exc:
+                if attempt == 2:
+                    # the database's detail would print a digest: say only what happened
+                    raise click.ClickException(
+                        "a batch kept meeting NIK digests written meanwhile; run again"
+                    ) from exc
+        raise AssertionError("unreachable")
+
     try:
         with factory() as uow:
-            total = handlers.clients_to_reencrypt(uow, cipher)
-        done, after = 0, ""
-        with tqdm(total=total, unit="klien", desc=f"ke kunci {cipher.current_kid}") as bar:
-            while True:
+            missing = handlers.missing_keys(uow, cipher)
+            total = handlers.clients_to_rekey(uow, cipher)
+        if missing:
+            named = "; ".join(f"{var}: {', '.join(kids)}" for var, kids in missing.items())
+            raise click.ClickException(
+                f"clients were written with keys that are not configured ({named}); "
+                "list them after the new keys and run again. Nothing was changed."
+            )
+        done, duplicates = 0, set()
+        with tqdm(total=total, unit="klien", desc=f"ke kunci {keys}") as bar:
+            for passes in range(1, 4):
+                after, rewritten = "", 0
+                while True:
+                    count, last, twins = batch(after)
+                    if last is None:
+                        break
+                    after, rewritten = last, rewritten + count
+                    bar.update(count + len(set(twins) - duplicates))
+                    duplicates.update(twins)
+                done += rewritten
                 with factory() as uow:
-                    count, last = handlers.reencrypt_clients(uow, cipher, after, batch_size)
-                    uow.commit()
-                if last is None:
+                    left = handlers.clients_to_rekey(uow, cipher) - len(duplicates)
+                if left <= 0 or not rewritten or passes == 3:
                     break
-                done, after = done + count, last
-                bar.update(count)
+                # written behind the run with an old key first: an instance not restarted
+                click.echo(
+                    f"{left} client(s) were written with an old key during the run: a rujukan "
+                    "instance still has the old keys first; restart it. Going round again.",
+                    err=True,
+                )
+                bar.total += left
     except KeyError_ as exc:
         raise click.ClickException(f"{exc}; add that key after the new one and run again") from exc
     finally:
         factory.dispose()
-    click.echo(f"rujukan: {done} client(s) re-encrypted with key {cipher.current_kid}")
+    click.echo(f"rujukan: {done} client(s) re-keyed with keys {keys}")
+    if left > 0:
+        raise click.ClickException(
+            f"{left} client(s) are still written with an old key; run this again once "
+            "every rujukan instance has the new keys first"
+        )
+    if duplicates:
+        raise click.ClickException(
+            f"{len(duplicates)} client record(s) have the NIK of another client and keep "
+            f"their old NIK digest: {', '.join(sorted(duplicates))}. Keep the old NIK key "
+            "until they are merged."
+        )
 
 
 @main.group()
@@ -314,7 +556,7 @@ def _read_password(from_stdin: bool) -> str:
 
 @users.command("create")
 @click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "officer", "partner"]), required=True)
+@click.option("--role", type=click.Choice(codes.PEOPLE), required=True)
 @click.option("--partner", "partner_id", help="The partner an operator (role partner) acts for.")
 @click.option("--name", "full_name", help="Full name shown on the console (default: USERNAME).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -363,9 +605,7 @@ def users_list():
 @click.option(
     "--output",
     type=click.Path(dir_okay=False),
-    default=str(SECRETS_FILE.parent / "console-admin.txt"),
-    show_default=True,
-    help="Where the first admin's password is written.",
+    help="Where the first admin's password is written [default: var/console-admin.txt].",
 )
 def users_bootstrap(output):
     """On a fresh install (no console account yet): create the admin account ``admin``
@@ -375,7 +615,7 @@ def users_bootstrap(output):
 
     from gateway.console import accounts
 
-    target = Path(output)
+    target = Path(output) if output else var_dir() / "console-admin.txt"
     with _accounts() as uow:
         if accounts.count_users(uow):
             click.echo("console: accounts exist; none created")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import requests
 
-from bench.loadgen import referral_for
+from harness.loadgen import referral_for
 
 CLEAN_CODES = {"SERVICE_UNAVAILABLE", "IDEMPOTENCY_IN_PROGRESS"}
 

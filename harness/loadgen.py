@@ -3,7 +3,7 @@ connection sends its next request as soon as the previous answer is read (like w
 
 Run as its own process so that its GIL and CPU time are separate from the harness:
 
-    python -m bench.loadgen '<json config>'
+    python -m harness.loadgen '<json config>'
 
 It connects every connection, prints ``READY``, waits for a line on stdin, then runs
 ``warmup`` seconds (not counted) and ``duration`` seconds (counted) and prints one JSON
@@ -29,7 +29,7 @@ import time
 from collections import Counter
 from datetime import date, timedelta
 
-from tests.support.data import referral_body
+from harness.data import referral_body
 
 # (partner, service type, sexes it serves): every offer of the seeded partners, so the
 # load spreads over partners the way real referrals would (each create locks its
@@ -48,7 +48,7 @@ MIX: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("yayasan-kipas", "outpatient", ("M", "F")),
     ("yayasan-kipas", "aftercare", ("M", "F")),
 )
-SERIALS = 9999  # a NIK's serial has four digits (tests.support.data.nik_for)
+SERIALS = 9999  # a NIK's serial has four digits (harness.data.nik_for)
 BIRTH_SPREAD = 3000  # days; together with the serial it keeps every NIK distinct
 FIRST_BIRTH = date(1950, 1, 1)
 

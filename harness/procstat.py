@@ -27,6 +27,18 @@ def rss_kib(pid: int) -> tuple[int, int]:
     return rss, hwm
 
 
+def pss_kib(pid: int) -> int:
+    """Proportional set size in KiB: resident memory with each shared page divided among
+    the processes sharing it, so that a sum over processes counts it once; 0 if gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds a process has used so far (None if it is gone)."""
     try:
@@ -60,6 +72,21 @@ def cmdline(pid: int) -> str:
         )
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return ""
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue  # gone meanwhile
+        if int(raw[raw.rindex(")") + 2 :].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
 
 
 def pids_by_cmdline(needle: str) -> list[int]:
@@ -140,14 +167,36 @@ class CpuWindow:
 
 
 class RssSampler:
-    """Highest VmRSS seen per process over repeated sample() calls."""
+    """Highest VmRSS seen per process over repeated sample() calls. ``trees`` (name ->
+    PID): a process and its children taken together (PostgreSQL: a postmaster and a
+    process per connection), whose highest sums are kept: of PSS (what they take
+    together) and of VmRSS (shared memory counted once per process). Reading PSS costs
+    the kernel a walk of every mapping (some 70 ms for 60 processes on a busy 2-core
+    machine), so trees are sampled at most once every ``tree_every`` seconds."""
 
-    def __init__(self, pids: dict[str, int]):
+    def __init__(
+        self, pids: dict[str, int], trees: dict[str, int] | None = None, tree_every: float = 1.0
+    ):
         self.pids = dict(pids)
         self.peak: dict[str, int] = {name: 0 for name in pids}
+        self.trees = dict(trees or {})
+        self.tree_peak = {name: {"processes": 0, "pss_kib": 0, "rss_kib": 0} for name in self.trees}
+        self.tree_every = tree_every
+        self._tree_sampled = float("-inf")
 
     def sample(self) -> None:
         for name, pid in self.pids.items():
             rss, _ = rss_kib(pid)
             if rss > self.peak[name]:
                 self.peak[name] = rss
+        if time.monotonic() - self._tree_sampled < self.tree_every:
+            return
+        self._tree_sampled = time.monotonic()
+        for name, root in self.trees.items():
+            members = [root, *children(root)]
+            pss = sum(pss_kib(pid) for pid in members)
+            rss = sum(rss_kib(pid)[0] for pid in members)
+            peak = self.tree_peak[name]
+            if pss > peak["pss_kib"]:
+                peak.update(processes=len(members), pss_kib=pss)
+            peak["rss_kib"] = max(peak["rss_kib"], rss)

@@ -3,7 +3,7 @@ e-mail deliveries succeed during the benchmark as they would against a real mail
 (without it every delivery fails, is retried and reported as ``notification_failed``,
 which is extra work a production system does not do).
 
-    python -m bench.smtpsink PORT      (listens on 127.0.0.1 only)
+    python -m harness.smtpsink PORT      (listens on 127.0.0.1 only)
 
 Prints ``LISTENING``, and ``ACCEPTED <n>`` when it gets SIGTERM.
 """

@@ -1,0 +1,198 @@
+"""Every code list of Bersinar, defined once: the codes that travel in requests, events
+and databases, each with the Indonesian words people read for it, and the province's
+time zone. Everything else imports from here (docs/architecture.md#code-lists).
+
+A list is a ``dict`` from code to label, in the order people see it: ``tuple(LIST)``
+gives the codes (``validate.OneOf(tuple(SEXES))``), ``label(LIST, code)`` the words.
+Plain Python: the domain modules import it too."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+# --- time ----------------------------------------------------------------------------
+
+# Bengkulu keeps Western Indonesian Time (WIB, UTC+7, no daylight saving): "today", a
+# month and a deadline are reckoned there, whatever the host's zone.
+LOCAL_TZ = ZoneInfo("Asia/Jakarta")
+LOCAL_TZ_LABEL = "WIB"
+
+
+def local_date(moment: datetime) -> date:
+    """The day in Bengkulu at ``moment`` (an aware datetime)."""
+    return moment.astimezone(LOCAL_TZ).date()
+
+
+MONTHS = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
+# --- who ------------------------------------------------------------------------------
+
+ROLES = {
+    "admin": "Admin",
+    "officer": "Petugas BNNP",
+    "partner": "Operator mitra",
+    "national": "Sistem nasional BNN",
+    "ops": "Operasi",
+}
+# the roles of people (console accounts); the others are machines
+PEOPLE = ("admin", "officer", "partner")
+# BNNP staff: they see every partner's objects
+STAFF = ("admin", "officer")
+
+# --- clients and services ---------------------------------------------------------------
+
+SEXES = {"M": "Laki-laki", "F": "Perempuan"}
+SEX_SERVED = {"all": "Semua", "male": "Laki-laki saja", "female": "Perempuan saja"}
+SERVICE_TYPES = {
+    "inpatient": "Rawat inap",
+    "outpatient": "Rawat jalan",
+    "aftercare": "Pasca rehabilitasi",
+}
+# a referred client's age group (events and exports carry it, never a birth date)
+CLIENT_AGE_GROUPS = {
+    "0-17": "0-17 tahun",
+    "18-24": "18-24 tahun",
+    "25-34": "25-34 tahun",
+    "35-44": "35-44 tahun",
+    "45+": "45 tahun ke atas",
+}
+
+# --- referrals ----------------------------------------------------------------------------
+
+REFERRAL_SOURCES = {
+    "TAT": "TAT (Tim Asesmen Terpadu)",
+    "IPWL": "IPWL (Institusi Penerima Wajib Lapor)",
+    "voluntary": "Sukarela",
+    "court": "Putusan pengadilan",
+    "other": "Lainnya",
+}
+REFERRAL_STATUSES = {
+    "requested": "Menunggu jawaban",
+    "accepted": "Diterima",
+    "rejected": "Ditolak",
+    "cancelled": "Dibatalkan",
+    "admitted": "Dalam layanan",
+    "completed": "Selesai",
+    "dropped_out": "Putus layanan",
+    "transferred": "Dialihkan",
+}
+CONSENT_GIVERS = {"client": "Klien sendiri", "guardian": "Wali/keluarga"}
+REJECTION_REASONS = {
+    "capacity_full": "Kapasitas penuh",
+    "not_eligible": "Tidak memenuhi syarat",
+    "client_unreachable": "Klien tidak dapat dihubungi",
+    "other": "Alasan lain",
+}
+
+# --- partners and agreements ----------------------------------------------------------
+
+PARTNER_KINDS = {
+    "hospital": "Rumah sakit",
+    "foundation": "Yayasan",
+    "clinic": "Klinik",
+    "community": "Lembaga masyarakat",
+    "other": "Lainnya",
+}
+PARTNER_STATUSES = {
+    "active": "Aktif",
+    "temporarily_closed": "Tutup sementara",
+    "inactive": "Tidak aktif",
+}
+# the age groups a partner serves
+SERVED_AGE_GROUPS = {"adolescent": "Remaja", "adult": "Dewasa", "elderly": "Lanjut usia"}
+AGREEMENT_STATUSES = {
+    "draft": "Belum berlaku",
+    "active": "Berlaku",
+    "expiring": "Segera berakhir",
+    "expired": "Berakhir",
+    "terminated": "Diakhiri",
+}
+AGREEMENT_SCOPE = {
+    "rehabilitation": "Rehabilitasi berkelanjutan",
+    "capacity_building": "Penguatan kapasitas",
+    "reporting": "Pelaporan",
+    "monitoring_evaluation": "Monitoring dan evaluasi",
+}
+ACTIVITY_KINDS = {
+    "training": "Pelatihan",
+    "supervision_visit": "Kunjungan supervisi",
+    "facilitation": "Fasilitasi",
+    "coordination_meeting": "Rapat koordinasi",
+}
+# dimensions of BNN's rehabilitation capability index, each scored 0-100
+SCORE_DIMENSIONS = {
+    "availability": "Ketersediaan",
+    "access": "Keterjangkauan",
+    "acceptability": "Keberterimaan",
+    "quality": "Mutu",
+    "continuity": "Kesinambungan",
+}
+CONTACT_ROLES = {
+    "head": "Pimpinan",
+    "operator": "Operator",
+    "clinician": "Tenaga klinis",
+    "counsellor": "Konselor",
+    "administration": "Administrasi",
+    "other": "Lainnya",
+}
+
+# --- monthly reports -------------------------------------------------------------------
+
+REPORT_STATUSES = {
+    "open": "Belum jatuh tempo",
+    "missing": "Belum dikirim (terlambat)",
+    "submitted_on_time": "Dikirim tepat waktu",
+    "submitted_late": "Dikirim terlambat",
+    "returned": "Dikembalikan",
+    "approved": "Disetujui",
+}
+# the counts of a report, in the order of its form
+MEASURES = {
+    "start": "Awal bulan",
+    "admitted": "Masuk",
+    "completed": "Selesai",
+    "dropped_out": "Putus",
+    "transferred_out": "Dipindahkan",
+    "end": "Akhir bulan",
+}
+
+# --- notifications ----------------------------------------------------------------------
+
+CHANNELS = {
+    "inbox": "Kotak masuk",
+    "email": "Email",
+    "sms": "SMS",
+    "whatsapp": "WhatsApp",
+    "webhook": "Webhook",
+}
+# the channels a person can be told through (a webhook reaches a system)
+PERSON_CHANNELS = ("inbox", "email", "sms", "whatsapp")
+DELIVERY_STATUSES = {
+    "pending": "Menunggu",
+    "sent": "Terkirim",
+    "failed": "Gagal",
+    "cancelled": "Dibatalkan",
+    "skipped": "Dilewati (alamat belum ada)",
+}
+
+
+def label(codes: Mapping[str, str], code: str | None, missing: str = "-") -> str:
+    """The words for ``code``; an unknown code as it is, none as ``missing``."""
+    if code in codes:
+        return codes[code]
+    return missing if code is None or code == "" else str(code)
