@@ -13,6 +13,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 from bersinar.contracts.events import CONTRACTS, EventContract
+from bersinar.envelope import ENVELOPE_KEYS
 
 ASYNCAPI_VERSION = "3.0.0"
 AMQP_BINDING_VERSION = "0.3.0"
@@ -51,15 +52,7 @@ def _envelope(contract: EventContract) -> dict[str, Any]:
     return {
         "type": "object",
         "description": ENVELOPE_DESCRIPTION,
-        "required": [
-            "event_id",
-            "event_type",
-            "source",
-            "occurred_at",
-            "schema_version",
-            "correlation_id",
-            "data",
-        ],
+        "required": list(ENVELOPE_KEYS),
         "additionalProperties": False,
         "properties": {
             "event_id": {
