@@ -254,6 +254,15 @@ class System:
             time.sleep(0.3)
         raise TimeoutError(f"system not healthy in {timeout}s: {last}")
 
+    def new_key(self, role: str, partner_id: str | None = None, label: str = "uji") -> str:
+        """A fresh API key of ``role`` (and partner), made by the admin through the API."""
+        body = {"role": role, "label": f"{label} {role}"}
+        if partner_id:
+            body["partner_id"] = partner_id
+        answer = self.post("/api/v1/api-keys", body)
+        assert answer.status_code == 201, answer.text
+        return answer.json()["key"]
+
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.admin_key}"}
 

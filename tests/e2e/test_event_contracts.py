@@ -109,15 +109,6 @@ def world(test_run_id, encryption_keys, var_dirs):
                 dbs.dispose()
 
 
-def key(system, role, partner_id=None):
-    body = {"role": role, "label": f"kontrak {role}"}
-    if partner_id:
-        body["partner_id"] = partner_id
-    answer = system.post("/api/v1/api-keys", body)
-    assert answer.status_code == 201, answer.text
-    return answer.json()["key"]
-
-
 def ok(answer, status=200):
     assert answer.status_code == status, answer.text
     return answer.json()
@@ -125,8 +116,8 @@ def ok(answer, status=200):
 
 def produce_every_event(system, clock, hook) -> dict:
     """Drive every producer through its real path; returns what the checks need."""
-    officer = key(system, "officer")
-    kipas = key(system, "partner", "yayasan-kipas")
+    officer = system.new_key("officer")
+    kipas = system.new_key("partner", "yayasan-kipas")
     ok(
         system.post(
             "/api/v1/webhooks", {"url": hook.url, "event_types": list(EVENT_TYPES)}

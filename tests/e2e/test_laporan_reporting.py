@@ -31,15 +31,6 @@ def restore_clock(system):
     system.clock_file.write_text(rfc3339(utcnow()))
 
 
-def key(system, role, partner_id=None):
-    body = {"role": role, "label": f"{role} laporan e2e"}
-    if partner_id:
-        body["partner_id"] = partner_id
-    response = system.post("/api/v1/api-keys", body)
-    assert response.status_code == 201, response.text
-    return response.json()["key"]
-
-
 def laporan_events(system, event_type, partner_id):
     engine = create_engine(system.urls["laporan"])
     try:
@@ -71,7 +62,7 @@ def counts(start, admitted, completed, dropped_out, transferred_out, end):
 
 
 def test_a_report_from_due_to_approved(system, restore_clock):
-    officer, national = key(system, "officer"), key(system, "national")
+    officer, national = system.new_key("officer"), system.new_key("national")
     created = system.post(
         "/api/v1/partners",
         {
@@ -85,7 +76,8 @@ def test_a_report_from_due_to_approved(system, restore_clock):
     )
     assert created.status_code == 201, created.text
     partner_id = created.json()["id"]
-    operator, stranger = key(system, "partner", partner_id), key(system, "partner", "yayasan-kipas")
+    operator = system.new_key("partner", partner_id)
+    stranger = system.new_key("partner", "yayasan-kipas")
     signed = system.post(
         f"/api/v1/partners/{partner_id}/agreements",
         {

@@ -36,15 +36,6 @@ def events(system, event_type, agreement_id):
         engine.dispose()
 
 
-def key(system, role, partner_id=None):
-    body = {"role": role, "label": f"{role} e2e"}
-    if partner_id:
-        body["partner_id"] = partner_id
-    response = system.post("/api/v1/api-keys", body)
-    assert response.status_code == 201, response.text
-    return response.json()["key"]
-
-
 def wait_status(system, officer, partner_id, agreement_id, status, timeout=15):
     deadline = time.monotonic() + timeout
     current = None
@@ -58,7 +49,7 @@ def wait_status(system, officer, partner_id, agreement_id, status, timeout=15):
 
 
 def test_an_officer_follows_a_partner_from_registration_to_expiry(system, restore_clock):
-    officer = key(system, "officer")
+    officer = system.new_key("officer")
     partner = system.post(
         "/api/v1/partners",
         {
@@ -127,7 +118,7 @@ def test_an_officer_follows_a_partner_from_registration_to_expiry(system, restor
 
 
 def test_a_partner_keeps_its_capacity_current_and_nothing_of_another(system):
-    kipas = key(system, "partner", "yayasan-kipas")
+    kipas = system.new_key("partner", "yayasan-kipas")
     own = system.session_patch(
         "/api/v1/partners/yayasan-kipas",
         {"services": [{"service_type": "outpatient", "capacity": 35}]},
