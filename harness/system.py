@@ -102,6 +102,10 @@ class System:
             NOTIFIKASI_WEBHOOK_RETRY_BASE="0.3",
             NOTIFIKASI_WEBHOOK_MAX_ATTEMPTS="4",
             NOTIFIKASI_METRICS_PORT=str(self.notifikasi_metrics_port),
+            # webhooks: the tests' receivers, plain http on this machine, and nothing
+            # else (an address the fuzzer makes up is refused, never posted to)
+            NOTIFIKASI_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+            NOTIFIKASI_WEBHOOK_ALLOWED_ONLY="true",
         )
         self.env.update(extra_env or {})
         self.supervisor: subprocess.Popen | None = None
