@@ -89,6 +89,9 @@ class System:
         for component in SERVICES:
             self.env[f"{component.upper()}_METRICS_PORT"] = "0"
             self.env[f"{component.upper()}_RELAY_METRICS_PORT"] = "0"
+        # the gateway's /metrics, on a port of its own as in production
+        self.gateway_metrics_port = free_port()
+        self.env["GATEWAY_METRICS_PORT"] = str(self.gateway_metrics_port)
         # notifikasi: an SMTP port a test may serve, staff addresses, quick retries, metrics
         self.smtp_port = free_port()
         self.notifikasi_metrics_port = free_port()
