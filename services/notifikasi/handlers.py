@@ -397,6 +397,11 @@ def _send(
         subscription = uow.session.get(WebhookSubscription, sub_id)
         if subscription is None or subscription.deleted_at is not None:
             raise PermanentDeliveryError("CANCELLED", "langganan webhook sudah dihapus")
+        if not domain.subscribable(subscription.owner_role, [delivery.event_type]):
+            # planned before its role was refused this event: not sent now either
+            raise PermanentDeliveryError(
+                "CANCELLED", f"peran {subscription.owner_role} tidak boleh menerima peristiwa ini"
+            )
         channels.webhook.send(delivery.id, subscription.url, subscription.secret, event)
         return
     audience = domain.recipient_kind(delivery.recipient)

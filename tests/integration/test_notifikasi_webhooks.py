@@ -189,17 +189,28 @@ def test_national_may_never_subscribe_to_an_event_that_describes_a_person(api):
 def test_a_national_subscription_from_before_the_rule_is_told_no_referral(
     container_factory, make_config, clean_databases, amqp_uri, dns, receivers
 ):
-    """A subscription stored with a referral event before national was refused them is
-    not told of one (nor, so, of anything else it asked and may not have)."""
+    """A national subscription stored with a referral event before the rule, and a
+    delivery of one already planned for it: neither is sent; its report events are."""
     dbs = clean_databases
     hook = receivers()
     dns.names["hook.test"] = ["127.0.0.1"]
+    now = dt.datetime.now(dt.UTC)
+    planned = produced.referral_moved("admitted", partner_id="yayasan-kipas")
     with dbs["notifikasi"]() as uow:
         uow.session.add(
             WebhookSubscription(
                 id="sub-lama", url=f"http://hook.test:{hook.port}/in",
-                event_types=["referral_accepted", "report_submitted"], secret="whsec_" + "A" * 44,
-                owner="k-lama", owner_role="national", created_at=dt.datetime.now(dt.UTC),
+                event_types=["referral_accepted", "referral_admitted", "report_submitted"],
+                secret="whsec_" + "A" * 44, owner="k-lama", owner_role="national",
+                created_at=now,
+            )
+        )  # fmt: skip
+        uow.session.add(
+            Delivery(
+                id="d-lama", event_id=planned["event_id"], event_type=planned["event_type"],
+                occurred_at=now, recipient="webhook:sub-lama", channel="webhook",
+                status="pending", attempts=0, next_attempt_at=now, event=json.dumps(planned),
+                created_at=now, updated_at=now,
             )
         )  # fmt: skip
         uow.commit()
@@ -212,12 +223,27 @@ def test_a_national_subscription_from_before_the_rule_is_told_no_referral(
         "report_submitted", "yayasan-kipas", "2026-10", "submitted_on_time"
     )
     publish(amqp_uri, referral, report)
-    wait_until(lambda: len(hook.received) == 1, timeout=30, message="the report event")
-    rows = wait_until(
-        lambda: [d for d in deliveries(dbs) if d.channel == "webhook"], message="its delivery"
+    # both recorded (the officers' inbox has them): their deliveries were planned then
+    wait_until(
+        lambda: (
+            {referral["event_id"], report["event_id"]}
+            <= {d.event_id for d in deliveries(dbs, Delivery.channel == "inbox")}
+        ),
+        timeout=30,
+        message="both events recorded",
     )
-    assert [(d.event_type, d.status) for d in rows] == [("report_submitted", "sent")]
-    assert hook.received[0].json()["event_id"] == report["event_id"]
+    rows = wait_until(
+        lambda: (lambda r: all(d.status != "pending" for d in r) and r)(
+            deliveries(dbs, Delivery.channel == "webhook")
+        ),
+        timeout=30,
+        message="the webhook deliveries settled",
+    )
+    assert sorted((d.event_type, d.status) for d in rows) == [
+        ("referral_admitted", "cancelled"),
+        ("report_submitted", "sent"),
+    ]
+    assert [r.json()["event_id"] for r in hook.received] == [report["event_id"]]
 
 
 def deliveries(dbs, *where):
