@@ -547,6 +547,7 @@ METADATA_ADDRESSES = frozenset(
 PRIVATE_NETWORKS = tuple(
     ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
 )
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 # What a kind of address is called in a refusal; the kinds a host named in
 # WEBHOOK_ALLOW_HOSTS may still reach (a receiver on this machine or the office network).
 ADDRESS_KINDS = {
@@ -563,11 +564,13 @@ ALLOWED_HOST_KINDS = frozenset({"loopback", "private", "reserved"})
 
 def address_kind(address: str) -> str | None:
     """Why an address is no webhook receiver (a key of ``ADDRESS_KINDS``), or None for a
-    public internet address. An IPv4 address written as IPv6 (``::ffff:10.0.0.1``) is
-    judged as the IPv4 address it is."""
+    public internet address. An IPv4 address written as IPv6 (``::ffff:10.0.0.1``, or
+    NAT64's ``64:ff9b::a00:1``) is judged as the IPv4 address it is."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if ip.version == 6 and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
+    elif ip.version == 6 and ip in NAT64:  # a NAT64 gateway would carry it to that IPv4
+        ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     if ip in METADATA_ADDRESSES:
         return "metadata"
     for kind, test in (

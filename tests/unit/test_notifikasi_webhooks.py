@@ -98,6 +98,8 @@ def test_a_secret_is_whsec_and_32_random_bytes_in_standard_base64():
         ("224.0.0.1", "multicast"),
         ("::ffff:10.0.0.1", "private"),  # IPv4 written as IPv6
         ("::ffff:127.0.0.1", "loopback"),
+        ("64:ff9b::a00:1", "private"),  # NAT64 of 10.0.0.1
+        ("64:ff9b::5db8:d70e", None),  # NAT64 of a public address
         ("100.64.0.1", "reserved"),  # carrier-grade NAT
         ("192.0.2.1", "reserved"),  # documentation
         (PUBLIC, None),
