@@ -87,6 +87,15 @@ class ConsentRequired(DomainError):
     title = "Persetujuan klien diperlukan"
 
 
+class WebhookTargetRefused(DomainError):
+    """A webhook address this system may not send to: not https, or a name or address
+    that leads to this machine, a private network or a cloud metadata service."""
+
+    code = "WEBHOOK_TARGET_REFUSED"
+    status = 422
+    title = "Alamat webhook tidak boleh dituju"
+
+
 class Unavailable(DomainError):
     code = "SERVICE_UNAVAILABLE"
     status = 503

@@ -108,15 +108,24 @@ def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
         log.info("metrics served on %s:%s", addr, port)
 
 
-class EntrypointMetrics(DependencyProvider):
-    """RED metrics for every RPC and event entrypoint of a service, and the process's
-    metrics listener on ``METRICS_PORT``."""
+class MetricsListener(DependencyProvider):
+    """The process's /metrics listener on ``METRICS_PORT`` (``METRICS_ADDRESS``), a port
+    of its own: never the API's, so scraping needs no key and the API can face the
+    world while metrics stay on the internal network."""
 
     def setup(self):
         serve_metrics(
             int(self.container.config.get("METRICS_PORT") or 0),
             self.container.config.get("METRICS_ADDRESS", "127.0.0.1"),
         )
+
+
+class EntrypointMetrics(MetricsListener):
+    """RED metrics for every RPC and event entrypoint of a service, and the process's
+    metrics listener."""
+
+    def setup(self):
+        super().setup()
         self._started: dict[object, float] = {}
 
     def worker_setup(self, worker_ctx):

@@ -676,6 +676,7 @@ class Chaos:
             **{f"{c.upper()}_DATABASE_URL": url for c, url in self.system.urls.items()},
             "GATEWAY_ADDRESS": f"127.0.0.1:{port}",
             "NOTIFIKASI_METRICS_PORT": "0",
+            "GATEWAY_METRICS_PORT": "0",
         }
         for name in PROGRAMS:
             kind, _, service = name.partition("-")

@@ -8,6 +8,7 @@ from nameko.dependency_providers import Config
 from bersinar.clock import Clock
 from bersinar.context import CorrelationId
 from bersinar.entrypoints import BrokerConsumers, Database, RpcProxy
+from bersinar.metrics import MetricsListener
 from gateway import keys
 from gateway.console.pages import ConsoleRoutes
 from gateway.exceptions import Unauthorized
@@ -24,6 +25,8 @@ class GatewayService(*API_ROUTES, ConsoleRoutes):
     correlation_id = CorrelationId()
     consumers = BrokerConsumers()
     rate_limiter = RateLimiter()
+    # its requests are counted by gateway.http's endpoint wrapper (route, status)
+    metrics = MetricsListener()
     clock = Clock()
     mitra = RpcProxy("mitra")
     rujukan = RpcProxy("rujukan")

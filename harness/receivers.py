@@ -1,6 +1,7 @@
 """The outside world of notifikasi, real and local: an SMTP server (aiosmtpd, in a
-process of its own, writing a Maildir) and an HTTP receiver (webhooks, or a stand-in of an
-SMS/WhatsApp provider) that can fail the first attempts of each delivery."""
+process of its own, writing a Maildir), an HTTP(S) receiver (webhooks, or a stand-in of
+an SMS/WhatsApp provider) that can fail the first attempts of each delivery, and a stub
+of the name resolver (the name -> address step only)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import email.policy
 import json
 import mailbox
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -106,23 +108,26 @@ class Received:
 class HttpReceiver:
     """Answers 503 to the first ``fail_first`` requests of each delivery (by the
     ``X-Bersinar-Delivery`` header, or overall without one), then 200; ``always_fail``
-    answers 500 to everything; ``delay`` seconds before each answer."""
+    answers 500 to everything; ``delay`` seconds before each answer. ``tls``: a server
+    SSL context, to answer https instead."""
 
     fail_first: int = 0
     always_fail: bool = False
     delay: float = 0.0
+    tls: ssl.SSLContext | None = None
     received: list[Received] = field(default_factory=list)
 
     def start(self) -> HttpReceiver:
         self.seen: Counter[str] = Counter()
-        self.socket = eventlet.listen(("127.0.0.1", 0))
-        self.port = self.socket.getsockname()[1]
+        listener = eventlet.listen(("127.0.0.1", 0))
+        self.port = listener.getsockname()[1]
+        self.socket = self.tls.wrap_socket(listener, server_side=True) if self.tls else listener
         self.thread = eventlet.spawn(eventlet.wsgi.server, self.socket, self.app, log_output=False)
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def stop(self) -> None:
         self.thread.kill()
@@ -153,3 +158,24 @@ class HttpReceiver:
 
     def succeeded(self) -> list[Received]:
         return [r for r in self.received if r.status == 200]
+
+
+class StubResolver:
+    """What the system's resolver would answer (``services.notifikasi.channels.resolve``'s
+    signature): ``names`` maps a name to its addresses, an address is its own, any other
+    name does not exist. ``asked`` lists the names asked for, in order. Change ``names``
+    between calls to play a name that moves (DNS rebinding)."""
+
+    def __init__(self, names: dict[str, list[str]] | None = None):
+        self.names = dict(names or {})
+        self.asked: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        self.asked.append(host)
+        if host in self.names:
+            return list(self.names[host])
+        try:
+            socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host)
+        except OSError:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known") from None
+        return [host]

@@ -89,6 +89,9 @@ class System:
         for component in SERVICES:
             self.env[f"{component.upper()}_METRICS_PORT"] = "0"
             self.env[f"{component.upper()}_RELAY_METRICS_PORT"] = "0"
+        # the gateway's /metrics, on a port of its own as in production
+        self.gateway_metrics_port = free_port()
+        self.env["GATEWAY_METRICS_PORT"] = str(self.gateway_metrics_port)
         # notifikasi: an SMTP port a test may serve, staff addresses, quick retries, metrics
         self.smtp_port = free_port()
         self.notifikasi_metrics_port = free_port()
@@ -102,6 +105,10 @@ class System:
             NOTIFIKASI_WEBHOOK_RETRY_BASE="0.3",
             NOTIFIKASI_WEBHOOK_MAX_ATTEMPTS="4",
             NOTIFIKASI_METRICS_PORT=str(self.notifikasi_metrics_port),
+            # webhooks: the tests' receivers, plain http on this machine, and nothing
+            # else (an address the fuzzer makes up is refused, never posted to)
+            NOTIFIKASI_WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+            NOTIFIKASI_WEBHOOK_ALLOWED_ONLY="true",
         )
         self.env.update(extra_env or {})
         self.supervisor: subprocess.Popen | None = None

@@ -19,6 +19,23 @@ _HOST = (
 )
 WEBHOOK_URL = f"^https?://{_HOST}(:[0-9]{{1,5}})?(/|[/?#][!-~]+)?$"
 
+# The events the national role may subscribe to: those that describe no person. A report
+# event names a partner, a month and the report's state; a partner event the partner's
+# public data, which national reads at GET /api/v1/partners anyway. Never a referral
+# event: one record per referral (pseudonym, sex, age group, times), what the monthly
+# export's small-cell suppression exists to keep from national. Nor notification_sent /
+# _failed: one per delivery of such an event, they tell when a referral moved and at
+# which partner. Nor an agreement's: contracts, which national reads nowhere either.
+NATIONAL_EVENT_TYPES: tuple[str, ...] = (
+    "partner_registered",
+    "partner_updated",
+    "report_due_soon",
+    "report_overdue",
+    "report_submitted",
+    "report_approved",
+    "report_returned",
+)
+
 
 class Notification(Schema):
     id = fields.String()
@@ -109,7 +126,10 @@ class Webhook(Schema):
 
 class WebhookCreated(Webhook):
     secret = fields.String(
-        metadata={"description": "Kunci HMAC-SHA256 tanda tangan; ditampilkan sekali saja."}
+        metadata={
+            "description": "Rahasia Standard Webhooks (whsec_ dan base64) untuk memeriksa "
+            "tanda tangan; ditampilkan sekali saja."
+        }
     )
 
 

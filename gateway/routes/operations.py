@@ -4,7 +4,6 @@ from pathlib import Path
 
 import eventlet
 import swagger_ui_bundle
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from werkzeug.security import safe_join
 from werkzeug.wrappers import Response
 
@@ -100,17 +99,6 @@ class OperationsRoutes:
             }
             return json_response(body, 503)
         return {"status": "ok", "services": report, "consumers": consumers}
-
-    @endpoint(
-        "GET",
-        "/metrics",
-        "Metrik Prometheus",
-        roles=None,
-        tags=("operasi",),
-        produces=("text/plain",),
-    )
-    def metrics(self, request, caller, data, params):
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
 
     @endpoint("GET", "/openapi.json", "Dokumen OpenAPI", roles=None, tags=("operasi",))
     def openapi(self, request, caller, data, params):

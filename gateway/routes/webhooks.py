@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from bersinar.contracts import notifications as contracts
+from bersinar.errors import WebhookTargetRefused
 from gateway.http import endpoint, page_of, validated_json
 from gateway.schemas import Page
 
@@ -11,13 +12,21 @@ class WebhookRoutes:
     @endpoint(
         "POST",
         "/api/v1/webhooks",
-        "Langganan webhook: peristiwa dikirim sebagai JSON bertanda tangan HMAC-SHA256 "
-        "(header X-Bersinar-Signature: t=<unix>,v1=<hex>); rahasia ditampilkan sekali",
+        "Langganan webhook: peristiwa dikirim ke alamat https publik sebagai JSON bertanda "
+        "tangan Standard Webhooks (header webhook-id, webhook-timestamp, webhook-signature); "
+        "rahasia ditampilkan sekali. Peran national hanya boleh berlangganan "
+        + ", ".join(contracts.NATIONAL_EVENT_TYPES)
+        + " (lainnya 403)",
         roles=SUBSCRIBERS,
         body=contracts.WebhookCreate,
         response=contracts.WebhookCreated,
         status=201,
         creates={"subscription_id": "/id"},
+        rules={
+            WebhookTargetRefused.code: "alamat yang tidak boleh dituju: bukan https, atau "
+            "nama atau alamat yang menuju mesin ini, jaringan privat, link-local atau layanan "
+            "metadata awan (kecuali host yang diizinkan admin), atau nama yang tidak ada di DNS"
+        },
         example={
             "url": "https://penerima.example/bersinar/peristiwa",
             "event_types": ["referral_requested", "report_submitted"],

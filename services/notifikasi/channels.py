@@ -1,6 +1,6 @@
-"""The ways out of notifikasi: SMTP, signed webhook POSTs, and SMS / WhatsApp through a
-provider adapter (apprise) configured by URL. Each call is bounded by a timeout; blocking
-libraries are fine because the process is monkey-patched by eventlet.
+"""The ways out of notifikasi: SMTP, signed webhook POSTs to checked addresses, and SMS /
+WhatsApp through a provider adapter (apprise) configured by URL. Each call is bounded by
+a timeout; blocking libraries are fine because the process is monkey-patched by eventlet.
 
 A sender raises on failure (the worker records and retries); ``PermanentDeliveryError``
 means no retry can help."""
@@ -9,18 +9,21 @@ from __future__ import annotations
 
 import json
 import smtplib
+import socket
 import ssl
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
 
 with warnings.catch_warnings():  # apprise's plugins import imghdr (deprecated) lazily:
     warnings.simplefilter("ignore", DeprecationWarning)  # import it once here, quietly
@@ -28,6 +31,7 @@ with warnings.catch_warnings():  # apprise's plugins import imghdr (deprecated) 
 
     import apprise
 
+from bersinar.errors import WebhookTargetRefused
 from services.notifikasi import domain
 from services.notifikasi.domain import PermanentDeliveryError
 
@@ -39,6 +43,11 @@ def as_list(value: Any) -> list[str]:
     if isinstance(value, list | tuple):
         return [str(v).strip() for v in value if str(v).strip()]
     return [v.strip() for v in str(value).split(",") if v.strip()]
+
+
+def as_flag(value: Any) -> bool:
+    """A yes/no from config: YAML's booleans, or true/yes/1 as text."""
+    return str(value).strip().lower() in ("true", "yes", "1")
 
 
 SMTP_TLS_MODES = {
@@ -131,9 +140,115 @@ class EmailChannel:
             client.close()
 
 
+def resolve(host: str, port: int) -> list[str]:
+    """Every address of a name (an address is its own), as the system's resolver gives
+    them, in its order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+class UnresolvedTarget(WebhookTargetRefused):
+    """The name has no address now: refused at subscription; at delivery, a failure
+    that a later attempt may not meet (DNS down)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A webhook address checked against the policy, with the addresses it was checked
+    at: the request goes to one of these, not to what the name resolves to later."""
+
+    scheme: str
+    host: str
+    port: int
+    netloc: str  # host[:port] as written: the Host header
+    path: str  # path and query
+    addresses: tuple[str, ...]
+
+    def url_at(self, address: str) -> str:
+        at = f"[{address}]" if ":" in address else address
+        return f"{self.scheme}://{at}:{self.port}{self.path}"
+
+
+class WebhookTargets:
+    """Checks a webhook address when it is subscribed and again before every delivery:
+    ``domain.TargetPolicy`` on the scheme and on every address the name resolves to."""
+
+    def __init__(self, policy: domain.TargetPolicy, resolver: Callable | None = None):
+        self.policy = policy
+        self.resolver = resolver
+
+    def check(self, url: str) -> Target:
+        """The target, or ``WebhookTargetRefused`` with the reason in Indonesian."""
+        parts = urlsplit(url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        try:
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError:
+            port = 0
+        if not host or not 0 < port < 65536 or scheme not in ("http", "https"):
+            raise _refused("Alamat http(s) tidak sah.")
+        reason = self.policy.refusal_before_resolving(scheme, host, port)
+        if reason is not None:
+            raise _refused(reason)
+        try:
+            addresses = (self.resolver or resolve)(host, port)
+        except (OSError, UnicodeError):
+            addresses = []
+        if not addresses:
+            raise _refused(f"Nama host {host} tidak ditemukan di DNS.", UnresolvedTarget)
+        reason = self.policy.refusal(host, port, addresses)
+        if reason is not None:
+            raise _refused(reason)
+        path = parts.path or "/"
+        path += f"?{parts.query}" if parts.query else ""
+        return Target(scheme, host, port, parts.netloc, path, tuple(addresses))
+
+
+def _refused(reason: str, kind: type[WebhookTargetRefused] = WebhookTargetRefused):
+    return kind(reason, errors={"url": [reason]})
+
+
+class _PinnedHost(HTTPAdapter):
+    """An adapter for a URL written with the checked address: the connection goes to
+    that address, while TLS speaks to the name (SNI) and checks the certificate against
+    it, as if the name had been resolved by urllib3 (which would resolve it again)."""
+
+    def __init__(self, hostname: str):
+        self.hostname = hostname
+        super().__init__()
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        if host_params["scheme"] == "https":
+            pool_kwargs.update(server_hostname=self.hostname, assert_hostname=self.hostname)
+        return host_params, pool_kwargs
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    """Refused or timed out while connecting: nothing was sent, another address may
+    be tried."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(exc, requests.ConnectTimeout) or isinstance(reason, NewConnectionError)
+
+
 class WebhookChannel:
-    def __init__(self, connect_timeout: float = 3.0, read_timeout: float = 10.0):
+    """Standard Webhooks POSTs (docs/webhooks.md), each to an address checked just
+    before it is sent (a name that now resolves to a private address is refused: DNS
+    rebinding), never through a proxy of the environment, never following a redirect.
+    ``verify``: True (the system's CAs) or a CA bundle's path."""
+
+    def __init__(
+        self,
+        targets: WebhookTargets | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        verify: bool | str = True,
+    ):
+        self.targets = targets or WebhookTargets(domain.TargetPolicy())
         self.timeout = (connect_timeout, read_timeout)
+        self.verify = verify
 
     @staticmethod
     def body(envelope: dict[str, Any]) -> bytes:
@@ -147,23 +262,45 @@ class WebhookChannel:
         envelope: dict[str, Any],
         now: float | None = None,
     ) -> None:
+        try:
+            target = self.targets.check(url)
+        except UnresolvedTarget as exc:
+            raise RuntimeError(exc.detail) from None
+        except WebhookTargetRefused as exc:
+            raise PermanentDeliveryError("TARGET_REFUSED", exc.detail) from None
         body = self.body(envelope)
-        timestamp = int(now if now is not None else time.time())
-        response = requests.post(
-            url,
-            data=body,
-            headers={
-                "Content-Type": "application/json",
-                "User-Agent": "Bersinar-Webhook/1",
-                domain.SIGNATURE_HEADER: domain.signature(secret, timestamp, body),
-                domain.DELIVERY_HEADER: delivery_id,
-                domain.EVENT_HEADER: envelope["event_type"],
-            },
-            timeout=self.timeout,
-            allow_redirects=False,
-        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Bersinar-Webhook/1",
+            "Host": target.netloc,
+            **domain.signed_headers(
+                secret, delivery_id, int(now if now is not None else time.time()), body
+            ),
+            domain.DELIVERY_HEADER: delivery_id,
+            domain.EVENT_HEADER: envelope["event_type"],
+        }
+        for number, address in enumerate(target.addresses, start=1):
+            try:
+                response = self._post(target, address, body, headers)
+                break
+            except requests.ConnectionError as exc:
+                if number == len(target.addresses) or not _never_connected(exc):
+                    raise
         if not 200 <= response.status_code < 300:
             raise RuntimeError(f"HTTP {response.status_code} dari penerima webhook")
+
+    def _post(self, target: Target, address: str, body: bytes, headers: dict[str, str]):
+        with requests.Session() as session:
+            session.trust_env = False  # a proxy would resolve the name again
+            session.mount(f"{target.scheme}://", _PinnedHost(target.host))
+            return session.post(
+                target.url_at(address),
+                data=body,
+                headers=headers,
+                timeout=self.timeout,
+                allow_redirects=False,
+                verify=self.verify,
+            )
 
 
 class PhoneChannel:
@@ -239,7 +376,15 @@ class Channels:
         )
         return cls(
             email=EmailChannel(smtp),
-            webhook=WebhookChannel(read_timeout=float(config.get("WEBHOOK_TIMEOUT") or 10)),
+            webhook=WebhookChannel(
+                WebhookTargets(
+                    domain.TargetPolicy(
+                        domain.parse_allowed_hosts(config.get("WEBHOOK_ALLOW_HOSTS")),
+                        as_flag(config.get("WEBHOOK_ALLOWED_ONLY")),
+                    )
+                ),
+                read_timeout=float(config.get("WEBHOOK_TIMEOUT") or 10),
+            ),
             sms=PhoneChannel("SMS", str(config.get("SMS_URL") or "")),
             whatsapp=PhoneChannel("WhatsApp", str(config.get("WHATSAPP_URL") or "")),
         )

@@ -1,5 +1,6 @@
 """Who is told of what, through which channel, in which words; how a webhook delivery is
-signed and how a failed delivery is retried. Plain Python: no nameko, no SQL.
+signed, where a webhook may go and how a failed delivery is retried. Plain Python: no
+nameko, no SQL, no network.
 
 Routing is data (``ROUTES``, ``DEFAULT_CHANNELS``), overridden per recipient and event
 type by the recipient's preferences. Templates are Bahasa Indonesia, rendered by Jinja2 in
@@ -8,20 +9,23 @@ if an event carried it (the partner opens the referral in Bersinar for that)."""
 
 from __future__ import annotations
 
+import base64
 import functools
-import hashlib
-import hmac
+import ipaddress
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
+from standardwebhooks import Webhook
 
 from bersinar import codes
 from bersinar.contracts import events
+from bersinar.contracts.notifications import NATIONAL_EVENT_TYPES
 
 # --- what there is ----------------------------------------------------------------------
 
@@ -499,34 +503,142 @@ def address_notice(recipient: str, channel: str, name: str | None = None) -> Ren
 
 # --- webhooks ---------------------------------------------------------------------------
 
-SIGNATURE_HEADER = "X-Bersinar-Signature"
 DELIVERY_HEADER = "X-Bersinar-Delivery"
 EVENT_HEADER = "X-Bersinar-Event"
 SECRET_PREFIX = "whsec_"
 
 
 def new_webhook_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    """A Standard Webhooks secret: ``whsec_`` and 32 random bytes in standard base64,
+    which every receiver's library decodes to the same key."""
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def signature(secret: str, timestamp: int, body: bytes) -> str:
-    """``t=<unix>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>``: the timestamp is signed
-    too, so a captured delivery cannot be replayed later with a new time."""
-    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
-    return f"t={timestamp},v1={mac.hexdigest()}"
+def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The Standard Webhooks headers of one request: ``webhook-id`` (the delivery's id,
+    the same on every attempt, so a receiver can drop a resend), ``webhook-timestamp``
+    (unix seconds, signed too, so a captured request cannot be replayed later) and
+    ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``)."""
+    moment = datetime.fromtimestamp(timestamp, tz=UTC)
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": Webhook(secret).sign(message_id, moment, body.decode()),
+    }
 
 
-def verify_signature(secret: str, header: str, body: bytes, now: int, tolerance: int = 300) -> bool:
-    """What a receiver does: recompute, compare in constant time, refuse stale ones."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        timestamp = int(parts["t"])
-    except (KeyError, ValueError):
-        return False
-    if abs(now - timestamp) > tolerance:
-        return False
-    expected = signature(secret, timestamp, body)
-    return hmac.compare_digest(expected, f"t={timestamp},v1={parts.get('v1', '')}")
+def subscribable(role: str, event_types: Iterable[str]) -> list[str]:
+    """What a subscription of ``role`` is told of: ``national`` only the events that
+    describe no person (``NATIONAL_EVENT_TYPES``), whatever it asked for before that
+    rule; everyone else what it asked for."""
+    if role == "national":
+        return [t for t in event_types if t in NATIONAL_EVENT_TYPES]
+    return list(event_types)
+
+
+# --- webhook targets ----------------------------------------------------------------------
+
+# Cloud metadata services: never a receiver, even for a host the admin allowed
+# (AWS/GCP/Azure/OpenStack's 169.254.169.254, AWS's IPv6 one, Alibaba's).
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254", "100.100.100.200")
+)
+# Networks of an organisation (RFC 1918, and IPv6's unique local addresses).
+PRIVATE_NETWORKS = tuple(
+    ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# What a kind of address is called in a refusal; the kinds a host named in
+# WEBHOOK_ALLOW_HOSTS may still reach (a receiver on this machine or the office network).
+ADDRESS_KINDS = {
+    "metadata": "layanan metadata awan",
+    "unspecified": "alamat tak tertentu",
+    "loopback": "loopback (mesin ini sendiri)",
+    "link-local": "link-local",
+    "multicast": "multicast",
+    "private": "jaringan privat",
+    "reserved": "alamat khusus yang bukan alamat publik internet",
+}
+ALLOWED_HOST_KINDS = frozenset({"loopback", "private", "reserved"})
+
+
+def address_kind(address: str) -> str | None:
+    """Why an address is no webhook receiver (a key of ``ADDRESS_KINDS``), or None for a
+    public internet address. An IPv4 address written as IPv6 (``::ffff:10.0.0.1``, or
+    NAT64's ``64:ff9b::a00:1``) is judged as the IPv4 address it is."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    elif ip.version == 6 and ip in NAT64:  # a NAT64 gateway would carry it to that IPv4
+        ip = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip in METADATA_ADDRESSES:
+        return "metadata"
+    for kind, test in (
+        ("unspecified", ip.is_unspecified),
+        ("loopback", ip.is_loopback),
+        ("link-local", ip.is_link_local),
+        ("multicast", ip.is_multicast),
+        ("private", any(ip in network for network in PRIVATE_NETWORKS)),
+    ):
+        if test:
+            return kind
+    return None if ip.is_global else "reserved"
+
+
+@dataclass(frozen=True)
+class AllowedHost:
+    """A host (and, if given, its port) an admin allowed over plain http and to a
+    loopback or private address: ``hooks.kantor.local``, ``127.0.0.1:8443``, ``[::1]``."""
+
+    host: str
+    port: int | None = None
+
+    @classmethod
+    def parse(cls, entry: str) -> AllowedHost:
+        parts = urlsplit(f"//{entry.strip()}")
+        if not parts.hostname:
+            raise ValueError(f"not a host[:port]: {entry!r}")
+        return cls(parts.hostname.lower(), parts.port)
+
+    def matches(self, host: str, port: int) -> bool:
+        return self.host == host.lower() and self.port in (None, port)
+
+
+def parse_allowed_hosts(value: Any) -> tuple[AllowedHost, ...]:
+    """``WEBHOOK_ALLOW_HOSTS``: a YAML list or a comma-separated text of host[:port]."""
+    entries = value if isinstance(value, list | tuple) else str(value or "").split(",")
+    return tuple(AllowedHost.parse(str(e)) for e in entries if str(e).strip())
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """Where webhooks may go: https to public internet addresses; plain http and
+    loopback or private addresses only for a host in ``allowed``; with ``allowed_only``,
+    nowhere but those hosts (a closed network, or a test system that must send nothing
+    off the machine)."""
+
+    allowed: tuple[AllowedHost, ...] = ()
+    allowed_only: bool = False
+
+    def is_allowed(self, host: str, port: int) -> bool:
+        return any(a.matches(host, port) for a in self.allowed)
+
+    def refusal_before_resolving(self, scheme: str, host: str, port: int) -> str | None:
+        if self.allowed_only and not self.is_allowed(host, port):
+            return "Host ini tidak termasuk penerima webhook yang diizinkan admin sistem ini."
+        if scheme != "https" and not self.is_allowed(host, port):
+            return "Alamat webhook harus memakai https."
+        return None
+
+    def refusal(self, host: str, port: int, addresses: Iterable[str]) -> str | None:
+        """Why the resolved addresses of a target are refused, or None: every address
+        is checked (a name with one private address among public ones is refused)."""
+        allowed = self.is_allowed(host, port)
+        for address in addresses:
+            kind = address_kind(address)
+            if kind is not None and not (allowed and kind in ALLOWED_HOST_KINDS):
+                return f"Alamat webhook menuju {ADDRESS_KINDS[kind]}, yang tidak boleh dituju."
+        return None
 
 
 # --- retries ----------------------------------------------------------------------------

@@ -22,11 +22,12 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bersinar.codes import local_date
+from bersinar.contracts.notifications import NATIONAL_EVENT_TYPES
 from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
-from bersinar.errors import NotFound
+from bersinar.errors import Forbidden, NotFound
 from services.notifikasi import domain
-from services.notifikasi.channels import Channels
+from services.notifikasi.channels import Channels, WebhookTargets
 from services.notifikasi.domain import PermanentDeliveryError, RetryPolicy
 from services.notifikasi.models import (
     Delivery,
@@ -119,7 +120,10 @@ def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
         rows = uow.session.scalars(
             select(WebhookSubscription).where(WebhookSubscription.deleted_at.is_(None))
         )
-        uow.memo["subscriptions"] = [(s.id, list(s.event_types or [])) for s in rows]
+        # a national subscription made before its rule is told only what the rule allows
+        uow.memo["subscriptions"] = [
+            (s.id, domain.subscribable(s.owner_role, s.event_types or [])) for s in rows
+        ]
     return uow.memo["subscriptions"]
 
 
@@ -393,6 +397,11 @@ def _send(
         subscription = uow.session.get(WebhookSubscription, sub_id)
         if subscription is None or subscription.deleted_at is not None:
             raise PermanentDeliveryError("CANCELLED", "langganan webhook sudah dihapus")
+        if not domain.subscribable(subscription.owner_role, [delivery.event_type]):
+            # planned before its role was refused this event: not sent now either
+            raise PermanentDeliveryError(
+                "CANCELLED", f"peran {subscription.owner_role} tidak boleh menerima peristiwa ini"
+            )
         channels.webhook.send(delivery.id, subscription.url, subscription.secret, event)
         return
     audience = domain.recipient_kind(delivery.recipient)
@@ -634,8 +643,25 @@ def _webhook(s: WebhookSubscription) -> dict[str, Any]:
     }
 
 
-def create_webhook(uow: UnitOfWork, command: dict[str, Any], caller: dict[str, Any]):
-    """A new subscription; the answer carries the secret, the only time it is shown."""
+def create_webhook(
+    uow: UnitOfWork, command: dict[str, Any], caller: dict[str, Any], targets: WebhookTargets
+):
+    """A new subscription; the answer carries the secret, the only time it is shown.
+    national may be told only of events that describe no person (403 otherwise, not
+    a quiet narrowing: it asked for what its role may never have); the address is
+    checked (``WebhookTargets``) before anything is written."""
+    role = str(caller.get("role"))
+    forbidden = sorted(
+        set(command["event_types"]) - set(domain.subscribable(role, command["event_types"]))
+    )
+    if forbidden:
+        raise Forbidden(
+            "Peran national (sistem nasional BNN) hanya boleh berlangganan peristiwa yang "
+            f"tidak menyangkut perorangan ({', '.join(NATIONAL_EVENT_TYPES)}); tidak boleh: "
+            f"{', '.join(forbidden)}.",
+            errors={"event_types": forbidden},
+        )
+    targets.check(command["url"])
     subscription = WebhookSubscription(
         id=str(uuid.uuid4()),
         url=command["url"],

@@ -187,7 +187,9 @@ class NotifikasiService(ServiceBase):
     def create_webhook(self, payload, caller):
         command = WebhookCreate().load(payload or {})
         with self.uow() as uow:
-            created = handlers.create_webhook(uow, command, caller)
+            created = handlers.create_webhook(
+                uow, command, caller, self.outbound.channels.webhook.targets
+            )
             uow.commit()
         return created
 

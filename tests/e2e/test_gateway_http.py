@@ -164,7 +164,7 @@ def test_health_names_a_service_that_is_down(system):
         system.wait_healthy()
 
 
-def test_openapi_and_metrics_are_served_without_a_key(system):
+def test_openapi_is_served_without_a_key_and_metrics_only_on_their_own_port(system):
     spec = requests.get(system.base_url + "/openapi.json", timeout=10).json()
     operation = spec["paths"]["/api/v1/referrals"]["post"]
     schema_ref = operation["requestBody"]["content"]["application/json"]["schema"]
@@ -172,8 +172,13 @@ def test_openapi_and_metrics_are_served_without_a_key(system):
     assert {"201", "401", "403", "422", "503"} <= set(operation["responses"])
     client = spec["components"]["schemas"]["ClientInput"]
     assert set(client["required"]) == {"nik", "name", "birth_date", "sex"}
-    metrics = requests.get(system.base_url + "/metrics", timeout=10).text
-    assert 'bersinar_http_requests_total{method="GET",route="/health"' in metrics
+    assert "/metrics" not in spec["paths"]
+    # the API port has no /metrics, for anyone; GATEWAY_METRICS_PORT has them
+    for headers in ({}, system.headers()):
+        public = requests.get(system.base_url + "/metrics", headers=headers, timeout=10)
+        assert (public.status_code, public.json()["code"]) == (404, "NOT_FOUND")
+    metrics = requests.get(f"http://127.0.0.1:{system.gateway_metrics_port}/metrics", timeout=10)
+    assert 'bersinar_http_requests_total{method="GET",route="/health"' in metrics.text
 
 
 def test_what_the_document_forbids_is_refused_in_problem_json(system):

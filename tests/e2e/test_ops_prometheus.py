@@ -88,7 +88,7 @@ def _running_system(amqp_uri, vhost, encryption_keys, var_dirs):
     try:
         system.start_all(timeout=WAIT)  # patient: other suites share the two cores
         wait_for_partner_model(system, timeout=WAIT)
-        ports["gateway"] = system.port
+        ports["gateway"] = system.gateway_metrics_port
         system.metrics_ports = ports
         system.vhost = vhost
         yield system

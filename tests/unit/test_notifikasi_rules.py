@@ -1,11 +1,9 @@
 """notifikasi's rules without a broker: routing, preferences, templates per channel,
-webhook signatures, backoff (the delivery bookkeeping, in a database:
-tests/integration/test_notifikasi_bookkeeping.py)."""
+backoff (the delivery bookkeeping, in a database:
+tests/integration/test_notifikasi_bookkeeping.py; webhooks: test_notifikasi_webhooks.py)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -123,35 +121,6 @@ def test_dates_are_written_in_indonesian():
     assert domain.tanggal("2026-08-17") == "17 Agustus 2026"
     assert domain.tanggal(None) == "-"
     assert domain.tanggal("bukan tanggal") == "bukan tanggal"
-
-
-# --- webhook signatures -------------------------------------------------------------------
-
-
-def test_signature_is_hmac_sha256_over_timestamp_and_body():
-    body = b'{"event_type":"referral_accepted"}'
-    header = domain.signature("whsec_k", 1764300000, body)
-    expected = hmac.new(b"whsec_k", b"1764300000." + body, hashlib.sha256).hexdigest()
-    assert header == f"t=1764300000,v1={expected}"
-    assert domain.verify_signature("whsec_k", header, body, now=1764300010)
-
-
-@pytest.mark.parametrize(
-    "secret,body,now",
-    [
-        ("other-secret", b"{}", 1764300000),  # wrong secret
-        ("whsec_k", b'{"x":1}', 1764300000),  # body changed
-        ("whsec_k", b"{}", 1764300000 + 301),  # too old: a replay
-    ],
-)
-def test_a_forged_tampered_or_stale_signature_is_refused(secret, body, now):
-    header = domain.signature("whsec_k", 1764300000, b"{}")
-    assert not domain.verify_signature(secret, header, body, now=now)
-
-
-def test_secrets_are_random_and_prefixed():
-    first, second = domain.new_webhook_secret(), domain.new_webhook_secret()
-    assert first != second and first.startswith("whsec_") and len(first) > 40
 
 
 # --- backoff ------------------------------------------------------------------------------

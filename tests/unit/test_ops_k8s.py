@@ -64,9 +64,20 @@ def test_every_process_has_a_deployment_probed_on_health():
             annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
             assert annotations["prometheus.io/port"] == str(expected), name
     gateway = container(deployments["gateway"])
+    config = (ROOT / "gateway" / "config.yaml").read_text()
+    port = int(re.search(r"\nMETRICS_PORT: \$\{GATEWAY_METRICS_PORT:(\d+)\}", config).group(1))
+    assert gateway["ports"] == [
+        {"name": "http", "containerPort": 8000},
+        {"name": "metrics", "containerPort": port},
+    ]
+    annotations = deployments["gateway"]["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(port)
+    # the Service exposes the API only: metrics are scraped from the pod
+    (service,) = [s for s in of_kind("Service").values() if s["metadata"]["name"] == "gateway"]
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
     assert gateway["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    # alive while it answers at all: a service being down must not restart the gateway
-    assert gateway["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "http"}
+    # alive while the API answers at all: a service being down must not restart it
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/openapi.json", "port": "http"}
 
 
 def test_configuration_and_secrets_only_by_reference():

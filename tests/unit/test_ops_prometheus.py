@@ -223,7 +223,13 @@ def test_every_alert_has_severity_summary_and_a_runbook_section():
 
 
 def test_scrape_configs_cover_every_process_and_rabbitmq_on_the_documented_ports():
-    ports = {"gateway": 8000}
+    gateway = (ROOT / "gateway" / "config.yaml").read_text()
+    ports = {
+        "gateway": int(
+            re.search(r"METRICS_PORT: \$\{GATEWAY_METRICS_PORT:(\d+)\}", gateway).group(1)
+        )
+    }
+    assert ports["gateway"] != 8000  # never the API's port
     for service in COMPONENTS[1:]:
         config = (ROOT / "services" / service / "config.yaml").read_text()
         ports[service] = int(re.search(r"METRICS_PORT: \$\{\w+:(\d+)\}", config).group(1))
