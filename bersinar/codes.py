@@ -91,6 +91,25 @@ REFERRAL_STATUSES = {
     "dropped_out": "Putus layanan",
     "transferred": "Dialihkan",
 }
+# who may take each action on a referral (after FHIR Task: the receiving partner moves
+# the Task, BNNP's officers create, cancel and transfer); an admin may take any. The
+# gateway refuses every other role (403) before rujukan checks the referral's state.
+REFERRAL_ACTORS = {
+    "accept": "partner",
+    "reject": "partner",
+    "admit": "partner",
+    "complete": "partner",
+    "drop_out": "partner",
+    "cancel": "officer",
+    "transfer": "officer",
+}
+
+
+def referral_action_roles(action: str) -> tuple[str, ...]:
+    """The roles that may take ``action`` on a referral: its actor and an admin."""
+    return ("admin", REFERRAL_ACTORS[action])
+
+
 CONSENT_GIVERS = {"client": "Klien sendiri", "guardian": "Wali/keluarga"}
 REJECTION_REASONS = {
     "capacity_full": "Kapasitas penuh",

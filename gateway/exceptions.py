@@ -7,6 +7,11 @@ class BadRequest(DomainError):
     title = "Permintaan tidak dapat dibaca"
 
 
+class BodyTooDeep(BadRequest):
+    code = "BODY_TOO_DEEP"
+    title = "Isi permintaan bersarang terlalu dalam"
+
+
 class Unauthorized(DomainError):
     code = "UNAUTHORIZED"
     status = 401

@@ -32,6 +32,7 @@ from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway import idempotency
 from gateway.exceptions import (
     BadRequest,
+    BodyTooDeep,
     PayloadTooLarge,
     RoleForbidden,
     ServiceUnavailable,
@@ -201,11 +202,53 @@ def read_json(request, max_bytes: int) -> Any:
     if request.mimetype != "application/json":
         raise UnsupportedMediaType("Kirim isi permintaan sebagai Content-Type: application/json.")
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise BodyTooDeep(_TOO_DEEP) from None
     except (UnicodeDecodeError, ValueError) as exc:
+        # a number of more than 4,300 digits is also a ValueError (Python's own limit)
         raise BadRequest("Isi permintaan bukan JSON yang sah.") from exc
+    if json_depth(parsed) > MAX_JSON_DEPTH:
+        raise BodyTooDeep(_TOO_DEEP)
     request.environ[RAW_JSON_KEY] = parsed
     return parsed
+
+
+# no body of the API nests deeper than four levels; far deeper ones would only be walked
+# by every layer that reads them (validation, the RPC's serializer), each recursing
+MAX_JSON_DEPTH = 32
+_TOO_DEEP = f"Isi permintaan bersarang lebih dari {MAX_JSON_DEPTH} tingkat."
+
+
+def json_depth(value: Any) -> int:
+    """How deep objects and arrays nest in a parsed body (a scalar is 0), walked without
+    recursion so that no depth can exhaust the stack."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            inner = item.values()
+        elif isinstance(item, list):
+            inner = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((each, depth + 1) for each in inner)
+    return deepest
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259) though Python's reader takes them
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (float("inf"), float("-inf")):
+        raise ValueError("a number too large for a double")
+    return number
 
 
 def has_body(request) -> bool:
@@ -227,22 +270,27 @@ def check_path(url_args: dict[str, str]) -> None:
             raise ValidationFailed(detail, errors={name: exc.messages}) from None
 
 
-def refuse_nul(value: Any, where: str) -> None:
-    """A NUL character has no place in any text here, and PostgreSQL cannot store it:
-    refuse it at the door as bad input, wherever it hides."""
+# NUL, and the halves of a surrogate pair standing alone (JSON's "\ud800" escape reads as
+# one): text no database here can store and no person can have typed
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def refuse_unstorable(value: Any, where: str) -> None:
+    """Text that PostgreSQL cannot store is bad input: refused at the door, wherever it
+    hides (a key, a value, a path segment, a query)."""
     if isinstance(value, str):
-        if "\x00" in value:
+        if _UNSTORABLE.search(value):
             raise ValidationFailed(
-                "Teks tidak boleh memuat karakter NUL.",
-                errors={where: ["Karakter NUL tidak diperbolehkan."]},
+                "Teks tidak boleh memuat karakter NUL atau surrogate yang berdiri sendiri.",
+                errors={where: ["Karakter ini tidak diperbolehkan."]},
             )
     elif isinstance(value, dict):
         for key, inner in value.items():
-            refuse_nul(key, where)
-            refuse_nul(inner, f"{where}.{key}" if where else str(key))
+            refuse_unstorable(key, where)
+            refuse_unstorable(inner, f"{where}.{key}" if where else str(key))
     elif isinstance(value, list):
         for inner in value:
-            refuse_nul(inner, where)
+            refuse_unstorable(inner, where)
 
 
 def page_of(items: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
@@ -334,12 +382,12 @@ def endpoint(
                     self.rate_limiter.check(caller.key_id)
                     if caller.role not in roles:
                         raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
-                refuse_nul(url_args, "path")
+                refuse_unstorable(url_args, "path")
                 check_path(url_args)
-                refuse_nul(request.args.to_dict(flat=False), "query")
+                refuse_unstorable(request.args.to_dict(flat=False), "query")
                 sent = body is not None and (body_required or has_body(request))
                 raw = read_json(request, self.max_body_bytes) if sent else None
-                refuse_nul(raw, "body")
+                refuse_unstorable(raw, "body")
                 replay = None
                 if (
                     method == "POST"

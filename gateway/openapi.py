@@ -16,10 +16,11 @@ from gateway.schemas import PATH_PARAMETERS, Problem
 
 _URL_ARG = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
 _ERRORS = {
-    "400": "Permintaan tidak dapat dibaca (bukan JSON, Idempotency-Key tidak sah)",
+    "400": "Permintaan tidak dapat dibaca (bukan JSON, bersarang lebih dari 32 tingkat, "
+    "Idempotency-Key tidak sah)",
     "401": "Kunci API tidak ada atau tidak berlaku",
-    "403": "Peran tidak berwenang untuk layanan atau bidang ini",
-    "404": "Data tidak ditemukan (termasuk milik mitra lain)",
+    "403": "Peran ini tidak pernah boleh melakukan ini, apa pun keadaan datanya",
+    "404": "Data tidak ditemukan (termasuk milik mitra lain, juga sebagai filter daftar)",
     "409": "Bertentangan dengan keadaan data",
     "413": "Isi permintaan terlalu besar",
     "415": "Isi permintaan bukan application/json",
@@ -163,6 +164,15 @@ def _links(route: Route) -> dict[str, Any]:
 
 # the version of the published documents (OpenAPI, AsyncAPI)
 API_VERSION = "1"
+DESCRIPTION = (
+    "Jaringan lembaga rehabilitasi mitra BNN Provinsi Bengkulu.\n\n"
+    "Setiap penolakan berupa application/problem+json dengan `code` yang tetap. Satu "
+    "aturan penolakan: 401 tanpa kunci yang berlaku; 403 `FORBIDDEN` bila peran pemanggil "
+    "tidak pernah boleh melakukan tindakan itu (apa pun keadaan datanya); 404 `NOT_FOUND` "
+    "bila data milik mitra lain, untuk membaca, bertindak, maupun sebagai filter daftar "
+    "(seolah-olah tidak ada); 409 bila keadaan data tidak mengizinkan tindakan itu; 422 "
+    "bila isian tidak sah (pesan per bidang dalam bahasa Indonesia)."
+)
 
 
 def build_spec() -> dict[str, Any]:
@@ -171,7 +181,7 @@ def build_spec() -> dict[str, Any]:
         title="Bersinar API",
         version=API_VERSION,
         openapi_version="3.0.3",
-        info={"description": "Jaringan lembaga rehabilitasi mitra BNN Provinsi Bengkulu."},
+        info={"description": DESCRIPTION},
         plugins=[plugin],
     )
     spec.components.security_scheme("apiKey", {"type": "http", "scheme": "bearer"})

@@ -9,7 +9,7 @@ import swagger_ui_bundle
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from bersinar import codes
-from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of
+from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of, page_limit
 from bersinar.contracts.reports import PERIOD, ReviewInput
 
 # what mitra makes a partner's id of (a chosen slug, or one made of the name), never a
@@ -115,7 +115,7 @@ class ApiKeyCreated(ApiKey):
 
 
 class Page(StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = page_limit()
     cursor = fields.String(
         load_default=None,
         validate=FullMatch(r"^[0-9]{1,6}$", error="Kursor tidak sah."),

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from bersinar.codes import REFERRAL_ACTORS
 from bersinar.contracts.events import EVENT_TYPES, check_payload
 from bersinar.envelope import make_event, utcnow
 from services.laporan import handlers as laporan_handlers
@@ -214,11 +215,12 @@ def referral_story(
     ]
     for status, moment in moves:
         before = model.status
-        action, role = next(
-            (action, role)
-            for action, (leaves, enters, role) in rujukan_domain.TRANSITIONS.items()
+        action = next(
+            action
+            for action, (leaves, enters) in rujukan_domain.TRANSITIONS.items()
             if enters == status and before in leaves
         )
+        role = REFERRAL_ACTORS[action]
         if action in ("accept", "reject"):
             model.responded_at = moment
         if action == "reject":

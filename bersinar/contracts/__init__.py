@@ -9,6 +9,8 @@ from collections.abc import Iterable
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from bersinar.contracts.messages import SCHEMA_MESSAGES, indonesian
+
 # a text without NUL that is not blank: it holds a character ``str.strip()`` keeps
 # (spelt out, since ``\s`` differs between Python and the document's regular expressions)
 NOT_BLANK = (
@@ -25,10 +27,51 @@ def one_of(codes: Iterable[str]) -> validate.OneOf:
 
 
 class StrictSchema(Schema):
-    """Unknown fields are refused, never silently dropped."""
+    """Unknown fields are refused, never silently dropped; every error is in Indonesian
+    (bersinar.contracts.messages)."""
+
+    error_messages = SCHEMA_MESSAGES
 
     class Meta:
         unknown = RAISE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        indonesian(field_obj)
+
+
+class QueryInteger(fields.Integer):
+    """An integer of a query string: ASCII digits, a minus at most (Python's ``int()``
+    also reads "+5", " 5 ", "1_000" and the digits of every script). Over RPC the value
+    may already be an int."""
+
+    default_error_messages = {"invalid": "Harus bilangan bulat, ditulis dengan angka 0-9."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not (
+            isinstance(value, int)
+            or (isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,9}", value))
+        ):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QueryBoolean(fields.Boolean):
+    """A yes/no of a query string: ``true`` or ``false`` as the document says
+    (marshmallow's Boolean also reads "yes", "on", "1", "T")."""
+
+    default_error_messages = {"invalid": "Harus true atau false."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool):
+            return value
+        if value not in ("true", "false"):
+            raise self.make_error("invalid")
+        return value == "true"
+
+
+def page_limit() -> QueryInteger:
+    """How many items one page of a list holds: 50 unless asked, 200 at most."""
+    return QueryInteger(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class FullMatch(validate.Regexp):

@@ -6,7 +6,14 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from bersinar import codes
-from bersinar.contracts import FullMatch, StrictSchema, one_of
+from bersinar.contracts import (
+    FullMatch,
+    QueryBoolean,
+    StrictBoolean,
+    StrictSchema,
+    one_of,
+    page_limit,
+)
 from bersinar.contracts.events import EVENT_TYPES
 
 # an http(s) address by name (one label, or several ending in one of 2 or more
@@ -54,11 +61,11 @@ class NotificationPage(Schema):
 
 
 class ReadMark(StrictSchema):
-    read = fields.Boolean(load_default=True)
+    read = StrictBoolean(load_default=True)
 
 
 class DeliveryQuery(StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = page_limit()
     cursor = fields.String(load_default=None, validate=validate.Length(max=64))
     event_id = fields.String(load_default=None, validate=validate.Length(max=36))
     event_type = fields.String(load_default=None, validate=one_of(EVENT_TYPES))
@@ -157,7 +164,7 @@ class PreferencesQuery(StrictSchema):
 
 
 class InboxQuery(StrictSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = page_limit()
     cursor = fields.String(load_default=None, validate=validate.Length(max=64))
     partner_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
     recipient = fields.String(
@@ -165,4 +172,4 @@ class InboxQuery(StrictSchema):
         validate=validate.OneOf(("role:admin", "role:officer")),
         metadata={"description": "Admin saja: kotak masuk peran (role:admin, role:officer)."},
     )
-    unread = fields.Boolean(load_default=None, allow_none=True)
+    unread = QueryBoolean(load_default=None, allow_none=True)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bersinar import codes
-from bersinar.contracts import Date, FullMatch, StrictSchema, one_of
+from bersinar.contracts import Date, FullMatch, QueryBoolean, StrictSchema, one_of
 
 # /api/v1/partners/match is a route: no partner is called so
 RESERVED_IDS = ("match",)
@@ -235,5 +235,5 @@ class PartnerFilter(StrictSchema):
     sex = fields.String(validate=one_of(codes.SEXES))
     service_type = fields.String(validate=one_of(codes.SERVICE_TYPES))
     kabupaten_kota = fields.String(validate=validate.Length(min=1, max=100))
-    has_capacity = fields.Boolean()
+    has_capacity = QueryBoolean()
     status = fields.String(validate=one_of(codes.PARTNER_STATUSES))

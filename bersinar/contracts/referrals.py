@@ -15,6 +15,7 @@ from bersinar.contracts import (
     StrictBoolean,
     StrictSchema,
     one_of,
+    page_limit,
 )
 
 # ids of referrals, clients, partners, API keys: plain text that is safe in a query
@@ -109,7 +110,7 @@ TRANSITION_ACTIONS = ("accept", "reject", "admit", "complete", "drop-out", "canc
 
 def _page_fields():
     return {
-        "limit": fields.Integer(load_default=50, validate=validate.Range(min=1, max=200)),
+        "limit": page_limit(),
         "cursor": fields.String(load_default=None, validate=PLAIN_ID),
     }
 

@@ -27,7 +27,7 @@ from bersinar.metrics import HTTP_DURATION, HTTP_REQUESTS
 from gateway.console import labels
 from gateway.console.accounts import SignedIn
 from gateway.exceptions import RoleForbidden
-from gateway.http import ROUTES, http, refuse_nul
+from gateway.http import ROUTES, http, refuse_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -178,8 +178,8 @@ def page(method: str, path: str, roles: tuple[str, ...] | None = codes.PEOPLE):
             user = None
             try:
                 request.max_content_length = self.max_body_bytes
-                refuse_nul(url_args, "path")
-                refuse_nul(request.args.to_dict(flat=False), "query")
+                refuse_unstorable(url_args, "path")
+                refuse_unstorable(request.args.to_dict(flat=False), "query")
                 user = self.console_session(request)
                 if roles is not None:
                     if user is None:
@@ -189,7 +189,7 @@ def page(method: str, path: str, roles: tuple[str, ...] | None = codes.PEOPLE):
                     if user.role not in roles:
                         raise RoleForbidden("Peran Anda tidak boleh memakai halaman ini.")
                     if method == "POST":
-                        refuse_nul(request.form.to_dict(flat=False), "form")
+                        refuse_unstorable(request.form.to_dict(flat=False), "form")
                         if not tokens_match(user.csrf_token, request.form.get("csrf", "")):
                             raise CsrfRefused(
                                 "Formulir ini kedaluwarsa atau tidak berasal dari konsol. "

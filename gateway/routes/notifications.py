@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from bersinar.codes import PEOPLE
 from bersinar.contracts import notifications as contracts
+from bersinar.errors import NotFound
+from gateway.exceptions import RoleForbidden
 from gateway.http import KEYSET_PAGE, endpoint, require, validated_json
 
 
 def inbox_of(caller, partner_id: str | None = None, recipient: str | None = None) -> str | None:
     """Whose inbox a caller reads: a partner its own, an officer the officers', an admin
-    any (one partner's, a role's, or all of them)."""
+    any (one partner's, a role's, or all of them). A role's inbox a caller's role may
+    never read is refused (403); another partner's inbox is as if absent (404)."""
     if caller.role == "partner":
         require(not recipient, "Mitra hanya melihat kotak masuknya sendiri.")
-        require(
-            not partner_id or partner_id == caller.partner_id,
-            "Mitra hanya melihat kotak masuknya sendiri.",
-        )
+        if partner_id and partner_id != caller.partner_id:
+            raise NotFound("Kotak masuk tidak ditemukan.")
         return f"partner:{caller.partner_id}"
     if caller.role == "officer":
         require(
@@ -128,5 +129,8 @@ class NotificationRoutes:
         if caller.role == "admin":
             return requested or "role:admin"
         own = inbox_of(caller)
-        require(requested in (None, own), "Hanya pilihan Anda sendiri yang dapat diatur.")
-        return own
+        if requested in (None, own):
+            return own
+        if caller.role == "partner" and requested.startswith("partner:"):
+            raise NotFound("Pilihan penerima ini tidak ditemukan.")
+        raise RoleForbidden("Hanya pilihan Anda sendiri yang dapat diatur.")

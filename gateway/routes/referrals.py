@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import logging
 
-from bersinar.codes import STAFF
+from bersinar.codes import STAFF, referral_action_roles
 from bersinar.contracts import referrals as contracts
 from gateway.http import KEYSET_PAGE, endpoint, validated_json
 from gateway.idempotency import request_key
@@ -126,7 +126,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/accept",
         "Terima rujukan (mitra penerima)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("accept"),
         body=contracts.TransitionInput,
         body_required=False,
         rules=ELIGIBILITY,
@@ -140,7 +140,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/reject",
         "Tolak rujukan dengan alasan berkode (mitra penerima)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("reject"),
         body=contracts.RejectInput,
         response=contracts.Referral,
         example={"reason": "capacity_full", "note": "Rawat jalan penuh sampai akhir bulan."},
@@ -153,7 +153,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/admit",
         "Klien masuk layanan (mitra penerima)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("admit"),
         body=contracts.TransitionInput,
         body_required=False,
         response=contracts.Referral,
@@ -166,7 +166,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/complete",
         "Klien selesai layanan (mitra penerima)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("complete"),
         body=contracts.TransitionInput,
         body_required=False,
         response=contracts.Referral,
@@ -179,7 +179,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/drop-out",
         "Klien putus layanan (mitra penerima)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("drop_out"),
         body=contracts.TransitionInput,
         body_required=False,
         response=contracts.Referral,
@@ -192,7 +192,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/cancel",
         "Batalkan rujukan (petugas)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("cancel"),
         body=contracts.TransitionInput,
         body_required=False,
         response=contracts.Referral,
@@ -205,7 +205,7 @@ class ReferralRoutes:
         "POST",
         "/api/v1/referrals/<string:referral_id>/transfer",
         "Alihkan klien ke mitra lain: rujukan baru yang tertaut (petugas)",
-        roles=REFERRAL_READERS,
+        roles=referral_action_roles("transfer"),
         body=contracts.TransferInput,
         response=contracts.ReferralTransition,
         creates={"referral_id": "/transferred_to/id"},

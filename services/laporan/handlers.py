@@ -420,7 +420,8 @@ def list_reports(
     partner_id = filters.get("partner_id")
     if caller.get("role") == "partner":
         if partner_id and partner_id != caller.get("partner_id"):
-            return []
+            # another partner's reports are as if absent (a filter like a read)
+            raise ReportNotFound("Laporan tidak ditemukan.")
         partner_id = caller.get("partner_id")
     stored = {
         r.partner_id: r for r in uow.session.scalars(select(Report).where(Report.period == period))

@@ -70,7 +70,7 @@ class NotifikasiService(ServiceBase):
     clock = Clock()
     mitra = RpcProxy("mitra", timeout_key="MITRA_RPC_TIMEOUT")
 
-    # One consumer per event of DESIGN.md (the routing table decides who is told).
+    # One consumer per event of docs/architecture.md (the routing table decides who is told).
     for _event_type, _source in domain.EVENT_SOURCES.items():
         locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(_consumer(_event_type))
     del _event_type, _source

@@ -66,15 +66,16 @@ PROVINCE_CODES = frozenset(
 ACTIVE_STATUSES = ("accepted", "admitted")
 TERMINAL_STATUSES = ("rejected", "cancelled", "completed", "dropped_out", "transferred")
 
-# action -> (statuses it may leave, status it enters, who may take it)
-TRANSITIONS: dict[str, tuple[tuple[str, ...], str, str]] = {
-    "accept": (("requested",), "accepted", "partner"),
-    "reject": (("requested",), "rejected", "partner"),
-    "cancel": (("requested", "accepted"), "cancelled", "officer"),
-    "admit": (("accepted",), "admitted", "partner"),
-    "complete": (("admitted",), "completed", "partner"),
-    "drop_out": (("admitted",), "dropped_out", "partner"),
-    "transfer": (("admitted",), "transferred", "officer"),
+# action -> (statuses it may leave, status it enters); who may take it is
+# bersinar.codes.REFERRAL_ACTORS
+TRANSITIONS: dict[str, tuple[tuple[str, ...], str]] = {
+    "accept": (("requested",), "accepted"),
+    "reject": (("requested",), "rejected"),
+    "cancel": (("requested", "accepted"), "cancelled"),
+    "admit": (("accepted",), "admitted"),
+    "complete": (("admitted",), "completed"),
+    "drop_out": (("admitted",), "dropped_out"),
+    "transfer": (("admitted",), "transferred"),
 }
 
 
@@ -167,9 +168,10 @@ def check_capacity(partner: PartnerView, service_type: str, active: int) -> None
 def next_status(current: str, action: str, actor_role: str) -> str:
     if action not in TRANSITIONS:
         raise InvalidTransition(f"Tindakan {action} tidak dikenal.")
-    sources, target, owner = TRANSITIONS[action]
-    if actor_role not in (owner, "admin"):
-        raise InvalidTransition(f"Peran {actor_role} tidak dapat melakukan {action}.")
+    sources, target = TRANSITIONS[action]
+    if actor_role not in codes.referral_action_roles(action):
+        # a refusal by role, whatever the referral's state (403, not 409)
+        raise Forbidden(f"Peran {actor_role} tidak dapat melakukan {action}.")
     if current not in sources:
         raise InvalidTransition(f"Rujukan berstatus {current} tidak dapat di-{action}.")
     return target

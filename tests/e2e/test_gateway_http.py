@@ -95,6 +95,11 @@ def test_a_referral_posted_through_the_gateway_reaches_the_partner_inbox(system,
         "no consent",
         "unknown partner",
         "too large",
+        "too deep",
+        "not a number",
+        "half a surrogate pair",
+        "consent as yes",
+        "nik in other digits",
     ],
 )
 def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, case):
@@ -114,6 +119,11 @@ def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, ca
         "no consent": (422, "CONSENT_REQUIRED"),
         "unknown partner": (422, "NOT_ELIGIBLE"),
         "too large": (413, "PAYLOAD_TOO_LARGE"),
+        "too deep": (400, "BODY_TOO_DEEP"),
+        "not a number": (400, "BAD_REQUEST"),
+        "half a surrogate pair": (422, "VALIDATION_ERROR"),
+        "consent as yes": (422, "VALIDATION_ERROR"),
+        "nik in other digits": (422, "VALIDATION_ERROR"),
     }[case]
     if case == "no key":
         headers = {}
@@ -137,6 +147,18 @@ def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, ca
         body["partner_id"] = "yayasan-tidak-ada"
     elif case == "too large":
         body["assessment"] = {"notes": "x" * 70_000}
+    elif case == "too deep":
+        data = b"[" * 20_000 + b"]" * 20_000
+    elif case == "not a number":
+        data = json.dumps(body).replace('"TAT"', "NaN").encode()
+    elif case == "half a surrogate pair":
+        data = json.dumps(body).replace("Klien Uji", "Klien \\ud800").encode()
+    elif case == "consent as yes":
+        body["consent"] = {"given": "yes"}
+    elif case == "nik in other digits":
+        body["client"]["nik"] = body["client"]["nik"].translate(
+            str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+        )
 
     before = scalar(system.urls["rujukan"], "SELECT COUNT(*) FROM referrals")
     if data is not None:

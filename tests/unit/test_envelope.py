@@ -1,4 +1,4 @@
-"""The event envelope of DESIGN.md and the identity rule every payload obeys."""
+"""The event envelope of docs/architecture.md and the identity rule every payload obeys."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ def test_serves_sex(sex_served, client_sex, expected):
     assert serves_sex(sex_served, client_sex) is expected
 
 
-# --- the seed: the five partners of DESIGN.md ------------------------------------------
+# --- the seed: the five partners of the source document ------------------------------
 
 DESIGN_PARTNERS = {
     "RSUD Hasanuddin Damrah": ("Bengkulu Selatan", "hospital", "all"),

@@ -6,9 +6,11 @@ from datetime import date
 
 import pytest
 
+from bersinar import codes
 from bersinar.errors import (
     CapacityFull,
     ConsentRequired,
+    Forbidden,
     InvalidTransition,
     NotEligible,
     ValidationFailed,
@@ -281,7 +283,7 @@ def test_service_not_offered_has_no_capacity():
         check_capacity(partner(), "aftercare", active=0)
 
 
-# --- next_status: the lifecycle of DESIGN.md (after FHIR Task) -------------------------
+# --- next_status: the lifecycle of docs/architecture.md (after FHIR Task) ---------------
 
 STATUSES = (
     "requested",
@@ -294,7 +296,7 @@ STATUSES = (
     "transferred",
 )
 
-# Written from the lifecycle diagram of DESIGN.md, not from TRANSITIONS.
+# Written from the lifecycle diagram of docs/architecture.md, not from TRANSITIONS.
 ALLOWED = {
     ("requested", "accept"): "accepted",
     ("requested", "reject"): "rejected",
@@ -337,13 +339,20 @@ def test_every_action_from_every_status(status, action):
             assert caught.value.status == 409
 
 
-@pytest.mark.parametrize("status,action", sorted(ALLOWED))
-def test_only_the_owner_or_an_admin_may_take_an_action(status, action):
+@pytest.mark.parametrize("status", STATUSES)
+@pytest.mark.parametrize("action", ACTIONS)
+def test_a_role_that_may_never_take_an_action_is_refused_by_role_in_any_state(status, action):
     others = {"partner", "officer", "national", "ops"} - {OWNER[action]}
     for role in sorted(others):
-        with pytest.raises(InvalidTransition) as caught:
+        with pytest.raises(Forbidden) as caught:
             next_status(status, action, role)
-        assert caught.value.code == "INVALID_TRANSITION"
+        assert (caught.value.code, caught.value.status) == ("FORBIDDEN", 403)
+
+
+def test_the_shared_table_of_actors_is_the_design_s():
+    assert codes.REFERRAL_ACTORS == OWNER
+    for action, owner in OWNER.items():
+        assert set(codes.referral_action_roles(action)) == {owner, "admin"}
 
 
 def test_terminal_statuses_allow_nothing():
