@@ -213,8 +213,10 @@ def test_what_the_document_forbids_is_refused_in_problem_json(system):
         assert response.headers["Content-Type"].startswith("application/problem+json")
         return response
 
-    for period in ("9999-13", "1999-12"):
+    for period in ("9999-13", "1999-12", "9999-12"):
         refused(system.get(f"/api/v1/reports/yayasan-kipas/{period}"), 422, "VALIDATION_ERROR")
+        for listing in ("/api/v1/reports", "/api/v1/indicators", "/api/v1/exports/monthly"):
+            refused(system.get(listing, params={"period": period}), 422, "VALIDATION_ERROR")
     refused(system.get("/api/v1/referrals/tidak-ada"), 404, "NOT_FOUND")
     refused(
         requests.post(
