@@ -340,7 +340,7 @@ def endpoint(
     rules: dict[str, str] | None = None,
     example: dict[str, Any] | None = None,
 ):
-    """``roles=None`` is an open endpoint (health, metrics, the spec). The decorated
+    """``roles=None`` is an open endpoint (health, the API documents). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
     Response or a JSON-able value (answered with ``status``). ``body_required=False``:
     a request without a body gets ``data == {}``. ``creates`` names, for OpenAPI links,
