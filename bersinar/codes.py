@@ -190,6 +190,18 @@ MEASURES = {
     "end": "Akhir bulan",
 }
 
+# the monitoring indicators (laporan states each one's definition)
+INDICATORS = {
+    "reporting_rate": "Tingkat pelaporan",
+    "on_time_rate": "Laporan tepat waktu",
+    "acceptance_rate": "Rujukan diterima",
+    "median_response_hours": "Median jam menjawab rujukan",
+    "completion_rate": "Klien selesai",
+    "dropout_rate": "Klien putus",
+    "occupancy": "Keterisian",
+    "target_reached": "Capaian target tahunan",
+}
+
 # --- notifications ----------------------------------------------------------------------
 
 CHANNELS = {

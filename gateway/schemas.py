@@ -10,6 +10,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from bersinar import codes
 from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of, page_limit
+from bersinar.contracts.referrals import ReferralFilter
 from bersinar.contracts.reports import PERIOD, ReviewInput
 
 # what mitra makes a partner's id of (a chosen slug, or one made of the name), never a
@@ -125,6 +126,19 @@ class Page(StrictSchema):
 
 class NotificationQuery(Page):
     partner_id = fields.String(load_default=None, validate=validate.Length(min=1, max=64))
+
+
+def list_format(*formats: str) -> fields.String:
+    """How a list is answered: JSON unless asked (``Accept`` may ask for XLSX too)."""
+    return fields.String(
+        load_default=None,
+        validate=one_of(("json", *formats)),
+        metadata={"description": "json (bawaan) atau " + ", ".join(formats)},
+    )
+
+
+class ReferralListQuery(ReferralFilter):
+    format = list_format("xlsx")
 
 
 class Problem(StrictSchema):

@@ -91,7 +91,11 @@ class PeriodQuery(StrictSchema):
 
 class ExportQuery(StrictSchema):
     period = fields.String(required=True, validate=PERIOD)
-    format = fields.String(load_default="json", validate=validate.OneOf(("json", "csv")))
+    format = fields.String(
+        load_default=None,
+        validate=one_of(("json", "csv", "xlsx")),
+        metadata={"description": "json (bawaan), csv atau xlsx (juga lewat Accept)"},
+    )
 
 
 class Flag(StrictSchema):

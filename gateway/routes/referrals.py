@@ -4,8 +4,10 @@ import logging
 
 from bersinar.codes import STAFF, referral_action_roles
 from bersinar.contracts import referrals as contracts
-from gateway.http import KEYSET_PAGE, endpoint, validated_json
+from gateway import spreadsheets
+from gateway.http import KEYSET_PAGE, endpoint, validated_json, without_page
 from gateway.idempotency import request_key
+from gateway.schemas import ReferralListQuery
 
 # who may look at referrals at all; which ones, and what they may do to them, rujukan
 # decides (a partner's operator: only its partner's referrals, others answer 404)
@@ -82,15 +84,36 @@ class ReferralRoutes:
     @endpoint(
         "GET",
         "/api/v1/referrals",
-        "Daftar rujukan (mitra: hanya rujukan kepadanya), tanpa identitas klien",
+        "Daftar rujukan (mitra: hanya rujukan kepadanya), tanpa identitas klien; "
+        "format=xlsx: seluruh daftar yang tersaring sebagai lembar kerja",
         roles=REFERRAL_READERS,
-        query=contracts.ReferralFilter,
+        query=ReferralListQuery,
         response=contracts.Referral(many=True),
         tags=("rujukan",),
         rules=KEYSET_PAGE,
+        produces=("application/json", spreadsheets.XLSX),
     )
     def list_referrals(self, request, caller, data, params):
-        return self.rpc("rujukan", "list_referrals", request.args.to_dict(), actor_of(caller))
+        filters = {k: v for k, v in request.args.to_dict().items() if k != "format"}
+        if not spreadsheets.wants_xlsx(request, params):
+            return self.rpc("rujukan", "list_referrals", filters, actor_of(caller))
+        return spreadsheets.xlsx_response(
+            spreadsheets.REFERRALS,
+            self._every_referral(without_page(filters), actor_of(caller)),
+            "rujukan",
+        )
+
+    def _every_referral(self, filters, actor):
+        """Every referral the filters select, page by page (keyset), as they are written."""
+        cursor = None
+        while True:
+            page = self.rpc(
+                "rujukan", "list_referrals", {**filters, "limit": 200, "cursor": cursor}, actor
+            )
+            yield from page["items"]
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
 
     @endpoint(
         "GET",

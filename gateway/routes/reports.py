@@ -9,8 +9,9 @@ from werkzeug.wrappers import Response
 
 from bersinar.codes import STAFF
 from bersinar.contracts import reports as contracts
+from gateway import spreadsheets
 from gateway.http import endpoint, page_of, validated_json, without_page
-from gateway.schemas import Page, ReturnInput
+from gateway.schemas import Page, ReturnInput, list_format
 
 # which reports, and what may be done to them, laporan decides again (a partner's
 # operator: its own partner only; another partner's answers 404)
@@ -32,7 +33,11 @@ def caller_of(caller) -> dict:
 
 
 class ReportPageQuery(contracts.ReportQuery, Page):
-    pass
+    format = list_format("xlsx")
+
+
+class IndicatorQuery(contracts.PeriodQuery):
+    format = list_format("xlsx")
 
 
 class ReportRoutes:
@@ -44,9 +49,15 @@ class ReportRoutes:
         query=ReportPageQuery,
         response=contracts.Report(many=True),
         tags=("laporan",),
+        produces=("application/json", spreadsheets.XLSX),
     )
     def list_reports(self, request, caller, data, params):
-        reports = self.rpc("laporan", "list_reports", without_page(params), caller_of(caller))
+        filters = {k: v for k, v in without_page(params).items() if k != "format"}
+        reports = self.rpc("laporan", "list_reports", filters, caller_of(caller))
+        if spreadsheets.wants_xlsx(request, params):
+            return spreadsheets.xlsx_response(
+                spreadsheets.REPORTS, reports, f"laporan-{params['period']}"
+            )
         return page_of(reports, params)
 
     @endpoint(
@@ -146,26 +157,41 @@ class ReportRoutes:
         "/api/v1/indicators",
         "Indikator monev per mitra dan provinsi (definisi di setiap bidang)",
         roles=STAFF,
-        query=contracts.PeriodQuery,
+        query=IndicatorQuery,
         response=contracts.Indicators,
         tags=("laporan",),
+        produces=("application/json", spreadsheets.XLSX),
     )
     def indicators(self, request, caller, data, params):
-        return self.rpc("laporan", "indicators", params["period"])
+        values = self.rpc("laporan", "indicators", params["period"])
+        if not spreadsheets.wants_xlsx(request, params):
+            return values
+        rows = [*values["partners"], {**values["province"], "partner_id": "PROVINSI"}]
+        return spreadsheets.xlsx_response(
+            spreadsheets.indicator_sheet(values["definitions"]),
+            rows,
+            f"indikator-{params['period']}",
+        )
 
     @endpoint(
         "GET",
         "/api/v1/exports/monthly",
-        "Rekap bulanan tanpa identitas untuk BNN pusat (JSON atau CSV)",
+        "Rekap bulanan tanpa identitas untuk BNN pusat (JSON, CSV atau XLSX)",
         roles=EXPORT_READERS,
         query=contracts.ExportQuery,
         response=contracts.MonthlyExport,
         tags=("laporan",),
-        produces=("application/json", "text/csv"),
+        produces=("application/json", "text/csv", spreadsheets.XLSX),
     )
     def monthly_export(self, request, caller, data, params):
         recap = self.rpc("laporan", "monthly_export", params["period"])
-        if params["format"] == "json":
+        if spreadsheets.wants_xlsx(request, params):
+            return spreadsheets.xlsx_response(
+                spreadsheets.export_sheet(recap["suppression_threshold"]),
+                recap["rows"],
+                f"rekap-{params['period']}",
+            )
+        if params["format"] in (None, "json"):
             return recap
         out = io.StringIO()
         writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")

@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from bersinar.envelope import rfc3339, utcnow
 from harness import infra
 from harness.system import System
+from tests.e2e import edge as edge_world
 from tests.support.fixtures import TEST_HMAC_KEY
 
 
@@ -66,3 +67,40 @@ def wait_for_partner_model(system: System, timeout: float = 30) -> None:
         raise TimeoutError("rujukan never learnt the seeded partners")
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="package")
+def edge(test_run_id, encryption_keys, var_dirs):
+    """The system of tests/e2e/edge.py: the suites on it change data and move nothing
+    back, so it is never the shared ``system``."""
+    var = var_dirs("edge")
+    clock = var / "clock"
+    clock.write_text(edge_world.NOW)
+    with infra.own_vhost(f"bersinar-edge-{test_run_id}") as amqp_uri:
+        system = System(
+            amqp_uri,
+            encryption_keys,
+            TEST_HMAC_KEY,
+            var,
+            extra_env={"CLOCK_FILE": str(clock), "REPORT_START_PERIOD": "2026-01"},
+        )
+        try:
+            system.start_all()
+            yield system
+        finally:
+            system.terminate_all()
+
+
+@pytest.fixture(scope="package")
+def world(edge):
+    made = edge_world.World(edge)
+    # something in every inbox the cells read: a rejection tells the officers, a new
+    # referral tells the partner, a report submitted tells the admins
+    made.ok(
+        edge.post(
+            f"/api/v1/referrals/{made.referral()}/reject",
+            {"reason": "client_unreachable"},
+            key=made.keys["partner"],
+        )
+    )
+    return made
