@@ -19,6 +19,7 @@ from bersinar.contracts.events import (
 )
 from bersinar.envelope import EnvelopeError
 from harness import produced
+from services.laporan import domain as laporan
 from services.notifikasi import domain as notifikasi
 from services.rujukan import domain as rujukan
 
@@ -104,6 +105,14 @@ def test_every_rejection_reason_reads_in_indonesian_in_the_officers_notification
 def test_every_event_has_an_emitter_a_route_and_words():
     assert set(EVENT_SOURCES) == set(notifikasi.ROUTES) == set(notifikasi.TEMPLATES)
     assert set(EVENT_SOURCES.values()) == {"mitra", "rujukan", "laporan", "notifikasi"}
+
+
+def test_every_indicator_laporan_computes_has_words_and_definitions_in_both_languages():
+    computed = laporan.indicators([laporan.PartnerMonth("p", expected=True)], "2026-10")
+    assert set(computed["partners"][0]) - {"partner_id", "figures"} == set(codes.INDICATORS)
+    assert set(codes.INDICATOR_DEFINITIONS) == set(codes.INDICATORS)
+    assert set(codes.INDICATOR_DEFINITIONS_EN) == set(codes.INDICATORS)
+    assert computed["definitions"] == codes.INDICATOR_DEFINITIONS
 
 
 def test_a_label_is_the_words_of_a_code_or_the_code_itself():
