@@ -164,23 +164,48 @@ class _HttpHandler(HttpRequestHandler):
 http = _HttpHandler.decorator
 
 
-def response_for_error(exc: BaseException) -> Response:
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What the error table decides for an exception, before it is written in a shape
+    (problem+json here, an OperationOutcome on /fhir)."""
+
+    status: int
+    code: str
+    title: str
+    detail: str
+    errors: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def answer_for_error(exc: BaseException) -> ErrorAnswer:
     """The one error table: matched by isinstance, most specific first."""
     if isinstance(exc, MarshmallowValidationError):
         exc = ValidationFailed(errors=exc.normalized_messages())
     if isinstance(exc, DomainError | RemoteDomainError):
-        reply = problem(exc.status, exc.code, exc.title, exc.detail, exc.errors or None)
-        reply.headers.update(getattr(exc, "headers", {}))
-        return reply
+        return ErrorAnswer(
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            exc.errors or None,
+            dict(getattr(exc, "headers", {})),
+        )
     if isinstance(exc, UnknownService | eventlet.Timeout) or is_infrastructure_error(exc):
         # the gateway's own database (keys, idempotency records) out of reach is an
         # outage like a service that does not answer, not a fault of the request
         error = ServiceUnavailable()
-        return problem(error.status, error.code, error.title, error.detail)
+        return ErrorAnswer(error.status, error.code, error.title, error.detail)
     log.error("unexpected error answering a request: %s", type(exc).__name__, exc_info=exc)
-    return problem(
+    return ErrorAnswer(
         500, "INTERNAL_ERROR", "Kesalahan internal", "Terjadi kesalahan pada server; sudah dicatat."
     )
+
+
+def response_for_error(exc: BaseException) -> Response:
+    answer = answer_for_error(exc)
+    reply = problem(answer.status, answer.code, answer.title, answer.detail, answer.errors)
+    reply.headers.update(answer.headers)
+    return reply
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -276,6 +301,26 @@ def validated_json(request) -> Any:
     return request.environ.get(VALIDATED_KEY)
 
 
+def admit(service, request, roles: tuple[str, ...] | None):
+    """Who calls (``None`` on an open endpoint): the API key, its rate limit, its role."""
+    if roles is None:
+        return None
+    caller = service.authenticate(request)
+    service.rate_limiter.check(caller.key_id)
+    if caller.role not in roles:
+        raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
+    return caller
+
+
+def log_answer(method: str, path: str, request, reply: Response, started: float) -> None:
+    """The access log line and the request metrics (by route, not by URL)."""
+    reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
+    elapsed = time.perf_counter() - started
+    log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)
+    HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
+    HTTP_DURATION.labels("gateway", path, method).observe(elapsed)
+
+
 def endpoint(
     method: str,
     path: str,
@@ -329,11 +374,7 @@ def endpoint(
             started = time.perf_counter()
             claimed = None
             try:
-                caller = self.authenticate(request) if roles is not None else None
-                if caller is not None:
-                    self.rate_limiter.check(caller.key_id)
-                    if caller.role not in roles:
-                        raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
+                caller = admit(self, request, roles)
                 refuse_nul(url_args, "path")
                 check_path(url_args)
                 refuse_nul(request.args.to_dict(flat=False), "query")
@@ -393,11 +434,7 @@ def endpoint(
                         )
                 except Exception:
                     log.exception("could not record the answer to an Idempotency-Key")
-            reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
-            elapsed = time.perf_counter() - started
-            log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)
-            HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
-            HTTP_DURATION.labels("gateway", path, method).observe(elapsed)
+            log_answer(method, path, request, reply, started)
             return reply
 
         return http(method, path)(wrapper)
