@@ -38,6 +38,7 @@ from gateway.exceptions import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from gateway.fhir.search import operation_outcome
 from gateway.schemas import PATH_PARAMETERS
 
 log = logging.getLogger(__name__)
@@ -129,22 +130,33 @@ class _WsgiApp(WsgiApp):
             reply = exc
             if exc.code in (404, 405) and not request.path.startswith("/console"):
                 set_correlation_id(clean_correlation_id(request.headers.get("X-Correlation-ID")))
-                reply = _routing_problem(exc)
+                reply = _routing_problem(exc, fhir=request.path.startswith("/fhir/"))
                 reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
         return reply(environ, start_response)
 
 
-def _routing_problem(exc: HTTPException) -> Response:
+def _routing_problem(exc: HTTPException, fhir: bool = False) -> Response:
+    """The router's refusal, in problem+json or, under /fhir, as an OperationOutcome."""
     if exc.code == 405:
-        reply = problem(
+        answer = (
             405,
             "METHOD_NOT_ALLOWED",
             "Metode tidak didukung",
             "Alamat ini tidak melayani metode tersebut; lihat header Allow.",
         )
+    else:
+        answer = (404, "NOT_FOUND", "Data tidak ditemukan", "Alamat ini tidak dikenal.")
+    if fhir:
+        reply = Response(
+            json.dumps(operation_outcome(*answer), ensure_ascii=False),
+            status=answer[0],
+            mimetype="application/fhir+json",
+        )
+    else:
+        reply = problem(*answer)
+    if exc.code == 405:
         reply.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or ())
-        return reply
-    return problem(404, "NOT_FOUND", "Data tidak ditemukan", "Alamat ini tidak dikenal.")
+    return reply
 
 
 class _WebServer(WebServer):

@@ -378,12 +378,23 @@ class FhirRoutes:
         raise NotFound(f"Measure {resource_id} tidak ada.")
 
     def _month(self, period: str, partner_id: str | None, caller) -> list[dict[str, Any]]:
+        """The MeasureReports of a month: laporan's indicators, and the counts of each
+        report sent (a partner owing no report that month has indicators only)."""
         rows = self.rpc("laporan", "indicators", period)["partners"]
+        filters = {"period": period, "partner_id": partner_id}
+        summaries = {
+            r["partner_id"]: r
+            for r in self.rpc("laporan", "list_reports", filters, actor_of(caller))
+        }
         reports = []
         for row in rows:
             if partner_id is not None and row["partner_id"] != partner_id:
                 continue
-            report = self.rpc("laporan", "get_report", row["partner_id"], period, actor_of(caller))
+            report = summaries.get(row["partner_id"])
+            if report and report["version"]:
+                report = self.rpc(
+                    "laporan", "get_report", row["partner_id"], period, actor_of(caller)
+                )
             reports.append(fhir.measure_report(row, period, report))
         return reports
 
