@@ -6,6 +6,7 @@ code; identity only for whom rujukan shows it, every such read in the audit log.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from urllib.parse import urlsplit
 
@@ -13,8 +14,10 @@ import pytest
 import requests
 from fhir.resources import construct_fhir_element
 
-from bersinar.codes import local_date
+from bersinar.codes import ROLES, local_date
 from bersinar.envelope import utcnow
+from gateway.fhir.web import FHIR_ROUTES
+from gateway.routes.fhir import FhirRoutes  # noqa: F401  (registers the routes)
 from harness.data import referral_body
 
 FHIR = "/fhir/R4"
@@ -248,3 +251,32 @@ def test_a_partners_month_is_a_measure_report(system, world):
     assert read == mine
     measure = fhir_json(system.get(f"{FHIR}/Measure/acceptance-rate", key=officer))
     assert measure["_description"]["extension"][0]["extension"][0]["valueCode"] == "en"
+
+
+def test_every_role_against_every_fhir_route(system, world):
+    """The role matrix of /api/v1 (tests/e2e/test_gateway_security.py), on /fhir/R4."""
+    keys = {
+        "admin": system.admin_key,
+        "officer": world["keys"]["officer"],
+        "partner": world["keys"]["karunia"],
+        "national": world["keys"]["national"],
+        "ops": system.new_key("ops"),
+    }
+    assert set(keys) == set(ROLES)
+    failures = []
+    for route in FHIR_ROUTES:
+        if route.roles is None:
+            continue
+        path = re.sub(r"<(?:[a-z]+:)?resource_id>", "tidak-ada-0000", route.path)
+        path = re.sub(r"<(?:[a-z]+:)?version_id>", "1", path)
+        for role, key in keys.items():
+            response = requests.get(
+                system.base_url + path, headers={"Authorization": f"Bearer {key}"}, timeout=15
+            )
+            if role in route.roles:
+                ok = response.status_code in (200, 404)
+            else:
+                ok = response.status_code == 403 and outcome_code(response) == "FORBIDDEN"
+            if not ok or not response.headers["Content-Type"].startswith("application/fhir+json"):
+                failures.append((route.path, role, response.status_code, response.text[:200]))
+    assert failures == []
