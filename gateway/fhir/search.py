@@ -308,7 +308,7 @@ def history(base: str, self_url: str, versions: list[dict[str, Any]]) -> dict[st
 def operation_outcome(
     status: int, code: str, title: str, detail: str, errors: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """An error as FHIR states it, carrying the API's stable code (docs/api.md)."""
+    """An error as FHIR states it, carrying the API's stable code (docs/fhir.md#errors)."""
     details = {"coding": [{"system": ERROR_SYSTEM, "code": code, "display": title}]}
     issue_type = ISSUE_TYPES.get(status, "exception")
     issues = [{"severity": "error", "code": issue_type, "details": details, "diagnostics": detail}]

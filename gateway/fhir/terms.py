@@ -17,7 +17,7 @@ NIK_SYSTEM = "https://fhir.kemkes.go.id/id/nik"
 PSEUDONYM_SYSTEM = f"{CANONICAL}/sid/client-pseudonym"
 PARTNER_SYSTEM = f"{CANONICAL}/sid/partner"
 REFERRAL_SYSTEM = f"{CANONICAL}/sid/referral"
-# the stable codes of the API's problems (docs/api.md), in an OperationOutcome's details
+# the stable codes of the API's problems, in an OperationOutcome's details
 ERROR_SYSTEM = "https://bersinar.bnn.go.id/problems"
 # HL7's own code systems used here
 MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
