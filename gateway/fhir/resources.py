@@ -331,20 +331,28 @@ def measure(code: str) -> dict[str, Any]:
     )
     scoring = "ratio" if code in POPULATIONS else "continuous-variable"
     return {
+        **_measure(fhir_id(code), _name(code), codes.INDICATORS[code], description, translation),
+        "scoring": {"coding": [{"system": MEASURE_SCORING, "code": scoring}]},
+        "type": [{"coding": [{"system": MEASURE_TYPE, "code": "outcome"}]}],
+        "group": [_indicator_group(code)],
+    }
+
+
+def _measure(
+    measure_id: str, name: str, title: str, description: str, translation: dict[str, Any]
+) -> dict[str, Any]:
+    return {
         "resourceType": "Measure",
-        "id": fhir_id(code),
-        "url": measure_url(fhir_id(code)),
-        "name": _name(code),
-        "title": codes.INDICATORS[code],
+        "id": measure_id,
+        "url": measure_url(measure_id),
+        "name": name,
+        "title": title,
         "status": "active",
         "date": PUBLISHED,
         "publisher": PUBLISHER,
         "language": "id",
         "description": description,
         "_description": translation,
-        "scoring": {"coding": [{"system": MEASURE_SCORING, "code": scoring}]},
-        "type": [{"coding": [{"system": MEASURE_TYPE, "code": "outcome"}]}],
-        "group": [_indicator_group(code)],
     }
 
 
@@ -361,17 +369,7 @@ def monev_measure() -> dict[str, Any]:
         for code, words in codes.MEASURES.items()
     ]
     return {
-        "resourceType": "Measure",
-        "id": MONEV,
-        "url": measure_url(MONEV),
-        "name": "Monev",
-        "title": "Monev mitra rehabilitasi",
-        "status": "active",
-        "date": PUBLISHED,
-        "publisher": PUBLISHER,
-        "language": "id",
-        "description": description,
-        "_description": translation,
+        **_measure(MONEV, "Monev", "Monev mitra rehabilitasi", description, translation),
         "type": [{"coding": [{"system": MEASURE_TYPE, "code": "composite"}]}],
         "relatedArtifact": [
             {"type": "composed-of", "resource": measure_url(fhir_id(code))}
