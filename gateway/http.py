@@ -226,7 +226,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
     )
 
 
-def read_json(request, max_bytes: int) -> Any:
+def read_json(request, max_bytes: int, accepted: tuple[str, ...] = ("application/json",)) -> Any:
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
@@ -235,8 +235,10 @@ def read_json(request, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
     if not raw:
         raise BadRequest("Isi permintaan kosong; kirim JSON.")
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("Kirim isi permintaan sebagai Content-Type: application/json.")
+    if request.mimetype not in accepted:
+        raise UnsupportedMediaType(
+            f"Kirim isi permintaan sebagai Content-Type: {' atau '.join(accepted)}."
+        )
     try:
         parsed = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:

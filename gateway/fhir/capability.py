@@ -28,8 +28,11 @@ DOCUMENTATION = {
 
 def capability_statement(routes: Iterable[FhirRoute], base: str) -> dict[str, Any]:
     by_type: dict[str, dict[str, Any]] = {}
+    system = []
     for route in routes:
         if route.resource_type is None:
+            if route.interaction is not None:
+                system.append({"code": route.interaction})
             continue
         entry = by_type.setdefault(
             route.resource_type,
@@ -72,14 +75,16 @@ def capability_statement(routes: Iterable[FhirRoute], base: str) -> dict[str, An
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Hanya baca. Setiap permintaan (kecuali metadata) membawa "
-                "Authorization: Bearer <kunci API>; peran dan aturan penolakan sama dengan "
-                "/api/v1. Halaman: _count (1-200) dan tautan next.",
+                "documentation": "Baca dan cari; rujukan masuk sebagai Bundle transaction. "
+                "Setiap permintaan (kecuali metadata) membawa Authorization: Bearer <kunci "
+                "API>; peran dan aturan penolakan sama dengan /api/v1. Halaman: _count "
+                "(1-200) dan tautan next.",
                 "security": {
                     "cors": False,
                     "description": "Kunci API Bersinar sebagai Bearer token (docs/fhir.md).",
                 },
                 "resource": resources,
+                **({"interaction": system} if system else {}),
             }
         ],
     }

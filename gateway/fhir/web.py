@@ -15,7 +15,7 @@ from werkzeug.wrappers import Response
 
 from bersinar.errors import NotFound
 from gateway.fhir.search import ID_PATTERN, operation_outcome, read_search
-from gateway.http import admit, answer_for_error, http, log_answer, refuse_nul
+from gateway.http import admit, answer_for_error, http, log_answer, read_json, refuse_nul
 
 FHIR_JSON = "application/fhir+json"
 PREFIX = "/fhir/R4"
@@ -40,8 +40,11 @@ class FhirRoute:
     path: str
     roles: tuple[str, ...] | None
     resource_type: str | None
-    interaction: str | None  # read, vread, history-instance, search-type; None: metadata
+    # read, vread, history-instance, search-type; transaction (system level, no
+    # resource type); None: the CapabilityStatement itself
+    interaction: str | None
     params: tuple[SearchParameter, ...] = field(default_factory=tuple)
+    method: str = "GET"
     operation_id: str = ""
 
 
@@ -61,6 +64,13 @@ def outcome_for_error(exc: BaseException) -> Response:
     return reply
 
 
+def read_body(service, request) -> Any:
+    """A FHIR resource sent as JSON, within the API's size limit, with no NUL anywhere."""
+    body = read_json(request, service.max_body_bytes, (FHIR_JSON, "application/json"))
+    refuse_nul(body, "body")
+    return body
+
+
 def base_url(request) -> str:
     return request.url_root.rstrip("/") + PREFIX
 
@@ -71,11 +81,13 @@ def fhir_endpoint(
     resource_type: str | None = None,
     interaction: str | None = None,
     params: tuple[SearchParameter, ...] = (),
+    method: str = "GET",
 ):
-    """A GET under /fhir/R4. The decorated method receives ``(request, caller, search,
+    """A route under /fhir/R4. The decorated method receives ``(request, caller, search,
     **url_args)`` (``search``: gateway.fhir.search.Search of the query, every parameter
-    checked against ``params``) and returns a FHIR resource as a dict."""
-    route = FhirRoute(PREFIX + path, roles, resource_type, interaction, params)
+    checked against ``params``) and returns a FHIR resource as a dict. A POST reads its
+    body itself (``read_body``)."""
+    route = FhirRoute(PREFIX + path, roles, resource_type, interaction, params, method)
     FHIR_ROUTES.append(route)
     known = [name for p in params for name in p.accepted]
 
@@ -95,9 +107,9 @@ def fhir_endpoint(
                 reply = fhir_response(fn(self, request, caller, search, **url_args))
             except Exception as exc:  # the error table decides; nothing escapes as a 500 page
                 reply = outcome_for_error(exc)
-            log_answer("GET", route.path, request, reply, started)
+            log_answer(method, route.path, request, reply, started)
             return reply
 
-        return http("GET", route.path)(wrapper)
+        return http(method, route.path)(wrapper)
 
     return decorate

@@ -8,11 +8,12 @@ from typing import Any
 
 from bersinar import codes
 from bersinar.codes import STAFF
+from bersinar.contracts.referrals import ReferralCreate
 from bersinar.contracts.reports import PERIOD_PATTERN
 from bersinar.envelope import rfc3339
 from bersinar.errors import NotFound
+from gateway.fhir import inbound, terms
 from gateway.fhir import resources as fhir
-from gateway.fhir import terms
 from gateway.fhir.capability import capability_statement
 from gateway.fhir.search import (
     Search,
@@ -28,8 +29,9 @@ from gateway.fhir.search import (
     token_codes,
     within,
 )
-from gateway.fhir.web import FHIR_ROUTES, SearchParameter, base_url, fhir_endpoint
+from gateway.fhir.web import FHIR_ROUTES, SearchParameter, base_url, fhir_endpoint, read_body
 from gateway.http import page_of
+from gateway.idempotency import request_key
 from gateway.routes.referrals import REFERRAL_READERS, actor_of
 
 EVERYONE = tuple(codes.ROLES)
@@ -358,6 +360,21 @@ class FhirRoutes:
             raise NotFound(f"Patient {resource_id} tidak ditemukan.")
         referral = self.rpc("rujukan", "get_referral", newest[0]["id"], actor_of(caller), None)
         return fhir.patient(referral["client"])
+
+    @fhir_endpoint("", roles=STAFF, interaction="transaction", method="POST")
+    def fhir_transaction(self, request, caller, search):
+        """A referral sent in as a transaction Bundle: created by rujukan through the
+        same contract and rules as POST /api/v1/referrals. ``Bundle.identifier`` names
+        the sending: the same Bundle sent again answers with the referral made first."""
+        bundle = read_body(self, request)
+        schema = ReferralCreate()
+        payload = schema.dump(schema.load(inbound.referral_from_transaction(bundle)))
+        sending = inbound.bundle_key(bundle)
+        key = f"fhir:{caller.key_id}:{sending}" if sending else request_key(request, caller)
+        referral = self.rpc(
+            "rujukan", "create_referral", payload, actor_of(caller), request_key=key
+        )
+        return inbound.transaction_response(bundle, referral)
 
     # --- monitoring ----------------------------------------------------------------------
 

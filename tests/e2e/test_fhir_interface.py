@@ -18,7 +18,8 @@ from bersinar.codes import ROLES, local_date
 from bersinar.envelope import utcnow
 from gateway.fhir.web import FHIR_ROUTES
 from gateway.routes.fhir import FhirRoutes  # noqa: F401  (registers the routes)
-from harness.data import referral_body
+from harness.data import referral_body, referral_bundle
+from harness.wait import eventually
 
 FHIR = "/fhir/R4"
 KARUNIA = "yayasan-karunia-insani"
@@ -45,7 +46,8 @@ def valid(resource: dict) -> dict:
     construct_fhir_element(resource["resourceType"], resource)
     if resource["resourceType"] == "Bundle":
         for entry in resource.get("entry", []):
-            valid(entry["resource"])
+            if "resource" in entry:  # a transaction-response answers without them
+                valid(entry["resource"])
     return resource
 
 
@@ -141,7 +143,14 @@ def test_the_capability_statement_is_walked_and_every_interaction_it_claims_answ
             elif interaction != "search-type":
                 pytest.fail(f"{kind}: an interaction the walk does not know: {interaction}")
             called.add((kind, interaction))
+    for interaction in statement["rest"][0].get("interaction", []):
+        assert interaction["code"] == "transaction", interaction
+        bundle = referral_bundle(identifier=None, serial=63)
+        answer = fhir_json(system.post(FHIR, bundle, key=officer))
+        assert answer["type"] == "transaction-response"
+        called.add((None, "transaction"))
     claimed = {(r["type"], i["code"]) for r in resources for i in r["interaction"]}
+    claimed |= {(None, i["code"]) for i in statement["rest"][0].get("interaction", [])}
     assert called == claimed
 
 
@@ -270,13 +279,80 @@ def test_every_role_against_every_fhir_route(system, world):
         path = re.sub(r"<(?:[a-z]+:)?resource_id>", "tidak-ada-0000", route.path)
         path = re.sub(r"<(?:[a-z]+:)?version_id>", "1", path)
         for role, key in keys.items():
-            response = requests.get(
-                system.base_url + path, headers={"Authorization": f"Bearer {key}"}, timeout=15
+            response = requests.request(
+                route.method,
+                system.base_url + path,
+                json={} if route.method == "POST" else None,
+                headers={"Authorization": f"Bearer {key}"},
+                timeout=15,
             )
-            if role in route.roles:
-                ok = response.status_code in (200, 404)
+            if role in route.roles:  # an empty Bundle is refused as one: 400
+                ok = response.status_code in (200, 400, 404)
             else:
                 ok = response.status_code == 403 and outcome_code(response) == "FORBIDDEN"
             if not ok or not response.headers["Content-Type"].startswith("application/fhir+json"):
                 failures.append((route.path, role, response.status_code, response.text[:200]))
     assert failures == []
+
+
+def test_a_referral_sent_as_a_transaction_reaches_the_partners_inbox_once(system, world):
+    keys = world["keys"]
+    bundle = referral_bundle(identifier=f"R-E2E-{world['admitted']}", serial=64)
+    answer = fhir_json(system.post(FHIR, bundle, key=keys["officer"]))
+    locations = [e["response"].get("location") for e in answer["entry"]]
+    task_id = locations[2].split("/")[1]
+    assert locations[1] == f"ServiceRequest/{task_id}"
+    task = fhir_json(system.get(f"{FHIR}/Task/{task_id}", key=keys["karunia"]))
+    assert task["status"] == "requested"
+    assert task["owner"] == {"reference": f"Organization/{KARUNIA}"}
+    assert f"Patient/{task['for']['reference'].split('/')[1]}" == locations[0]
+
+    def inbox():
+        items = system.get("/api/v1/notifications", key=keys["karunia"]).json()["items"]
+        return [n for n in items if task_id in n["body"]]
+
+    [notification] = eventually(inbox, "the referral in Karunia's inbox", timeout=60)
+    assert notification["event_type"] == "referral_requested"
+    # the same Bundle sent again is the same referral, not a second one
+    again = fhir_json(system.post(FHIR, bundle, key=keys["officer"]))
+    assert [e["response"].get("location") for e in again["entry"]] == locations
+    history = fhir_json(system.get(f"{FHIR}/Task/{task_id}/_history", key=keys["officer"]))
+    assert history["total"] == 1
+    # ... and its identifier on another referral is refused, as an Idempotency-Key reused
+    other = referral_bundle(identifier=f"R-E2E-{world['admitted']}", serial=65)
+    response = system.post(FHIR, other, key=keys["officer"])
+    assert response.status_code == 409, response.text
+    assert outcome_code(response) == "IDEMPOTENCY_KEY_REUSED"
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"sex": "M", "birth_date": date(1990, 8, 17)}, 422, "NOT_ELIGIBLE"),
+        ({"consent": False}, 422, "CONSENT_REQUIRED"),
+        ({"partner_id": "tidak-ada"}, 422, "NOT_ELIGIBLE"),
+    ],
+)
+def test_a_transaction_is_refused_by_the_rules_of_post_referrals(
+    system, world, changes, status, code
+):
+    bundle = referral_bundle(identifier=None, **changes)
+    response = system.post(FHIR, bundle, key=world["keys"]["officer"])
+    assert response.status_code == status, response.text
+    assert outcome_code(response) == code
+
+
+def test_a_transaction_from_a_role_that_may_not_refer_or_not_fhir_is_refused(system, world):
+    keys, bundle = world["keys"], referral_bundle(identifier=None, serial=66)
+    for role in ("karunia", "national"):
+        response = system.post(FHIR, bundle, key=keys[role])
+        assert response.status_code == 403 and outcome_code(response) == "FORBIDDEN"
+    response = requests.post(
+        system.base_url + FHIR,
+        data=b"<Bundle/>",
+        headers={"Authorization": f"Bearer {keys['officer']}", "Content-Type": "application/xml"},
+        timeout=10,
+    )
+    assert response.status_code == 415 and outcome_code(response) == "UNSUPPORTED_MEDIA_TYPE"
+    response = system.post(FHIR, {"resourceType": "Bundle", "type": "batch"}, key=keys["officer"])
+    assert response.status_code == 400 and outcome_code(response) == "VALIDATION_ERROR"
