@@ -18,7 +18,7 @@ from bersinar.codes import ROLES, local_date
 from bersinar.envelope import utcnow
 from gateway.fhir.web import FHIR_ROUTES
 from gateway.routes.fhir import FhirRoutes  # noqa: F401  (registers the routes)
-from harness.data import referral_body, referral_bundle
+from harness.data import CLIENT_NAME, ISSUED_NIKS, referral_body, referral_bundle
 from harness.wait import eventually
 
 FHIR = "/fhir/R4"
@@ -356,3 +356,16 @@ def test_a_transaction_from_a_role_that_may_not_refer_or_not_fhir_is_refused(sys
     assert response.status_code == 415 and outcome_code(response) == "UNSUPPORTED_MEDIA_TYPE"
     response = system.post(FHIR, {"resourceType": "Bundle", "type": "batch"}, key=keys["officer"])
     assert response.status_code == 400 and outcome_code(response) == "VALIDATION_ERROR"
+
+
+def test_no_identity_sent_or_read_through_fhir_reaches_a_log_line(system, world):
+    """The module's Patient reads and inbound Bundles carried NIKs and names: no process
+    logged one (tests/e2e/test_privacy_logs.py checks every module's at the end)."""
+    lines = [
+        line
+        for path in sorted(system.log_dir.glob("*.log"))
+        for line in path.read_text(errors="replace").splitlines()
+    ]
+    assert lines
+    identity = [*ISSUED_NIKS, CLIENT_NAME, "081298765432"]
+    assert [line for line in lines if any(token in line for token in identity)] == []
