@@ -121,6 +121,8 @@ def date_window(values: list[str] | None, name: str = "_lastUpdated"):
         match = _DATE.fullmatch(value)
         if not match:
             raise refuse(name, "tanggal tidak sah (YYYY, YYYY-MM, YYYY-MM-DD, atau waktu).")
+        if not 1900 <= int(match["year"]) <= 2098:
+            raise refuse(name, "tahun 1900 sampai 2098.")
         prefix = match["prefix"] or "eq"
         if prefix not in ("eq", "ge", "gt", "le", "lt"):
             raise refuse(name, f"awalan {prefix} tidak didukung.")

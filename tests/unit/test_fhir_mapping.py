@@ -336,7 +336,9 @@ def test_last_updated_reads_as_a_window_of_instants(values, window):
     assert date_window(values) == window
 
 
-@pytest.mark.parametrize("value", ["ne2026", "sa2026", "2026-13", "2026-02-30", "yesterday", "26"])
+@pytest.mark.parametrize(
+    "value", ["ne2026", "sa2026", "2026-13", "2026-02-30", "yesterday", "26", "1899", "ge2099"]
+)
 def test_a_date_that_cannot_be_read_is_refused(value):
     with pytest.raises(SearchRefused) as refused:
         date_window([value])
