@@ -88,7 +88,23 @@ def world(system):
         f"/api/v1/referrals/{ids[1]}/reject", {"reason": "capacity_full"}, key=keys["karunia"]
     )
     assert rejected.status_code == 200, rejected.text
-    return {"keys": keys, "admitted": ids[0], "rejected": ids[1], "since": f"ge{created_at[0]}"}
+    world = {
+        "keys": keys,
+        "admitted": ids[0],
+        "rejected": ids[1],
+        "since": f"ge{created_at[0]}",
+        "made": ids,  # every referral this module makes, its place given back at the end
+    }
+    yield world
+    # later modules count Karunia's inpatient places from its seeded capacity
+    for referral_id in world["made"]:
+        status = system.get(f"/api/v1/referrals/{referral_id}/history").json()["items"][-1]
+        if status["to_status"] == "admitted":
+            done = system.post(f"/api/v1/referrals/{referral_id}/complete", key=keys["karunia"])
+            assert done.status_code == 200, done.text
+        elif status["to_status"] in ("requested", "accepted"):
+            cancelled = system.post(f"/api/v1/referrals/{referral_id}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
 
 
 def test_the_capability_statement_is_walked_and_every_interaction_it_claims_answers(system, world):
@@ -148,6 +164,7 @@ def test_the_capability_statement_is_walked_and_every_interaction_it_claims_answ
         bundle = referral_bundle(identifier=None, serial=63)
         answer = fhir_json(system.post(FHIR, bundle, key=officer))
         assert answer["type"] == "transaction-response"
+        world["made"].append(answer["entry"][1]["response"]["location"].split("/")[1])
         called.add((None, "transaction"))
     claimed = {(r["type"], i["code"]) for r in resources for i in r["interaction"]}
     claimed |= {(None, i["code"]) for i in statement["rest"][0].get("interaction", [])}
@@ -301,6 +318,7 @@ def test_a_referral_sent_as_a_transaction_reaches_the_partners_inbox_once(system
     answer = fhir_json(system.post(FHIR, bundle, key=keys["officer"]))
     locations = [e["response"].get("location") for e in answer["entry"]]
     task_id = locations[2].split("/")[1]
+    world["made"].append(task_id)
     assert locations[1] == f"ServiceRequest/{task_id}"
     task = fhir_json(system.get(f"{FHIR}/Task/{task_id}", key=keys["karunia"]))
     assert task["status"] == "requested"
