@@ -190,16 +190,54 @@ MEASURES = {
     "end": "Akhir bulan",
 }
 
-# the monitoring indicators (laporan states each one's definition)
+# --- monitoring and evaluation (monev) indicators ------------------------------------
+
+# per partner and month (laporan's GET /indicators; the FHIR interface's Measures)
 INDICATORS = {
     "reporting_rate": "Tingkat pelaporan",
     "on_time_rate": "Laporan tepat waktu",
-    "acceptance_rate": "Rujukan diterima",
-    "median_response_hours": "Median jam menjawab rujukan",
-    "completion_rate": "Klien selesai",
-    "dropout_rate": "Klien putus",
-    "occupancy": "Keterisian",
-    "target_reached": "Capaian target tahunan",
+    "acceptance_rate": "Tingkat penerimaan rujukan",
+    "median_response_hours": "Median waktu jawaban (jam)",
+    "completion_rate": "Tingkat penyelesaian layanan",
+    "dropout_rate": "Tingkat putus layanan",
+    "occupancy": "Keterisian tempat",
+    "target_reached": "Capaian target tahunan PKS",
+}
+INDICATOR_DEFINITIONS = {
+    "reporting_rate": "Laporan yang sudah dikirim (tepat waktu, terlambat, dikembalikan atau "
+    "disetujui) dibagi laporan yang diharapkan pada periode itu.",
+    "on_time_rate": "Laporan yang pertama kali dikirim paling lambat tanggal jatuh tempo "
+    "dibagi laporan yang diharapkan.",
+    "acceptance_rate": "Rujukan yang diterima dibagi rujukan yang dijawab (diterima + ditolak) "
+    "dengan jawaban pada bulan itu.",
+    "median_response_hours": "Median jam dari permintaan rujukan sampai jawaban (terima atau "
+    "tolak), untuk jawaban pada bulan itu.",
+    "completion_rate": "Klien yang selesai dibagi klien yang keluar (selesai + putus + "
+    "dipindahkan) pada bulan itu.",
+    "dropout_rate": "Klien yang putus dibagi klien yang keluar (selesai + putus + dipindahkan) "
+    "pada bulan itu.",
+    "occupancy": "Klien dalam perawatan pada akhir bulan dibagi jumlah kapasitas semua "
+    "layanan mitra.",
+    "target_reached": "Klien yang masuk sejak 1 Januari tahun itu sampai akhir bulan dibagi "
+    "target tahunan PKS yang berlaku pada bulan itu.",
+}
+INDICATOR_DEFINITIONS_EN = {
+    "reporting_rate": "Reports sent (on time, late, returned or approved) divided by the "
+    "reports expected in the period.",
+    "on_time_rate": "Reports first sent on or before their due date divided by the reports "
+    "expected.",
+    "acceptance_rate": "Referrals accepted divided by referrals answered (accepted + rejected), "
+    "for answers given in the month.",
+    "median_response_hours": "Median hours from a referral's request to its answer (accept or "
+    "reject), for answers given in the month.",
+    "completion_rate": "Clients who completed divided by clients who left (completed + dropped "
+    "out + transferred) in the month.",
+    "dropout_rate": "Clients who dropped out divided by clients who left (completed + dropped "
+    "out + transferred) in the month.",
+    "occupancy": "Clients in care at the end of the month divided by the capacity of all the "
+    "partner's services.",
+    "target_reached": "Clients admitted from 1 January of that year to the end of the month "
+    "divided by the annual target of the agreement valid in that month.",
 }
 
 # --- notifications ----------------------------------------------------------------------

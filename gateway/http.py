@@ -39,6 +39,7 @@ from gateway.exceptions import (
     Unauthorized,
     UnsupportedMediaType,
 )
+from gateway.fhir.search import operation_outcome
 from gateway.schemas import PATH_PARAMETERS
 
 log = logging.getLogger(__name__)
@@ -130,22 +131,33 @@ class _WsgiApp(WsgiApp):
             reply = exc
             if exc.code in (404, 405) and not request.path.startswith("/console"):
                 set_correlation_id(clean_correlation_id(request.headers.get("X-Correlation-ID")))
-                reply = _routing_problem(exc)
+                reply = _routing_problem(exc, fhir=request.path.startswith("/fhir/"))
                 reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
         return reply(environ, start_response)
 
 
-def _routing_problem(exc: HTTPException) -> Response:
+def _routing_problem(exc: HTTPException, fhir: bool = False) -> Response:
+    """The router's refusal, in problem+json or, under /fhir, as an OperationOutcome."""
     if exc.code == 405:
-        reply = problem(
+        answer = (
             405,
             "METHOD_NOT_ALLOWED",
             "Metode tidak didukung",
             "Alamat ini tidak melayani metode tersebut; lihat header Allow.",
         )
+    else:
+        answer = (404, "NOT_FOUND", "Data tidak ditemukan", "Alamat ini tidak dikenal.")
+    if fhir:
+        reply = Response(
+            json.dumps(operation_outcome(*answer), ensure_ascii=False),
+            status=answer[0],
+            mimetype="application/fhir+json",
+        )
+    else:
+        reply = problem(*answer)
+    if exc.code == 405:
         reply.headers["Allow"] = ", ".join(getattr(exc, "valid_methods", None) or ())
-        return reply
-    return problem(404, "NOT_FOUND", "Data tidak ditemukan", "Alamat ini tidak dikenal.")
+    return reply
 
 
 class _WebServer(WebServer):
@@ -165,23 +177,48 @@ class _HttpHandler(HttpRequestHandler):
 http = _HttpHandler.decorator
 
 
-def response_for_error(exc: BaseException) -> Response:
+@dataclass(frozen=True)
+class ErrorAnswer:
+    """What the error table decides for an exception, before it is written in a shape
+    (problem+json here, an OperationOutcome on /fhir)."""
+
+    status: int
+    code: str
+    title: str
+    detail: str
+    errors: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def answer_for_error(exc: BaseException) -> ErrorAnswer:
     """The one error table: matched by isinstance, most specific first."""
     if isinstance(exc, MarshmallowValidationError):
         exc = ValidationFailed(errors=exc.normalized_messages())
     if isinstance(exc, DomainError | RemoteDomainError):
-        reply = problem(exc.status, exc.code, exc.title, exc.detail, exc.errors or None)
-        reply.headers.update(getattr(exc, "headers", {}))
-        return reply
+        return ErrorAnswer(
+            exc.status,
+            exc.code,
+            exc.title,
+            exc.detail,
+            exc.errors or None,
+            dict(getattr(exc, "headers", {})),
+        )
     if isinstance(exc, UnknownService | eventlet.Timeout) or is_infrastructure_error(exc):
         # the gateway's own database (keys, idempotency records) out of reach is an
         # outage like a service that does not answer, not a fault of the request
         error = ServiceUnavailable()
-        return problem(error.status, error.code, error.title, error.detail)
+        return ErrorAnswer(error.status, error.code, error.title, error.detail)
     log.error("unexpected error answering a request: %s", type(exc).__name__, exc_info=exc)
-    return problem(
+    return ErrorAnswer(
         500, "INTERNAL_ERROR", "Kesalahan internal", "Terjadi kesalahan pada server; sudah dicatat."
     )
+
+
+def response_for_error(exc: BaseException) -> Response:
+    answer = answer_for_error(exc)
+    reply = problem(answer.status, answer.code, answer.title, answer.detail, answer.errors)
+    reply.headers.update(answer.headers)
+    return reply
 
 
 def json_response(payload: Any, status: int = 200) -> Response:
@@ -190,7 +227,7 @@ def json_response(payload: Any, status: int = 200) -> Response:
     )
 
 
-def read_json(request, max_bytes: int) -> Any:
+def read_json(request, max_bytes: int, accepted: tuple[str, ...] = ("application/json",)) -> Any:
     length = request.content_length
     if length is not None and length > max_bytes:
         raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
@@ -199,8 +236,10 @@ def read_json(request, max_bytes: int) -> Any:
         raise PayloadTooLarge(f"Batas isi permintaan {max_bytes} bita.")
     if not raw:
         raise BadRequest("Isi permintaan kosong; kirim JSON.")
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("Kirim isi permintaan sebagai Content-Type: application/json.")
+    if request.mimetype not in accepted:
+        raise UnsupportedMediaType(
+            f"Kirim isi permintaan sebagai Content-Type: {' atau '.join(accepted)}."
+        )
     try:
         parsed = json.loads(raw, parse_constant=_no_constant, parse_float=_finite_float)
     except RecursionError:
@@ -324,6 +363,26 @@ def validated_json(request) -> Any:
     return request.environ.get(VALIDATED_KEY)
 
 
+def admit(service, request, roles: tuple[str, ...] | None):
+    """Who calls (``None`` on an open endpoint): the API key, its rate limit, its role."""
+    if roles is None:
+        return None
+    caller = service.authenticate(request)
+    service.rate_limiter.check(caller.key_id)
+    if caller.role not in roles:
+        raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
+    return caller
+
+
+def log_answer(method: str, path: str, request, reply: Response, started: float) -> None:
+    """The access log line and the request metrics (by route, not by URL)."""
+    reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
+    elapsed = time.perf_counter() - started
+    log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)
+    HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
+    HTTP_DURATION.labels("gateway", path, method).observe(elapsed)
+
+
 def endpoint(
     method: str,
     path: str,
@@ -377,11 +436,7 @@ def endpoint(
             started = time.perf_counter()
             claimed = None
             try:
-                caller = self.authenticate(request) if roles is not None else None
-                if caller is not None:
-                    self.rate_limiter.check(caller.key_id)
-                    if caller.role not in roles:
-                        raise RoleForbidden("Peran Anda tidak boleh memakai layanan ini.")
+                caller = admit(self, request, roles)
                 refuse_unstorable(url_args, "path")
                 check_path(url_args)
                 refuse_unstorable(request.args.to_dict(flat=False), "query")
@@ -441,11 +496,7 @@ def endpoint(
                         )
                 except Exception:
                     log.exception("could not record the answer to an Idempotency-Key")
-            reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
-            elapsed = time.perf_counter() - started
-            log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)
-            HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
-            HTTP_DURATION.labels("gateway", path, method).observe(elapsed)
+            log_answer(method, path, request, reply, started)
             return reply
 
         return http(method, path)(wrapper)

@@ -43,3 +43,86 @@ def referral_body(
     }
     body.update(overrides)
     return body
+
+
+def referral_bundle(
+    partner_id: str = "yayasan-karunia-insani",
+    sex: str = "F",
+    birth_date: date = date(1995, 3, 5),
+    service_type: str = "inpatient",
+    identifier: str | None = "R-2026-0001",
+    consent: bool = True,
+    serial: int | None = None,
+) -> dict:
+    """A referral as a national system sends it to /fhir/R4: a FHIR transaction Bundle of
+    a Patient (NIK, name, sex, birth date), a ServiceRequest, a Task and a Consent."""
+    from gateway.fhir import terms
+
+    nik = nik_for(birth_date, sex, serial=serial)
+    ISSUED_NIKS.append(nik)
+    patient, request = (f"urn:uuid:0000000{n}-0000-4000-8000-000000000000" for n in (1, 2))
+    partner = {"reference": f"Organization/{partner_id}"}
+
+    def entry(n: int, resource: dict) -> dict:
+        kind = resource["resourceType"]
+        return {
+            "fullUrl": f"urn:uuid:0000000{n}-0000-4000-8000-000000000000",
+            "resource": resource,
+            "request": {"method": "POST", "url": kind},
+        }
+
+    entries = [
+        entry(
+            1,
+            {
+                "resourceType": "Patient",
+                "identifier": [{"system": terms.NIK_SYSTEM, "value": nik}],
+                "name": [{"given": ["Klien"], "family": "Uji"}],
+                "gender": {"M": "male", "F": "female"}[sex],
+                "birthDate": birth_date.isoformat(),
+                "telecom": [{"system": "phone", "value": "081298765432"}],
+            },
+        ),
+        entry(
+            2,
+            {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "order",
+                "category": [{"coding": [terms.REFERRAL_SOURCE.coding("TAT")]}],
+                "code": {"coding": [terms.SERVICE_TYPE.coding(service_type)]},
+                "subject": {"reference": patient},
+                "performer": [partner],
+            },
+        ),
+        entry(
+            3,
+            {
+                "resourceType": "Task",
+                "status": "requested",
+                "intent": "order",
+                "focus": {"reference": request},
+                "for": {"reference": patient},
+                "owner": partner,
+            },
+        ),
+    ]
+    if consent:
+        entries.append(
+            entry(
+                4,
+                {
+                    "resourceType": "Consent",
+                    "status": "active",
+                    "scope": {"coding": [{"code": "treatment"}]},
+                    "category": [{"coding": [{"code": "INFA"}]}],
+                    "patient": {"reference": patient},
+                    "dateTime": "2026-11-03T10:00:00+07:00",
+                    "policyRule": {"coding": [{"code": "OPTIN"}]},
+                },
+            )
+        )
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    if identifier is not None:
+        bundle["identifier"] = {"system": "https://sistem.bnn.go.id/rujukan", "value": identifier}
+    return bundle

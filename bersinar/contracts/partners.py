@@ -229,6 +229,7 @@ class Partner(Schema):
     services = fields.List(fields.Nested(ServiceOffer))
     contacts = fields.List(fields.Nested(Contact))
     agreements = fields.List(fields.Nested(Agreement))
+    updated_at = fields.String(metadata={"description": "Perubahan terakhir data mitra."})
 
 
 class PartnerFilter(StrictSchema):

@@ -159,6 +159,15 @@ class ReferralFilter(StrictSchema):
     cursor = _page_fields()["cursor"]
 
 
+class ReferralSearch(ReferralFilter):
+    """What rujukan's list also filters by, for the FHIR interface's Task search: any of
+    several statuses, and a window of last change (from inclusive, before exclusive)."""
+
+    statuses = fields.List(fields.String(validate=one_of(codes.REFERRAL_STATUSES)))
+    updated_from = AwareDateTime()
+    updated_before = AwareDateTime()
+
+
 class ReferralReadQuery(StrictSchema):
     purpose = fields.String(
         load_default=None,

@@ -442,24 +442,8 @@ def reconciliation_flags(
 
 # --- indicators (monev) -------------------------------------------------------------------
 
-INDICATOR_DEFINITIONS = {
-    "reporting_rate": "Laporan yang sudah dikirim (tepat waktu, terlambat, dikembalikan atau "
-    "disetujui) dibagi laporan yang diharapkan pada periode itu.",
-    "on_time_rate": "Laporan yang pertama kali dikirim paling lambat tanggal jatuh tempo "
-    "dibagi laporan yang diharapkan.",
-    "acceptance_rate": "Rujukan yang diterima dibagi rujukan yang dijawab (diterima + ditolak) "
-    "dengan jawaban pada bulan itu.",
-    "median_response_hours": "Median jam dari permintaan rujukan sampai jawaban (terima atau "
-    "tolak), untuk jawaban pada bulan itu.",
-    "completion_rate": "Klien yang selesai dibagi klien yang keluar (selesai + putus + "
-    "dipindahkan) pada bulan itu.",
-    "dropout_rate": "Klien yang putus dibagi klien yang keluar (selesai + putus + dipindahkan) "
-    "pada bulan itu.",
-    "occupancy": "Klien dalam perawatan pada akhir bulan dibagi jumlah kapasitas semua "
-    "layanan mitra.",
-    "target_reached": "Klien yang masuk sejak 1 Januari tahun itu sampai akhir bulan dibagi "
-    "target tahunan PKS yang berlaku pada bulan itu.",
-}
+# declared once with the codes (the FHIR interface serves them as Measures too)
+INDICATOR_DEFINITIONS = codes.INDICATOR_DEFINITIONS
 
 
 def ratio(numerator: int | float, denominator: int | float) -> float | None:

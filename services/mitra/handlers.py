@@ -123,6 +123,7 @@ def partner_resource(partner: Partner, today: date, show_contacts: bool) -> dict
         for o in partner.offers
     ]
     resource["agreements"] = [agreement_resource(a, today) for a in partner.agreements]
+    resource["updated_at"] = rfc3339(partner.updated_at)
     if show_contacts:
         resource["contacts"] = [
             {

@@ -573,6 +573,12 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
         query = query.where(Referral.partner_id == partner_id)
     if filters.get("status"):
         query = query.where(Referral.status == filters["status"])
+    if filters.get("statuses"):
+        query = query.where(Referral.status.in_(filters["statuses"]))
+    if filters.get("updated_from"):
+        query = query.where(Referral.updated_at >= filters["updated_from"])
+    if filters.get("updated_before"):
+        query = query.where(Referral.updated_at < filters["updated_before"])
     if filters.get("client_id"):
         query = query.where(Referral.client_id == filters["client_id"])
 
@@ -639,6 +645,12 @@ def get_referral(
     )
     log.info("identity of referral %s read by %s", referral.id, actor.label)
     return result
+
+
+def referral_overview(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:
+    """One referral without the client's identity, to whoever may see it."""
+    referral = _visible_referral(uow, Actor.parse(actor), referral_id, lock=False)
+    return referral_summary(uow, referral, referral.client)
 
 
 def referral_history(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from bersinar.contracts.referrals import (
     AuditQuery,
     MatchQuery,
     ReferralCreate,
-    ReferralFilter,
+    ReferralSearch,
     RejectInput,
     TransferInput,
     TransitionInput,
@@ -118,7 +118,7 @@ class RujukanService(ServiceBase):
 
     @rpc
     def list_referrals(self, params, actor):
-        filters = ReferralFilter().load(params or {})
+        filters = ReferralSearch().load(params or {})
         with self.uow() as uow:
             return handlers.list_referrals(uow, actor, filters)
 
@@ -131,6 +131,12 @@ class RujukanService(ServiceBase):
             )
             uow.commit()
         return referral
+
+    @rpc
+    def get_referral_summary(self, referral_id, actor):
+        """One referral as lists show it: no identity, so no audit entry."""
+        with self.uow() as uow:
+            return handlers.referral_overview(uow, actor, referral_id)
 
     @rpc
     def referral_history(self, referral_id, actor):

@@ -169,6 +169,7 @@ def capacity_in_rujukan(dbs, partner_id, service_type):
 def test_a_partner_updates_its_own_capacity_and_rujukan_follows(gateway_system):
     base, admin, key, dbs = gateway_system
     kipas = key("partner", "yayasan-kipas")
+    before = requests.get(f"{base}/api/v1/partners/yayasan-kipas", headers=kipas, timeout=10)
     started = time.monotonic()
     response = requests.patch(
         f"{base}/api/v1/partners/yayasan-kipas",
@@ -178,6 +179,7 @@ def test_a_partner_updates_its_own_capacity_and_rujukan_follows(gateway_system):
     )
     assert response.status_code == 200, response.text
     assert {s["service_type"]: s["capacity"] for s in response.json()["services"]}["inpatient"] == 3
+    assert response.json()["updated_at"] > before.json()["updated_at"]
     wait_until(
         lambda: capacity_in_rujukan(dbs, "yayasan-kipas", "inpatient") == 3,
         timeout=10,

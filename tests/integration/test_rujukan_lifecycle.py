@@ -471,6 +471,47 @@ def test_list_pages_with_a_cursor_and_filters(partners, cipher):
     assert [r["id"] for r in accepted["items"]] == [ids[0]]
 
 
+def test_list_filters_by_several_statuses_and_a_window_of_last_change(partners, cipher):
+    from bersinar.contracts.referrals import ReferralSearch
+
+    ids = [
+        create(partners, cipher, now=NOW + timedelta(hours=n), nik=f"17710145039500{n:02d}")["id"]
+        for n in range(1, 4)
+    ]
+    move(partners, KARUNIA, ids[0], "accept", now=NOW + timedelta(days=2))
+    move(partners, KARUNIA, ids[1], "reject", {"reason": "capacity_full"}, NOW + timedelta(days=3))
+
+    def listed(**params):
+        with partners() as uow:
+            filters = ReferralSearch().load(params)
+            return [r["id"] for r in handlers.list_referrals(uow, OFFICER, filters)["items"]]
+
+    assert listed(statuses=["accepted", "rejected"]) == [ids[1], ids[0]]
+    day = NOW + timedelta(days=2)
+    assert listed(updated_from=day.isoformat()) == [ids[1], ids[0]]
+    assert listed(updated_before=day.isoformat()) == [ids[2]]
+    window = {
+        "updated_from": day.isoformat(),
+        "updated_before": (day + timedelta(days=1)).isoformat(),
+    }
+    assert listed(**window) == [ids[0]]
+    with partners() as uow:  # another partner's operator sees none of them
+        assert handlers.list_referrals(uow, KIPAS, ReferralSearch().load(window))["items"] == []
+
+
+def test_a_referral_without_identity_to_whoever_may_see_it_and_nothing_audited(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    with partners() as uow:
+        seen = handlers.referral_overview(uow, KARUNIA, rid)
+        assert seen["id"] == rid and seen["partner_id"] == "yayasan-karunia-insani"
+        assert "identity" not in seen["client"] and NAME not in json.dumps(seen)
+        assert handlers.referral_overview(uow, OFFICER, rid)["status"] == "requested"
+        with pytest.raises(NotFound):
+            handlers.referral_overview(uow, KIPAS, rid)
+    with partners() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(AccessAudit)) == 0
+
+
 # --- the response deadline ------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from bersinar.contracts.events import (
 )
 from bersinar.envelope import EnvelopeError
 from harness import produced
+from services.laporan import domain as laporan
 from services.notifikasi import domain as notifikasi
 from services.rujukan import domain as rujukan
 
@@ -106,6 +107,14 @@ def test_every_event_has_an_emitter_a_route_and_words():
     assert set(EVENT_SOURCES.values()) == {"mitra", "rujukan", "laporan", "notifikasi"}
 
 
+def test_every_indicator_laporan_computes_has_words_and_definitions_in_both_languages():
+    computed = laporan.indicators([laporan.PartnerMonth("p", expected=True)], "2026-10")
+    assert set(computed["partners"][0]) - {"partner_id", "figures"} == set(codes.INDICATORS)
+    assert set(codes.INDICATOR_DEFINITIONS) == set(codes.INDICATORS)
+    assert set(codes.INDICATOR_DEFINITIONS_EN) == set(codes.INDICATORS)
+    assert computed["definitions"] == codes.INDICATOR_DEFINITIONS
+
+
 def test_a_label_is_the_words_of_a_code_or_the_code_itself():
     assert codes.label(codes.SEXES, "F") == "Perempuan"
     assert codes.label(codes.SEXES, "X") == "X"
@@ -135,8 +144,3 @@ def test_a_nik_is_sixteen_ascii_digits_at_the_edge_and_in_the_rule(nik):
         rujukan.check_nik(nik, date(1990, 1, 5), "M")
     rujukan.check_nik("1771050501900001", date(1990, 1, 5), "M")  # the same in ASCII
 
-
-def test_every_indicator_laporan_defines_has_a_title_and_no_title_lacks_one():
-    from services.laporan.domain import INDICATOR_DEFINITIONS
-
-    assert set(INDICATOR_DEFINITIONS) == set(codes.INDICATORS)
