@@ -3,6 +3,11 @@
 Metric objects live at module level in the default registry (one per process), labelled
 by service, so several containers in one test process do not register twice. No label
 ever carries client identity: labels are service, method, event type, outcome, status.
+
+Conventions (https://prometheus.io/docs/practices/naming/): base units (``_seconds``),
+one family per fact, and no ``_created`` series: prometheus_client would add one to every
+counter and histogram, a second series per label set that nothing here reads. Importing
+this module turns them off for the process, before any component's metrics exist.
 """
 
 from __future__ import annotations
@@ -15,9 +20,17 @@ from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 
 log = logging.getLogger(__name__)
+
+disable_created_metrics()
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -91,6 +104,18 @@ BUSINESS_EVENTS = Counter(
     "Domain events committed to the outbox",
     ["service", "event_type"],
 )
+
+
+def replace_samples(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
+    """Set a labelled gauge to exactly ``values``: a label set missing from them (a
+    partner that is gone, a status nothing has any more) is removed, not left showing
+    its last value."""
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+    # the metric's own list of label sets: prometheus_client keeps no public one
+    for labels in set(gauge._metrics) - set(values):
+        gauge.remove(*labels)
+
 
 _server_lock = threading.Lock()
 _server_started: set[int] = set()

@@ -275,7 +275,9 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
     hook = receivers(always_fail=True)
     subscription = subscribe(dbs, hook.url, ["partner_updated"])
     container_factory(NotifikasiService, notifikasi_config(make_config, smtp)).start()
-    give_ups = metric("bersinar_webhook_give_ups_total", event_type="partner_updated")
+    give_ups = metric(
+        "bersinar_notifications_given_up_total", channel="webhook", event_type="partner_updated"
+    )
     failed = metric("bersinar_notifications_failed_total", channel="webhook",
                     event_type="partner_updated")  # fmt: skip
 
@@ -302,7 +304,12 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
         ]
     assert [a["outcome"] for a in log] == ["failed"] * WEBHOOK_ATTEMPTS
     assert [a["delivery_id"] for a in announced] == [row.id]
-    assert metric("bersinar_webhook_give_ups_total", event_type="partner_updated") == give_ups + 1
+    assert (
+        metric(
+            "bersinar_notifications_given_up_total", channel="webhook", event_type="partner_updated"
+        )
+        == give_ups + 1
+    )
     assert (
         metric("bersinar_notifications_failed_total", channel="webhook",
                event_type="partner_updated") == failed + WEBHOOK_ATTEMPTS

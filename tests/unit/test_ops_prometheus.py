@@ -103,9 +103,9 @@ def exposition_metric_names(text: str) -> set[str]:
     """Sample names a /metrics text can carry, from its TYPE lines (present even for a
     labelled metric that has no sample yet) and its samples."""
     suffixes = {
-        "counter": ("_total", "_created"),
-        "histogram": ("_bucket", "_sum", "_count", "_created"),
-        "summary": ("_sum", "_count", "_created"),
+        "counter": ("_total",),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "summary": ("_sum", "_count"),
         "gauge": ("",),
         "untyped": ("",),
         "info": ("_info",),
