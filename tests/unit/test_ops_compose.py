@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from bersinar.config import COMPONENTS, ROOT, SERVICES
+from tests.unit.test_ops_prometheus import job_targets
 
 COMPOSE = ROOT / "docker-compose.yml"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
@@ -98,6 +99,42 @@ def test_each_component_has_its_own_database_created_by_the_init_script():
         assert f"{component.upper()}_DATABASE_URL" in env, name
 
 
+def test_each_process_gets_only_the_keys_it_uses():
+    """No process reads the whole var/secrets.env: each key is handed, from the env file
+    compose is started with, to the one process that uses it; a missing key stops
+    compose before anything starts."""
+    services = compose()["services"]
+    assert not [name for name, s in services.items() if "env_file" in s]
+    keys = {
+        "RUJUKAN_ENCRYPTION_KEYS": "rujukan",
+        "RUJUKAN_NIK_HMAC_KEY": "rujukan",
+        "BERSINAR_ADMIN_KEY": "gateway",
+    }
+    for key, owner in keys.items():
+        holders = [n for n, s in services.items() if key in (s.get("environment") or {})]
+        assert holders == [owner], key
+        assert re.fullmatch(r"\$\{" + key + r":\?[^}]+\}", services[owner]["environment"][key])
+    assert "--env-file var/secrets.env" in COMPOSE.read_text()
+
+
+def test_the_migrate_service_runs_the_start_up_steps_of_make_run():
+    """`bersinar setup`, as `make run` runs it (databases, migrations, queues, seed, the
+    console's first admin), with the broker's address, writing the first admin's
+    password to a volume of its own; the services start once it has finished."""
+    services = compose()["services"]
+    migrate = services["migrate"]
+    assert migrate["command"] == ["bersinar", "setup", "--health-timeout", "0"]
+    assert migrate["environment"]["AMQP_URI"] == services["gateway"]["environment"]["AMQP_URI"]
+    assert "bersinar-var:/app/var" in migrate["volumes"]
+    assert "bersinar-var" in compose()["volumes"]
+    assert "RUN mkdir -p /app/var" in (ROOT / "deploy" / "Dockerfile").read_text()
+
+
+def test_the_gateway_is_healthy_on_its_own_readiness_not_the_whole_system():
+    test = " ".join(compose()["services"]["gateway"]["healthcheck"]["test"])
+    assert "127.0.0.1:8000/ready" in test and "/health" not in test
+
+
 def test_rabbitmq_gives_the_services_a_vhost_of_quorum_queues_and_its_metrics():
     services = compose()["services"]
     mounts = services["rabbitmq"]["volumes"]
@@ -131,7 +168,7 @@ def test_prometheus_scrapes_each_container_on_its_metrics_port():
     assert "./deploy/prometheus:/etc/prometheus:ro" in mounts
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
     for job in scrape["scrape_configs"]:
-        for target in job["static_configs"][0]["targets"]:
+        for target in job_targets(job)[0]:
             host, port = target.split(":")
             if host == "localhost":
                 continue

@@ -135,6 +135,21 @@ def scrape_jobs(config: dict) -> dict[str, dict]:
     return {job["job_name"]: job for job in config["scrape_configs"]}
 
 
+def job_targets(job: dict) -> tuple[list[str], dict[str, str]]:
+    """A job's ``host:port`` targets and the labels it gives them, whether listed
+    (static_configs) or found by DNS (dns_sd_configs, labels set by relabelling)."""
+    if "dns_sd_configs" in job:
+        (dns,) = job["dns_sd_configs"]
+        labels = {
+            rule["target_label"]: rule["replacement"]
+            for rule in job.get("relabel_configs", [])
+            if set(rule) == {"target_label", "replacement"}
+        }
+        return [f"{name}:{dns['port']}" for name in dns["names"]], labels
+    (static,) = job["static_configs"]
+    return static["targets"], static.get("labels", {})
+
+
 # --- tests -------------------------------------------------------------------------------
 
 
@@ -241,15 +256,31 @@ def test_scrape_configs_cover_every_process_and_rabbitmq_on_the_documented_ports
         jobs = scrape_jobs(load_yaml(PROMETHEUS / name))
         assert set(jobs) >= {*COMPONENTS, *RELAYS, "rabbitmq"}, name
         for component in (*COMPONENTS, *RELAYS):
-            (static,) = jobs[component]["static_configs"]
-            assert static["labels"] == {"app": "bersinar", "component": component}, name
-            (target,) = static["targets"]
+            (target,), labels = job_targets(jobs[component])
+            assert labels == {"app": "bersinar", "component": component}, name
             assert target == f"{host or component}:{ports[component]}", name
         rabbit = jobs["rabbitmq"]
         assert rabbit["metrics_path"] == "/metrics/per-object"
         assert rabbit["static_configs"][0]["targets"][0].endswith(":15692")
         hosts[name] = rabbit["static_configs"][0]["targets"][0]
     assert hosts == {"prometheus.yml": "rabbitmq:15692", "prometheus.local.yml": "127.0.0.1:15692"}
+
+
+def test_compose_finds_every_replica_by_dns():
+    """`docker compose up --scale rujukan=3`: a static target would be one address of
+    the three; DNS discovery asks compose's resolver for all of them, again and again."""
+    jobs = scrape_jobs(load_yaml(PROMETHEUS / "prometheus.yml"))
+    for component in (*COMPONENTS, *RELAYS):
+        (dns,) = jobs[component]["dns_sd_configs"]
+        assert dns["type"] == "A" and dns["names"] == [component], component
+        assert "static_configs" not in jobs[component], component
+
+
+def test_the_configs_name_files_that_exist():
+    for name in ("prometheus.yml", "prometheus.local.yml"):
+        text = (PROMETHEUS / name).read_text()
+        for path in re.findall(r"deploy/[\w./-]+\.ya?ml", text):
+            assert (ROOT / path).exists(), (name, path)
 
 
 def test_alerts_and_dashboard_name_only_metrics_the_code_defines():
