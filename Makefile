@@ -35,7 +35,7 @@ lock:
 	$(PIP_COMPILE) $(LOCK_FLAGS) -o requirements.lock pyproject.toml
 	$(PIP_COMPILE) $(LOCK_FLAGS) --extra dev --constraint requirements.lock -o requirements-dev.lock pyproject.toml
 
-# prometheus and promtool (Debian package) for the tests of deploy/
+# prometheus, promtool and docker-compose (Debian packages) for the tests of deploy/
 ops-tools:
 	@bash deploy/prometheus/install-tools.sh
 

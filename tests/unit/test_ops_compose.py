@@ -1,12 +1,16 @@
-"""docker-compose.yml, checked without a Docker engine: the compose specification's JSON
-schema (vendored by check-jsonschema) and the properties Bersinar needs of it."""
+"""docker-compose.yml, checked without a Docker engine: `docker-compose config` (Debian's
+docker-compose, installed by `make ops-tools`: Docker's own `docker compose` plugin is not
+installable here), the compose specification's JSON schema (vendored by
+check-jsonschema) and the properties Bersinar needs of it."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +36,54 @@ def schema_check(path: Path) -> subprocess.CompletedProcess:
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+KEYS = ("BERSINAR_ADMIN_KEY", "RUJUKAN_ENCRYPTION_KEYS", "RUJUKAN_NIK_HMAC_KEY")
+
+
+def compose_config(env_file: Path, path: Path = COMPOSE) -> subprocess.CompletedProcess:
+    """`docker-compose config` with the keys of ``env_file`` alone (none from this
+    process's environment)."""
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is missing: `make ops-tools` installs it"
+    env = {k: v for k, v in os.environ.items() if k not in KEYS}
+    return subprocess.run(
+        [binary, "--project-directory", str(ROOT), "-f", str(path),
+         "--env-file", str(env_file), "config"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+
+def test_docker_compose_config_resolves_the_file_with_the_keys_file(tmp_path):
+    """What `docker compose --env-file var/secrets.env up` reads: valid, each key in the
+    one service that uses it; without the keys compose refuses, saying what to do."""
+    keys = dict(zip(KEYS, ("bsk_test", "k1:test", "h1:test"), strict=True))
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
+    resolved = compose_config(env_file)
+    assert resolved.returncode == 0, resolved.stderr
+    services = yaml.safe_load(resolved.stdout)["services"]
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        owner = {"gateway": {KEYS[0]}, "rujukan": set(KEYS[1:])}
+        assert set(keys) & set(env) == owner.get(name, set()), name
+        for key in owner.get(name, ()):
+            assert env[key] == keys[key], (name, key)
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    missing = compose_config(empty)
+    assert missing.returncode != 0 and "make secrets" in missing.stderr
+
+
+def test_docker_compose_config_refuses_a_broken_file(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    data = compose()
+    data["services"]["gateway"]["healthcheck"]["retries"] = "many"
+    broken.write_text(yaml.safe_dump(data))
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("".join(f"{k}=x\n" for k in KEYS))
+    assert compose_config(env_file).returncode == 0
+    assert compose_config(env_file, broken).returncode != 0
 
 
 def test_the_compose_file_follows_the_compose_specification():
