@@ -12,9 +12,12 @@ this module turns them off for the process, before any component's metrics exist
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
@@ -25,8 +28,9 @@ from prometheus_client import (
     Gauge,
     Histogram,
     disable_created_metrics,
-    start_http_server,
+    make_wsgi_app,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 
 log = logging.getLogger(__name__)
 
@@ -120,28 +124,85 @@ def replace_samples(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
 _server_lock = threading.Lock()
 _server_started: set[int] = set()
 
+# what a readiness check answers: the reasons the process cannot serve (empty: it can)
+Readiness = Callable[[], dict[str, str]]
 
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Start the process's /metrics listener once per port (0 turns it off)."""
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        """Scrapes and probes every few seconds: not worth a log line each."""
+
+
+def metrics_app(ready: Readiness | None = None):
+    """Prometheus text on every path, as prometheus_client serves it; with ``ready``,
+    ``/ready`` answers 200 or 503 with the reasons as JSON (the readiness probe of
+    compose and Kubernetes)."""
+    metrics = make_wsgi_app()
+
+    def app(environ, start_response):
+        if ready is None or environ.get("PATH_INFO") != "/ready":
+            return metrics(environ, start_response)
+        try:
+            reasons = ready()
+        except Exception as exc:  # a check that fails says so: not ready
+            reasons = {"check": type(exc).__name__}
+        body = json.dumps(
+            {"status": "unavailable", "reasons": reasons} if reasons else {"status": "ok"}
+        )
+        status = "503 Service Unavailable" if reasons else "200 OK"
+        start_response(status, [("Content-Type", "application/json")])
+        return [body.encode()]
+
+    return app
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1", ready: Readiness | None = None) -> None:
+    """Start the process's /metrics listener once per port (0 turns it off), in a thread
+    of its own: it answers while the process lives, however busy its workers are."""
     if not port:
         return
     with _server_lock:
         if port in _server_started:
             return
-        start_http_server(port, addr=addr)
+        server = make_server(addr, port, metrics_app(ready), ThreadingWSGIServer, _QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         _server_started.add(port)
         log.info("metrics served on %s:%s", addr, port)
+
+
+def container_readiness(container) -> Readiness:
+    """A nameko service can serve when its broker consumers consume and each of its
+    databases answers: what it needs itself, never another service."""
+    from bersinar.entrypoints import Database, consumer_states
+
+    def reasons() -> dict[str, str]:
+        found = {
+            f"broker:{role}": state
+            for role, state in consumer_states(container).items()
+            if state != "ok"
+        }
+        for extension in container.extensions:
+            if isinstance(extension, Database):
+                try:
+                    extension.factory.ping()
+                except Exception as exc:
+                    found["database"] = type(exc).__name__
+        return found
+
+    return reasons
 
 
 class MetricsListener(DependencyProvider):
     """The process's /metrics listener on ``METRICS_PORT`` (``METRICS_ADDRESS``), a port
     of its own: never the API's, so scraping needs no key and the API can face the
-    world while metrics stay on the internal network."""
+    world while metrics stay on the internal network. ``/ready`` there tells whether
+    this process can serve (its broker consumers, its database)."""
 
     def setup(self):
         serve_metrics(
             int(self.container.config.get("METRICS_PORT") or 0),
             self.container.config.get("METRICS_ADDRESS", "127.0.0.1"),
+            container_readiness(self.container),
         )
 
 

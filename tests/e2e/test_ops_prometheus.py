@@ -252,6 +252,15 @@ def test_alerts_and_dashboard_name_only_metrics_the_processes_expose(ops_system,
         query(prometheus, expr)
 
 
+def test_each_service_tells_its_own_readiness_on_its_metrics_port(ops_system):
+    """The readiness probe of compose and Kubernetes: each service and the gateway
+    answer /ready on their metrics port from their own broker consumers and database."""
+    for component in ("gateway", *SERVICES):
+        port = ops_system.metrics_ports[component]
+        reply = requests.get(f"http://127.0.0.1:{port}/ready", timeout=10)
+        assert (reply.status_code, reply.json()) == (200, {"status": "ok"}), component
+
+
 def test_the_processes_follow_the_naming_conventions(ops_system, prometheus):
     """No ``_created`` series beside the counters and histograms, every duration in
     seconds, and no family exported by two kinds of process under two names."""

@@ -182,9 +182,12 @@ def test_the_migrate_service_runs_the_start_up_steps_of_make_run():
     assert "RUN mkdir -p /app/var" in (ROOT / "deploy" / "Dockerfile").read_text()
 
 
-def test_the_gateway_is_healthy_on_its_own_readiness_not_the_whole_system():
-    test = " ".join(compose()["services"]["gateway"]["healthcheck"]["test"])
+def test_each_process_is_healthy_on_its_own_readiness_not_the_whole_system():
+    services = compose()["services"]
+    test = " ".join(services["gateway"]["healthcheck"]["test"])
     assert "127.0.0.1:8000/ready" in test and "/health" not in test
+    for name in SERVICES:
+        assert "/ready'" in " ".join(services[name]["healthcheck"]["test"]), name
 
 
 def test_rabbitmq_gives_the_services_a_vhost_of_quorum_queues_and_its_metrics():

@@ -59,8 +59,10 @@ def test_every_process_has_a_deployment_probed_on_health():
         for name, expected in ((service, port), (f"relay-{service}", relay_port)):
             spec = container(deployments[name])
             assert spec["ports"] == [{"name": "metrics", "containerPort": expected}], name
-            for probe in ("readinessProbe", "livenessProbe"):
-                assert spec[probe]["httpGet"] == {"path": "/health", "port": "metrics"}, name
+            # ready from its own consumers and database; alive while the port answers
+            ready = "/ready" if name == service else "/health"
+            assert spec["readinessProbe"]["httpGet"] == {"path": ready, "port": "metrics"}, name
+            assert spec["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}, name
             annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
             assert annotations["prometheus.io/port"] == str(expected), name
     gateway = container(deployments["gateway"])

@@ -301,3 +301,32 @@ def test_no_label_of_the_code_carries_client_identity():
     for collector in set(REGISTRY._names_to_collectors.values()):
         for label in getattr(collector, "_labelnames", ()):
             assert not forbidden.search(label), (collector, label)
+
+
+def test_the_metrics_listener_answers_readiness_from_the_process_checks():
+    """``/ready`` on a metrics port: 200 while the process's own checks find nothing,
+    503 with their reasons otherwise; every other path is the metrics text."""
+    from bersinar.metrics import metrics_app
+
+    def get(app, path):
+        answer = {}
+        body = b"".join(
+            app(
+                {"PATH_INFO": path, "REQUEST_METHOD": "GET", "QUERY_STRING": ""},
+                lambda status, headers: answer.update(status=status, headers=dict(headers)),
+            )
+        )
+        return answer["status"], body.decode()
+
+    reasons: dict[str, str] = {}
+    app = metrics_app(lambda: reasons)
+    assert get(app, "/ready") == ("200 OK", '{"status": "ok"}')
+    reasons["broker:rpc"] = "disconnected"
+    status, body = get(app, "/ready")
+    assert status.startswith("503") and json.loads(body)["reasons"] == reasons
+    assert "process_cpu_seconds_total" in get(app, "/metrics")[1]
+
+    def broken():
+        raise RuntimeError("a check that fails")
+
+    assert get(metrics_app(broken), "/ready")[0].startswith("503")
