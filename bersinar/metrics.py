@@ -110,15 +110,21 @@ BUSINESS_EVENTS = Counter(
 )
 
 
+_replaced_lock = threading.Lock()
+# the label sets each gauge was last given, by id(): the gauges live as long as the process
+_replaced: dict[int, set[tuple[str, ...]]] = {}
+
+
 def replace_samples(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
-    """Set a labelled gauge to exactly ``values``: a label set missing from them (a
-    partner that is gone, a status nothing has any more) is removed, not left showing
-    its last value."""
-    for labels, value in values.items():
-        gauge.labels(*labels).set(value)
-    # the metric's own list of label sets: prometheus_client keeps no public one
-    for labels in set(gauge._metrics) - set(values):
-        gauge.remove(*labels)
+    """Set a labelled gauge to exactly ``values``: a label set it had from the call
+    before and not now (a partner that is gone, a status nothing has any more) is
+    removed, not left showing its last value."""
+    with _replaced_lock:
+        for labels, value in values.items():
+            gauge.labels(*labels).set(value)
+        for labels in _replaced.get(id(gauge), set()) - set(values):
+            gauge.remove(*labels)
+        _replaced[id(gauge)] = set(values)
 
 
 _server_lock = threading.Lock()
