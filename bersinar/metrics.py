@@ -177,22 +177,16 @@ def serve_metrics(port: int, addr: str = "127.0.0.1", ready: Readiness | None = 
 
 
 def container_readiness(container) -> Readiness:
-    """A nameko service can serve when its broker consumers consume and each of its
-    databases answers: what it needs itself, never another service."""
-    from bersinar.entrypoints import Database, consumer_states
+    """A nameko service can serve when what it needs itself works, never another
+    service: each extension that can tell (``readiness()``, the problems it finds: the
+    broker consumers and the database of bersinar.entrypoints) is asked."""
 
     def reasons() -> dict[str, str]:
-        found = {
-            f"broker:{role}": state
-            for role, state in consumer_states(container).items()
-            if state != "ok"
-        }
+        found: dict[str, str] = {}
         for extension in container.extensions:
-            if isinstance(extension, Database):
-                try:
-                    extension.factory.ping()
-                except Exception as exc:
-                    found["database"] = type(exc).__name__
+            check = getattr(extension, "readiness", None)
+            if callable(check):
+                found.update(check())
         return found
 
     return reasons

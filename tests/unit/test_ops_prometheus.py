@@ -330,3 +330,24 @@ def test_the_metrics_listener_answers_readiness_from_the_process_checks():
         raise RuntimeError("a check that fails")
 
     assert get(metrics_app(broken), "/ready")[0].startswith("503")
+
+
+def test_a_container_is_ready_when_every_extension_that_can_tell_says_so():
+    from types import SimpleNamespace
+
+    from bersinar.metrics import container_readiness
+
+    class Told:
+        def __init__(self, problems):
+            self.problems = problems
+
+        def readiness(self):
+            return self.problems
+
+    consumer, database = Told({}), Told({})
+    container = SimpleNamespace(extensions=[consumer, object(), database])
+    ready = container_readiness(container)
+    assert ready() == {}
+    consumer.problems = {"broker:rpc": "disconnected"}
+    database.problems = {"database": "OperationalError"}
+    assert ready() == {"broker:rpc": "disconnected", "database": "OperationalError"}
