@@ -3,20 +3,39 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install ops-tools browser-tools secrets unit integration e2e browser check lint bench bench-short chaos chaos-short clean-var
+.PHONY: run test install install-dev lock ops-tools browser-tools secrets unit integration e2e browser check lint bench bench-short chaos chaos-short clean-var
 
+# Two locks made by pip-tools from pyproject.toml, every file checked by its hash:
+# requirements.lock is the runtime set (what `make run` and deploy/Dockerfile install),
+# requirements-dev.lock adds the test and lint tools (what `make test` installs).
 $(STAMP): requirements.lock pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed ($(PYTHON))"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade "pip<26" "setuptools<81" wheel
-	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
+$(DEV_STAMP): $(STAMP) requirements-dev.lock
+	$(BIN)/pip install --quiet --require-hashes -r requirements.lock -r requirements-dev.lock
+	touch $(DEV_STAMP)
+
 install: $(STAMP)
 
-# prometheus and promtool (Debian package) for the tests of deploy/
+install-dev: $(DEV_STAMP)
+
+# Both locks again from pyproject.toml's pins (after changing them); pins already in a
+# lock are kept unless pyproject.toml asks otherwise. pip-tools runs from a venv of its own.
+PIP_COMPILE := $(VENV)-tools/bin/pip-compile
+LOCK_FLAGS := --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links
+lock:
+	test -x $(PIP_COMPILE) || { $(PYTHON) -m venv $(VENV)-tools && $(VENV)-tools/bin/pip install --quiet "pip<26" pip-tools==7.6.2; }
+	$(PIP_COMPILE) $(LOCK_FLAGS) -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) $(LOCK_FLAGS) --extra dev --constraint requirements.lock -o requirements-dev.lock pyproject.toml
+
+# prometheus, promtool and docker-compose (Debian packages) for the tests of deploy/
 ops-tools:
 	@bash deploy/prometheus/install-tools.sh
 
@@ -35,42 +54,42 @@ run: install
 
 # The browser tests run in a pytest process of their own: Playwright's sync API cannot
 # run under the eventlet monkey-patching every other test needs (tests/conftest.py).
-test: install ops-tools browser-tools
+test: install-dev ops-tools browser-tools
 	$(BIN)/pytest tests/unit tests/integration tests/e2e
 	BERSINAR_TEST_BROWSER=1 $(BIN)/pytest tests/browser
 
-unit: install ops-tools
+unit: install-dev ops-tools
 	$(BIN)/pytest tests/unit
 
-integration: install
+integration: install-dev
 	$(BIN)/pytest tests/integration
 
-e2e: install ops-tools
+e2e: install-dev ops-tools
 	$(BIN)/pytest tests/e2e
 
-lint: install
+lint: install-dev
 	$(BIN)/ruff check bersinar services gateway cli harness tests bench chaos
 
-browser: install browser-tools
+browser: install-dev browser-tools
 	BERSINAR_TEST_BROWSER=1 $(BIN)/pytest tests/browser
 
 check: lint unit
 
-bench: install
+bench: install-dev
 	$(BIN)/python -m bench
 
 # the fault suite (docs/chaos.md): `bersinar run` with the embedded PostgreSQL on a folder
 # of its own, against a RabbitMQ node of its own (never the shared one); needs root or the
 # rabbitmq user's rights
-chaos: install
+chaos: install-dev
 	$(BIN)/python -m chaos --write-docs
 
-chaos-short: install
+chaos-short: install-dev
 	$(BIN)/python -m chaos --short
 
 # every phase with small counts, docs untouched: what CI runs so the harness cannot rot
 # (it prints verdicts; it fails only when the harness itself breaks)
-bench-short: install
+bench-short: install-dev
 	$(BIN)/python -m bench --short --no-docs
 
 clean-var:

@@ -583,11 +583,11 @@ the run (supervisord gives it a new PID) ends the run.
   when it commits. The relay figure is the last `published_at`; a consumer's is the last
   `handled_at` of its inbox rows for those events; end to end is when both consumers have
   all N. Rates are N / those seconds.
-- **Memory and CPU.** VmRSS of every process from `/proc/<pid>/status`, sampled every
-  0.25 s during each phase (peak shown), plus VmHWM at the end. The embedded PostgreSQL
-  (the postmaster and every process it started) apart, as two sums: of PSS
-  (`/proc/<pid>/smaps_rollup`, shared memory divided among the processes sharing it, so
-  counted once) and of VmRSS (shared memory counted in each). CPU from `/proc/<pid>/stat`
+- **Memory and CPU.** Through psutil (`harness/procstat.py`): the resident memory of
+  every process, sampled every 0.25 s during each phase (peak shown), plus its VmHWM at
+  the end. The embedded PostgreSQL (the postmaster and every process it started) apart,
+  as two sums: of PSS (shared memory divided among the processes sharing it, so counted
+  once) and of resident memory (shared memory counted in each). CPU time of each process
   over each counted window, in % of one core, for every process, the embedded
   PostgreSQL's backends of the components' databases and its own server processes, the
   RabbitMQ server and the generator; "other" is the rest of the machine (the machine is

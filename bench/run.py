@@ -41,6 +41,7 @@ from bersinar import pg
 from bersinar.config import COMPONENTS, ROOT, SERVICES
 from harness import infra, procstat, produced
 from harness.loadgen import MIX, referral_for
+from harness.receivers import SmtpServer
 from harness.system import System
 
 BIN = Path(sys.executable).parent
@@ -146,7 +147,7 @@ class Bench:
         self.system: System | None = None
         self.engines: dict = {}
         self.children: list[subprocess.Popen] = []  # load generator, canned server, sink
-        self.smtp_sink: subprocess.Popen | None = None
+        self.smtp_sink: SmtpServer | None = None
         self.t_start = time.monotonic()
         self.rss_hwm: dict[str, int] = {}
         self.started_pids: dict[str, int] = {}  # each process's PID once the system is up
@@ -248,9 +249,7 @@ class Bench:
         # notifikasi e-mails partners and staff: a local sink accepts them, as a mail
         # server would (without one every delivery fails, retries and is reported)
         smtp_port = infra.free_port()
-        self.smtp_sink = self.spawn("harness.smtpsink", str(smtp_port))
-        if read_line(self.smtp_sink.stdout, 15) != "LISTENING":
-            raise RuntimeError("the SMTP sink did not start")
+        self.smtp_sink = SmtpServer(self.var_dir / "mail", smtp_port).start()
         # the default set-up of `make run`: the embedded PostgreSQL under var/pg
         self.system = System(
             infra.amqp_uri_for(self.vhost),
@@ -901,7 +900,7 @@ class Bench:
     # -- teardown ---------------------------------------------------------------------
 
     def teardown(self) -> None:
-        for process in [c for c in self.children if c is not self.smtp_sink]:
+        for process in self.children:
             try:
                 self.stop_child(process)
             except Exception as exc:  # keep tearing down
@@ -941,21 +940,10 @@ class Bench:
 
     def stop_smtp_sink(self) -> None:
         sink, self.smtp_sink = self.smtp_sink, None
-        try:
-            if sink.poll() is None:
-                sink.terminate()
-            out, _ = sink.communicate(timeout=10)
-            for line in out.decode(errors="replace").splitlines():
-                if line.startswith("ACCEPTED "):
-                    self.results.setup_s["emails_accepted"] = int(line.split()[1])
-                    self.results.cleanup.append(
-                        f"SMTP sink stopped ({line.split()[1]} e-mails accepted)"
-                    )
-        except subprocess.TimeoutExpired:
-            sink.kill()
-            sink.wait(timeout=10)
-        if sink in self.children:
-            self.children.remove(sink)
+        accepted = sink.accepted()
+        sink.stop()
+        self.results.setup_s["emails_accepted"] = accepted
+        self.results.cleanup.append(f"SMTP server stopped ({accepted} e-mails accepted)")
 
     # -- the whole run ----------------------------------------------------------------
 

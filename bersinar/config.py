@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from dotenv import load_dotenv
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPONENTS = ("mitra", "rujukan", "laporan", "notifikasi", "gateway")
@@ -37,16 +38,11 @@ def config_path(component: str) -> Path:
 
 def load_secrets_file(path: Path | None = None) -> None:
     """Put the keys of ``var/secrets.env`` (made by ``bersinar secrets init``) into the
-    environment, never overriding a variable that is already set."""
+    environment, never overriding a variable that is already set. python-dotenv reads
+    the file as compose reads an env file: quotes, ``export``, comments."""
     path = path or secrets_file()
-    if not path.exists():
-        return
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, value = line.split("=", 1)
-        os.environ.setdefault(key.strip(), value.strip())
+    if path.exists():
+        load_dotenv(path, override=False)
 
 
 def load_config(component: str) -> dict[str, Any]:

@@ -4,9 +4,11 @@ and is written into every log line."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import uuid
+from collections.abc import Iterator
 
 from nameko.extensions import DependencyProvider
 
@@ -21,6 +23,18 @@ def current_correlation_id() -> str | None:
 
 def set_correlation_id(value: str | None) -> None:
     _local.correlation_id = value
+
+
+@contextlib.contextmanager
+def correlated(value: str | None) -> Iterator[None]:
+    """Work done outside a worker on behalf of an earlier one (a delivery sent by the
+    timer for an event): its log lines and the events it emits carry that id."""
+    previous = current_correlation_id()
+    set_correlation_id(value or previous)
+    try:
+        yield
+    finally:
+        set_correlation_id(previous)
 
 
 def clean_correlation_id(value: str | None) -> str:

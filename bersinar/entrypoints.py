@@ -229,6 +229,12 @@ class SturdyQueueConsumer(QueueConsumer):
             return "stalled"
         return "ok"
 
+    def readiness(self) -> dict[str, str]:
+        """What keeps the process from serving, for /ready on its metrics port
+        (bersinar.metrics): nothing while it consumes."""
+        state = self.state()
+        return {} if state == "ok" else {f"broker:{self.role}": state}
+
     def ack_message(self, message):
         try:
             super().ack_message(message)
@@ -588,6 +594,15 @@ class Database(DependencyProvider):
     def get_dependency(self, worker_ctx):
         consumer = f"{self.container.service_name}.{worker_ctx.entrypoint.method_name}"
         return BoundStore(self.factory, consumer)
+
+    def readiness(self) -> dict[str, str]:
+        """For /ready on the metrics port (bersinar.metrics): nothing while the database
+        answers."""
+        try:
+            self.factory.ping()
+        except Exception as exc:
+            return {"database": type(exc).__name__}
+        return {}
 
 
 class BrokerConsumers(DependencyProvider):

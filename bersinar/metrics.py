@@ -3,21 +3,38 @@
 Metric objects live at module level in the default registry (one per process), labelled
 by service, so several containers in one test process do not register twice. No label
 ever carries client identity: labels are service, method, event type, outcome, status.
+
+Conventions (https://prometheus.io/docs/practices/naming/): base units (``_seconds``),
+one family per fact, and no ``_created`` series: prometheus_client would add one to every
+counter and histogram, a second series per label set that nothing here reads. Importing
+this module turns them off for the process, before any component's metrics exist.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+from collections.abc import Callable
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from nameko.events import EventHandler
 from nameko.extensions import DependencyProvider
 from nameko.rpc import Rpc
 from nameko.web.handlers import HttpRequestHandler
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    make_wsgi_app,
+)
+from prometheus_client.exposition import ThreadingWSGIServer
 
 log = logging.getLogger(__name__)
+
+disable_created_metrics()
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
@@ -92,31 +109,100 @@ BUSINESS_EVENTS = Counter(
     ["service", "event_type"],
 )
 
+
+_replaced_lock = threading.Lock()
+# the label sets each gauge was last given, by id(): the gauges live as long as the process
+_replaced: dict[int, set[tuple[str, ...]]] = {}
+
+
+def replace_samples(gauge: Gauge, values: dict[tuple[str, ...], float]) -> None:
+    """Set a labelled gauge to exactly ``values``: a label set it had from the call
+    before and not now (a partner that is gone, a status nothing has any more) is
+    removed, not left showing its last value."""
+    with _replaced_lock:
+        for labels, value in values.items():
+            gauge.labels(*labels).set(value)
+        for labels in _replaced.get(id(gauge), set()) - set(values):
+            gauge.remove(*labels)
+        _replaced[id(gauge)] = set(values)
+
+
 _server_lock = threading.Lock()
 _server_started: set[int] = set()
 
+# what a readiness check answers: the reasons the process cannot serve (empty: it can)
+Readiness = Callable[[], dict[str, str]]
 
-def serve_metrics(port: int, addr: str = "127.0.0.1") -> None:
-    """Start the process's /metrics listener once per port (0 turns it off)."""
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the base class's name
+        """Scrapes and probes every few seconds: not worth a log line each."""
+
+
+def metrics_app(ready: Readiness | None = None):
+    """Prometheus text on every path, as prometheus_client serves it; with ``ready``,
+    ``/ready`` answers 200 or 503 with the reasons as JSON (the readiness probe of
+    compose and Kubernetes)."""
+    metrics = make_wsgi_app()
+
+    def app(environ, start_response):
+        if ready is None or environ.get("PATH_INFO") != "/ready":
+            return metrics(environ, start_response)
+        try:
+            reasons = ready()
+        except Exception as exc:  # a check that fails says so: not ready
+            reasons = {"check": type(exc).__name__}
+        body = json.dumps(
+            {"status": "unavailable", "reasons": reasons} if reasons else {"status": "ok"}
+        )
+        status = "503 Service Unavailable" if reasons else "200 OK"
+        start_response(status, [("Content-Type", "application/json")])
+        return [body.encode()]
+
+    return app
+
+
+def serve_metrics(port: int, addr: str = "127.0.0.1", ready: Readiness | None = None) -> None:
+    """Start the process's /metrics listener once per port (0 turns it off), in a thread
+    of its own: it answers while the process lives, however busy its workers are."""
     if not port:
         return
     with _server_lock:
         if port in _server_started:
             return
-        start_http_server(port, addr=addr)
+        server = make_server(addr, port, metrics_app(ready), ThreadingWSGIServer, _QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         _server_started.add(port)
         log.info("metrics served on %s:%s", addr, port)
+
+
+def container_readiness(container) -> Readiness:
+    """A nameko service can serve when what it needs itself works, never another
+    service: each extension that can tell (``readiness()``, the problems it finds: the
+    broker consumers and the database of bersinar.entrypoints) is asked."""
+
+    def reasons() -> dict[str, str]:
+        found: dict[str, str] = {}
+        for extension in container.extensions:
+            check = getattr(extension, "readiness", None)
+            if callable(check):
+                found.update(check())
+        return found
+
+    return reasons
 
 
 class MetricsListener(DependencyProvider):
     """The process's /metrics listener on ``METRICS_PORT`` (``METRICS_ADDRESS``), a port
     of its own: never the API's, so scraping needs no key and the API can face the
-    world while metrics stay on the internal network."""
+    world while metrics stay on the internal network. ``/ready`` there tells whether
+    this process can serve (its broker consumers, its database)."""
 
     def setup(self):
         serve_metrics(
             int(self.container.config.get("METRICS_PORT") or 0),
             self.container.config.get("METRICS_ADDRESS", "127.0.0.1"),
+            container_readiness(self.container),
         )
 
 

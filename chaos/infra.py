@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from harness.infra import free_port
 
 RABBITMQ_SCRIPTS = Path("/usr/lib/rabbitmq/bin")
@@ -45,8 +47,10 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    status = Path(f"/proc/{pid}/status")
-    return not (status.exists() and "zombie" in status.read_text().lower())
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class PrivateRabbit:

@@ -41,6 +41,7 @@ from harness import procstat, produced
 from harness.burst import Burst, queue_depths, raise_capacity
 from harness.infra import free_port
 from harness.load import Load
+from harness.receivers import SmtpServer
 from harness.system import RELAYS, System
 
 BIN = Path(sys.executable).parent
@@ -124,16 +125,8 @@ class Chaos:
         log(f"RabbitMQ node {self.rabbit.node} on port {self.rabbit.port}")
         self.proxy = FaultProxy(self.rabbit.port).start()
         smtp_port = free_port()
-        sink = subprocess.Popen(
-            [sys.executable, "-m", "harness.smtpsink", str(smtp_port)],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.helpers.append(sink)
-        if sink.stdout.readline().decode().strip() != "LISTENING":
-            raise RuntimeError("the SMTP sink did not start")
+        # notifikasi's e-mails: the tests' SMTP server (aiosmtpd), a Maildir of the run's
+        self.helpers.append(SmtpServer(self.base / "mail", smtp_port).start().process)
         write_clock(self.clock_file, utcnow())
         # the default set-up of `make run`: the embedded PostgreSQL under var/pg
         self.system = System(

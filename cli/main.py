@@ -200,7 +200,11 @@ class _Tee:
 
 @main.command()
 @click.option(
-    "--health-timeout", default=180.0, show_default=True, help="Seconds to wait for /health."
+    "--health-timeout",
+    default=180.0,
+    show_default=True,
+    help="Seconds to wait for /health; 0: do not wait (containers: the migrate job, whose "
+    "services start once it is done).",
 )
 @click.pass_context
 def setup(ctx, health_timeout):
@@ -218,7 +222,8 @@ def setup(ctx, health_timeout):
         if os.environ.get("SUPERVISOR_ENABLED"):
             _stop_supervisor()
         sys.exit(1)
-    _wait_healthy(health_timeout)
+    if health_timeout > 0:
+        _wait_healthy(health_timeout)
 
 
 def _setup_steps(ctx) -> None:
@@ -609,20 +614,23 @@ def users_list():
 )
 def users_bootstrap(output):
     """On a fresh install (no console account yet): create the admin account ``admin``
-    with a random password, written to var/console-admin.txt (mode 0600). Otherwise
-    nothing. Run by `make run`; an existing file is never overwritten."""
+    with a random password, written to var/console-admin.txt (mode 0600), or with the
+    password in BERSINAR_CONSOLE_ADMIN_PASSWORD when it is set (Kubernetes: from the
+    Secret; no file is written). Otherwise nothing. Run by `bersinar setup` (`make run`,
+    the containers' migrate job); an existing file is never overwritten."""
     from pathlib import Path
 
     from gateway.console import accounts
 
     target = Path(output) if output else var_dir() / "console-admin.txt"
+    given = os.environ.get("BERSINAR_CONSOLE_ADMIN_PASSWORD") or None
     with _accounts() as uow:
         if accounts.count_users(uow):
             click.echo("console: accounts exist; none created")
             return
-        if target.exists():
+        if given is None and target.exists():
             raise click.ClickException(f"{target} exists: move it away and run again")
-        password = pysecrets.token_urlsafe(15)
+        password = given or pysecrets.token_urlsafe(15)
         data = {
             "username": "admin",
             "full_name": "Admin Bersinar",
@@ -630,6 +638,9 @@ def users_bootstrap(output):
             "password": password,
         }
         accounts.create_user(uow, data, "bootstrap")
+        if given is not None:
+            click.echo("console: admin account created with BERSINAR_CONSOLE_ADMIN_PASSWORD")
+            return
         target.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:

@@ -378,7 +378,19 @@ def log_answer(method: str, path: str, request, reply: Response, started: float)
     """The access log line and the request metrics (by route, not by URL)."""
     reply.headers["X-Correlation-ID"] = current_correlation_id() or ""
     elapsed = time.perf_counter() - started
-    log.info("%s %s %s %.1fms", method, request.path, reply.status_code, elapsed * 1000)
+    log.info(
+        "%s %s %s %.1fms",
+        method,
+        request.path,
+        reply.status_code,
+        elapsed * 1000,
+        extra={
+            "method": method,
+            "route": path,
+            "status": reply.status_code,
+            "duration_ms": round(elapsed * 1000, 1),
+        },
+    )
     HTTP_REQUESTS.labels("gateway", path, method, str(reply.status_code)).inc()
     HTTP_DURATION.labels("gateway", path, method).observe(elapsed)
 

@@ -1,7 +1,4 @@
-"""Read-only process and machine figures from /proc: resident memory and CPU time.
-
-Only the standard library: psutil is not a dependency of the project.
-"""
+"""Read-only process and machine figures through psutil: resident memory and CPU time."""
 
 from __future__ import annotations
 
@@ -10,20 +7,22 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-TICKS = os.sysconf("SC_CLK_TCK")
+import psutil
+
+GONE = (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess)
 
 
 def rss_kib(pid: int) -> tuple[int, int]:
-    """(VmRSS, VmHWM) of a process in KiB; (0, 0) if it is gone."""
-    rss = hwm = 0
+    """(VmRSS, VmHWM) of a process in KiB; (0, 0) if it is gone. psutil gives no peak
+    (high-water mark) of resident memory: that one is read from the kernel's status."""
     try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1])
-            elif line.startswith("VmHWM:"):
-                hwm = int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
+        rss = psutil.Process(pid).memory_info().rss // 1024
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (*GONE, FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0, 0
+    hwm = next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0
+    )
     return rss, hwm
 
 
@@ -31,74 +30,59 @@ def pss_kib(pid: int) -> int:
     """Proportional set size in KiB: resident memory with each shared page divided among
     the processes sharing it, so that a sum over processes counts it once; 0 if gone."""
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return 0
+        return psutil.Process(pid).memory_full_info().pss // 1024
+    except GONE:
+        return 0
 
 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU seconds a process has used so far (None if it is gone)."""
     try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        times = psutil.Process(pid).cpu_times()
+    except GONE:
         return None
-    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may hold spaces
-    return (int(fields[11]) + int(fields[12])) / TICKS
+    return times.user + times.system
 
 
 def machine_cpu() -> dict[str, float]:
-    """CPU seconds of the whole machine, all cores, from /proc/stat: ``busy`` (all but
-    idle and iowait), ``irq`` (hard + soft interrupts, e.g. loopback networking, charged
-    to no process), ``steal`` (taken by the hypervisor for other guests) and ``total``."""
-    parts = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    values = [int(v) for v in parts[:8]] + [0] * max(0, 8 - len(parts))
-    user, nice, system, idle, iowait, irq, softirq, steal = values[:8]
-    total = sum(values[:8])
+    """CPU seconds of the whole machine, all cores: ``busy`` (all but idle and iowait),
+    ``irq`` (hard + soft interrupts, e.g. loopback networking, charged to no process),
+    ``steal`` (taken by the hypervisor for other guests) and ``total``."""
+    times = psutil.cpu_times()
+    parts = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+    value = {name: getattr(times, name, 0.0) for name in parts}
+    total = sum(value.values())
     return {
-        "busy": (total - idle - iowait) / TICKS,
-        "irq": (irq + softirq) / TICKS,
-        "steal": steal / TICKS,
-        "total": total / TICKS,
+        "busy": total - value["idle"] - value["iowait"],
+        "irq": value["irq"] + value["softirq"],
+        "steal": value["steal"],
+        "total": total,
     }
 
 
 def cmdline(pid: int) -> str:
     try:
-        return (
-            Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        )
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return " ".join(psutil.Process(pid).cmdline())
+    except GONE:
         return ""
 
 
 def children(pid: int) -> list[int]:
     """The processes whose parent is ``pid``."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue  # gone meanwhile
-        if int(raw[raw.rindex(")") + 2 :].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+    try:
+        return [child.pid for child in psutil.Process(pid).children()]
+    except GONE:
+        return []
 
 
 def pids_by_cmdline(needle: str) -> list[int]:
     """Processes whose command line contains ``needle`` (read only: used to find the
     broker and database processes whose CPU time is reported)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        if needle in cmdline(int(entry.name)):
-            found.append(int(entry.name))
-    return found
+    return [
+        process.pid
+        for process in psutil.process_iter(["cmdline"])
+        if needle in " ".join(process.info["cmdline"] or ())
+    ]
 
 
 @dataclass

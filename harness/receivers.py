@@ -82,6 +82,11 @@ class SmtpServer:
             return 0
         return len(self.sessions_file.read_text().splitlines())
 
+    def accepted(self) -> int:
+        """Messages the server took so far (without reading them)."""
+        box = self.maildir / "new"
+        return sum(1 for _ in box.iterdir()) if box.exists() else 0
+
     def messages(self) -> list[email.message.EmailMessage]:
         if not self.maildir.exists():
             return []

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# Prometheus and promtool from the distribution's packages, for the tests of deploy/
-# (`make ops-tools`; `make test`, `make unit` and `make e2e` depend on it). Does nothing
-# when both are on the PATH. The package's own service is never started: tests run
-# their own Prometheus on a free port.
+# Prometheus and promtool, and docker-compose, from the distribution's packages, for the
+# tests of deploy/ (`make ops-tools`; `make test`, `make unit` and `make e2e` depend on
+# it). Does nothing when all three are on the PATH. The package's own service is never
+# started: tests run their own Prometheus on a free port. docker-compose (1.x, Debian's)
+# checks docker-compose.yml with `docker-compose config`, which needs no Docker engine.
 set -euo pipefail
-if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 \
+  && command -v docker-compose >/dev/null 2>&1; then
   exit 0
 fi
 if [ "$(id -u)" != 0 ]; then
-  echo "Prometheus is needed for the tests: run 'sudo apt-get install prometheus'" >&2
+  echo "Prometheus and docker-compose are needed for the tests: run" \
+    "'sudo apt-get install prometheus docker-compose'" >&2
   exit 1
 fi
-echo "installing prometheus (Debian package) for the tests"
+echo "installing prometheus and docker-compose (Debian packages) for the tests"
 # keep the package's systemd/init service from starting during the install
 policy=/usr/sbin/policy-rc.d
 made_policy=
@@ -20,5 +23,7 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ -n "$made_policy" ] && rm -f "$policy"' EXIT
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-command -v prometheus >/dev/null && command -v promtool >/dev/null
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  prometheus docker-compose >/dev/null
+command -v prometheus >/dev/null && command -v promtool >/dev/null \
+  && command -v docker-compose >/dev/null

@@ -50,6 +50,16 @@ def consumer_problems(component: str, states: dict[str, str]) -> str | None:
     return "; ".join(problems) + "." if problems else None
 
 
+def ping(proxy, name: str, timeout: float):
+    """A service's health answer and None, or None and why it failed: a spawned
+    greenthread that raises has its traceback printed by eventlet's hub even when the
+    exception is waited for, so the ping never raises."""
+    try:
+        return call(proxy, name, "health", timeout=timeout), None
+    except Exception as exc:
+        return None, exc
+
+
 class OperationsRoutes:
     @endpoint("GET", "/health", "Kesiapan setiap layanan", roles=None, tags=("operasi",))
     def health(self, request, caller, data, params):
@@ -58,14 +68,12 @@ class OperationsRoutes:
         that is not ok in ``reasons``."""
         timeout = float(self.config.get("HEALTH_TIMEOUT", 2))
         pings = {
-            name: eventlet.spawn(call, getattr(self, name), name, "health", timeout=timeout)
-            for name in SERVICES
+            name: eventlet.spawn(ping, getattr(self, name), name, timeout) for name in SERVICES
         }
         report, down, reasons, consumers = {}, [], {}, {}
-        for name, ping in pings.items():
-            try:
-                answer = ping.wait()
-            except Exception as exc:
+        for name, pinged in pings.items():
+            answer, exc = pinged.wait()
+            if exc is not None:
                 report[name] = "down" if isinstance(exc, ServiceUnavailable) else "error"
                 reasons[name] = getattr(exc, "detail", None) or type(exc).__name__
                 down.append(name)
@@ -99,6 +107,24 @@ class OperationsRoutes:
             }
             return json_response(body, 503)
         return {"status": "ok", "services": report, "consumers": consumers}
+
+    @endpoint("GET", "/ready", "Kesiapan gateway ini", roles=None, tags=("operasi",))
+    def ready(self, request, caller, data, params):
+        """This gateway process can serve: its database answers and its broker consumers
+        consume (the readiness probe of compose and Kubernetes). The services behind it
+        are /health's concern: one slow service must not take every gateway out of
+        rotation. 503 with ``reasons`` otherwise."""
+        reasons = {}
+        try:
+            self.uow.ping()
+        except Exception:
+            reasons["database"] = "Basis data gateway tidak dapat dihubungi."
+        problem = consumer_problems("gateway", self.consumers())
+        if problem:
+            reasons["broker"] = problem
+        if reasons:
+            return json_response({"status": "unavailable", "reasons": reasons}, 503)
+        return {"status": "ok"}
 
     @endpoint("GET", "/openapi.json", "Dokumen OpenAPI", roles=None, tags=("operasi",))
     def openapi(self, request, caller, data, params):

@@ -9,6 +9,7 @@ from bersinar.base import ServiceBase
 from bersinar.clock import Clock
 from bersinar.contracts.reports import ReportInput, ReportQuery, ReviewInput
 from bersinar.entrypoints import Database, event_handler, rpc
+from bersinar.metrics import replace_samples
 from bersinar.timers import timer
 from services.laporan import domain, handlers, queries
 from services.laporan.models import Base
@@ -109,8 +110,7 @@ class LaporanService(ServiceBase):
             uow.commit()
         with self.uow() as uow:
             figures = handlers.report_figures(uow, self.policy, domain.local_date(now))
-        for status, count in figures["by_status"].items():
-            REPORTS.labels(status).set(count)
+        replace_samples(REPORTS, {(s,): n for s, n in figures["by_status"].items()})
         OVERDUE.set(figures["overdue"])
         DIFFERENCES.set(figures["differences"])
         return sent

@@ -15,6 +15,7 @@ from bersinar.contracts.partners import (
     PartnerPatch,
 )
 from bersinar.entrypoints import Database, rpc
+from bersinar.metrics import replace_samples
 from bersinar.timers import timer
 from services.mitra import handlers
 from services.mitra.models import Base
@@ -23,8 +24,10 @@ log = logging.getLogger(__name__)
 
 PARTNERS = Gauge("bersinar_partners", "Partners by status", ["status"])
 AGREEMENTS = Gauge("bersinar_agreements", "Cooperation agreements (PKS) by status", ["status"])
+DAY = 86400.0
 NEAREST_EXPIRY = Gauge(
-    "bersinar_agreement_nearest_expiry_days", "Days until the nearest end of an active agreement"
+    "bersinar_agreement_nearest_expiry_seconds",
+    "Time until the nearest end of an active agreement (whole days, in seconds)",
 )
 # unknown until the first check (eager, at start): 0 would read as "ends today" and fire
 # BersinarAgreementExpiringSoon on every restart
@@ -111,12 +114,11 @@ class MitraService(ServiceBase):
             uow.commit()
         with self.uow() as uow:
             figures = handlers.registry_figures(uow, today)
-        for status, count in figures["partners"].items():
-            PARTNERS.labels(status).set(count)
+        replace_samples(PARTNERS, {(s,): n for s, n in figures["partners"].items()})
         for status in ("draft", "active", "expiring", "expired", "terminated"):
             AGREEMENTS.labels(status).set(figures["agreements"].get(status, 0))
         nearest = figures["days_to_nearest_expiry"]
-        NEAREST_EXPIRY.set(float("nan") if nearest is None else nearest)
+        NEAREST_EXPIRY.set(float("nan") if nearest is None else nearest * DAY)
         return sent
 
     # -- capacity building and monitoring -------------------------------------------------

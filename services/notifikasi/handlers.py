@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from bersinar.codes import local_date
+from bersinar.context import correlated
 from bersinar.contracts.notifications import NATIONAL_EVENT_TYPES
 from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
@@ -430,8 +431,23 @@ def attempt(
     console_url: str = "",
     clock: Callable[[], datetime] = utcnow,
 ) -> Outcome:
-    """Send one claimed delivery and record the attempt; the caller commits."""
+    """Send one claimed delivery and record the attempt; the caller commits. Its log
+    lines and the outcome event carry the correlation id of the event it comes from."""
     event = json.loads(delivery.event)
+    with correlated(event.get("correlation_id")):
+        return _attempt(uow, delivery, event, channels, directory, policies, console_url, clock)
+
+
+def _attempt(
+    uow: UnitOfWork,
+    delivery: Delivery,
+    event: dict[str, Any],
+    channels: Channels,
+    directory: Directory,
+    policies: dict[str, RetryPolicy],
+    console_url: str,
+    clock: Callable[[], datetime],
+) -> Outcome:
     number = delivery.attempts + 1
     started = time.perf_counter()
     error: str | None = None

@@ -28,11 +28,6 @@ GAVE_UP = Counter(
     "Deliveries given up after their last attempt or a permanent failure",
     ["channel", "event_type"],
 )
-WEBHOOK_GIVE_UPS = Counter(
-    "bersinar_webhook_give_ups_total",
-    "Webhook deliveries given up after the configured number of attempts",
-    ["event_type"],
-)
 SKIPPED = Counter(
     "bersinar_notifications_skipped_total",
     "Deliveries not made because the recipient has no address for the channel",
@@ -71,8 +66,6 @@ def record(outcome) -> None:
         RETRIED.labels(*labels).inc()
     elif outcome.result == "gave_up":
         GAVE_UP.labels(*labels).inc()
-        if outcome.channel == "webhook":
-            WEBHOOK_GIVE_UPS.labels(outcome.event_type).inc()
 
 
 def record_planned(delivered: list[dict], notices: int = 0) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from bersinar.envelope import parse_rfc3339
+from bersinar.metrics import replace_samples
 
 HOUR = 3600.0
 # from minutes to a month: responses are due in 48 h, stays last weeks
@@ -98,6 +99,7 @@ def observe_committed(events: list[tuple[dict[str, Any], str]]) -> None:
 
 
 def set_occupancy(rows: list[tuple[str, str, int, int]]) -> None:
-    for partner_id, service_type, occupied, capacity in rows:
-        OCCUPIED.labels(partner_id, service_type).set(occupied)
-        CAPACITY.labels(partner_id, service_type).set(capacity)
+    """The gauges become exactly ``rows``: a partner or service no longer offered
+    disappears from them."""
+    replace_samples(OCCUPIED, {(p, s): occupied for p, s, occupied, _ in rows})
+    replace_samples(CAPACITY, {(p, s): capacity for p, s, _, capacity in rows})

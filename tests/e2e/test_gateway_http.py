@@ -174,13 +174,19 @@ def test_bad_requests_get_a_stable_4xx_and_store_nothing(system, partner_key, ca
     assert body["client"]["name"] not in response.text
 
 
-def test_health_names_a_service_that_is_down(system):
+def test_health_names_a_service_that_is_down_while_the_gateway_stays_ready(system):
+    """/health speaks for the whole system; /ready, the probe of compose and Kubernetes,
+    for this gateway alone (its broker and its database): a service down takes no
+    gateway out of rotation."""
     assert system.get("/health").json()["status"] == "ok"
+    assert system.get("/ready").json() == {"status": "ok"}
     system.stop("laporan")
     try:
         response = system.get("/health")
         assert response.status_code == 503
         assert response.json()["down"] == ["laporan"]
+        ready = system.get("/ready")
+        assert (ready.status_code, ready.json()) == (200, {"status": "ok"})
     finally:
         system.start("laporan")
         system.wait_healthy()

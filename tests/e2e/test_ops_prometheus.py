@@ -11,6 +11,7 @@ of the test's configuration and the rest still holds."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import socket
@@ -251,6 +252,33 @@ def test_alerts_and_dashboard_name_only_metrics_the_processes_expose(ops_system,
         query(prometheus, expr)
 
 
+def test_each_service_tells_its_own_readiness_on_its_metrics_port(ops_system):
+    """The readiness probe of compose and Kubernetes: each service and the gateway
+    answer /ready on their metrics port from their own broker consumers and database."""
+    for component in ("gateway", *SERVICES):
+        port = ops_system.metrics_ports[component]
+        reply = requests.get(f"http://127.0.0.1:{port}/ready", timeout=10)
+        assert (reply.status_code, reply.json()) == (200, {"status": "ok"}), component
+
+
+def test_the_processes_follow_the_naming_conventions(ops_system, prometheus):
+    """No ``_created`` series beside the counters and histograms, every duration in
+    seconds, and no family exported by two kinds of process under two names."""
+    wait_for(lambda: all_targets_up(prometheus), "every target up")
+    families: dict[str, set[str]] = {}
+    for component, port in ops_system.metrics_ports.items():
+        text = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+        samples = [line.split("{")[0].split()[0] for line in text.splitlines() if line[:1] != "#"]
+        assert not [s for s in samples if s.endswith("_created")], component
+        for line in text.splitlines():
+            if line.startswith("# HELP bersinar_"):
+                name, help_text = line.split(maxsplit=3)[2:]
+                families.setdefault(help_text, set()).add(name)
+    assert all(len(names) == 1 for names in families.values()), families
+    units = re.compile(r"_(days|hours|minutes|milliseconds|ms)(_|$)")
+    assert not [name for names in families.values() for name in names if units.search(name)]
+
+
 def test_rabbitmq_shows_every_queue_of_the_run_consumed(ops_system, prometheus):
     """With the plugin: every RPC and event handler queue of this run's vhost has a
     consumer and no parking queue holds a message. Without it: nothing to scrape."""
@@ -285,7 +313,7 @@ def test_gauges_fed_by_timers_are_right_after_a_restart(ops_system, prometheus):
 
     wait_for(lambda: all_targets_up(prometheus), "every target up")
     expected = (date(2028, 5, 29) - utcnow().astimezone(LOCAL_TZ).date()).days
-    nearest = "bersinar_agreement_nearest_expiry_days"
+    nearest = "bersinar_agreement_nearest_expiry_seconds / 86400"
     reports = "sum(bersinar_reports)"
 
     def nearest_days():

@@ -1,9 +1,16 @@
 """Runs after the other end-to-end modules on the same processes: after hundreds of
-referrals, no log line of any process carries a client's name, NIK or phone."""
+referrals, no log line of any process carries a client's name, NIK or phone, and every
+line of every process's log is JSON."""
 
 from __future__ import annotations
 
+import json
+import re
+
+from bersinar.config import COMPONENTS, SERVICES
 from harness.data import CLIENT_NAME, ISSUED_NIKS
+
+TIME_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def test_no_client_identity_in_any_log_line(system):
@@ -34,3 +41,43 @@ def _digit_runs(line: str):
         elif run:
             yield "".join(run)
             run = []
+
+
+def component_logs(system) -> dict[str, list[str]]:
+    """The log of every process of the system (services, relays, gateway), by name."""
+    names = [*COMPONENTS, *(f"relay-{s}" for s in SERVICES)]
+    return {name: (system.log_dir / f"{name}.log").read_text().splitlines() for name in names}
+
+
+def test_every_line_of_every_process_log_is_json(system):
+    """After the other modules ran (hundreds of requests, deliveries, a broker outage
+    and restarts): no plain-text line, not even a traceback eventlet's hub printed; each
+    line with its time in UTC (RFC 3339) and the component that wrote it."""
+    checked = 0
+    for name, lines in component_logs(system).items():
+        assert lines, f"{name} wrote no log"
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise AssertionError(f"{name}.log line {number} not JSON: {line[:300]}") from exc
+            assert TIME_UTC.match(record["time"]), (name, number, record["time"])
+            assert record["level"] and "message" in record, (name, number)
+            checked += 1
+    print(f"\n[json logs] {checked} lines of {len(component_logs(system))} processes")
+
+
+def test_access_lines_and_deliveries_carry_their_fields_and_correlation_id(system):
+    records = [json.loads(line) for line in component_logs(system)["gateway"]]
+    access = [r for r in records if "duration_ms" in r]
+    assert access, "no access line in the gateway's log"
+    for record in access:
+        assert {"method", "route", "status", "duration_ms", "correlation_id"} <= set(record)
+        assert record["correlation_id"] and isinstance(record["status"], int), record
+    assert {r["route"] for r in access} >= {"/health", "/api/v1/referrals"}
+    deliveries = [
+        json.loads(line)
+        for line in component_logs(system)["notifikasi"]
+        if '"message": "delivery ' in line
+    ]
+    assert [d for d in deliveries if not d["correlation_id"]] == []

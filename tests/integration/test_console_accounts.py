@@ -145,3 +145,31 @@ def test_a_name_is_taken_once(uow_factory):
     make_user(uow_factory)
     with pytest.raises(Conflict):
         make_user(uow_factory)
+
+
+def test_the_first_admin_takes_its_password_from_the_environment_when_given(
+    empty_database, tmp_path, monkeypatch
+):
+    """What the containers' migrate job runs (`bersinar setup`): with
+    BERSINAR_CONSOLE_ADMIN_PASSWORD (a Kubernetes Secret) the admin signs in with it and
+    no file is written; a second run changes nothing."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    url = empty_database("gateway")
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
+    monkeypatch.setenv("BERSINAR_VAR", str(tmp_path))
+    monkeypatch.setenv("BERSINAR_CONSOLE_ADMIN_PASSWORD", PASSWORD)
+    runner = CliRunner()
+    first = runner.invoke(main, ["users", "bootstrap"])
+    assert first.exit_code == 0, first.output
+    assert "BERSINAR_CONSOLE_ADMIN_PASSWORD" in first.output
+    assert not (tmp_path / "console-admin.txt").exists()
+    factory = UnitOfWorkFactory(url, "gateway", Base.metadata)
+    try:
+        assert sign_in(factory, "admin", PASSWORD) is not None
+    finally:
+        factory.dispose()
+    again = runner.invoke(main, ["users", "bootstrap"])
+    assert again.exit_code == 0 and "none created" in again.output

@@ -16,6 +16,7 @@ from sqlalchemy.pool import NullPool
 
 from bersinar.db import make_engine
 from gateway.service import GatewayService
+from harness.infra import free_port
 from services.laporan.service import LaporanService
 from services.mitra.service import MitraService
 from tests.integration.conftest import wait_until
@@ -35,6 +36,28 @@ def test_rpc_to_a_service_without_its_database_answers_503(container_factory, ma
     )
     assert response.status_code == 503
     assert response.json()["code"] == "SERVICE_UNAVAILABLE"
+
+
+def test_a_service_without_its_database_is_not_ready_and_one_with_it_is(
+    container_factory, make_config
+):
+    """/ready on the metrics port (the readiness probe of compose and Kubernetes) speaks
+    of the process's own broker consumers and database; the port answers all the same."""
+    down_port, up_port = free_port(), free_port()
+    config = make_config("mitra", DATABASE_URL=UNREACHABLE, METRICS_PORT=down_port)
+    container_factory(MitraService, config).start()
+    container_factory(LaporanService, make_config("laporan", METRICS_PORT=up_port)).start()
+
+    down = requests.get(f"http://127.0.0.1:{down_port}/ready", timeout=30)
+    assert down.status_code == 503
+    assert down.json() == {"status": "unavailable", "reasons": {"database": "OperationalError"}}
+    assert requests.get(f"http://127.0.0.1:{down_port}/metrics", timeout=30).ok
+    up = wait_until(
+        lambda: (r := requests.get(f"http://127.0.0.1:{up_port}/ready", timeout=30)).ok and r,
+        timeout=30,
+        message="laporan ready",
+    )
+    assert up.json() == {"status": "ok"}
 
 
 def test_an_event_is_not_parked_while_the_database_is_down(

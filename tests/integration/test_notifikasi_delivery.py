@@ -275,7 +275,9 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
     hook = receivers(always_fail=True)
     subscription = subscribe(dbs, hook.url, ["partner_updated"])
     container_factory(NotifikasiService, notifikasi_config(make_config, smtp)).start()
-    give_ups = metric("bersinar_webhook_give_ups_total", event_type="partner_updated")
+    give_ups = metric(
+        "bersinar_notifications_given_up_total", channel="webhook", event_type="partner_updated"
+    )
     failed = metric("bersinar_notifications_failed_total", channel="webhook",
                     event_type="partner_updated")  # fmt: skip
 
@@ -295,14 +297,22 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
     assert gaps == sorted(gaps)  # the delay grows
     with dbs["notifikasi"]() as uow:
         log = handlers.get_delivery(uow, row.id)["attempt_log"]
-        announced = [
-            json.loads(p)["data"]
+        envelopes = [
+            json.loads(p)
             for p in uow.session.scalars(select(outbox.c.payload))
             if json.loads(p)["event_type"] == "notification_failed"
         ]
+        announced = [e["data"] for e in envelopes]
     assert [a["outcome"] for a in log] == ["failed"] * WEBHOOK_ATTEMPTS
     assert [a["delivery_id"] for a in announced] == [row.id]
-    assert metric("bersinar_webhook_give_ups_total", event_type="partner_updated") == give_ups + 1
+    # sent by the timer, long after the event's handler: still the event's correlation id
+    assert [e["correlation_id"] for e in envelopes] == [event["correlation_id"]]
+    assert (
+        metric(
+            "bersinar_notifications_given_up_total", channel="webhook", event_type="partner_updated"
+        )
+        == give_ups + 1
+    )
     assert (
         metric("bersinar_notifications_failed_total", channel="webhook",
                event_type="partner_updated") == failed + WEBHOOK_ATTEMPTS

@@ -1,12 +1,16 @@
-"""docker-compose.yml, checked without a Docker engine: the compose specification's JSON
-schema (vendored by check-jsonschema) and the properties Bersinar needs of it."""
+"""docker-compose.yml, checked without a Docker engine: `docker-compose config` (Debian's
+docker-compose, installed by `make ops-tools`: Docker's own `docker compose` plugin is not
+installable here), the compose specification's JSON schema (vendored by
+check-jsonschema) and the properties Bersinar needs of it."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,6 +20,7 @@ import pytest
 import yaml
 
 from bersinar.config import COMPONENTS, ROOT, SERVICES
+from tests.unit.test_ops_prometheus import job_targets
 
 COMPOSE = ROOT / "docker-compose.yml"
 CHECK_JSONSCHEMA = Path(sys.executable).parent / "check-jsonschema"
@@ -31,6 +36,54 @@ def schema_check(path: Path) -> subprocess.CompletedProcess:
         [str(CHECK_JSONSCHEMA), "--builtin-schema", "vendor.compose-spec", str(path)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+KEYS = ("BERSINAR_ADMIN_KEY", "RUJUKAN_ENCRYPTION_KEYS", "RUJUKAN_NIK_HMAC_KEY")
+
+
+def compose_config(env_file: Path, path: Path = COMPOSE) -> subprocess.CompletedProcess:
+    """`docker-compose config` with the keys of ``env_file`` alone (none from this
+    process's environment)."""
+    binary = shutil.which("docker-compose")
+    assert binary, "docker-compose is missing: `make ops-tools` installs it"
+    env = {k: v for k, v in os.environ.items() if k not in KEYS}
+    return subprocess.run(
+        [binary, "--project-directory", str(ROOT), "-f", str(path),
+         "--env-file", str(env_file), "config"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+
+
+def test_docker_compose_config_resolves_the_file_with_the_keys_file(tmp_path):
+    """What `docker compose --env-file var/secrets.env up` reads: valid, each key in the
+    one service that uses it; without the keys compose refuses, saying what to do."""
+    keys = dict(zip(KEYS, ("bsk_test", "k1:test", "h1:test"), strict=True))
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in keys.items()))
+    resolved = compose_config(env_file)
+    assert resolved.returncode == 0, resolved.stderr
+    services = yaml.safe_load(resolved.stdout)["services"]
+    for name, service in services.items():
+        env = service.get("environment") or {}
+        owner = {"gateway": {KEYS[0]}, "rujukan": set(KEYS[1:])}
+        assert set(keys) & set(env) == owner.get(name, set()), name
+        for key in owner.get(name, ()):
+            assert env[key] == keys[key], (name, key)
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    missing = compose_config(empty)
+    assert missing.returncode != 0 and "make secrets" in missing.stderr
+
+
+def test_docker_compose_config_refuses_a_broken_file(tmp_path):
+    broken = tmp_path / "docker-compose.yml"
+    data = compose()
+    data["services"]["gateway"]["healthcheck"]["retries"] = "many"
+    broken.write_text(yaml.safe_dump(data))
+    env_file = tmp_path / "secrets.env"
+    env_file.write_text("".join(f"{k}=x\n" for k in KEYS))
+    assert compose_config(env_file).returncode == 0
+    assert compose_config(env_file, broken).returncode != 0
 
 
 def test_the_compose_file_follows_the_compose_specification():
@@ -98,6 +151,45 @@ def test_each_component_has_its_own_database_created_by_the_init_script():
         assert f"{component.upper()}_DATABASE_URL" in env, name
 
 
+def test_each_process_gets_only_the_keys_it_uses():
+    """No process reads the whole var/secrets.env: each key is handed, from the env file
+    compose is started with, to the one process that uses it; a missing key stops
+    compose before anything starts."""
+    services = compose()["services"]
+    assert not [name for name, s in services.items() if "env_file" in s]
+    keys = {
+        "RUJUKAN_ENCRYPTION_KEYS": "rujukan",
+        "RUJUKAN_NIK_HMAC_KEY": "rujukan",
+        "BERSINAR_ADMIN_KEY": "gateway",
+    }
+    for key, owner in keys.items():
+        holders = [n for n, s in services.items() if key in (s.get("environment") or {})]
+        assert holders == [owner], key
+        assert re.fullmatch(r"\$\{" + key + r":\?[^}]+\}", services[owner]["environment"][key])
+    assert "--env-file var/secrets.env" in COMPOSE.read_text()
+
+
+def test_the_migrate_service_runs_the_start_up_steps_of_make_run():
+    """`bersinar setup`, as `make run` runs it (databases, migrations, queues, seed, the
+    console's first admin), with the broker's address, writing the first admin's
+    password to a volume of its own; the services start once it has finished."""
+    services = compose()["services"]
+    migrate = services["migrate"]
+    assert migrate["command"] == ["bersinar", "setup", "--health-timeout", "0"]
+    assert migrate["environment"]["AMQP_URI"] == services["gateway"]["environment"]["AMQP_URI"]
+    assert "bersinar-var:/app/var" in migrate["volumes"]
+    assert "bersinar-var" in compose()["volumes"]
+    assert "RUN mkdir -p /app/var" in (ROOT / "deploy" / "Dockerfile").read_text()
+
+
+def test_each_process_is_healthy_on_its_own_readiness_not_the_whole_system():
+    services = compose()["services"]
+    test = " ".join(services["gateway"]["healthcheck"]["test"])
+    assert "127.0.0.1:8000/ready" in test and "/health" not in test
+    for name in SERVICES:
+        assert "/ready'" in " ".join(services[name]["healthcheck"]["test"]), name
+
+
 def test_rabbitmq_gives_the_services_a_vhost_of_quorum_queues_and_its_metrics():
     services = compose()["services"]
     mounts = services["rabbitmq"]["volumes"]
@@ -131,7 +223,7 @@ def test_prometheus_scrapes_each_container_on_its_metrics_port():
     assert "./deploy/prometheus:/etc/prometheus:ro" in mounts
     assert "--config.file=/etc/prometheus/prometheus.yml" in services["prometheus"]["command"]
     for job in scrape["scrape_configs"]:
-        for target in job["static_configs"][0]["targets"]:
+        for target in job_targets(job)[0]:
             host, port = target.split(":")
             if host == "localhost":
                 continue

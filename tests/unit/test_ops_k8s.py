@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from bersinar.config import ROOT, SERVICES
+from bersinar.config import COMPONENTS, ROOT, SERVICES
 from tests.unit.test_ops_prometheus import promtool
 
 K8S = ROOT / "deploy" / "k8s"
@@ -59,8 +59,10 @@ def test_every_process_has_a_deployment_probed_on_health():
         for name, expected in ((service, port), (f"relay-{service}", relay_port)):
             spec = container(deployments[name])
             assert spec["ports"] == [{"name": "metrics", "containerPort": expected}], name
-            for probe in ("readinessProbe", "livenessProbe"):
-                assert spec[probe]["httpGet"] == {"path": "/health", "port": "metrics"}, name
+            # ready from its own consumers and database; alive while the port answers
+            ready = "/ready" if name == service else "/health"
+            assert spec["readinessProbe"]["httpGet"] == {"path": ready, "port": "metrics"}, name
+            assert spec["livenessProbe"]["httpGet"] == {"path": "/health", "port": "metrics"}, name
             annotations = deployments[name]["spec"]["template"]["metadata"]["annotations"]
             assert annotations["prometheus.io/port"] == str(expected), name
     gateway = container(deployments["gateway"])
@@ -75,9 +77,11 @@ def test_every_process_has_a_deployment_probed_on_health():
     # the Service exposes the API only: metrics are scraped from the pod
     (service,) = [s for s in of_kind("Service").values() if s["metadata"]["name"] == "gateway"]
     assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
-    assert gateway["readinessProbe"]["httpGet"] == {"path": "/health", "port": "http"}
-    # alive while the API answers at all: a service being down must not restart it
-    assert gateway["livenessProbe"]["httpGet"] == {"path": "/openapi.json", "port": "http"}
+    # ready when this pod reaches the broker and its database (/ready), whatever the
+    # services behind it do; alive while its metrics listener answers, which busy
+    # request workers do not hold up: neither probe can take every gateway down at once
+    assert gateway["readinessProbe"]["httpGet"] == {"path": "/ready", "port": "http"}
+    assert gateway["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
 
 
 def test_configuration_and_secrets_only_by_reference():
@@ -107,6 +111,49 @@ def test_rujukan_alone_gets_the_client_data_keys():
         names = {v["name"] for v in container(deployment)["env"]}
         has_keys = {"RUJUKAN_ENCRYPTION_KEYS", "RUJUKAN_NIK_HMAC_KEY"} <= names
         assert has_keys == (name == "rujukan"), name
+
+
+def test_each_secret_goes_to_the_process_that_uses_it():
+    workloads = {**of_kind("Deployment"), **of_kind("Job")}
+    holders = {}
+    for name, workload in workloads.items():
+        for variable in container(workload)["env"]:
+            holders.setdefault(variable["name"], set()).add(name)
+    assert holders["BERSINAR_ADMIN_KEY"] == {"gateway"}
+    assert holders["BERSINAR_CONSOLE_ADMIN_PASSWORD"] == {"bersinar-migrate"}
+    for name, workload in of_kind("Deployment").items():
+        urls = {v["name"] for v in container(workload)["env"] if v["name"].endswith("_URL")}
+        assert urls == {f"{name.removeprefix('relay-').upper()}_DATABASE_URL"}, name
+
+
+def test_the_migrate_job_runs_the_start_up_steps_of_make_run():
+    """`bersinar setup` as supervisord runs it for `make run` (databases, migrations,
+    queues, seed, first console admin), without waiting for the services it precedes;
+    with the broker's address (without it the queues step failed and nothing was
+    seeded) and a writable var/ for its log."""
+    job = of_kind("Job")["bersinar-migrate"]
+    spec = container(job)
+    assert spec["command"] == ["bersinar", "setup", "--health-timeout", "0"]
+    names = {v["name"] for v in spec["env"]}
+    assert {"AMQP_URI", *(f"{c.upper()}_DATABASE_URL" for c in COMPONENTS)} <= names
+    mounts = {m["mountPath"] for m in spec["volumeMounts"]}
+    assert "/app/var" in mounts and spec["securityContext"]["readOnlyRootFilesystem"]
+
+
+def test_prometheus_may_discover_the_pods_and_nothing_more():
+    (account,) = of_kind("ServiceAccount")
+    (role,) = of_kind("Role").values()
+    assert role["rules"] == [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
+    ]
+    (binding,) = of_kind("RoleBinding").values()
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account, "namespace": "bersinar"}
+    ]
+    config = yaml.safe_load(of_kind("ConfigMap")["prometheus-bersinar"]["data"]["prometheus.yml"])
+    (pods,) = [job for job in config["scrape_configs"] if "kubernetes_sd_configs" in job]
+    assert pods["kubernetes_sd_configs"][0]["namespaces"]["names"] == ["bersinar"]
 
 
 def test_every_consumer_scales_horizontally():

@@ -103,9 +103,9 @@ def exposition_metric_names(text: str) -> set[str]:
     """Sample names a /metrics text can carry, from its TYPE lines (present even for a
     labelled metric that has no sample yet) and its samples."""
     suffixes = {
-        "counter": ("_total", "_created"),
-        "histogram": ("_bucket", "_sum", "_count", "_created"),
-        "summary": ("_sum", "_count", "_created"),
+        "counter": ("_total",),
+        "histogram": ("_bucket", "_sum", "_count"),
+        "summary": ("_sum", "_count"),
         "gauge": ("",),
         "untyped": ("",),
         "info": ("_info",),
@@ -133,6 +133,21 @@ def referenced_metric_names() -> dict[str, set[str]]:
 
 def scrape_jobs(config: dict) -> dict[str, dict]:
     return {job["job_name"]: job for job in config["scrape_configs"]}
+
+
+def job_targets(job: dict) -> tuple[list[str], dict[str, str]]:
+    """A job's ``host:port`` targets and the labels it gives them, whether listed
+    (static_configs) or found by DNS (dns_sd_configs, labels set by relabelling)."""
+    if "dns_sd_configs" in job:
+        (dns,) = job["dns_sd_configs"]
+        labels = {
+            rule["target_label"]: rule["replacement"]
+            for rule in job.get("relabel_configs", [])
+            if set(rule) == {"target_label", "replacement"}
+        }
+        return [f"{name}:{dns['port']}" for name in dns["names"]], labels
+    (static,) = job["static_configs"]
+    return static["targets"], static.get("labels", {})
 
 
 # --- tests -------------------------------------------------------------------------------
@@ -241,15 +256,31 @@ def test_scrape_configs_cover_every_process_and_rabbitmq_on_the_documented_ports
         jobs = scrape_jobs(load_yaml(PROMETHEUS / name))
         assert set(jobs) >= {*COMPONENTS, *RELAYS, "rabbitmq"}, name
         for component in (*COMPONENTS, *RELAYS):
-            (static,) = jobs[component]["static_configs"]
-            assert static["labels"] == {"app": "bersinar", "component": component}, name
-            (target,) = static["targets"]
+            (target,), labels = job_targets(jobs[component])
+            assert labels == {"app": "bersinar", "component": component}, name
             assert target == f"{host or component}:{ports[component]}", name
         rabbit = jobs["rabbitmq"]
         assert rabbit["metrics_path"] == "/metrics/per-object"
         assert rabbit["static_configs"][0]["targets"][0].endswith(":15692")
         hosts[name] = rabbit["static_configs"][0]["targets"][0]
     assert hosts == {"prometheus.yml": "rabbitmq:15692", "prometheus.local.yml": "127.0.0.1:15692"}
+
+
+def test_compose_finds_every_replica_by_dns():
+    """`docker compose up --scale rujukan=3`: a static target would be one address of
+    the three; DNS discovery asks compose's resolver for all of them, again and again."""
+    jobs = scrape_jobs(load_yaml(PROMETHEUS / "prometheus.yml"))
+    for component in (*COMPONENTS, *RELAYS):
+        (dns,) = jobs[component]["dns_sd_configs"]
+        assert dns["type"] == "A" and dns["names"] == [component], component
+        assert "static_configs" not in jobs[component], component
+
+
+def test_the_configs_name_files_that_exist():
+    for name in ("prometheus.yml", "prometheus.local.yml"):
+        text = (PROMETHEUS / name).read_text()
+        for path in re.findall(r"deploy/[\w./-]+\.ya?ml", text):
+            assert (ROOT / path).exists(), (name, path)
 
 
 def test_alerts_and_dashboard_name_only_metrics_the_code_defines():
@@ -270,3 +301,53 @@ def test_no_label_of_the_code_carries_client_identity():
     for collector in set(REGISTRY._names_to_collectors.values()):
         for label in getattr(collector, "_labelnames", ()):
             assert not forbidden.search(label), (collector, label)
+
+
+def test_the_metrics_listener_answers_readiness_from_the_process_checks():
+    """``/ready`` on a metrics port: 200 while the process's own checks find nothing,
+    503 with their reasons otherwise; every other path is the metrics text."""
+    from bersinar.metrics import metrics_app
+
+    def get(app, path):
+        answer = {}
+        body = b"".join(
+            app(
+                {"PATH_INFO": path, "REQUEST_METHOD": "GET", "QUERY_STRING": ""},
+                lambda status, headers: answer.update(status=status, headers=dict(headers)),
+            )
+        )
+        return answer["status"], body.decode()
+
+    reasons: dict[str, str] = {}
+    app = metrics_app(lambda: reasons)
+    assert get(app, "/ready") == ("200 OK", '{"status": "ok"}')
+    reasons["broker:rpc"] = "disconnected"
+    status, body = get(app, "/ready")
+    assert status.startswith("503") and json.loads(body)["reasons"] == reasons
+    assert "process_cpu_seconds_total" in get(app, "/metrics")[1]
+
+    def broken():
+        raise RuntimeError("a check that fails")
+
+    assert get(metrics_app(broken), "/ready")[0].startswith("503")
+
+
+def test_a_container_is_ready_when_every_extension_that_can_tell_says_so():
+    from types import SimpleNamespace
+
+    from bersinar.metrics import container_readiness
+
+    class Told:
+        def __init__(self, problems):
+            self.problems = problems
+
+        def readiness(self):
+            return self.problems
+
+    consumer, database = Told({}), Told({})
+    container = SimpleNamespace(extensions=[consumer, object(), database])
+    ready = container_readiness(container)
+    assert ready() == {}
+    consumer.problems = {"broker:rpc": "disconnected"}
+    database.problems = {"database": "OperationalError"}
+    assert ready() == {"broker:rpc": "disconnected", "database": "OperationalError"}

@@ -172,6 +172,15 @@ def test_occupancy_gauges():
     assert sample("bersinar_partner_capacity", **labels) == 20
 
 
+def test_occupancy_of_a_partner_that_is_gone_disappears():
+    metrics.set_occupancy([("gone-partner", "inpatient", 1, 5), ("kept", "inpatient", 2, 5)])
+    metrics.set_occupancy([("kept", "inpatient", 4, 5)])
+    gone = {"partner_id": "gone-partner", "service_type": "inpatient"}
+    assert REGISTRY.get_sample_value("bersinar_partner_occupancy", gone) is None
+    assert REGISTRY.get_sample_value("bersinar_partner_capacity", gone) is None
+    assert sample("bersinar_partner_occupancy", partner_id="kept", service_type="inpatient") == 4
+
+
 # --- what may reach a query -----------------------------------------------------------
 
 
