@@ -190,6 +190,17 @@ MEASURES = {
     "end": "Akhir bulan",
 }
 
+# what may be attached to what (bersinar.attachments): by the kind of object
+ATTACHMENT_KINDS = {
+    "referral": {
+        "consent_form": "Formulir persetujuan klien",
+        "assessment_recommendation": "Rekomendasi tim asesmen terpadu",
+        "other": "Lainnya",
+    },
+    "agreement": {"signed_agreement": "PKS yang ditandatangani", "other": "Lainnya"},
+    "report": {"evidence": "Bukti kegiatan", "other": "Lainnya"},
+}
+
 # --- monitoring and evaluation (monev) indicators ------------------------------------
 
 # per partner and month (laporan's GET /indicators; the FHIR interface's Measures)

@@ -88,3 +88,36 @@ def run_env(metadata: MetaData) -> None:
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
+
+
+def create_attachments_table() -> None:
+    """The ``attachments`` table of bersinar.attachments as first made, for the
+    migration of each service that keeps attachments (written out here, not derived
+    from the table of today, so that the migrations stay what they were)."""
+    import sqlalchemy as sa
+    from alembic import op
+
+    op.create_table(
+        "attachments",
+        sa.Column("id", sa.String(length=36), primary_key=True),
+        sa.Column("owner_id", sa.String(length=100), nullable=False),
+        sa.Column("kind", sa.String(length=40), nullable=False),
+        sa.Column("filename", sa.String(length=200), nullable=False),
+        sa.Column("content_type", sa.String(length=40), nullable=False),
+        sa.Column("size", sa.Integer(), nullable=False),
+        sa.Column("sha256", sa.String(length=64), nullable=False),
+        sa.Column("content", sa.LargeBinary(), nullable=False),
+        sa.Column("uploaded_by", sa.String(length=120), nullable=False),
+        sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("removed_by", sa.String(length=120)),
+        sa.Column("removed_at", sa.DateTime(timezone=True)),
+        sa.Column("removed_reason", sa.String(length=1000)),
+    )
+    op.create_index("ix_attachments_owner", "attachments", ["owner_id", "uploaded_at"])
+
+
+def drop_attachments_table() -> None:
+    from alembic import op
+
+    op.drop_index("ix_attachments_owner", table_name="attachments")
+    op.drop_table("attachments")

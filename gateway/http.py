@@ -21,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter, Rule
 from werkzeug.wrappers import Request, Response
 
+from bersinar import attachments
 from bersinar.context import clean_correlation_id, current_correlation_id, set_correlation_id
 from bersinar.entrypoints import (
     BROKER_CONNECTION_ERRORS,
@@ -74,6 +75,8 @@ class Route:
     rules: dict[str, str] = field(default_factory=dict)
     # a body that passes every check, for people and for the fuzzer's examples phase
     example: dict[str, Any] | None = None
+    # the content types of a file sent as the body (an attachment), read by the route
+    uploads: tuple[str, ...] = ()
 
     @property
     def path_arguments(self) -> list[str]:
@@ -290,6 +293,20 @@ def _finite_float(text: str) -> float:
     return number
 
 
+def read_upload(request, max_bytes: int) -> tuple[bytes, str]:
+    """A file sent as the body, and the content type it was declared as: refused before
+    any service is asked if it is too large, empty, or not a PDF, JPEG or PNG by its
+    content (bersinar.attachments; the service that keeps it checks again)."""
+    length = request.content_length
+    if length is not None and length > max_bytes:
+        raise PayloadTooLarge(f"Berkas paling besar {max_bytes // 1024} KiB.")
+    content = request.get_data(cache=True)
+    if not content:
+        raise BadRequest("Kirim berkas sebagai isi permintaan.")
+    attachments.check(content, request.mimetype, max_bytes)
+    return content, request.mimetype
+
+
 def has_body(request) -> bool:
     if request.content_length is not None:
         return request.content_length > 0
@@ -410,6 +427,7 @@ def endpoint(
     creates: dict[str, str] | None = None,
     rules: dict[str, str] | None = None,
     example: dict[str, Any] | None = None,
+    uploads: tuple[str, ...] = (),
 ):
     """``roles=None`` is an open endpoint (health, the API documents). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
@@ -434,6 +452,7 @@ def endpoint(
         creates=creates or {},
         rules=rules or {},
         example=example,
+        uploads=uploads,
     )
     for name in route.path_arguments:
         if name not in PATH_PARAMETERS:

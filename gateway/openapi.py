@@ -105,10 +105,12 @@ def _error_statuses(route: Route) -> list[str]:
     if route.roles is None:
         return list(_OPEN_ERRORS.get(route.path, ("422",)))
     statuses = {"401", "403", "404", "422", "429", "503"}
-    if route.body is not None:
+    if route.body is not None or route.uploads:
         statuses |= {"400", "413", "415"}
     if route.method != "GET":
         statuses |= {"400", "409"}  # POST: Idempotency-Key; any change: the data's state
+    if "attachment_id" in route.path_arguments:
+        statuses.add("409")  # an attachment an admin has removed
     return sorted(statuses)
 
 
@@ -217,6 +219,13 @@ def build_spec() -> dict[str, Any]:
             )
         if parameters:
             operation["parameters"] = parameters
+        if route.uploads:
+            binary = {"schema": {"type": "string", "format": "binary"}}
+            operation["requestBody"] = {
+                "required": True,
+                "description": "Berkasnya sendiri; jenisnya dinilai dari isinya.",
+                "content": {kind: binary for kind in route.uploads},
+            }
         if route.body is not None:
             content: dict[str, Any] = {"schema": route.body}
             if route.example is not None:

@@ -65,6 +65,7 @@ PATH_PARAMETERS = {
     "notification_id": _uuid("Id notifikasi"),
     "delivery_id": _uuid("Id pengiriman"),
     "subscription_id": _uuid("Id langganan webhook"),
+    "attachment_id": _uuid("Id lampiran"),
     "filename": PathParameter(fields.String(validate=validate.OneOf(VIEWER_FILES))),
 }
 

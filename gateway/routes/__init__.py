@@ -2,6 +2,11 @@
 every route (gateway.http.ROUTES); gateway.service composes the mixins into the service.
 """
 
+from gateway.routes.attachments import (
+    AgreementAttachmentRoutes,
+    ReferralAttachmentRoutes,
+    ReportAttachmentRoutes,
+)
 from gateway.routes.audit import AuditRoutes
 from gateway.routes.fhir import FhirRoutes
 from gateway.routes.keys import KeyRoutes
@@ -22,4 +27,7 @@ API_ROUTES = (
     ReportRoutes,
     WebhookRoutes,
     FhirRoutes,
+    ReferralAttachmentRoutes,
+    AgreementAttachmentRoutes,
+    ReportAttachmentRoutes,
 )

@@ -773,3 +773,14 @@ def monthly_export(uow: UnitOfWork, period: str, threshold: int) -> dict[str, An
         "partners": rows,
         "rows": domain.export_rows(rows, period),
     }
+
+
+def report_for_attachments(
+    uow: UnitOfWork, caller: dict[str, Any], partner_id: str, period: str, policy
+) -> str:
+    """A report's evidence is kept under ``partner_id/period``: a month the partner owes
+    a report for, which a partner's operator reaches only for its own partner."""
+    _check_period(period)
+    _can_see(caller, partner_id)
+    _expected_or_404(uow, partner_id, period, policy)
+    return f"{partner_id}/{period}"

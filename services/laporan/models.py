@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bersinar.attachments import attachment_table
 from bersinar.db import messaging_tables
 
 
@@ -24,6 +25,8 @@ class Base(DeclarativeBase):
 
 
 outbox, inbox = messaging_tables(Base.metadata)
+# evidence of each monthly report, kept under partner_id/period
+attachments = attachment_table(Base.metadata)
 
 
 class ReferralRecord(Base):

@@ -5,6 +5,7 @@ import logging
 from nameko.dependency_providers import Config
 from prometheus_client import Gauge
 
+from bersinar.attachment_rpc import AttachmentEntrypoints
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
 from bersinar.contracts.reports import ReportInput, ReportQuery, ReviewInput
@@ -12,7 +13,7 @@ from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.metrics import replace_samples
 from bersinar.timers import timer
 from services.laporan import domain, handlers, queries
-from services.laporan.models import Base
+from services.laporan.models import Base, attachments
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +34,17 @@ def policy_from_config(config) -> domain.ReportPolicy:
     )
 
 
-class LaporanService(ServiceBase):
+class LaporanService(AttachmentEntrypoints, ServiceBase):
     name = "laporan"
     uow = Database(Base.metadata)
     clock = Clock()
     config = Config()
+    attachment_rows = attachments
+    attachment_of = "report"
+
+    def attachment_owner(self, uow, owner, caller):
+        partner_id, period = owner
+        return handlers.report_for_attachments(uow, caller, partner_id, period, self.policy)
 
     @property
     def policy(self) -> domain.ReportPolicy:

@@ -615,3 +615,15 @@ def registry_figures(uow: UnitOfWork, today: date) -> dict[str, Any]:
             left = domain.days_to_expiry(agreement.valid_until, today)
             nearest = left if nearest is None else min(nearest, left)
     return {"partners": partners, "agreements": agreements, "days_to_nearest_expiry": nearest}
+
+
+def agreement_for_attachments(
+    uow: UnitOfWork, caller: dict[str, Any], partner_id: str, agreement_id: str
+) -> str:
+    """The agreement whose attachments (the signed PKS) are asked for: one of the
+    partner's, which a partner's operator reaches only for its own partner."""
+    _own_partner_only(caller, partner_id)
+    agreement = uow.session.get(Agreement, agreement_id)
+    if agreement is None or agreement.partner_id != partner_id:
+        raise AgreementNotFound(f"PKS {agreement_id} tidak ditemukan.")
+    return agreement.id

@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bersinar.attachments import attachment_table
 from bersinar.db import messaging_tables
 
 
@@ -14,6 +15,8 @@ class Base(DeclarativeBase):
 
 
 outbox, inbox = messaging_tables(Base.metadata)
+# the signed PKS of each agreement
+attachments = attachment_table(Base.metadata)
 
 
 class Partner(Base):

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import logging
 
+from nameko.dependency_providers import Config
 from prometheus_client import Gauge
 
+from bersinar.attachment_rpc import AttachmentEntrypoints
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
 from bersinar.contracts.partners import (
@@ -18,7 +20,7 @@ from bersinar.entrypoints import Database, rpc
 from bersinar.metrics import replace_samples
 from bersinar.timers import timer
 from services.mitra import handlers
-from services.mitra.models import Base
+from services.mitra.models import Base, attachments
 
 log = logging.getLogger(__name__)
 
@@ -34,10 +36,17 @@ NEAREST_EXPIRY = Gauge(
 NEAREST_EXPIRY.set(float("nan"))
 
 
-class MitraService(ServiceBase):
+class MitraService(AttachmentEntrypoints, ServiceBase):
     name = "mitra"
     uow = Database(Base.metadata)
     clock = Clock()
+    config = Config()
+    attachment_rows = attachments
+    attachment_of = "agreement"
+
+    def attachment_owner(self, uow, owner, caller):
+        partner_id, agreement_id = owner
+        return handlers.agreement_for_attachments(uow, caller, partner_id, agreement_id)
 
     # -- partners ----------------------------------------------------------------------
 

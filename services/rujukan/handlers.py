@@ -9,6 +9,7 @@ second counts the first's place.
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from datetime import date, datetime, timedelta
@@ -859,3 +860,43 @@ def referral_event_data(
         "admitted_at": _stamp(referral.admitted_at),
         "ended_at": _stamp(referral.ended_at),
     }
+
+
+# --- attachments (bersinar.attachment_rpc) ------------------------------------------------
+
+
+def attachment_owner(uow: UnitOfWork, actor: Any, referral_id: str) -> str:
+    """Whoever may see the referral may see and add its attachments (a partner its own
+    referrals); another partner's referral is as if absent."""
+    return _visible_referral(uow, Actor.parse(actor), referral_id, lock=False).id
+
+
+def sealing(cipher: ClientCipher):
+    """A consent form carries the client's name and signature: sealed like the identity."""
+
+    def seal(content: bytes) -> bytes:
+        return cipher.encrypt(base64.b64encode(content).decode()).encode()
+
+    def unseal(stored: bytes) -> bytes:
+        return base64.b64decode(cipher.decrypt(bytes(stored).decode()))
+
+    return seal, unseal
+
+
+def audit_attachment(uow: UnitOfWork, actor: Any, referral_id: str, purpose: str, now) -> None:
+    """A read or removal of a referral's attachment is a read of the client's identity."""
+    actor = Actor.parse(actor)
+    referral = uow.session.get(Referral, referral_id)
+    uow.session.add(
+        AccessAudit(
+            at=now,
+            actor=actor.label,
+            actor_role=actor.role,
+            actor_partner_id=actor.partner_id,
+            referral_id=referral.id,
+            client_id=referral.client_id,
+            purpose=purpose[:200],
+            correlation_id=(current_correlation_id() or "")[:64] or None,
+        )
+    )
+    log.info("attachment of referral %s: %s by %s", referral.id, purpose.split(":")[0], actor.label)

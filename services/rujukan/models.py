@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bersinar.attachments import attachment_table
 from bersinar.db import messaging_tables
 
 
@@ -24,6 +25,9 @@ class Base(DeclarativeBase):
 
 
 outbox, inbox = messaging_tables(Base.metadata)
+# a referral's signed consent and the assessment team's recommendation, sealed with the
+# clients' cipher (they carry the client's name and signature)
+attachments = attachment_table(Base.metadata)
 
 
 class PartnerView(Base):

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from nameko.dependency_providers import Config
 from nameko.extensions import DependencyProvider
 from sqlalchemy.exc import IntegrityError
 
+from bersinar.attachment_rpc import AttachmentEntrypoints
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
 from bersinar.contracts.referrals import (
@@ -19,7 +21,7 @@ from bersinar.timers import timer
 from services.rujukan import handlers, metrics
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy
-from services.rujukan.models import Base
+from services.rujukan.models import Base, attachments
 
 TRANSITION_INPUTS = {"reject": RejectInput, "transfer": TransferInput}
 
@@ -54,10 +56,23 @@ class Deadlines(DependencyProvider):
         return self.policy
 
 
-class RujukanService(ServiceBase):
+class RujukanService(AttachmentEntrypoints, ServiceBase):
     name = "rujukan"
     uow = Database(Base.metadata)
     cipher = Cipher()
+    config = Config()
+    attachment_rows = attachments
+    attachment_of = "referral"
+
+    def attachment_owner(self, uow, owner, caller):
+        return handlers.attachment_owner(uow, caller, owner[0])
+
+    def attachment_seal(self):
+        return handlers.sealing(self.cipher)
+
+    def attachment_audit(self, uow, owner_id, caller, purpose, now):
+        handlers.audit_attachment(uow, caller, owner_id, purpose, now)
+
     clock = Clock()
     deadlines = Deadlines()
 

@@ -19,6 +19,14 @@ from harness.system import System
 # not yet locked; earlier months of the year are locked (REPORT_LOCK_AFTER_DAYS 30).
 NOW = "2026-12-04T03:00:00Z"
 REPORT = "/api/v1/reports/<string:partner_id>/<string:period>"
+# the smallest file an attachment takes (bersinar.attachments judges it by its start)
+PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+# a kind of attachment each kind of object takes (bersinar.codes.ATTACHMENT_KINDS)
+ATTACHMENT_KINDS = {
+    "referral": "consent_form",
+    "agreement": "signed_agreement",
+    "report": "evidence",
+}
 # a month with nothing to report, consistent by every rule: the operation's own example
 EMPTY_MONTH = next(r.example for r in ROUTES if (r.method, r.path) == ("PUT", REPORT))
 _serial = itertools.count(1)
@@ -156,6 +164,22 @@ class World:
     def subscription(self, caller: str) -> str:
         key = self.keys[caller] if caller in ("admin", "national") else self.system.admin_key
         made = self.system.post("/api/v1/webhooks", self.webhook(), key=key)
+        return self.ok(made, 201)["id"]
+
+    def agreement(self) -> str:
+        """The own partner's first agreement."""
+        listed = self.system.get(f"/api/v1/partners/{self.own}/agreements")
+        return self.ok(listed)["items"][0]["id"]
+
+    def attachment(self, path: str, kind: str) -> str:
+        """A PDF attached (by an admin) at ``path`` (an object's attachments)."""
+        made = requests.post(
+            self.system.base_url + path,
+            data=PDF,
+            params={"kind": kind},
+            headers={**self.system.headers(), "Content-Type": "application/pdf"},
+            timeout=30,
+        )
         return self.ok(made, 201)["id"]
 
     @staticmethod

@@ -4,7 +4,8 @@ shape the server checks; two kinds of rule no JSON Schema can state remain:
 
 1. Rules across fields of one request: a NIK agrees with the birth date and sex (and the
    birth date is a plausible one, given today), an agreement's dates are in order and it
-   renews only an agreement that exists, a partner offers each service type once. Data
+   renews only an agreement that exists, a partner offers each service type once, an
+   attachment's first bytes are those of the type it is sent as. Data
    the fuzzer generated as valid is made to keep them before it is sent (``before_call``,
    schemathesis' place for this), so that a refusal of what it sends is a real finding.
    For the same reason each request gets an Idempotency-Key of its own: a key already
@@ -27,7 +28,9 @@ from datetime import date
 import schemathesis
 from schemathesis.openapi.checks import RejectedPositiveData
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.transport.serialization import Binary
 
+from bersinar.attachments import SIGNATURES
 from harness.data import nik_for
 
 IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:-]{1,100}")
@@ -82,11 +85,22 @@ RULES = {
 def before_call(context, case, kwargs):
     # only valid data: a case made invalid on purpose is sent as generated (a changed
     # case is validated again, and one that lacks its Authorization would pass for valid)
+    signature = dict((kind, magic) for magic, kind in SIGNATURES).get(case.media_type or "")
     if not _is_positive(case):
+        if signature is not None and isinstance(case.body, Binary):
+            # an attachment made invalid: any bytes are bytes to a schema, so what makes
+            # a file invalid here is a content that is no file of its type
+            case.body = Binary(b"bukan berkas " + case.body.data)
         return
     key = (case.headers or {}).get("Idempotency-Key")
     if isinstance(key, str) and IDEMPOTENCY_KEY.fullmatch(key):
         case.headers["Idempotency-Key"] = f"{key[:60]}.{uuid.uuid4().hex}"
+    if (
+        signature is not None
+        and isinstance(case.body, Binary)
+        and not case.body.data.startswith(signature)
+    ):
+        case.body = Binary(signature + case.body.data)  # a file: its start says its type
     rule = RULES.get((case.method.upper(), case.path))
     if rule is not None and isinstance(case.body, dict):
         rule(case.body)

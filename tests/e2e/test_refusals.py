@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ import gateway.service  # noqa: F401  (declaring the routes fills ROUTES)
 from gateway.http import ROUTES
 from harness.data import referral_body
 from harness.system import System
-from tests.e2e.edge import EMPTY_MONTH, REPORT, World, serial
+from tests.e2e.edge import ATTACHMENT_KINDS, EMPTY_MONTH, PDF, REPORT, World, serial
 
 CALLERS = ("none", "admin", "officer", "partner", "other_partner", "national", "ops")
 _ARG = re.compile(r"<(?:[a-z]+:)?([a-z_]+)>")
@@ -42,6 +43,8 @@ class Call:
     values: dict[str, str] = field(default_factory=dict)
     body: Any = None
     query: dict[str, str] = field(default_factory=dict)
+    # a file sent as the body (an attachment), instead of JSON
+    upload: bytes | None = None
 
 
 def _reader(caller: str) -> str:
@@ -178,6 +181,11 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
             "submitted", {"comment": "Mohon lengkapi narasi."}
         ),
         ("POST", REPORT + "/reopen"): report_cell("locked", {}),
+        **attachment_cells(world, "referral", lambda: {"referral_id": referral()}),
+        **attachment_cells(
+            world, "agreement", lambda: {"partner_id": own, "agreement_id": world.agreement()}
+        ),
+        **attachment_cells(world, "report", lambda: {"partner_id": own, "period": "2026-11"}),
         ("GET", "/api/v1/indicators"): lambda c, real: Call(query={"period": "2026-11"}),
         ("GET", "/api/v1/exports/monthly"): lambda c, real: Call(query={"period": "2026-11"}),
         ("POST", "/api/v1/webhooks"): lambda c, real: Call(body=World.webhook()),
@@ -185,6 +193,34 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("DELETE", "/api/v1/webhooks/<string:subscription_id>"): lambda c, real: Call(
             {"subscription_id": world.subscription(c)}
         ),
+    }
+
+
+ATTACHMENT_PATHS = {
+    "referral": "/api/v1/referrals/<string:referral_id>/attachments",
+    "agreement": "/api/v1/partners/<string:partner_id>/agreements/<string:agreement_id>"
+    "/attachments",
+    "report": REPORT + "/attachments",
+}
+
+
+def attachment_cells(world: World, owner: str, place) -> dict[tuple[str, str], Any]:
+    """The four operations on one kind of object's attachments: each cell that gets
+    past the role check on an object (and a file) of its own."""
+    path, kind = ATTACHMENT_PATHS[owner], ATTACHMENT_KINDS[owner]
+    one = path + "/<string:attachment_id>"
+
+    def attached(real):
+        values = place()
+        found = fill(path, values)
+        attachment = world.attachment(found, kind) if real else str(uuid.uuid4())
+        return {**values, "attachment_id": attachment}
+
+    return {
+        ("POST", path): lambda c, real: Call(place(), query={"kind": kind}, upload=PDF),
+        ("GET", path): lambda c, real: Call(place()),
+        ("GET", one): lambda c, real: Call(attached(real)),
+        ("DELETE", one): lambda c, real: Call(attached(real), {"reason": "Uji matriks."}),
     }
 
 
@@ -227,11 +263,14 @@ def test_every_endpoint_answers_every_caller_by_the_one_rule(edge, world):
             real = status == "2xx" or code == "NOT_FOUND"
             call = cells[route.method, route.path](_reader(caller), real)
             headers = {} if caller == "none" else edge.headers(world.keys[caller])
+            if call.upload is not None:
+                headers = {**headers, "Content-Type": "application/pdf"}
             response = requests.request(
                 route.method,
                 edge.base_url + fill(route.path, call.values),
                 params=call.query,
                 json=call.body,
+                data=call.upload,
                 headers=headers,
                 timeout=15,
             )

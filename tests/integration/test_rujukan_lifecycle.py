@@ -219,20 +219,21 @@ def test_rejection_carries_a_coded_reason(partners, cipher):
 
 
 @pytest.mark.parametrize(
-    "actor,action,status_before",
+    "actor,action,status_before,refusal",
     [
-        (KARUNIA, "admit", "requested"),  # skipping accept
-        (KARUNIA, "complete", "requested"),
-        (KARUNIA, "accept", "accepted"),  # twice
-        (OFFICER, "accept", "requested"),  # officers do not answer for the partner
-        (KARUNIA, "cancel", "requested"),  # partners do not cancel
-        (KARUNIA, "transfer", "admitted"),  # partners do not transfer
-        (OFFICER, "cancel", "admitted"),  # too late to cancel
-        (ADMIN, "reject", "completed"),  # terminal
+        (KARUNIA, "admit", "requested", InvalidTransition),  # skipping accept
+        (KARUNIA, "complete", "requested", InvalidTransition),
+        (KARUNIA, "accept", "accepted", InvalidTransition),  # twice
+        (OFFICER, "cancel", "admitted", InvalidTransition),  # too late to cancel
+        (ADMIN, "reject", "completed", InvalidTransition),  # terminal
+        # a role that never takes the action: 403 whatever the state
+        (OFFICER, "accept", "requested", Forbidden),  # officers do not answer for partners
+        (KARUNIA, "cancel", "requested", Forbidden),  # partners do not cancel
+        (KARUNIA, "transfer", "admitted", Forbidden),  # partners do not transfer
     ],
 )
-def test_an_illegal_move_is_invalid_transition_and_stores_nothing(
-    partners, cipher, actor, action, status_before
+def test_an_illegal_move_is_refused_and_stores_nothing(
+    partners, cipher, actor, action, status_before, refusal
 ):
     rid = create(partners, cipher)["id"]
     path = {
@@ -245,9 +246,9 @@ def test_an_illegal_move_is_invalid_transition_and_stores_nothing(
         move(partners, KARUNIA, rid, step)
     before = state(partners)
     command = {"partner_id": "yayasan-kipas"} if action == "transfer" else {"reason": "other"}
-    with pytest.raises(InvalidTransition) as caught:
+    with pytest.raises(refusal) as caught:
         move(partners, actor, rid, action, command)
-    assert caught.value.status == 409
+    assert caught.value.status == (409 if refusal is InvalidTransition else 403)
     assert state(partners) == before
 
 

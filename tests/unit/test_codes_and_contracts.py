@@ -143,4 +143,3 @@ def test_a_nik_is_sixteen_ascii_digits_at_the_edge_and_in_the_rule(nik):
     with pytest.raises(ValidationFailed):
         rujukan.check_nik(nik, date(1990, 1, 5), "M")
     rujukan.check_nik("1771050501900001", date(1990, 1, 5), "M")  # the same in ASCII
-

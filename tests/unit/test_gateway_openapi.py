@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 import gateway.service  # noqa: F401 - registers every route
+from bersinar.attachments import CONTENT_TYPES
 from bersinar.contracts import NOT_BLANK
 from bersinar.contracts.notifications import WEBHOOK_URL, WebhookCreate
 from bersinar.contracts.partners import AgreementTermination
@@ -93,7 +94,9 @@ def test_every_operation_has_an_id_and_every_answer_it_can_give(spec):
             assert {"401", "403", "404", "422", "429", "503"} <= set(responses), (method, path)
         if "requestBody" in operation:
             assert {"400", "413", "415"} <= set(responses), (method, path)
-            assert set(operation["requestBody"]["content"]) == {"application/json"}
+            taken = set(operation["requestBody"]["content"])
+            # a JSON body, or a file: an attachment, judged by its content
+            assert taken in ({"application/json"}, set(CONTENT_TYPES)), (method, path)
         for status, response in responses.items():
             if status >= "400":
                 assert response["content"]["application/problem+json"]["schema"] == problem
