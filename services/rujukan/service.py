@@ -18,7 +18,7 @@ from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.timers import timer
 from services.rujukan import handlers, metrics
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.domain import DeadlinePolicy
+from services.rujukan.domain import DeadlinePolicy, LetterNumbering
 from services.rujukan.models import Base
 
 TRANSITION_INPUTS = {"reject": RejectInput, "transfer": TransferInput}
@@ -54,12 +54,26 @@ class Deadlines(DependencyProvider):
         return self.policy
 
 
+class Numbering(DependencyProvider):
+    """How letter numbers are written (LETTER_NUMBER_FORMAT); a bad scheme stops the
+    service at start rather than at the first letter."""
+
+    def setup(self):
+        self.numbering = LetterNumbering.from_config(
+            self.container.config.get("LETTER_NUMBER_FORMAT")
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.numbering
+
+
 class RujukanService(ServiceBase):
     name = "rujukan"
     uow = Database(Base.metadata)
     cipher = Cipher()
     clock = Clock()
     deadlines = Deadlines()
+    numbering = Numbering()
 
     # --- commands -------------------------------------------------------------------
 
@@ -131,6 +145,17 @@ class RujukanService(ServiceBase):
             )
             uow.commit()
         return referral
+
+    @rpc
+    def referral_letter(self, referral_id, actor):
+        """The referral and its letter's number (given on the first call, kept after):
+        with the client's identity, so the read is written to the audit log."""
+        with self.uow() as uow:
+            letter = handlers.referral_letter(
+                uow, self.cipher, actor, referral_id, self.numbering, self.clock.now()
+            )
+            uow.commit()
+        return letter
 
     @rpc
     def referral_history(self, referral_id, actor):
