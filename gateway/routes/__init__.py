@@ -3,6 +3,7 @@ every route (gateway.http.ROUTES); gateway.service composes the mixins into the 
 """
 
 from gateway.routes.audit import AuditRoutes
+from gateway.routes.documents import DocumentRoutes
 from gateway.routes.keys import KeyRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
@@ -20,4 +21,5 @@ API_ROUTES = (
     AuditRoutes,
     ReportRoutes,
     WebhookRoutes,
+    DocumentRoutes,
 )
