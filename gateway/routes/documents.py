@@ -17,6 +17,8 @@ from gateway.routes.referrals import REFERRAL_READERS, actor_of
 from gateway.routes.reports import REPORT_READERS, caller_of
 
 PDF = "application/pdf"
+LETTER_ROUTE = "GET /api/v1/referrals/<string:referral_id>/letter.pdf"
+REPORT_ROUTE = "GET /api/v1/reports/<string:partner_id>/<string:period>.pdf"
 # the first admin key, from the environment, has no row to name it
 ENV_ADMIN = "env-admin"
 
@@ -69,12 +71,7 @@ class DocumentRoutes:
         tags=("rujukan", "dokumen"),
     )
     def referral_letter(self, request, caller, data, params, referral_id):
-        referral = self.rpc("rujukan", "referral_letter", referral_id, actor_of(caller))
-        partner = self.partner_of(referral["partner_id"], caller)
-        signatory = self.signatory_name(referral.get("created_by") or "")
-        content = render_letter(referral, partner, signatory, self.letterhead)
-        number = referral["letter"]["number"].replace("/", "-")
-        return pdf_response(content, f"surat-rujukan-{number}.pdf")
+        return self.letter_pdf(referral_id, caller)
 
     @endpoint(
         "GET",
@@ -86,6 +83,17 @@ class DocumentRoutes:
         tags=("laporan", "dokumen"),
     )
     def report_pdf(self, request, caller, data, params, partner_id, period):
+        return self.monthly_report_pdf(partner_id, period, caller)
+
+    def letter_pdf(self, referral_id: str, caller) -> Response:
+        referral = self.rpc("rujukan", "referral_letter", referral_id, actor_of(caller))
+        partner = self.partner_of(referral["partner_id"], caller)
+        signatory = self.signatory_name(referral.get("created_by") or "")
+        content = render_letter(referral, partner, signatory, self.letterhead)
+        number = referral["letter"]["number"].replace("/", "-")
+        return pdf_response(content, f"surat-rujukan-{number}.pdf")
+
+    def monthly_report_pdf(self, partner_id: str, period: str, caller) -> Response:
         report = self.rpc("laporan", "get_report", partner_id, period, caller_of(caller))
         partner = self.partner_of(partner_id, caller)
         content = render_report(report, partner, self.letterhead)
