@@ -9,7 +9,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from gateway.documents.letter import render_letter
-from gateway.documents.pdf import Letterhead
+from gateway.documents.pdf import Letterhead, drawn_off_the_hub
 from gateway.documents.report import render_report
 from gateway.http import endpoint
 from gateway.models import ApiKey, ConsoleUser
@@ -89,12 +89,12 @@ class DocumentRoutes:
         referral = self.rpc("rujukan", "referral_letter", referral_id, actor_of(caller))
         partner = self.partner_of(referral["partner_id"], caller)
         signatory = self.signatory_name(referral.get("created_by") or "")
-        content = render_letter(referral, partner, signatory, self.letterhead)
+        content = drawn_off_the_hub(render_letter, referral, partner, signatory, self.letterhead)
         number = referral["letter"]["number"].replace("/", "-")
         return pdf_response(content, f"surat-rujukan-{number}.pdf")
 
     def monthly_report_pdf(self, partner_id: str, period: str, caller) -> Response:
         report = self.rpc("laporan", "get_report", partner_id, period, caller_of(caller))
         partner = self.partner_of(partner_id, caller)
-        content = render_report(report, partner, self.letterhead)
+        content = drawn_off_the_hub(render_report, report, partner, self.letterhead)
         return pdf_response(content, f"laporan-{partner_id}-{period}.pdf")
