@@ -1,18 +1,18 @@
 """The printed documents (gateway/documents): the letter number's scheme, and the PDFs
-themselves, read back as text and drawn as a picture (pypdfium2, the PDF engine of
-Chromium) to show the words are there and the page is not blank."""
+themselves, read back as text and drawn as a picture (tests/support/pdf.py) to show the
+words are there and the page is not blank."""
 
 from __future__ import annotations
 
 from datetime import date
 
-import pypdfium2 as pdfium
 import pytest
 
 from gateway.documents.letter import console_url, render_letter, short_code
 from gateway.documents.pdf import Letterhead
 from gateway.documents.report import render_report
 from services.rujukan.domain import LetterNumbering
+from tests.support.pdf import read_pdf
 
 HEAD = Letterhead(address="Jl. Contoh, Kota Bengkulu", public_base_url="https://bersinar.example")
 REFERRAL_ID = "0b9f3c2e-5d1a-4c1e-9f0a-1234567890ab"
@@ -88,28 +88,10 @@ REPORT = {
 }
 
 
-def read_back(content: bytes) -> tuple[str, int, float]:
-    """All the text of a PDF, its pages, and the share of the first page's pixels that
-    are not white once drawn."""
-    assert content.startswith(b"%PDF-")
-    pdf = pdfium.PdfDocument(content)
-    try:
-        text = "\n".join(page.get_textpage().get_text_range() for page in pdf)
-        picture = pdf[0].render(scale=1).to_pil().convert("L")
-        inked = sum(picture.histogram()[:200])
-        return text, len(pdf), inked / (picture.width * picture.height)
-    finally:
-        pdf.close()
-
-
-def words(text: str) -> str:
-    return " ".join(text.split())
-
-
 def test_the_letter_carries_number_date_recipient_client_and_signatory():
-    text, pages, inked = read_back(render_letter(REFERRAL, PARTNER, "Dewi Anggraini", HEAD))
-    flat = words(text)
-    assert pages == 1
+    printed = read_pdf(render_letter(REFERRAL, PARTNER, "Dewi Anggraini", HEAD))
+    flat = printed.text
+    assert printed.pages == 1
     for expected in (
         "BADAN NARKOTIKA NASIONAL PROVINSI BENGKULU",
         "Nomor : R/7/XII/KA/RH.00/2026/BNNP",
@@ -128,7 +110,7 @@ def test_the_letter_carries_number_date_recipient_client_and_signatory():
         "6 Desember 2026 10:00 WIB",
     ):
         assert expected in flat, expected
-    assert 0.01 < inked < 0.5  # words and a QR code on white, not an empty page
+    assert 0.01 < printed.inked < 0.5  # words and a QR code on white, not an empty page
 
 
 def test_the_letter_points_to_the_referral_in_the_console():
@@ -136,13 +118,13 @@ def test_the_letter_points_to_the_referral_in_the_console():
         console_url(HEAD, REFERRAL_ID) == f"https://bersinar.example/console/rujukan/{REFERRAL_ID}"
     )
     assert short_code(REFERRAL_ID) == "0B9F-3C2E-5D1A"
-    text, _, _ = read_back(render_letter(REFERRAL, PARTNER, "Dewi", HEAD))
-    assert REFERRAL_ID in words(text).replace(" ", "")
+    printed = read_pdf(render_letter(REFERRAL, PARTNER, "Dewi", HEAD))
+    assert REFERRAL_ID in printed.text.replace(" ", "")
 
 
 def test_the_report_prints_counts_flags_narrative_trail_and_signatures():
-    text, pages, inked = read_back(render_report(REPORT, PARTNER, HEAD))
-    flat = words(text)
+    printed = read_pdf(render_report(REPORT, PARTNER, HEAD))
+    flat = printed.text
     for expected in (
         "LAPORAN BULANAN LEMBAGA REHABILITASI MITRA",
         "Periode November 2026",
@@ -159,12 +141,12 @@ def test_the_report_prints_counts_flags_narrative_trail_and_signatures():
     ):
         assert expected in flat, expected
     assert "bukan laporan final" not in flat
-    assert pages >= 1 and 0.01 < inked < 0.5
+    assert 0.01 < printed.inked < 0.5
 
 
 def test_a_report_not_yet_sent_prints_what_was_recorded_and_says_it_is_not_final():
     due = {**REPORT, "status": "open", "content": None, "flags": [], "history": []}
-    flat = words(read_back(render_report(due, PARTNER, HEAD))[0])
+    flat = read_pdf(render_report(due, PARTNER, HEAD)).text
     assert "Laporan bulan ini belum dikirim" in flat
     assert "bukan laporan final" in flat
     assert "Akhir bulan - 5 -" in flat
