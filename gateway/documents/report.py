@@ -39,7 +39,15 @@ def _flag_label(field: str) -> str:
     return f"{measure} (total)"
 
 
-def render_report(report: dict[str, Any], partner: dict[str, Any], head: Letterhead) -> bytes:
+def render_report(
+    report: dict[str, Any],
+    partner: dict[str, Any],
+    head: Letterhead,
+    people: dict[str, str] | None = None,
+) -> bytes:
+    """``people``: the names of the actors of the report's history (``officer:<key>``),
+    as the gateway knows them; an actor without one is printed as it is."""
+    people = people or {}
     name = partner.get("name") or report["partner_id"]
     period = period_name(report["period"])
     doc = Document(f"Laporan Bulanan {name} {report['period']}", head)
@@ -152,7 +160,7 @@ def render_report(report: dict[str, Any], partner: dict[str, Any], head: Letterh
                     when(h.get("at")),
                     ACTIONS.get(h.get("action"), str(h.get("action"))),
                     str(h.get("version") or "-"),
-                    str(h.get("actor") or "-"),
+                    people.get(h.get("actor") or "", h.get("actor") or "-"),
                     h.get("comment") or "-",
                 )
                 for h in history
@@ -170,6 +178,8 @@ def render_report(report: dict[str, Any], partner: dict[str, Any], head: Letterh
     doc.set_font(FONT, "", 10)
 
     # the signature block: the partner's head who reports, the officer who approves
+    approvals = [h for h in history if h.get("action") == "approved"]
+    approver = people.get(approvals[-1]["actor"], "") if approvals else ""
     if doc.get_y() + 45 > doc.h - doc.b_margin:
         doc.add_page()
     doc.ln(6)
@@ -189,5 +199,6 @@ def render_report(report: dict[str, Any], partner: dict[str, Any], head: Letterh
         doc.set_xy(x, top)
         doc.multi_cell(width - 4, doc.LINE, "\n".join(lines), align="C")
         doc.set_xy(x, top + 38)
-        doc.multi_cell(width - 4, doc.LINE, "(..............................)", align="C")
+        signed = approver if column == 1 and approver else "(..............................)"
+        doc.multi_cell(width - 4, doc.LINE, signed, align="C")
     return doc.bytes()

@@ -40,10 +40,11 @@ class DocumentRoutes:
     def letterhead(self) -> Letterhead:
         return Letterhead.from_config(self.config)
 
-    def signatory_name(self, created_by: str) -> str:
-        """The officer who made the referral, by the name the gateway knows them by: a
-        console account's full name, an API key's label."""
-        _, _, key_id = created_by.partition(":")
+    def signatory_name(self, actor: str) -> str:
+        """A person named by the actor label a service keeps (``officer:<key id>``), by
+        the name the gateway knows them by: a console account's full name, an API key's
+        label; the label itself when the gateway knows no name."""
+        _, _, key_id = actor.partition(":")
         with self.uow() as uow:
             if key_id.startswith("user:"):
                 name = uow.session.scalar(
@@ -55,7 +56,7 @@ class DocumentRoutes:
                 name = "Administrator Bersinar"
             else:
                 name = uow.session.scalar(select(ApiKey.label).where(ApiKey.id == key_id))
-        return name or created_by
+        return name or actor
 
     def partner_of(self, partner_id: str, caller) -> dict:
         return self.rpc("mitra", "get_partner", partner_id, caller.as_dict())
@@ -96,5 +97,9 @@ class DocumentRoutes:
     def monthly_report_pdf(self, partner_id: str, period: str, caller) -> Response:
         report = self.rpc("laporan", "get_report", partner_id, period, caller_of(caller))
         partner = self.partner_of(partner_id, caller)
-        content = drawn_off_the_hub(render_report, report, partner, self.letterhead)
+        people = {
+            actor: self.signatory_name(actor)
+            for actor in {h.get("actor") or "" for h in report.get("history") or []}
+        }
+        content = drawn_off_the_hub(render_report, report, partner, self.letterhead, people)
         return pdf_response(content, f"laporan-{partner_id}-{period}.pdf")

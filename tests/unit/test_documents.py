@@ -123,7 +123,8 @@ def test_the_letter_points_to_the_referral_in_the_console():
 
 
 def test_the_report_prints_counts_flags_narrative_trail_and_signatures():
-    printed = read_pdf(render_report(REPORT, PARTNER, HEAD))
+    people = {"officer:k1": "Dewi Anggraini", "partner:k2": "Operator Karunia"}
+    printed = read_pdf(render_report(REPORT, PARTNER, HEAD, people))
     flat = printed.text
     for expected in (
         "LAPORAN BULANAN LEMBAGA REHABILITASI MITRA",
@@ -138,8 +139,11 @@ def test_the_report_prints_counts_flags_narrative_trail_and_signatures():
         "Disetujui",
         "Pimpinan Yayasan Karunia Insani Foundation",
         "Diperiksa dan disetujui",
+        "Operator Karunia",
     ):
         assert expected in flat, expected
+    # the officer who approved signs under the approval
+    assert "Diperiksa dan disetujui, Petugas BNNP Bengkulu Dewi Anggraini" in flat
     assert "bukan laporan final" not in flat
     assert 0.01 < printed.inked < 0.5
 
