@@ -18,12 +18,6 @@ def console_url(head: Letterhead, referral_id: str) -> str:
     return f"{head.public_base_url}/console/rujukan/{referral_id}"
 
 
-def short_code(referral_id: str) -> str:
-    """What a person reads out or types: the referral's id without its dashes, in groups."""
-    plain = referral_id.replace("-", "").upper()
-    return "-".join(plain[i : i + 4] for i in range(0, min(len(plain), 12), 4))
-
-
 def render_letter(
     referral: dict[str, Any], partner: dict[str, Any], signatory: str, head: Letterhead
 ) -> bytes:
@@ -116,7 +110,7 @@ def render_letter(
     doc.qr(url, doc.l_margin, block, QR_SIZE)
     doc.set_xy(doc.l_margin, block + QR_SIZE + 1)
     doc.set_font(FONT, "B", 10)
-    doc.cell(70, doc.LINE, f"Kode rujukan: {short_code(referral['id'])}")
+    doc.cell(70, doc.LINE, f"Kode rujukan: {letter['short_code']}")
     doc.set_font(FONT, "", 7)
     doc.set_xy(doc.l_margin, block + QR_SIZE + 1 + doc.LINE)
     doc.multi_cell(75, 3.5, f"ID {referral['id']}\n{url}")

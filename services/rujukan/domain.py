@@ -348,6 +348,26 @@ class LetterNumbering:
         return number
 
 
+SHORT_CODE_DIGITS = 12
+
+
+def short_code(referral_id: str) -> str:
+    """What a letter prints for people to read out or type: the first twelve hex digits
+    of the referral's id, in groups of four (``0B9F-3C2E-5D1A``); 48 bits, so two
+    referrals sharing one are not to be met in the life of the system."""
+    plain = referral_id.replace("-", "").upper()[:SHORT_CODE_DIGITS]
+    return "-".join(plain[i : i + 4] for i in range(0, SHORT_CODE_DIGITS, 4))
+
+
+def id_prefix_of(code: str) -> str | None:
+    """The start of the referral id a short code stands for (``0b9f3c2e-5d1a``), however
+    it was typed (case, dashes, spaces); None when it is not one."""
+    plain = "".join(ch for ch in str(code) if ch not in "- ").lower()
+    if len(plain) != SHORT_CODE_DIGITS or any(ch not in "0123456789abcdef" for ch in plain):
+        return None
+    return f"{plain[:8]}-{plain[8:]}"
+
+
 # --- matching -----------------------------------------------------------------------------
 
 

@@ -715,11 +715,28 @@ def referral_letter(
     )
     result["letter"] = {
         "number": letter.number,
+        "short_code": domain.short_code(referral.id),
         "issued_at": _stamp(letter.issued_at),
         "issued_by": letter.issued_by,
         "issued_by_role": letter.issued_by_role,
     }
     return result
+
+
+def referral_by_code(uow: UnitOfWork, actor: Any, code: str) -> str:
+    """The id of the one referral the caller may see whose letter prints ``code``; a
+    code that is no code, names none, or names another partner's referral: not found."""
+    caller = Actor.parse(actor)
+    prefix = domain.id_prefix_of(code)
+    if prefix is None:
+        raise ReferralNotFound("Kode rujukan tidak dikenal.")
+    query = select(Referral.id, Referral.partner_id).where(Referral.id.like(f"{prefix}%"))
+    found = [
+        rid for rid, partner_id in uow.session.execute(query) if domain.may_see(caller, partner_id)
+    ]
+    if len(found) != 1:
+        raise ReferralNotFound("Kode rujukan tidak dikenal.")
+    return found[0]
 
 
 def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str, Any]:

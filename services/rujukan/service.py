@@ -158,6 +158,12 @@ class RujukanService(ServiceBase):
         return letter
 
     @rpc
+    def referral_by_code(self, code, actor):
+        """The referral a letter's short code names, for the caller (its id)."""
+        with self.uow() as uow:
+            return handlers.referral_by_code(uow, actor, code)
+
+    @rpc
     def referral_history(self, referral_id, actor):
         with self.uow() as uow:
             return handlers.referral_history(uow, actor, referral_id)

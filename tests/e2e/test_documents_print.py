@@ -1,7 +1,8 @@
 """The surat rujukan through the gateway, against the processes of `make run`: an
 officer prints the letter of a referral (numbered then), the receiving partner opens it
-with the same number from the API and from the console, another partner meets nothing,
-and every opening is in the audit log."""
+with the same number from the API and from the console and reaches the referral by the
+short code the letter prints, another partner meets nothing, and every opening is in the
+audit log."""
 
 from __future__ import annotations
 
@@ -79,6 +80,17 @@ def test_an_officer_prints_the_letter_and_the_partner_opens_the_same_one(system)
     from_console = operator.get(f"{system.base_url}/console/rujukan/{rid}/surat.pdf", timeout=15)
     assert from_console.status_code == 200
     assert number.group(0) in read_pdf(from_console.content).text
+    # and reaches the referral by the short code its letter prints
+    code = re.search(r"Kode rujukan: ([0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4})", letter.text)
+    by_code = operator.get(
+        f"{system.base_url}/console/rujukan/kode", params={"kode": code.group(1)}, timeout=10
+    )
+    assert by_code.status_code == 200 and by_code.url.endswith(f"/console/rujukan/{rid}")
+    stranger = console_operator(system, "yayasan-kipas")
+    elsewhere = stranger.get(
+        f"{system.base_url}/console/rujukan/kode", params={"kode": code.group(1)}, timeout=10
+    )
+    assert elsewhere.status_code == 404
 
     # every opening is an identity read in the audit log
     audit = system.get("/api/v1/audit", params={"referral_id": rid}).json()["items"]

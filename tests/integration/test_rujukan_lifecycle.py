@@ -28,7 +28,7 @@ from bersinar.errors import (
 from harness import produced
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.domain import DeadlinePolicy, LetterNumbering
+from services.rujukan.domain import DeadlinePolicy, LetterNumbering, short_code
 from services.rujukan.models import (
     AccessAudit,
     Base,
@@ -718,3 +718,19 @@ def test_letters_issued_at_once_never_share_a_number(partners, cipher):
     )
     with partners() as uow:
         assert uow.session.scalar(select(func.count()).select_from(ReferralLetter)) == len(made)
+
+
+def test_a_letters_short_code_opens_its_referral_for_those_who_may_see_it(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    code = letter(partners, cipher, OFFICER, rid)["letter"]["short_code"]
+    assert code == short_code(rid)
+
+    def find(actor, typed):
+        with partners() as uow:
+            return handlers.referral_by_code(uow, actor, typed)
+
+    assert find(KARUNIA, code) == rid
+    assert find(OFFICER, code.lower().replace("-", " ")) == rid
+    for actor, typed in ((KIPAS, code), (KARUNIA, "0000-0000-0000"), (KARUNIA, "%%%%")):
+        with pytest.raises(NotFound):
+            find(actor, typed)

@@ -8,10 +8,10 @@ from datetime import date
 
 import pytest
 
-from gateway.documents.letter import console_url, render_letter, short_code
+from gateway.documents.letter import console_url, render_letter
 from gateway.documents.pdf import Letterhead
 from gateway.documents.report import render_report
-from services.rujukan.domain import LetterNumbering
+from services.rujukan.domain import LetterNumbering, id_prefix_of, short_code
 from tests.support.pdf import read_pdf
 
 HEAD = Letterhead(address="Jl. Contoh, Kota Bengkulu", public_base_url="https://bersinar.example")
@@ -48,6 +48,7 @@ REFERRAL = {
     },
     "letter": {
         "number": "R/7/XII/KA/RH.00/2026/BNNP",
+        "short_code": "0B9F-3C2E-5D1A",
         "issued_at": "2026-12-03T18:30:00Z",
         "issued_by": "officer:k1",
         "issued_by_role": "officer",
@@ -106,7 +107,7 @@ def test_the_letter_carries_number_date_recipient_client_and_signatory():
         "TAT (Tim Asesmen Terpadu)",
         "Diberikan oleh wali/keluarga",
         "Dewi Anggraini",
-        f"Kode rujukan: {short_code(REFERRAL_ID)}",
+        "Kode rujukan: 0B9F-3C2E-5D1A",
         "6 Desember 2026 10:00 WIB",
     ):
         assert expected in flat, expected
@@ -118,6 +119,11 @@ def test_the_letter_points_to_the_referral_in_the_console():
         console_url(HEAD, REFERRAL_ID) == f"https://bersinar.example/console/rujukan/{REFERRAL_ID}"
     )
     assert short_code(REFERRAL_ID) == "0B9F-3C2E-5D1A"
+    # typed back however a person types it, it names the start of the id
+    for typed in ("0B9F-3C2E-5D1A", "0b9f 3c2e 5d1a", "0b9f3c2e5d1a"):
+        assert id_prefix_of(typed) == REFERRAL_ID[:13]
+    for not_a_code in ("0B9F-3C2E", "0B9F-3C2E-5D1G", "0B9F-3C2E-5D1A-1", "%", ""):
+        assert id_prefix_of(not_a_code) is None
     printed = read_pdf(render_letter(REFERRAL, PARTNER, "Dewi", HEAD))
     assert REFERRAL_ID in printed.text.replace(" ", "")
 
