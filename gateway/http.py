@@ -112,10 +112,20 @@ class _PartnerId(BaseConverter):
     regex = r"(?!match(?![^/]))[^/]+"
 
 
+class _Period(BaseConverter):
+    """A period never ends in ``.pdf``: /api/v1/reports/<partner_id>/<period>.pdf is a
+    route of its own, and a method it does not serve answers 405 there rather than
+    reaching the report's other routes with a period that is no month (422)."""
+
+    regex = r"[^/]+(?<!\.pdf)"
+
+
 class _Rule(Rule):
     def get_converter(self, variable_name, converter_name, args, kwargs):
         if variable_name == "partner_id":
             return _PartnerId(self.map)
+        if variable_name == "period":
+            return _Period(self.map)
         return super().get_converter(variable_name, converter_name, args, kwargs)
 
 

@@ -10,6 +10,7 @@ from bersinar.context import CorrelationId
 from bersinar.entrypoints import BrokerConsumers, Database, RpcProxy
 from bersinar.metrics import MetricsListener
 from gateway import keys
+from gateway.console.documents import ConsoleDocumentRoutes
 from gateway.console.pages import ConsoleRoutes
 from gateway.exceptions import Unauthorized
 from gateway.http import call
@@ -18,7 +19,7 @@ from gateway.models import Base
 from gateway.routes import API_ROUTES
 
 
-class GatewayService(*API_ROUTES, ConsoleRoutes):
+class GatewayService(*API_ROUTES, ConsoleRoutes, ConsoleDocumentRoutes):
     name = "gateway"
     config = Config()
     uow = Database(Base.metadata)

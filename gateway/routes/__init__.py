@@ -8,6 +8,7 @@ from gateway.routes.attachments import (
     ReportAttachmentRoutes,
 )
 from gateway.routes.audit import AuditRoutes
+from gateway.routes.documents import DocumentRoutes
 from gateway.routes.fhir import FhirRoutes
 from gateway.routes.keys import KeyRoutes
 from gateway.routes.notifications import NotificationRoutes
@@ -30,4 +31,5 @@ API_ROUTES = (
     ReferralAttachmentRoutes,
     AgreementAttachmentRoutes,
     ReportAttachmentRoutes,
+    DocumentRoutes,
 )

@@ -3,6 +3,7 @@ Task. Plain Python, no nameko, no SQL."""
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -294,6 +295,77 @@ class DeadlinePolicy:
 
     def due_at(self, requested_at: datetime, source: str) -> datetime:
         return requested_at + timedelta(hours=self.hours_for(source))
+
+
+# --- the referral letter (surat rujukan) --------------------------------------------------
+
+ROMAN_MONTHS = ("I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII")
+DEFAULT_LETTER_NUMBER_FORMAT = "R/{seq}/{month_roman}/KA/RH.00/{year}/BNNP"
+# what a numbering scheme may name: the sequence of the year, the month of issue in Roman
+# numerals or as two digits, the year of issue
+LETTER_NUMBER_FIELDS = ("seq", "month_roman", "month", "year")
+LETTER_NUMBER_MAX = 100
+
+
+@dataclass(frozen=True)
+class LetterNumbering:
+    """How a letter's number is written (RUJUKAN_LETTER_NUMBER_FORMAT). The sequence
+    starts again each year, so a scheme must name both ``{seq}`` and ``{year}``, or two
+    letters could carry one number."""
+
+    template: str = DEFAULT_LETTER_NUMBER_FORMAT
+
+    @classmethod
+    def from_config(cls, value: Any) -> LetterNumbering:
+        template = str(value or "").strip() or DEFAULT_LETTER_NUMBER_FORMAT
+        try:
+            named = {
+                name for _, name, _, _ in string.Formatter().parse(template) if name is not None
+            }
+        except ValueError as exc:
+            raise ValueError(f"letter number format {template!r}: {exc}") from None
+        unknown = sorted(named - set(LETTER_NUMBER_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"letter number format {template!r} names {unknown}; it may name only "
+                f"{list(LETTER_NUMBER_FIELDS)}"
+            )
+        if not {"seq", "year"} <= named:
+            raise ValueError(f"letter number format {template!r} must name {{seq}} and {{year}}")
+        numbering = cls(template)
+        numbering.number(1, date(2000, 1, 1))  # a bad format spec stops the service at start
+        return numbering
+
+    def number(self, seq: int, issued_on: date) -> str:
+        number = self.template.format(
+            seq=seq,
+            month_roman=ROMAN_MONTHS[issued_on.month - 1],
+            month=f"{issued_on.month:02d}",
+            year=issued_on.year,
+        )
+        if len(number) > LETTER_NUMBER_MAX:
+            raise ValueError(f"a letter number is at most {LETTER_NUMBER_MAX} characters")
+        return number
+
+
+SHORT_CODE_DIGITS = 12
+
+
+def short_code(referral_id: str) -> str:
+    """What a letter prints for people to read out or type: the first twelve hex digits
+    of the referral's id, in groups of four (``0B9F-3C2E-5D1A``); 48 bits, so two
+    referrals sharing one are not to be met in the life of the system."""
+    plain = referral_id.replace("-", "").upper()[:SHORT_CODE_DIGITS]
+    return "-".join(plain[i : i + 4] for i in range(0, SHORT_CODE_DIGITS, 4))
+
+
+def id_prefix_of(code: str) -> str | None:
+    """The start of the referral id a short code stands for (``0b9f3c2e-5d1a``), however
+    it was typed (case, dashes, spaces); None when it is not one."""
+    plain = "".join(ch for ch in str(code) if ch not in "- ").lower()
+    if len(plain) != SHORT_CODE_DIGITS or any(ch not in "0123456789abcdef" for ch in plain):
+        return None
+    return f"{plain[:8]}-{plain[8:]}"
 
 
 # --- matching -----------------------------------------------------------------------------

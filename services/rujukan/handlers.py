@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bersinar.codes import local_date
 from bersinar.context import current_correlation_id
@@ -25,15 +26,17 @@ from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.domain import Actor, DeadlinePolicy
+from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
 from services.rujukan.exceptions import ReferralNotFound, RequestKeyReused, UnknownPartner
 from services.rujukan.models import (
     AccessAudit,
     AgreementView,
     Client,
+    LetterCounter,
     PartnerView,
     Referral,
     ReferralHistory,
+    ReferralLetter,
 )
 
 log = logging.getLogger(__name__)
@@ -671,6 +674,82 @@ def referral_history(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str,
             for h in referral.history
         ],
     }
+
+
+def _next_letter_seq(uow: UnitOfWork, year: int) -> int:
+    """The year's next sequence number, taken under the counter row's lock (held until
+    the issuing transaction ends: a concurrent issue waits, then takes the next)."""
+    counter = LetterCounter.__table__
+    statement = (
+        pg_insert(counter)
+        .values(year=year, last_seq=1)
+        .on_conflict_do_update(
+            index_elements=[counter.c.year], set_={"last_seq": counter.c.last_seq + 1}
+        )
+        .returning(counter.c.last_seq)
+    )
+    return int(uow.session.execute(statement).scalar_one())
+
+
+def referral_letter(
+    uow: UnitOfWork,
+    cipher: ClientCipher,
+    actor: Any,
+    referral_id: str,
+    numbering: LetterNumbering,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """What the surat rujukan of a referral prints: the referral as ``get_referral``
+    gives it (the same people, the client's identity, the read audited) and the letter's
+    number. The number is given the first time anyone who may see the referral asks
+    (under the referral's row lock, so two first prints at once make one letter) and is
+    kept: a reprint carries it again."""
+    caller = Actor.parse(actor)
+    now = now or utcnow()
+    referral = _visible_referral(uow, caller, referral_id, lock=True)
+    letter = uow.session.get(ReferralLetter, referral.id)
+    if letter is None:
+        issued_on = local_date(now)
+        seq = _next_letter_seq(uow, issued_on.year)
+        letter = ReferralLetter(
+            referral_id=referral.id,
+            number=numbering.number(seq, issued_on),
+            year=issued_on.year,
+            seq=seq,
+            issued_at=now,
+            issued_by=caller.label,
+            issued_by_role=caller.role,
+        )
+        uow.session.add(letter)
+        uow.session.flush()
+        log.info("letter %s issued for referral %s by %s", letter.number, referral.id, caller.label)
+    result = get_referral(
+        uow, cipher, actor, referral.id, f"cetak surat rujukan {letter.number}", now
+    )
+    result["letter"] = {
+        "number": letter.number,
+        "short_code": domain.short_code(referral.id),
+        "issued_at": _stamp(letter.issued_at),
+        "issued_by": letter.issued_by,
+        "issued_by_role": letter.issued_by_role,
+    }
+    return result
+
+
+def referral_by_code(uow: UnitOfWork, actor: Any, code: str) -> str:
+    """The id of the one referral the caller may see whose letter prints ``code``; a
+    code that is no code, names none, or names another partner's referral: not found."""
+    caller = Actor.parse(actor)
+    prefix = domain.id_prefix_of(code)
+    if prefix is None:
+        raise ReferralNotFound("Kode rujukan tidak dikenal.")
+    query = select(Referral.id, Referral.partner_id).where(Referral.id.like(f"{prefix}%"))
+    found = [
+        rid for rid, partner_id in uow.session.execute(query) if domain.may_see(caller, partner_id)
+    ]
+    if len(found) != 1:
+        raise ReferralNotFound("Kode rujukan tidak dikenal.")
+    return found[0]
 
 
 def list_audit(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -149,3 +150,31 @@ class AccessAudit(Base):
     client_id: Mapped[str] = mapped_column(String(36))
     purpose: Mapped[str] = mapped_column(String(200))
     correlation_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class LetterCounter(Base):
+    """The last letter number given in a year: one row per year, raised in the
+    transaction that issues a letter (its row lock makes concurrent issues wait their
+    turn, and a rolled-back issue gives its number back with it: none is used twice)."""
+
+    __tablename__ = "letter_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer)
+
+
+class ReferralLetter(Base):
+    """The surat rujukan of a referral: one per referral, numbered the first time it is
+    asked for; every later print carries the same number. Who issued it and when."""
+
+    __tablename__ = "referral_letters"
+
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.id"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    issued_by: Mapped[str] = mapped_column(String(100))
+    issued_by_role: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("year", "seq", name="uq_referral_letters_year_seq"),)

@@ -20,7 +20,7 @@ from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.timers import timer
 from services.rujukan import handlers, metrics
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.domain import DeadlinePolicy
+from services.rujukan.domain import DeadlinePolicy, LetterNumbering
 from services.rujukan.models import Base, attachments
 
 TRANSITION_INPUTS = {"reject": RejectInput, "transfer": TransferInput}
@@ -56,6 +56,19 @@ class Deadlines(DependencyProvider):
         return self.policy
 
 
+class Numbering(DependencyProvider):
+    """How letter numbers are written (LETTER_NUMBER_FORMAT); a bad scheme stops the
+    service at start rather than at the first letter."""
+
+    def setup(self):
+        self.numbering = LetterNumbering.from_config(
+            self.container.config.get("LETTER_NUMBER_FORMAT")
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.numbering
+
+
 class RujukanService(AttachmentEntrypoints, ServiceBase):
     name = "rujukan"
     uow = Database(Base.metadata)
@@ -75,6 +88,7 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
 
     clock = Clock()
     deadlines = Deadlines()
+    numbering = Numbering()
 
     # --- commands -------------------------------------------------------------------
 
@@ -152,6 +166,23 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
         """One referral as lists show it: no identity, so no audit entry."""
         with self.uow() as uow:
             return handlers.referral_overview(uow, actor, referral_id)
+
+    @rpc
+    def referral_letter(self, referral_id, actor):
+        """The referral and its letter's number (given on the first call, kept after):
+        with the client's identity, so the read is written to the audit log."""
+        with self.uow() as uow:
+            letter = handlers.referral_letter(
+                uow, self.cipher, actor, referral_id, self.numbering, self.clock.now()
+            )
+            uow.commit()
+        return letter
+
+    @rpc
+    def referral_by_code(self, code, actor):
+        """The referral a letter's short code names, for the caller (its id)."""
+        with self.uow() as uow:
+            return handlers.referral_by_code(uow, actor, code)
 
     @rpc
     def referral_history(self, referral_id, actor):

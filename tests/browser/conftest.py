@@ -16,6 +16,7 @@ from bersinar.clock import write_clock
 from harness import infra
 from harness.system import System
 from tests.e2e.conftest import wait_for_partner_model
+from tests.support.console import signed_in_session  # noqa: F401  (the browser tests' own)
 from tests.support.fixtures import TEST_HMAC_KEY
 
 CHROMIUM = "/usr/bin/chromium"
@@ -127,22 +128,6 @@ class Person:
 
     def close(self):
         self.context.close()
-
-
-def signed_in_session(system, username: str, password: str) -> requests.Session:
-    """A plain HTTP client signed in like a browser (for checks a browser cannot make,
-    such as a form posted without its CSRF token)."""
-    session = requests.Session()
-    form = session.get(system.base_url + "/console/masuk", timeout=10)
-    token = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
-    answer = session.post(
-        system.base_url + "/console/masuk",
-        data={"csrf": token, "username": username, "password": password},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 303, answer.text
-    return session
 
 
 def csrf_of(session: requests.Session, url: str) -> str:

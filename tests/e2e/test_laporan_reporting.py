@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from bersinar.envelope import rfc3339, utcnow
 from harness.wait import eventually
+from tests.support.pdf import read_pdf
 
 PERIOD = "2027-06"
 
@@ -174,6 +175,25 @@ def test_a_report_from_due_to_approved(system, restore_clock):
         ("approved", 2),
     ]
     assert final["history"][1]["comment"] == "Lampirkan jumlah sesi kelompok."
+
+    # the approved report prints for its partner and the officers, as one PDF
+    printed = system.get(f"{path}.pdf", key=operator)
+    assert printed.status_code == 200, printed.text
+    assert printed.headers["Content-Type"] == "application/pdf"
+    report = read_pdf(printed.content)
+    for expected in (
+        "Yayasan Laporan Kaur",
+        "Periode Juni 2027",
+        "Status : Disetujui",
+        "Dua klien rawat jalan (rujukan mandiri).",
+        "Lampirkan jumlah sesi kelompok.",
+        "Diperiksa dan disetujui",
+    ):
+        assert expected in report.text, expected
+    assert 0.01 < report.inked < 0.5
+    assert system.get(f"{path}.pdf", key=officer).status_code == 200
+    stranger_pdf = system.get(f"{path}.pdf", key=stranger)
+    assert (stranger_pdf.status_code, stranger_pdf.json()["code"]) == (404, "NOT_FOUND")
 
     events = {
         t: laporan_events(system, f"report_{t}", partner_id)

@@ -84,6 +84,7 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("GET", "/api/v1/referrals"): lambda c, real: Call(query={"partner_id": own}),
         ("GET", "/api/v1/referrals/<string:referral_id>"): transition("requested"),
         ("GET", "/api/v1/referrals/<string:referral_id>/history"): transition("requested"),
+        ("GET", "/api/v1/referrals/<string:referral_id>/letter.pdf"): transition("requested"),
         ("POST", "/api/v1/referrals/<string:referral_id>/accept"): transition("requested"),
         ("POST", "/api/v1/referrals/<string:referral_id>/reject"): transition(
             "requested", {"reason": "client_unreachable"}
@@ -175,6 +176,10 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("GET", "/api/v1/reports/<string:partner_id>/<string:period>"): lambda c, real: Call(
             {"partner_id": own, "period": "2026-11"}
         ),
+        (
+            "GET",
+            REPORT + ".pdf",
+        ): lambda c, real: Call({"partner_id": own, "period": "2026-11"}),
         ("PUT", REPORT): report_cell("due", EMPTY_MONTH),
         ("POST", REPORT + "/approve"): report_cell("submitted", {}),
         ("POST", REPORT + "/return"): report_cell(
@@ -299,7 +304,14 @@ def test_every_endpoint_answers_every_caller_by_the_one_rule(edge, world):
 # background work moves on its own, such as the outbox or delivery attempts, is left out)
 STORED = {
     "mitra": ("partners", "service_offers", "agreements", "contacts", "activities"),
-    "rujukan": ("clients", "referrals", "referral_history", "access_audit"),
+    "rujukan": (
+        "clients",
+        "referrals",
+        "referral_history",
+        "access_audit",
+        "referral_letters",
+        "letter_counters",
+    ),
     "laporan": ("reports", "report_versions", "report_history"),
     "notifikasi": ("notifications", "webhook_subscriptions", "preferences"),
     "gateway": ("idempotency_records",),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, timedelta
 
+import eventlet
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import func, select, text
@@ -27,8 +28,15 @@ from bersinar.errors import (
 from harness import produced
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.domain import DeadlinePolicy
-from services.rujukan.models import AccessAudit, Base, Client, Referral, ReferralHistory
+from services.rujukan.domain import DeadlinePolicy, LetterNumbering, short_code
+from services.rujukan.models import (
+    AccessAudit,
+    Base,
+    Client,
+    Referral,
+    ReferralHistory,
+    ReferralLetter,
+)
 
 HMAC_KEY = "unit-test-nik-hmac-key-32-chars-long!"
 NOW = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)  # 10:00 WIB
@@ -676,3 +684,95 @@ def test_a_request_made_again_with_its_request_key_returns_the_first_referral(pa
     with pytest.raises(Conflict) as refused:
         create_with_key(body(partner_id="yayasan-kipas"), "k-officer:retry-7")
     assert refused.value.code == "IDEMPOTENCY_KEY_REUSED"
+
+
+# --- the surat rujukan: one numbered letter per referral ---------------------------------
+
+NUMBERING = LetterNumbering.from_config("")
+
+
+def letter(factory, cipher, actor, referral_id, now=NOW, numbering=NUMBERING):
+    with factory() as uow:
+        result = handlers.referral_letter(uow, cipher, actor, referral_id, numbering, now)
+        uow.commit()
+    return result
+
+
+def test_a_letter_is_numbered_once_and_every_read_of_it_is_audited(partners, cipher):
+    first = create(partners, cipher)["id"]
+    second = create(
+        partners, cipher, nik=NIK_M, sex="M", birth=date(1990, 8, 17), partner_id="yayasan-kipas"
+    )["id"]
+
+    issued = letter(partners, cipher, OFFICER, first)
+    assert issued["letter"]["number"] == "R/1/VI/KA/RH.00/2026/BNNP"
+    assert issued["letter"]["issued_by"] == "officer:k-officer"
+    assert issued["client"]["identity"]["name"] == NAME
+    # a reprint by the receiving partner, a month on, keeps the number and its issue
+    again = letter(partners, cipher, KARUNIA, first, now=NOW + timedelta(days=30))
+    assert again["letter"] == issued["letter"]
+    assert letter(partners, cipher, ADMIN, second)["letter"]["number"] == (
+        "R/2/VI/KA/RH.00/2026/BNNP"
+    )
+    # the sequence starts again in a new year (reckoned in Bengkulu: 1 January, 00:30 WIB)
+    new_year = datetime(2026, 12, 31, 17, 30, tzinfo=UTC)
+    third = create(partners, cipher, nik="1771014503950020", now=new_year)["id"]
+    assert letter(partners, cipher, OFFICER, third, now=new_year)["letter"]["number"] == (
+        "R/1/I/KA/RH.00/2027/BNNP"
+    )
+
+    # another partner meets a referral that does not exist, and leaves nothing behind
+    with pytest.raises(NotFound):
+        letter(partners, cipher, KIPAS, first)
+    with partners() as uow:
+        reads = uow.session.execute(
+            select(AccessAudit.actor, AccessAudit.purpose)
+            .where(AccessAudit.referral_id == first)
+            .order_by(AccessAudit.id)
+        ).all()
+        letters = uow.session.execute(
+            select(ReferralLetter.year, ReferralLetter.seq, ReferralLetter.referral_id)
+        ).all()
+    assert [tuple(r) for r in reads] == [
+        ("officer:k-officer", "cetak surat rujukan R/1/VI/KA/RH.00/2026/BNNP"),
+        ("partner:k-karunia", "cetak surat rujukan R/1/VI/KA/RH.00/2026/BNNP"),
+    ]
+    assert sorted(tuple(x) for x in letters) == [
+        (2026, 1, first),
+        (2026, 2, second),
+        (2027, 1, third),
+    ]
+
+
+def test_letters_issued_at_once_never_share_a_number(partners, cipher):
+    made = [create(partners, cipher, nik=f"17710145039500{n:02d}")["id"] for n in range(30, 42)]
+    pool = eventlet.GreenPool(12)
+    # every referral asked for twice at the same moment, by two officers
+    numbers = list(
+        pool.imap(
+            lambda referral_id: letter(partners, cipher, OFFICER, referral_id)["letter"]["number"],
+            made + made,
+        )
+    )
+    assert numbers[: len(made)] == numbers[len(made) :]
+    assert sorted(numbers[: len(made)]) == sorted(
+        f"R/{seq}/VI/KA/RH.00/2026/BNNP" for seq in range(1, len(made) + 1)
+    )
+    with partners() as uow:
+        assert uow.session.scalar(select(func.count()).select_from(ReferralLetter)) == len(made)
+
+
+def test_a_letters_short_code_opens_its_referral_for_those_who_may_see_it(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    code = letter(partners, cipher, OFFICER, rid)["letter"]["short_code"]
+    assert code == short_code(rid)
+
+    def find(actor, typed):
+        with partners() as uow:
+            return handlers.referral_by_code(uow, actor, typed)
+
+    assert find(KARUNIA, code) == rid
+    assert find(OFFICER, code.lower().replace("-", " ")) == rid
+    for actor, typed in ((KIPAS, code), (KARUNIA, "0000-0000-0000"), (KARUNIA, "%%%%")):
+        with pytest.raises(NotFound):
+            find(actor, typed)
