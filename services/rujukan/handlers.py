@@ -424,8 +424,12 @@ def transition(
 
     if action in ("accept", "reject"):
         referral.responded_at = now
+    occurred = now
     if action == "admit":
-        referral.admitted_at = now
+        occurred = domain.admission_instant(
+            command.get("admitted_on"), referral.responded_at or referral.created_at, now
+        )
+        referral.admitted_at = occurred
     if target in domain.TERMINAL_STATUSES:
         referral.ended_at = now
     referral.status = target
@@ -465,7 +469,7 @@ def transition(
     if successor is not None:
         data["to_partner_id"] = successor.partner_id
         data["to_partner_name"] = _partner_name(uow, successor.partner_id)
-    uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=now)
+    uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=occurred)
     log.info("referral %s: %s -> %s by %s", referral.id, before, target, actor.role)
     summary = referral_summary(uow, referral, client)
     if successor is not None:

@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
 from bersinar.contracts.referrals import (
+    AdmitInput,
     AuditQuery,
     MatchQuery,
     ReferralCreate,
@@ -21,7 +22,7 @@ from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy
 from services.rujukan.models import Base
 
-TRANSITION_INPUTS = {"reject": RejectInput, "transfer": TransferInput}
+TRANSITION_INPUTS = {"admit": AdmitInput, "reject": RejectInput, "transfer": TransferInput}
 
 
 class Cipher(DependencyProvider):
