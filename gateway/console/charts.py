@@ -17,6 +17,12 @@ from pygal.style import Style
 
 from gateway.console import labels
 
+# A chart is drawn WIDTH wide and never shown wider (console.css); on a phone it shrinks to
+# the page, about 370 px of a 390 px screen, and its smallest text must stay >= 11 px there:
+# FONT * 370 / WIDTH >= 11.
+WIDTH = 480
+FONT = 15
+BAR = 34  # px of height per bar, so value labels of neighbouring bars never overlap
 STYLE = Style(
     background="white",
     plot_background="white",
@@ -25,11 +31,11 @@ STYLE = Style(
     foreground_subtle="#555",
     colors=("#0b5394", "#e69138", "#38761d", "#990000", "#674ea7", "#45818e"),
     font_family="DejaVu Sans, Arial, sans-serif",
-    label_font_size=13,
-    major_label_font_size=13,
-    legend_font_size=13,
-    value_font_size=12,
-    title_font_size=16,
+    label_font_size=FONT,
+    major_label_font_size=FONT,
+    legend_font_size=FONT,
+    value_font_size=FONT,
+    title_font_size=FONT + 2,
 )
 _SCRIPT = re.compile(r"<script.*?</script>", re.DOTALL)
 
@@ -62,15 +68,18 @@ def svg(chart) -> Markup:
     return Markup(_SCRIPT.sub("", chart.render(is_unicode=True)))
 
 
-def _chart(kind, title: str, percent: bool = False, **options):
+def _chart(kind, title: str, percent: bool = False, bars: int = 5, **options):
+    """A horizontal bar chart ``bars`` bars tall (pygal draws the first label at the
+    bottom: callers give their rows through ``top_down`` to keep the tables' order)."""
     options.setdefault("show_legend", True)
+    legend = 40 if options["show_legend"] else 0
     return kind(
         title=title,
         style=STYLE,
         js=[],
         disable_xml_declaration=True,
-        width=800,
-        height=420,
+        width=WIDTH,
+        height=90 + legend + BAR * max(bars, 2),
         legend_at_bottom=True,
         print_values=True,
         print_values_position="top",
@@ -79,6 +88,20 @@ def _chart(kind, title: str, percent: bool = False, **options):
         no_data_text="Belum ada data",
         **options,
     )
+
+
+def top_down(values: list[Any]) -> list[Any]:
+    """Rows in the order of the table, for a horizontal bar chart (drawn bottom-up)."""
+    return list(reversed(values))
+
+
+def duration_unit(hours: list[float | None]) -> tuple[str, float]:
+    """Minutes when every value is under two hours (0.02 h reads as "1 menit", not
+    "0,0"), else hours: the unit's name and the factor from hours."""
+    known = [h for h in hours if h is not None]
+    if known and max(known) < 2:
+        return "menit", 60.0
+    return "jam", 1.0
 
 
 def funnel(figures: dict[str, int], period: str) -> Dataset:
@@ -101,34 +124,44 @@ def funnel(figures: dict[str, int], period: str) -> Dataset:
     chart = _chart(
         pygal.HorizontalBar,
         data.title,
+        bars=len(stages),
         show_legend=False,
         y_labels=list(range(0, top + step, step)),
     )
-    chart.x_labels = [name for name, _ in stages]
-    chart.add("Jumlah", [count for _, count in stages])
+    chart.x_labels = top_down([name for name, _ in stages])
+    chart.add("Jumlah", top_down([count for _, count in stages]))
     data.chart = svg(chart)
     return data
 
 
 def response_times(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> Dataset:
+    rows = sorted(rows, key=lambda r: names.get(r["partner_id"], r["partner_id"]))
+    unit, factor = duration_unit([r.get("median_response_hours") for r in rows])
+    digits = 0 if unit == "menit" else 1
+
+    def scaled(hours: float | None) -> float | int | None:
+        if hours is None:
+            return None
+        return round(hours * factor) if unit == "menit" else round(hours * factor, digits)
+
     data = Dataset(
         "waktu-respons",
-        f"Median waktu jawab rujukan (jam), {labels.period_name(period)}",
-        ["Mitra", "Median jam", "Rujukan dijawab"],
+        f"Median waktu jawab rujukan ({unit}), {labels.period_name(period)}",
+        ["Mitra", f"Median {unit}", "Rujukan dijawab"],
         [
             [
                 names.get(r["partner_id"], r["partner_id"]),
-                r.get("median_response_hours"),
+                scaled(r.get("median_response_hours")),
                 r["figures"].get("answered", 0),
             ]
             for r in rows
         ],
         "Dari permintaan sampai diterima atau ditolak; kosong bila tidak ada yang dijawab.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, show_legend=False)
-    chart.value_formatter = lambda v: labels.number(v, 1)
-    chart.x_labels = [row[0] for row in data.rows]
-    chart.add("Median jam", [row[1] for row in data.rows])
+    chart = _chart(pygal.HorizontalBar, data.title, bars=len(rows), show_legend=False)
+    chart.value_formatter = lambda v: f"{labels.number(v, digits)} {unit}"
+    chart.x_labels = top_down([row[0] for row in data.rows])
+    chart.add(f"Median {unit}", top_down([row[1] for row in data.rows]))
     data.chart = svg(chart)
     return data
 
@@ -151,18 +184,25 @@ def occupancy(items: list[dict[str, Any]], names: dict[str, str]) -> Dataset:
         rows,
         "Klien diterima atau dalam layanan dibagi kapasitas layanan itu.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, percent=True, range=(0, 1))
     partners = list(dict.fromkeys(row[0] for row in rows))
-    chart.x_labels = partners
-    for service in labels.SERVICE_TYPE.values():
+    services = [s for s in labels.SERVICE_TYPE.values() if any(row[1] == s for row in rows)]
+    chart = _chart(
+        pygal.HorizontalBar,
+        data.title,
+        percent=True,
+        bars=len(partners) * max(len(services), 1),
+        range=(0, 1),
+    )
+    chart.x_labels = top_down(partners)
+    for service in services:
         by_partner = {row[0]: row[4] for row in rows if row[1] == service}
-        if by_partner:
-            chart.add(service, [by_partner.get(p) for p in partners])
+        chart.add(service, top_down([by_partner.get(p) for p in partners]))
     data.chart = svg(chart)
     return data
 
 
 def outcomes(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> Dataset:
+    rows = sorted(rows, key=lambda r: names.get(r["partner_id"], r["partner_id"]))
     data = Dataset(
         "hasil",
         f"Tingkat selesai dan putus layanan, {labels.period_name(period)}",
@@ -180,10 +220,10 @@ def outcomes(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> 
         ],
         "Dibagi klien yang keluar layanan (selesai + putus + dipindahkan) pada bulan itu.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, percent=True, range=(0, 1))
-    chart.x_labels = [row[0] for row in data.rows]
-    chart.add("Tingkat selesai", [row[4] for row in data.rows])
-    chart.add("Tingkat putus", [row[5] for row in data.rows])
+    chart = _chart(pygal.HorizontalBar, data.title, percent=True, bars=2 * len(rows), range=(0, 1))
+    chart.x_labels = top_down([row[0] for row in data.rows])
+    chart.add("Tingkat selesai", top_down([row[4] for row in data.rows]))
+    chart.add("Tingkat putus", top_down([row[5] for row in data.rows]))
     data.chart = svg(chart)
     return data
 
