@@ -22,6 +22,7 @@ from gateway.console import labels
 # FONT * 370 / WIDTH >= 11.
 WIDTH = 480
 FONT = 15
+LEGEND_LINES = 3
 BAR = 34  # px of height per bar, so value labels of neighbouring bars never overlap
 STYLE = Style(
     background="white",
@@ -63,8 +64,12 @@ def to_csv(dataset: Dataset) -> str:
     return out.getvalue()
 
 
-def svg(chart) -> Markup:
-    """pygal's SVG without its script (tooltips only; the numbers are in the table)."""
+def svg(chart) -> Markup | None:
+    """pygal's SVG without its script (tooltips only; the numbers are in the table);
+    None when no series has a value (pygal would draw a default axis of its own and a
+    banner in 64 px type: the page says there is nothing to draw instead)."""
+    if not any(v is not None for serie in chart.raw_series for v in serie[0]):
+        return None
     return Markup(_SCRIPT.sub("", chart.render(is_unicode=True)))
 
 
@@ -72,7 +77,8 @@ def _chart(kind, title: str, percent: bool = False, bars: int = 5, **options):
     """A horizontal bar chart ``bars`` bars tall (pygal draws the first label at the
     bottom: callers give their rows through ``top_down`` to keep the tables' order)."""
     options.setdefault("show_legend", True)
-    legend = 40 if options["show_legend"] else 0
+    # one legend entry a line, never cut short
+    legend = 30 * LEGEND_LINES if options["show_legend"] else 0
     return kind(
         title=title,
         style=STYLE,
@@ -85,9 +91,29 @@ def _chart(kind, title: str, percent: bool = False, bars: int = 5, **options):
         print_values_position="top",
         value_formatter=(labels.percent if percent else lambda v: labels.number(v, 0)),
         truncate_label=-1,
+        truncate_legend=-1,
+        legend_at_bottom_columns=1,
         no_data_text="Belum ada data",
         **options,
     )
+
+
+# the value axis of a share: three ticks, so their labels never run into each other
+# beside long partner names on a phone
+SHARE_TICKS = [0, 0.5, 1]
+
+
+def ticks(values: list[float | None], most: int = 6) -> list[int]:
+    """At most ``most`` round ticks (steps of 1, 2 or 5 times a power of ten) from 0 past
+    the largest value: a phone shows the axis about 200 px long, and more labels would
+    run into each other."""
+    top = max([v for v in values if v is not None] + [1])
+    wanted = top / (most - 1)
+    power = 1
+    while power * 10 <= wanted:
+        power *= 10
+    step = next(n * power for n in (1, 2, 5, 10) if n * power >= wanted)
+    return list(range(0, int(-(-top // step) * step) + 1, int(step)))
 
 
 def top_down(values: list[Any]) -> list[Any]:
@@ -119,14 +145,12 @@ def funnel(figures: dict[str, int], period: str) -> Dataset:
         [[name, count] for name, count in stages],
         "Rujukan yang diminta, diterima, masuk, selesai dan putus pada bulan itu (provinsi).",
     )
-    top = max([count for _, count in stages] + [1])
-    step = max(1, -(-top // 10))
     chart = _chart(
         pygal.HorizontalBar,
         data.title,
         bars=len(stages),
         show_legend=False,
-        y_labels=list(range(0, top + step, step)),
+        y_labels=ticks([count for _, count in stages]),
     )
     chart.x_labels = top_down([name for name, _ in stages])
     chart.add("Jumlah", top_down([count for _, count in stages]))
@@ -158,8 +182,14 @@ def response_times(rows: list[dict[str, Any]], names: dict[str, str], period: st
         ],
         "Dari permintaan sampai diterima atau ditolak; kosong bila tidak ada yang dijawab.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, bars=len(rows), show_legend=False)
-    chart.value_formatter = lambda v: f"{labels.number(v, digits)} {unit}"
+    chart = _chart(
+        pygal.HorizontalBar,
+        data.title,
+        bars=len(rows),
+        show_legend=False,
+        y_labels=ticks([row[1] for row in data.rows], most=3),  # "12 menit" is wide
+    )
+    chart.value_formatter = lambda v: f"{labels.number(v, 0 if v == int(v) else digits)} {unit}"
     chart.x_labels = top_down([row[0] for row in data.rows])
     chart.add(f"Median {unit}", top_down([row[1] for row in data.rows]))
     data.chart = svg(chart)
@@ -192,6 +222,7 @@ def occupancy(items: list[dict[str, Any]], names: dict[str, str]) -> Dataset:
         percent=True,
         bars=len(partners) * max(len(services), 1),
         range=(0, 1),
+        y_labels=SHARE_TICKS,
     )
     chart.x_labels = top_down(partners)
     for service in services:

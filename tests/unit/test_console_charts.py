@@ -103,6 +103,7 @@ def test_short_response_times_are_in_minutes_with_their_real_values():
     assert "0,0" not in str(times.chart) and "30 menit" in str(times.chart)
     slow = charts.response_times(ROWS, NAMES, "2027-03")
     assert slow.columns[1] == "Median jam" and "5,5 jam" in str(slow.chart)
+    assert "0,0" not in str(slow.chart)  # whole ticks read "2 jam"
 
 
 def test_bars_run_top_down_in_the_order_of_their_table():
@@ -113,7 +114,26 @@ def test_bars_run_top_down_in_the_order_of_their_table():
             continue
         svg = str(dataset.chart)
         axis = svg[svg.index('class="axis y') :]  # a horizontal chart's labels
-        axis = axis[: axis.index("class=\"axis x")]
+        axis = axis[: axis.index('class="axis x')]
         drawn = re.findall(r"<text[^>]*y=\"([0-9.]+)\"[^>]*>([^<]+)</text>", axis)
         top_first = [name for _, name in sorted(drawn, key=lambda t: float(t[0]))]
         assert top_first == [str(row[0]) for row in dataset.rows], dataset.key
+
+
+def test_value_axes_have_few_ticks_and_legends_are_whole():
+    assert charts.ticks([57]) == [0, 20, 40, 60]
+    assert charts.ticks([57], most=3) == [0, 50, 100]
+    assert charts.ticks([None, 0]) == [0, 1]
+    assert charts.ticks([3]) == [0, 1, 2, 3]
+    occupancy = every_dataset()[2]
+    svg = str(occupancy.chart)
+    axis = svg[svg.index('class="axis x') :]
+    assert len(re.findall(r"<text[^>]*>[^<]+%</text>", axis[: axis.index("</g></g>")])) <= 3
+    assert "Rawat jalan" in svg and "…" not in svg
+
+
+def test_a_chart_with_no_value_is_not_drawn():
+    empty = [{**ROWS[1]}]
+    assert charts.outcomes(empty, NAMES, "2027-03").chart is None
+    assert charts.response_times(empty, NAMES, "2027-03").chart is None
+    assert charts.outcomes(ROWS, NAMES, "2027-03").chart is not None
