@@ -105,6 +105,7 @@ EXTRA_COUNTS = (
 )
 COMPLIANCE_MONTHS = 6
 REFERRAL_PAGE = 50
+NOTIFICATION_PAGE = 50
 MAX_PAGES_BACK = 40  # keeps a list's address short; later pages are reached by filtering
 CONTACT_ERRORS = {
     "name": "Isi nama kontak (paling banyak 200 huruf).",
@@ -1043,15 +1044,20 @@ class ConsoleRoutes:
     @page("GET", "/console/notifikasi")
     def console_notifications(self, request, user):
         require_route(user, "GET /api/v1/notifications")
-        cursor = request.args.get("cursor") or None
-        if cursor is not None and not is_plain_id(cursor):
-            raise ValidationFailed("Kursor tidak sah.", errors={"cursor": ["Tidak sah."]})
-        found = self.rpc("notifikasi", "list_notifications", self._inbox(user), 50, cursor, None)
+        pages = Pager.of(request.args, NOTIFICATION_PAGE)
+        found = self.rpc(
+            "notifikasi",
+            "list_notifications",
+            self._inbox(user),
+            NOTIFICATION_PAGE,
+            pages.cursor,
+            None,
+        )
         return render(
             "notifikasi.html",
             user=user,
             notifications=found["items"],
-            next_cursor=found.get("next_cursor"),
+            pages=pages.links(f"{BASE}/notifikasi", {}, found.get("next_cursor")),
             names=self.partner_names(user),
         )
 
