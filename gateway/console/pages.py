@@ -650,6 +650,12 @@ class ConsoleRoutes:
         if errors:
             return self._client_form(user, errors, values, 422)
         if form.get("step") != "buat":
+            try:  # NIK against birth date and sex, before a partner is chosen
+                self.rpc("rujukan", "check_client", payload["client"])
+            except (DomainError, RemoteDomainError) as exc:
+                if exc.status >= 500:
+                    raise
+                return self._client_form(user, field_errors(exc), values, exc.status)
             query = {"sex": payload["client"]["sex"], "service_type": payload["service_type"]}
             if kabupaten:
                 query["kabupaten_kota"] = kabupaten

@@ -273,8 +273,7 @@ def create_referral(
             return referral_summary(uow, made, made.client)
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
-    domain.check_birth_date(client_input["birth_date"], today)
-    domain.check_nik(client_input["nik"], client_input["birth_date"], client_input["sex"])
+    check_client(client_input, today)
     # a request takes no place (accept does), so creations need not queue on the partner
     _check_place(
         uow, command["partner_id"], client_input["sex"], command["service_type"], today, lock=False
@@ -386,6 +385,13 @@ def _visible_referral(uow: UnitOfWork, actor: Actor, referral_id: str, lock: boo
         # another partner's referral is answered exactly like one that does not exist
         raise ReferralNotFound(f"Rujukan {referral_id} tidak ditemukan.")
     return referral
+
+
+def check_client(client: dict[str, Any], today: date) -> None:
+    """A client's birth date and NIK (against birth date and sex), as a new referral
+    checks them; the console asks before a partner is chosen."""
+    domain.check_birth_date(client["birth_date"], today)
+    domain.check_nik(client["nik"], client["birth_date"], client["sex"])
 
 
 def transition(
