@@ -279,14 +279,17 @@ def test_a_locked_month_is_explained_reopened_and_sent_late_after_signing_in_aga
     try:
         operator.sign_in("operator.karunia", PASSWORD)
         page = operator.page
-        operator.go(report)
+        operator.go(f"/console/laporan?periode={PERIOD}")
+        operator.submit("a:has-text('Lihat (terkunci)')")
         assert "Periode ini terkunci" in page.inner_text("#terkunci")
         assert "minta petugas BNNP membuka kembali" in page.inner_text("#terkunci")
         assert page.locator("button:has-text('Kirim laporan')").count() == 0
         operator.shot("36-laporan-terkunci-ponsel")
 
         officer.sign_in("petugas.tanpa.buntu", PASSWORD)
-        officer.go(report)
+        officer.go(f"/console/laporan?periode={PERIOD}")
+        row = officer.page.locator("tr", has_text="Yayasan Karunia Insani")
+        officer.submit(row.locator("a", has_text="Lihat / buka kembali"))
         officer.page.fill("#reopen-comment", "Mitra terkendala listrik padam.")
         officer.submit("button:has-text('Buka kembali periode ini')")
         assert "Periode dibuka kembali" in officer.page.inner_text("main")
