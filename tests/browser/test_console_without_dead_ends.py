@@ -297,8 +297,14 @@ def test_a_locked_month_is_explained_reopened_and_sent_late_after_signing_in_aga
 
         operator.go(report)
         assert page.locator("#terkunci").count() == 0
-        # the report form fits a phone
+        # the report form fits a phone, its table of counts too (no sideways scrolling)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        table = page.eval_on_selector("table.counts", "t => [t.scrollWidth, t.clientWidth]")
+        assert table[0] <= table[1], table
+        assert (
+            page.eval_on_selector("table.counts", "t => t.getBoundingClientRect().right")
+            <= (PHONE["width"])
+        )
         page.fill("#narrative", "Laporan terlambat karena listrik padam seminggu.")
         page.fill("[name='services_delivered.counselling_sessions']", "4")
         # the session ends while the form is being filled in
@@ -533,3 +539,68 @@ def test_an_action_overtaken_by_another_is_refused_on_its_form(people):
     assert "Terima rujukan?" in refused.text and 'class="error-box"' in refused.text
     assert "Siap." in refused.text
     assert status_of(people, referral_id) == "cancelled"
+
+
+# --- every page: axe-core finds nothing serious -------------------------------------------
+
+SERIOUS = ("serious", "critical")
+
+
+def serious_violations(page) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    found = Axe().run(page).response["violations"]
+    return [
+        f"{v['id']}: {[n['target'] for n in v['nodes']][:3]}"
+        for v in found
+        if v.get("impact") in SERIOUS
+    ]
+
+
+@pytest.mark.parametrize("width, viewport", [("desktop", None), ("ponsel", PHONE)])
+def test_no_page_has_a_serious_accessibility_violation(people, browser, width, viewport):
+    referral_id = admitted_at_kipas(people)
+    requested_id = place(people)
+    pages = {
+        ("admin", people.console_admin_password): ["/console/pengguna"],
+        ("petugas.tanpa.buntu", PASSWORD): [
+            f"/console/monev?periode={PERIOD}",
+            "/console/rujukan",
+            "/console/rujukan/baru",
+            f"/console/rujukan/{referral_id}",
+            f"/console/rujukan/{referral_id}/alihkan",
+            f"/console/rujukan/{requested_id}/batal",
+            "/console/mitra",
+            "/console/mitra/yayasan-kipas",
+            f"/console/laporan?periode={PERIOD}",
+            f"/console/laporan/yayasan-kipas/{PERIOD}",
+            "/console/notifikasi",
+            "/console/sandi",
+            "/console/tidak-ada",
+        ],
+        ("operator.kipas.dua", PASSWORD): [
+            "/console/rujukan",
+            f"/console/rujukan/{requested_id}/terima",
+            f"/console/rujukan/{requested_id}/tolak",
+            f"/console/rujukan/{referral_id}/selesai",
+            f"/console/laporan/yayasan-kipas/{PERIOD}",
+            "/console/notifikasi",
+        ],
+    }
+    found: dict[str, list[str]] = {}
+    anonymous = Person(browser, people, f"axe-masuk-{width}", viewport=viewport)
+    try:
+        anonymous.go("/console/masuk")
+        found["/console/masuk"] = serious_violations(anonymous.page)
+    finally:
+        anonymous.close()
+    for (username, password), paths in pages.items():
+        person = Person(browser, people, f"axe-{username}-{width}", viewport=viewport)
+        try:
+            person.sign_in(username, password)
+            for path in paths:
+                person.go(path)
+                found[f"{username} {path}"] = serious_violations(person.page)
+        finally:
+            person.close()
+    assert {page: v for page, v in found.items() if v} == {}
