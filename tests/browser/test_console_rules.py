@@ -13,7 +13,14 @@ import pytest
 import requests
 
 from harness.system import BIN
-from tests.browser.conftest import PASSWORD, PERIOD, Person, csrf_of, signed_in_session
+from tests.browser.conftest import (
+    PASSWORD,
+    PERIOD,
+    Person,
+    csrf_of,
+    signed_in_session,
+    staff_pages,
+)
 
 NIK = "1771054501900002"  # a woman born 1990-01-05
 NAME = "Siti Aminah"
@@ -300,18 +307,7 @@ def test_keyboard_alone_signs_in_and_every_field_has_a_label(accounts, browser, 
         assert person.page.evaluate("document.activeElement.textContent") == ("Lewati ke isi utama")
         keyboard.press("Enter")
         person.page.wait_for_function("location.hash === '#isi'")
-        for path in (
-            "/console/monev",
-            "/console/rujukan",
-            "/console/rujukan/baru",
-            f"/console/rujukan/{kipas_referral}",
-            "/console/mitra",
-            "/console/mitra/yayasan-kipas",
-            f"/console/laporan?periode={PERIOD}",
-            f"/console/laporan/yayasan-kipas/{PERIOD}",
-            "/console/notifikasi",
-            "/console/sandi",
-        ):
+        for path in staff_pages(kipas_referral):
             assert person.go(path).status == 200, path
             assert person.page.evaluate(UNLABELLED) == [], path
             assert person.page.get_attribute("html", "lang") == "id"
