@@ -121,6 +121,17 @@ class TransitionInput(StrictSchema):
     note = _text(1000, load_default=None, allow_none=True)
 
 
+class AdmitInput(TransitionInput):
+    admitted_on = fields.Date(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Hari klien mulai dilayani (WIB): hari ini atau sebelumnya, tidak "
+            "sebelum rujukan diterima; tanpa ini, saat dicatat"
+        },
+    )
+
+
 class RejectInput(TransitionInput):
     reason = fields.String(required=True, validate=one_of(codes.REJECTION_REASONS))
 

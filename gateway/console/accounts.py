@@ -60,11 +60,13 @@ class SignedIn:
 
 
 class SignInRefused(Exception):
-    """Wrong name or password, or the account is locked (``locked_until``)."""
+    """Wrong name or password, or the account is locked (``locked_until``) or disabled
+    (told only to whoever gave its right password)."""
 
-    def __init__(self, locked_until: datetime | None = None):
+    def __init__(self, locked_until: datetime | None = None, disabled: bool = False):
         super().__init__("sign-in refused")
         self.locked_until = locked_until
+        self.disabled = disabled
 
 
 def _offload(fn, *args):
@@ -149,6 +151,7 @@ def view(user: ConsoleUser) -> dict[str, Any]:
         "role": user.role,
         "partner_id": user.partner_id,
         "locked": bool(locked_until and locked_until > utcnow()),
+        "disabled": user.disabled_at is not None,
         "created_at": rfc3339(user.created_at),
         "last_login_at": rfc3339(user.last_login_at) if user.last_login_at else None,
     }
@@ -192,6 +195,20 @@ def set_password(uow: UnitOfWork, user_id: str, password: str) -> dict[str, Any]
     return view(user)
 
 
+def set_disabled(uow: UnitOfWork, user_id: str, disabled: bool, by_user_id: str) -> dict[str, Any]:
+    """Disable an account (it signs in no more and its sessions end) or enable it again.
+    An admin cannot disable their own account: someone must be left to enable it."""
+    user = _user(uow, user_id)
+    if disabled and user.id == by_user_id:
+        raise Conflict("Akun Anda sendiri tidak dapat dinonaktifkan.")
+    if disabled and user.disabled_at is None:
+        user.disabled_at = utcnow()
+        uow.session.execute(delete(ConsoleSession).where(ConsoleSession.user_id == user.id))
+    if not disabled:
+        user.disabled_at = None
+    return view(user)
+
+
 def change_own_password(uow: UnitOfWork, user_id: str, current: str, new: str) -> None:
     user = _user(uow, user_id)
     if not _verify(user.password_hash, current):
@@ -219,6 +236,8 @@ def sign_in(uow: UnitOfWork, username: str, password: str, policy: Policy) -> st
             user.locked_until = now + timedelta(minutes=policy.lock_minutes)
             raise SignInRefused(user.locked_until)
         raise SignInRefused()
+    if user.disabled_at is not None:
+        raise SignInRefused(disabled=True)
     user.failed_logins = 0
     user.locked_until = None
     user.last_login_at = now
@@ -247,7 +266,7 @@ def session_of(uow: UnitOfWork, token: str) -> SignedIn | None:
     if row is None:
         return None
     session, user = row
-    if session.expires_at <= utcnow():
+    if session.expires_at <= utcnow() or user.disabled_at is not None:
         return None
     return SignedIn(
         user_id=user.id,

@@ -17,6 +17,13 @@ from pygal.style import Style
 
 from gateway.console import labels
 
+# A chart is drawn WIDTH wide and never shown wider (console.css); on a phone it shrinks to
+# the page, about 370 px of a 390 px screen, and its smallest text must stay >= 11 px there:
+# FONT * 370 / WIDTH >= 11.
+WIDTH = 480
+FONT = 15
+LEGEND_LINES = 3
+BAR = 34  # px of height per bar, so value labels of neighbouring bars never overlap
 STYLE = Style(
     background="white",
     plot_background="white",
@@ -25,11 +32,11 @@ STYLE = Style(
     foreground_subtle="#555",
     colors=("#0b5394", "#e69138", "#38761d", "#990000", "#674ea7", "#45818e"),
     font_family="DejaVu Sans, Arial, sans-serif",
-    label_font_size=13,
-    major_label_font_size=13,
-    legend_font_size=13,
-    value_font_size=12,
-    title_font_size=16,
+    label_font_size=FONT,
+    major_label_font_size=FONT,
+    legend_font_size=FONT,
+    value_font_size=FONT,
+    title_font_size=FONT + 2,
 )
 _SCRIPT = re.compile(r"<script.*?</script>", re.DOTALL)
 
@@ -57,28 +64,70 @@ def to_csv(dataset: Dataset) -> str:
     return out.getvalue()
 
 
-def svg(chart) -> Markup:
-    """pygal's SVG without its script (tooltips only; the numbers are in the table)."""
+def svg(chart) -> Markup | None:
+    """pygal's SVG without its script (tooltips only; the numbers are in the table);
+    None when no series has a value (pygal would draw a default axis of its own and a
+    banner in 64 px type: the page says there is nothing to draw instead)."""
+    if not any(v is not None for serie in chart.raw_series for v in serie[0]):
+        return None
     return Markup(_SCRIPT.sub("", chart.render(is_unicode=True)))
 
 
-def _chart(kind, title: str, percent: bool = False, **options):
+def _chart(kind, title: str, percent: bool = False, bars: int = 5, **options):
+    """A horizontal bar chart ``bars`` bars tall (pygal draws the first label at the
+    bottom: callers give their rows through ``top_down`` to keep the tables' order)."""
     options.setdefault("show_legend", True)
+    # one legend entry a line, never cut short
+    legend = 30 * LEGEND_LINES if options["show_legend"] else 0
     return kind(
         title=title,
         style=STYLE,
         js=[],
         disable_xml_declaration=True,
-        width=800,
-        height=420,
+        width=WIDTH,
+        height=90 + legend + BAR * max(bars, 2),
         legend_at_bottom=True,
         print_values=True,
         print_values_position="top",
         value_formatter=(labels.percent if percent else lambda v: labels.number(v, 0)),
         truncate_label=-1,
+        truncate_legend=-1,
+        legend_at_bottom_columns=1,
         no_data_text="Belum ada data",
         **options,
     )
+
+
+# the value axis of a share: three ticks, so their labels never run into each other
+# beside long partner names on a phone
+SHARE_TICKS = [0, 0.5, 1]
+
+
+def ticks(values: list[float | None], most: int = 6) -> list[int]:
+    """At most ``most`` round ticks (steps of 1, 2 or 5 times a power of ten) from 0 past
+    the largest value: a phone shows the axis about 200 px long, and more labels would
+    run into each other."""
+    top = max([v for v in values if v is not None] + [1])
+    wanted = top / (most - 1)
+    power = 1
+    while power * 10 <= wanted:
+        power *= 10
+    step = next(n * power for n in (1, 2, 5, 10) if n * power >= wanted)
+    return list(range(0, int(-(-top // step) * step) + 1, int(step)))
+
+
+def top_down(values: list[Any]) -> list[Any]:
+    """Rows in the order of the table, for a horizontal bar chart (drawn bottom-up)."""
+    return list(reversed(values))
+
+
+def duration_unit(hours: list[float | None]) -> tuple[str, float]:
+    """Minutes when every value is under two hours (0.02 h reads as "1 menit", not
+    "0,0"), else hours: the unit's name and the factor from hours."""
+    known = [h for h in hours if h is not None]
+    if known and max(known) < 2:
+        return "menit", 60.0
+    return "jam", 1.0
 
 
 def funnel(figures: dict[str, int], period: str) -> Dataset:
@@ -96,39 +145,53 @@ def funnel(figures: dict[str, int], period: str) -> Dataset:
         [[name, count] for name, count in stages],
         "Rujukan yang diminta, diterima, masuk, selesai dan putus pada bulan itu (provinsi).",
     )
-    top = max([count for _, count in stages] + [1])
-    step = max(1, -(-top // 10))
     chart = _chart(
         pygal.HorizontalBar,
         data.title,
+        bars=len(stages),
         show_legend=False,
-        y_labels=list(range(0, top + step, step)),
+        y_labels=ticks([count for _, count in stages]),
     )
-    chart.x_labels = [name for name, _ in stages]
-    chart.add("Jumlah", [count for _, count in stages])
+    chart.x_labels = top_down([name for name, _ in stages])
+    chart.add("Jumlah", top_down([count for _, count in stages]))
     data.chart = svg(chart)
     return data
 
 
 def response_times(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> Dataset:
+    rows = sorted(rows, key=lambda r: names.get(r["partner_id"], r["partner_id"]))
+    unit, factor = duration_unit([r.get("median_response_hours") for r in rows])
+    digits = 0 if unit == "menit" else 1
+
+    def scaled(hours: float | None) -> float | int | None:
+        if hours is None:
+            return None
+        return round(hours * factor) if unit == "menit" else round(hours * factor, digits)
+
     data = Dataset(
         "waktu-respons",
-        f"Median waktu jawab rujukan (jam), {labels.period_name(period)}",
-        ["Mitra", "Median jam", "Rujukan dijawab"],
+        f"Median waktu jawab rujukan ({unit}), {labels.period_name(period)}",
+        ["Mitra", f"Median {unit}", "Rujukan dijawab"],
         [
             [
                 names.get(r["partner_id"], r["partner_id"]),
-                r.get("median_response_hours"),
+                scaled(r.get("median_response_hours")),
                 r["figures"].get("answered", 0),
             ]
             for r in rows
         ],
         "Dari permintaan sampai diterima atau ditolak; kosong bila tidak ada yang dijawab.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, show_legend=False)
-    chart.value_formatter = lambda v: labels.number(v, 1)
-    chart.x_labels = [row[0] for row in data.rows]
-    chart.add("Median jam", [row[1] for row in data.rows])
+    chart = _chart(
+        pygal.HorizontalBar,
+        data.title,
+        bars=len(rows),
+        show_legend=False,
+        y_labels=ticks([row[1] for row in data.rows], most=3),  # "12 menit" is wide
+    )
+    chart.value_formatter = lambda v: f"{labels.number(v, 0 if v == int(v) else digits)} {unit}"
+    chart.x_labels = top_down([row[0] for row in data.rows])
+    chart.add(f"Median {unit}", top_down([row[1] for row in data.rows]))
     data.chart = svg(chart)
     return data
 
@@ -151,18 +214,26 @@ def occupancy(items: list[dict[str, Any]], names: dict[str, str]) -> Dataset:
         rows,
         "Klien diterima atau dalam layanan dibagi kapasitas layanan itu.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, percent=True, range=(0, 1))
     partners = list(dict.fromkeys(row[0] for row in rows))
-    chart.x_labels = partners
-    for service in labels.SERVICE_TYPE.values():
+    services = [s for s in labels.SERVICE_TYPE.values() if any(row[1] == s for row in rows)]
+    chart = _chart(
+        pygal.HorizontalBar,
+        data.title,
+        percent=True,
+        bars=len(partners) * max(len(services), 1),
+        range=(0, 1),
+        y_labels=SHARE_TICKS,
+    )
+    chart.x_labels = top_down(partners)
+    for service in services:
         by_partner = {row[0]: row[4] for row in rows if row[1] == service}
-        if by_partner:
-            chart.add(service, [by_partner.get(p) for p in partners])
+        chart.add(service, top_down([by_partner.get(p) for p in partners]))
     data.chart = svg(chart)
     return data
 
 
 def outcomes(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> Dataset:
+    rows = sorted(rows, key=lambda r: names.get(r["partner_id"], r["partner_id"]))
     data = Dataset(
         "hasil",
         f"Tingkat selesai dan putus layanan, {labels.period_name(period)}",
@@ -180,10 +251,10 @@ def outcomes(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> 
         ],
         "Dibagi klien yang keluar layanan (selesai + putus + dipindahkan) pada bulan itu.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, percent=True, range=(0, 1))
-    chart.x_labels = [row[0] for row in data.rows]
-    chart.add("Tingkat selesai", [row[4] for row in data.rows])
-    chart.add("Tingkat putus", [row[5] for row in data.rows])
+    chart = _chart(pygal.HorizontalBar, data.title, percent=True, bars=2 * len(rows), range=(0, 1))
+    chart.x_labels = top_down([row[0] for row in data.rows])
+    chart.add("Tingkat selesai", top_down([row[4] for row in data.rows]))
+    chart.add("Tingkat putus", top_down([row[5] for row in data.rows]))
     data.chart = svg(chart)
     return data
 

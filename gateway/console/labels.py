@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
+
+from markupsafe import Markup, escape
 
 from bersinar import codes
 from bersinar.codes import LOCAL_TZ as WIB
@@ -21,6 +24,14 @@ MEASURES = codes.MEASURES
 GIVEN_BY = codes.CONSENT_GIVERS
 CHANNEL = codes.CHANNELS
 CONTACT_ROLE = codes.CONTACT_ROLES
+# what happened to a report, as its history names it
+REPORT_ACTION = {
+    "submitted": "Dikirim",
+    "returned": "Dikembalikan ke mitra",
+    "approved": "Disetujui",
+    "reopened": "Dibuka kembali",
+}
+ROLE = codes.ROLES
 TIMELINESS = {
     "submitted_on_time": "Tepat waktu",
     "submitted_late": "Terlambat",
@@ -93,6 +104,34 @@ def number(value, digits: int = 1) -> str:
     return f"{value:.{digits}f}".replace(".", ",")
 
 
+def actor_name(actor: str | None, people: dict[str, str]) -> str:
+    """``officer:user:rina`` → the person's name (``people``: username → full name); a
+    machine's key → what it is, never its id."""
+    role, _, key = str(actor or "").partition(":")
+    kind, _, username = key.partition(":")
+    role_name = ROLE.get(role, "Sistem")
+    if kind == "user" and username:
+        return f"{people.get(username, username)} ({role_name})"
+    if role == "system" or not role:
+        return "Sistem Bersinar"
+    return f"Sistem lain lewat kunci API ({role_name})"
+
+
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_PERIOD = re.compile(r"(?<![-0-9])(20[0-9]{2}-(?:0[1-9]|1[0-2]))(?![-0-9])")
+_PARTNER = re.compile(r"\bmitra ([a-z0-9][a-z0-9-]{1,63})\b")
+
+
+def inbox_text(text: str | None, names: dict[str, str], base: str) -> Markup:
+    """A notification's words for people: partners by name, months by name, referrals as
+    links (the text was written by notifikasi, which knows ids)."""
+    out = str(escape(text or ""))
+    out = _PARTNER.sub(lambda m: f"mitra {escape(names.get(m.group(1), m.group(1)))}", out)
+    out = _PERIOD.sub(lambda m: period_name(m.group(1)), out)
+    out = _UUID.sub(lambda m: f'<a href="{base}/rujukan/{m.group(0)}">{m.group(0)[:8]}</a>', out)
+    return Markup(out)
+
+
 FILTERS = {
     "status_label": lambda code: label(REFERRAL_STATUS, code),
     "service_label": lambda code: label(SERVICE_TYPE, code),
@@ -100,6 +139,7 @@ FILTERS = {
     "source_label": lambda code: label(SOURCE, code),
     "reason_label": lambda code: label(REJECTION_REASON, code),
     "report_label": lambda code: label(REPORT_STATUS, code),
+    "report_action": lambda code: label(REPORT_ACTION, code),
     "agreement_label": lambda code: label(AGREEMENT_STATUS, code),
     "channel_label": lambda code: label(CHANNEL, code),
     "contact_role_label": lambda code: label(CONTACT_ROLE, code),

@@ -6,9 +6,12 @@ partner isolation included — whether a person or a machine asks."""
 from __future__ import annotations
 
 import mimetypes
+import re
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from marshmallow import ValidationError as MarshmallowValidationError
 from werkzeug.security import safe_join
@@ -53,6 +56,38 @@ REFERRAL_ACTIONS = {
     "alihkan": ("transfer", "transfer"),
 }
 REFERRAL_ROUTE = "POST /api/v1/referrals/<string:referral_id>/"
+# what a confirmation page asks and what its button says
+ACTION_WORDING = {
+    "accept": ("Terima rujukan?", "Satu tempat layanan dipakai untuk klien ini.", "Ya, terima"),
+    "reject": ("Tolak rujukan?", "Petugas BNNP diberi tahu alasannya.", "Ya, tolak"),
+    "admit": ("Catat klien masuk layanan?", "Isi tanggal klien mulai dilayani.", "Ya, catat masuk"),
+    "complete": (
+        "Catat klien selesai layanan?",
+        "Episode layanan ditutup dan tidak dapat dibuka lagi.",
+        "Ya, catat selesai",
+    ),
+    "drop_out": (
+        "Catat klien putus layanan?",
+        "Episode layanan ditutup dan tidak dapat dibuka lagi.",
+        "Ya, catat putus layanan",
+    ),
+    "cancel": (
+        "Batalkan rujukan?",
+        "Mitra diberi tahu; rujukan yang dibatalkan tidak dapat dipakai lagi.",
+        "Ya, batalkan",
+    ),
+    "transfer": (
+        "Alihkan klien ke mitra lain?",
+        "Episode di mitra sekarang ditutup dan rujukan baru dikirim ke mitra tujuan.",
+        "Ya, alihkan",
+    ),
+}
+NOTE_REQUIRED = {
+    "cancel": "Tulis alasan pembatalan.",
+    "drop_out": "Tulis alasan klien putus layanan.",
+    "transfer": "Tulis alasan pengalihan.",
+}
+ACTION_FIELDS = ("reason", "note", "partner_id", "admitted_on")
 REPORT_GROUPS = (
     ("total", "Total"),
     ("by_sex.M", "Laki-laki"),
@@ -69,6 +104,9 @@ EXTRA_COUNTS = (
     ("capacity_building.staff_trained", "Petugas dilatih"),
 )
 COMPLIANCE_MONTHS = 6
+REFERRAL_PAGE = 50
+NOTIFICATION_PAGE = 50
+MAX_PAGES_BACK = 40  # keeps a list's address short; later pages are reached by filtering
 CONTACT_ERRORS = {
     "name": "Isi nama kontak (paling banyak 200 huruf).",
     "role": "Pilih peran kontak.",
@@ -88,14 +126,140 @@ MESSAGES = {
     "transfer": "Klien dialihkan; rujukan baru dibuat.",
     "terkirim": "Laporan terkirim.",
     "approve": "Laporan disetujui.",
+    "reopen": "Periode dibuka kembali; mitra dapat mengirim laporan (tercatat terlambat).",
     "return": "Laporan dikembalikan ke mitra.",
     "kapasitas": "Kapasitas disimpan.",
     "kontak": "Kontak disimpan.",
     "kontak_dihapus": "Kontak dihapus.",
     "sandi": "Kata sandi diganti.",
     "pengguna": "Pengguna dibuat.",
+    "nonaktifkan": "Akun dinonaktifkan; sesinya diakhiri.",
+    "aktifkan": "Akun diaktifkan kembali.",
     "reset": "Kata sandi pengguna diatur ulang; akunnya tidak terkunci lagi.",
 }
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Keyset pages with a way back: ``cursor`` starts the page after an item, and
+    ``sebelumnya`` lists the cursors of the pages before it (empty: the first page), so a
+    previous link is the last of them, the page number their count plus one."""
+
+    cursor: str | None
+    before: tuple[str, ...]
+    size: int
+
+    @classmethod
+    def of(cls, args, size: int) -> Pager:
+        cursor = args.get("cursor") or None
+        before = tuple((args.get("sebelumnya") or "").split(",")) if "sebelumnya" in args else ()
+        if cursor is not None and not is_plain_id(cursor):
+            raise ValidationFailed("Kursor tidak sah.", errors={"cursor": ["Tidak sah."]})
+        if len(before) > MAX_PAGES_BACK or any(b and not is_plain_id(b) for b in before):
+            raise ValidationFailed("Kursor tidak sah.", errors={"sebelumnya": ["Tidak sah."]})
+        return cls(cursor, before if cursor else (), size)
+
+    def params(self) -> dict[str, str]:
+        return {"cursor": self.cursor} if self.cursor else {}
+
+    def links(self, path: str, filters: dict[str, str], next_cursor: str | None) -> dict:
+        def address(cursor: str | None, before: tuple[str, ...]) -> str:
+            query = dict(filters)
+            if cursor:
+                query.update(cursor=cursor, sebelumnya=",".join(before))
+            return f"{path}?{urlencode(query)}" if query else path
+
+        number = len(self.before) + 1 if self.cursor else 1
+        previous = None
+        if self.cursor:
+            previous = address(self.before[-1] or None, self.before[:-1])
+        following = None
+        if next_cursor and number <= MAX_PAGES_BACK:
+            following = address(next_cursor, (*self.before, self.cursor or ""))
+        return {
+            "number": number,
+            "first": (number - 1) * self.size + 1,
+            "previous": previous,
+            "next": following,
+        }
+
+
+# a form's POST address → the page that shows that form (``lanjut`` after signing in
+# again never names a POST-only address)
+FORM_PAGES = (
+    (re.compile(r"^/console/laporan/([^/]+)/([^/]+)/[^/]+$"), r"/console/laporan/\1/\2"),
+    (re.compile(r"^/console/rujukan/baru/ubah$"), "/console/rujukan/baru"),
+    (re.compile(r"^/console/mitra/([^/]+)/.+$"), r"/console/mitra/\1"),
+    (re.compile(r"^/console/pengguna/.+$"), "/console/pengguna"),
+    (re.compile(r"^/console/notifikasi/.+$"), "/console/notifikasi"),
+    (re.compile(r"^/console/keluar$"), "/console/"),
+)
+# fields never carried through a sign-in: secrets, and the old session's token
+NOT_CARRIED = {"csrf", "password", "current", "new", "repeat", "lanjut", "username"}
+DRAFT = "draft."
+MAX_DRAFT_FIELDS = 200
+RESTORED = "Sesi Anda sempat berakhir. Isian Anda dikembalikan: periksa lalu kirim lagi."
+
+
+def form_page(path: str) -> str:
+    for pattern, page_path in FORM_PAGES:
+        if pattern.match(path):
+            return pattern.sub(page_path, path)
+    return path
+
+
+def draft_of(form, prefix: str = "") -> dict[str, str]:
+    """The fields of a form worth carrying through a sign-in (``prefix``: as the sign-in
+    form holds them)."""
+    draft = {}
+    for name, value in form.items():
+        if not name.startswith(prefix):
+            continue
+        name = name[len(prefix) :]
+        if name not in NOT_CARRIED and len(draft) < MAX_DRAFT_FIELDS:
+            draft[name] = value[:5000]
+    return draft
+
+
+def safe_back(value: str | None) -> str:
+    """Where a referral action returns: the list it was started from, or the referral."""
+    return "daftar" if value == "daftar" else ""
+
+
+def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The body of rujukan's transition from an action's confirmation form, and what the
+    person must still fill in, by field (the console asks a reason where the API leaves
+    it optional: a cancellation, a drop-out and a transfer are explained)."""
+    payload: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    note = (form.get("note") or "").strip()
+    if len(note) > 1000:
+        errors["note"] = ["Paling banyak 1000 karakter."]
+    if command == "reject":
+        reason = form.get("reason") or ""
+        if reason not in REJECTION_REASONS:
+            errors["reason"] = ["Pilih alasan penolakan."]
+        elif reason == "other" and not note:
+            errors["note"] = ["Tulis alasannya bila memilih Alasan lain."]
+        payload["reason"] = reason
+    if command == "transfer":
+        payload["partner_id"] = form.get("partner_id") or ""
+        if not is_plain_id(payload["partner_id"]):
+            errors["partner_id"] = ["Pilih mitra tujuan."]
+        if note:
+            payload["reason"] = note
+    elif note:
+        payload["note"] = note
+    if command in NOTE_REQUIRED and not note:
+        errors.setdefault("note", [NOTE_REQUIRED[command]])
+    if command == "admit":
+        admitted_on = form.get("admitted_on") or ""
+        try:
+            date.fromisoformat(admitted_on)
+            payload["admitted_on"] = admitted_on
+        except ValueError:
+            errors["admitted_on"] = ["Isi tanggal masuk (hari ini atau sebelumnya)."]
+    return payload, errors
 
 
 def safe_next(value: str | None) -> str:
@@ -225,6 +389,11 @@ class ConsoleRoutes:
         with self.uow() as uow:
             return accounts.session_of(uow, token)
 
+    def people_names(self) -> dict[str, str]:
+        """Username → full name of every console account: histories name people."""
+        with self.uow() as uow:
+            return {p["username"]: p["full_name"] for p in accounts.list_users(uow)}
+
     def partner_names(self, user) -> dict[str, str]:
         partners = self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
         return {p["id"]: p["name"] for p in partners}
@@ -249,17 +418,35 @@ class ConsoleRoutes:
             return redirect(BASE + "/")
         return self._sign_in_page(request, {}, 200)
 
-    def _sign_in_page(self, request, errors, status, username="", locked_until=None):
+    def session_ended(self, request, method: str) -> Response:
+        """No session (never signed in, or it ended): a page asks for a sign-in, then
+        comes back. A form sent meanwhile is not lost: the sign-in page carries its
+        values and, once signed in, the same form is shown filled in with them."""
+        if method != "POST":
+            query = request.query_string.decode("latin-1")
+            target = request.path + (f"?{query}" if query else "")
+            return redirect(f"{BASE}/masuk?{urlencode({'lanjut': target})}")
+        draft = draft_of(request.form)
+        notice = "Sesi Anda sudah berakhir. Masuk lagi untuk melanjutkan"
+        notice += "; isian Anda tidak hilang." if draft else "."
+        return self._sign_in_page(
+            request, {}, 401, next_page=form_page(request.path), draft=draft, notice=notice
+        )
+
+    def _sign_in_page(
+        self, request, errors, status, username="", next_page=None, draft=None, notice=None
+    ):
         token = login_csrf_token(request)
         reply = render(
             "masuk.html",
-            status=status,
+            http_status=status,
             user=None,
             csrf=token,
-            next=safe_next(request.args.get("lanjut") or request.form.get("lanjut")),
+            next=safe_next(next_page or request.args.get("lanjut") or request.form.get("lanjut")),
             username=username,
             errors=errors,
-            locked_until=locked_until,
+            draft=draft if draft is not None else draft_of(request.form, DRAFT),
+            notice=notice,
         )
         set_cookie(reply, request, self.cookie_setting, LOGIN_CSRF_COOKIE, token, max_age=3600)
         return reply
@@ -280,22 +467,52 @@ class ConsoleRoutes:
                 token = accounts.sign_in(uow, username, password, self.console_policy)
             except accounts.SignInRefused as refused:
                 uow.commit()  # the failure is counted
-                if refused.locked_until is not None:
-                    errors = {
-                        "form": [
-                            "Akun ini terkunci sementara karena terlalu banyak percobaan "
-                            f"yang gagal, sampai {labels.when(refused.locked_until)}. "
-                            "Minta admin mengatur ulang kata sandi bila perlu lebih cepat."
-                        ]
-                    }
-                    return self._sign_in_page(request, errors, 423, username)
-                errors = {"form": ["Nama pengguna atau kata sandi salah."]}
+                if refused.disabled:
+                    errors = {"form": ["Akun ini dinonaktifkan. Hubungi admin BNNP Bengkulu."]}
+                    return self._sign_in_page(request, errors, 403, username)
+                # one answer for a wrong name, a wrong password and a locked account: the
+                # page never tells whether an account of that name exists
+                policy = self.console_policy
+                errors = {
+                    "form": [
+                        "Nama pengguna atau kata sandi salah, atau akun terkunci sementara: "
+                        f"setelah {policy.lock_after} kali gagal berturut-turut akun dikunci "
+                        f"{policy.lock_minutes} menit. Minta admin mengatur ulang kata sandi "
+                        "bila perlu lebih cepat."
+                    ]
+                }
                 return self._sign_in_page(request, errors, 401, username)
             uow.commit()
-        reply = redirect(safe_next(form.get("lanjut")))
+        target = safe_next(form.get("lanjut"))
+        draft = draft_of(form, DRAFT)
+        reply = redirect(target)
+        if draft:
+            with self.uow() as uow:
+                signed_in = accounts.session_of(uow, token)
+            reply = self._restore_draft(request, signed_in, target, draft) or reply
         set_cookie(reply, request, self.cookie_setting, SESSION_COOKIE, token)
         reply.delete_cookie(LOGIN_CSRF_COOKIE, path=BASE)
         return reply
+
+    def _restore_draft(self, request, user, target: str, draft: dict[str, str]):
+        """The form a draft came from, filled in with it (None: a form that keeps no
+        draft, whose page is simply shown again)."""
+        path = target.split("?", 1)[0]
+        parts = path.removeprefix(BASE + "/").split("/")
+        try:
+            if parts[0] == "laporan" and len(parts) == 3:
+                return self._report_page(
+                    request, user, parts[1], parts[2], values=draft, notice=RESTORED
+                )
+            if parts[0] == "rujukan" and parts[1:] == ["baru"] and user.role in STAFF:
+                return self._client_form(user, {}, draft, notice=RESTORED)
+            if parts[0] == "rujukan" and len(parts) == 3:
+                return self._action_page(
+                    request, user, parts[1], parts[2], values=draft, notice=RESTORED
+                )
+        except (DomainError, RemoteDomainError):
+            return None  # not theirs, or gone: the page itself says why
+        return None
 
     @page("POST", "/console/keluar")
     def console_sign_out(self, request, user):
@@ -325,7 +542,7 @@ class ConsoleRoutes:
             except ValidationFailed as exc:
                 errors = dict(exc.errors)
         if errors:
-            return render("sandi.html", status=422, user=user, errors=errors, message=None)
+            return render("sandi.html", http_status=422, user=user, errors=errors, message=None)
         # a new password ends every session, this one too: sign in again with it
         reply = redirect(f"{BASE}/masuk")
         reply.delete_cookie(SESSION_COOKIE, path=BASE)
@@ -340,43 +557,48 @@ class ConsoleRoutes:
     @page("GET", "/console/rujukan")
     def console_referrals(self, request, user):
         require_route(user, "GET /api/v1/referrals")
-        status = request.args.get("status") or None
+        args = request.args
+        filters: dict[str, str] = {}
+        status = args.get("status") or None
         if status is not None and status not in REFERRAL_STATUSES:
             raise ValidationFailed("Status tidak dikenal.", errors={"status": ["Tidak dikenal."]})
-        params: dict[str, Any] = {"limit": 50}
+        if status:
+            filters["status"] = status
+        names = self.partner_names(user)
+        partner_id = args.get("mitra") or None
+        if partner_id is not None and (user.role not in STAFF or partner_id not in names):
+            raise ValidationFailed("Mitra tidak dikenal.", errors={"mitra": ["Tidak dikenal."]})
+        if partner_id:
+            filters["mitra"] = partner_id
+        pages = Pager.of(args, REFERRAL_PAGE)
+        params: dict[str, Any] = {"limit": REFERRAL_PAGE, **pages.params()}
         if status:
             params["status"] = status
-        cursor = request.args.get("cursor")
-        if cursor:
-            params["cursor"] = cursor
+        if partner_id:
+            params["partner_id"] = partner_id
         found = self.rpc("rujukan", "list_referrals", params, user.caller.as_dict())
         return render(
             "rujukan_daftar.html",
             user=user,
             referrals=found["items"],
-            next_cursor=found.get("next_cursor"),
+            pages=pages.links(f"{BASE}/rujukan", filters, found.get("next_cursor")),
             status=status,
+            partner_id=partner_id,
             statuses=REFERRAL_STATUSES,
-            names=self.partner_names(user),
-            reasons=REJECTION_REASONS,
-            partners=self._transfer_targets(user),
+            names=names,
             message=self._message(request),
         )
-
-    def _transfer_targets(self, user) -> list[dict[str, Any]]:
-        if user.role not in STAFF:
-            return []
-        return self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
 
     @page("GET", "/console/rujukan/baru", roles=STAFF)
     def console_new_referral(self, request, user):
         require_route(user, "POST /api/v1/referrals")
         return self._client_form(user, {}, {"source": "TAT", "given_by": "client"})
 
-    def _client_form(self, user, errors, values, status=200):
+    def _client_form(self, user, errors, values, status=200, notice=None):
         return render(
             "rujukan_baru.html",
-            status=status,
+            http_status=status,
+            message=notice,
             user=user,
             errors=errors,
             values=values,
@@ -428,6 +650,12 @@ class ConsoleRoutes:
         if errors:
             return self._client_form(user, errors, values, 422)
         if form.get("step") != "buat":
+            try:  # NIK against birth date and sex, before a partner is chosen
+                self.rpc("rujukan", "check_client", payload["client"])
+            except (DomainError, RemoteDomainError) as exc:
+                if exc.status >= 500:
+                    raise
+                return self._client_form(user, field_errors(exc), values, exc.status)
             query = {"sex": payload["client"]["sex"], "service_type": payload["service_type"]}
             if kabupaten:
                 query["kabupaten_kota"] = kabupaten
@@ -442,7 +670,7 @@ class ConsoleRoutes:
             errors = {"partner_id": ["Pilih satu mitra."]}
             return render(
                 "rujukan_pilih.html",
-                status=422,
+                http_status=422,
                 user=user,
                 values=values,
                 matches=matches,
@@ -467,24 +695,67 @@ class ConsoleRoutes:
 
     @page("GET", "/console/rujukan/<string:referral_id>")
     def console_referral(self, request, user, referral_id):
-        require_route(user, "GET /api/v1/referrals/<string:referral_id>")
-        if not is_plain_id(referral_id):
-            raise not_found()
-        caller = user.caller.as_dict()
-        referral = self.rpc(
-            "rujukan", "get_referral", referral_id, caller, "Konsol: membuka rincian rujukan"
+        referral, history = self._referral_with_history(
+            user, referral_id, "Konsol: membuka rincian rujukan"
         )
-        history = self.rpc("rujukan", "referral_history", referral_id, caller)
         return render(
             "rujukan_detail.html",
             user=user,
             referral=referral,
-            history=history["items"],
+            history=history,
             names=self.partner_names(user),
-            reasons=REJECTION_REASONS,
-            partners=self._transfer_targets(user),
+            people=self.people_names(),
             message=self._message(request),
         )
+
+    def _referral_with_history(self, user, referral_id, purpose):
+        require_route(user, "GET /api/v1/referrals/<string:referral_id>")
+        if not is_plain_id(referral_id):
+            raise not_found()
+        caller = user.caller.as_dict()
+        referral = self.rpc("rujukan", "get_referral", referral_id, caller, purpose)
+        history = self.rpc("rujukan", "referral_history", referral_id, caller)
+        return referral, history["items"]
+
+    def _transfer_targets(self, referral) -> list[dict[str, Any]]:
+        """Partners a client in care may move to today: eligible, with a free place, not
+        the partner caring for them now (rujukan's own matching)."""
+        query = {"sex": referral["client"]["sex"], "service_type": referral["service_type"]}
+        matches = self.rpc("rujukan", "match_partners", query)
+        return [m for m in matches if m["partner_id"] != referral["partner_id"]]
+
+    def _action_page(
+        self, request, user, referral_id, action, errors=None, values=None, code=200, notice=None
+    ):
+        if action not in REFERRAL_ACTIONS:
+            raise not_found()
+        command, route = REFERRAL_ACTIONS[action]
+        require_route(user, REFERRAL_ROUTE + route)
+        referral, history = self._referral_with_history(
+            user, referral_id, "Konsol: konfirmasi tindakan rujukan"
+        )
+        return render(
+            "rujukan_tindakan.html",
+            http_status=code,
+            user=user,
+            referral=referral,
+            action=action,
+            command=command,
+            wording=ACTION_WORDING[command],
+            reasons=REJECTION_REASONS,
+            targets=self._transfer_targets(referral) if command == "transfer" else [],
+            names=self.partner_names(user),
+            today=self._today().isoformat(),
+            back=safe_back(request.values.get("kembali")),
+            errors=errors or {},
+            values=values or {},
+            message=notice,
+        )
+
+    @page("GET", "/console/rujukan/<string:referral_id>/<string:action>")
+    def console_referral_confirm(self, request, user, referral_id, action):
+        """Every change of a referral is asked for first, with what it records."""
+        return self._action_page(request, user, referral_id, action)
 
     @page("POST", "/console/rujukan/<string:referral_id>/<string:action>")
     def console_referral_action(self, request, user, referral_id, action):
@@ -493,27 +764,33 @@ class ConsoleRoutes:
         command, route = REFERRAL_ACTIONS[action]
         require_route(user, REFERRAL_ROUTE + route)
         form = request.form
-        payload: dict[str, Any] = {}
-        if command == "reject":
-            payload["reason"] = form.get("reason") or ""
-        if command == "transfer":
-            payload["partner_id"] = form.get("partner_id") or ""
-            if form.get("reason"):
-                payload["reason"] = form["reason"]
-        elif form.get("note"):
-            payload["note"] = form["note"]
-        result = self.rpc(
-            "rujukan",
-            "transition_referral",
-            referral_id,
-            command,
-            payload,
-            user.caller.as_dict(),
-        )
-        shown = result["id"]
-        if form.get("back") == "daftar":
+        values = {k: v for k, v in form.to_dict().items() if k != "csrf"}
+        payload, errors = transition_payload(command, form)
+        if not errors:
+            try:
+                result = self.rpc(
+                    "rujukan",
+                    "transition_referral",
+                    referral_id,
+                    command,
+                    payload,
+                    user.caller.as_dict(),
+                )
+            except (DomainError, RemoteDomainError) as exc:
+                if exc.status >= 500 or exc.status == 404:
+                    raise
+                errors = field_errors(exc)
+                errors = {k: v for k, v in errors.items() if k in ACTION_FIELDS} or {
+                    "form": [exc.detail]
+                }
+                return self._action_page(
+                    request, user, referral_id, action, errors, values, exc.status
+                )
+        if errors:
+            return self._action_page(request, user, referral_id, action, errors, values, 422)
+        if safe_back(form.get("kembali")) == "daftar":
             return redirect(f"{BASE}/rujukan?pesan={command}")
-        return redirect(f"{BASE}/rujukan/{shown}?pesan={command}")
+        return redirect(f"{BASE}/rujukan/{result['id']}?pesan={command}")
 
     # --- partners -------------------------------------------------------------------
 
@@ -543,7 +820,7 @@ class ConsoleRoutes:
             ]
         return render(
             "mitra_detail.html",
-            status=status,
+            http_status=status,
             user=user,
             partner=partner,
             occupancy={o["service_type"]: o for o in occupancy},
@@ -677,7 +954,17 @@ class ConsoleRoutes:
     def console_report(self, request, user, partner_id, period):
         return self._report_page(request, user, partner_id, period)
 
-    def _report_page(self, request, user, partner_id, period, status=200, errors=None, values=None):
+    def _report_page(
+        self,
+        request,
+        user,
+        partner_id,
+        period,
+        status=200,
+        errors=None,
+        values=None,
+        notice=None,
+    ):
         require_route(user, "GET /api/v1/reports/<string:partner_id>/<string:period>")
         if not is_plain_id(partner_id) or not is_period(period):
             raise not_found()
@@ -689,7 +976,7 @@ class ConsoleRoutes:
         )
         return render(
             "laporan_detail.html",
-            status=status,
+            http_status=status,
             user=user,
             report=report,
             partner_name=self.partner_names(user).get(partner_id, partner_id),
@@ -701,7 +988,11 @@ class ConsoleRoutes:
             may_submit=may_submit,
             may_review=user.role in STAFF
             and report["status"] in ("submitted_on_time", "submitted_late"),
-            message=self._message(request),
+            may_reopen=user.role
+            in api_roles("POST /api/v1/reports/<string:partner_id>/<string:period>/reopen")
+            and report["status"] != "approved",
+            people=self.people_names(),
+            message=notice or self._message(request),
         )
 
     @page("POST", "/console/laporan/<string:partner_id>/<string:period>")
@@ -729,23 +1020,19 @@ class ConsoleRoutes:
 
     @page("POST", "/console/laporan/<string:partner_id>/<string:period>/<string:decision>")
     def console_review_report(self, request, user, partner_id, period, decision):
-        choices = {"setujui": "approve", "kembalikan": "return"}
+        choices = {"setujui": "approve", "kembalikan": "return", "buka": "reopen"}
         if decision not in choices or not is_plain_id(partner_id) or not is_period(period):
             raise not_found()
         command = choices[decision]
         require_route(user, f"POST /api/v1/reports/<string:partner_id>/<string:period>/{command}")
         comment = (request.form.get("comment") or "").strip()
         payload = {"comment": comment} if comment else {}
+        caller = user.caller.as_dict()
         try:
-            self.rpc(
-                "laporan",
-                "review_report",
-                partner_id,
-                period,
-                command,
-                payload,
-                user.caller.as_dict(),
-            )
+            if command == "reopen":
+                self.rpc("laporan", "reopen_report", partner_id, period, payload, caller)
+            else:
+                self.rpc("laporan", "review_report", partner_id, period, command, payload, caller)
         except (DomainError, RemoteDomainError) as exc:
             if exc.status >= 500 or exc.status == 404:
                 raise
@@ -763,15 +1050,21 @@ class ConsoleRoutes:
     @page("GET", "/console/notifikasi")
     def console_notifications(self, request, user):
         require_route(user, "GET /api/v1/notifications")
-        cursor = request.args.get("cursor") or None
-        if cursor is not None and not is_plain_id(cursor):
-            raise ValidationFailed("Kursor tidak sah.", errors={"cursor": ["Tidak sah."]})
-        found = self.rpc("notifikasi", "list_notifications", self._inbox(user), 50, cursor, None)
+        pages = Pager.of(request.args, NOTIFICATION_PAGE)
+        found = self.rpc(
+            "notifikasi",
+            "list_notifications",
+            self._inbox(user),
+            NOTIFICATION_PAGE,
+            pages.cursor,
+            None,
+        )
         return render(
             "notifikasi.html",
             user=user,
             notifications=found["items"],
-            next_cursor=found.get("next_cursor"),
+            pages=pages.links(f"{BASE}/notifikasi", {}, found.get("next_cursor")),
+            names=self.partner_names(user),
         )
 
     @page("POST", "/console/notifikasi/<string:notification_id>/dibaca")
@@ -851,12 +1144,14 @@ class ConsoleRoutes:
     def _users_page(self, request, user, errors, values, status):
         with self.uow() as uow:
             people = accounts.list_users(uow)
+        partners = self.rpc("mitra", "list_partners", {}, user.caller.as_dict())
         return render(
             "pengguna.html",
-            status=status,
+            http_status=status,
             user=user,
             people=people,
-            partners=self.rpc("mitra", "list_partners", {}, user.caller.as_dict()),
+            partners=partners,
+            partner_names={p["id"]: p["name"] for p in partners},
             errors=errors,
             values=values,
             roles=codes.PEOPLE,
@@ -889,6 +1184,22 @@ class ConsoleRoutes:
         if errors:
             return self._users_page(request, user, errors, values, 422)
         return redirect(f"{BASE}/pengguna?pesan=pengguna")
+
+    @page("POST", "/console/pengguna/<string:user_id>/status", roles=("admin",))
+    def console_disable_user(self, request, user, user_id):
+        change = request.form.get("ubah")
+        if change not in ("nonaktifkan", "aktifkan"):
+            raise ValidationFailed("Pilih nonaktifkan atau aktifkan.", errors={"ubah": ["?"]})
+        try:
+            with self.uow() as uow:
+                accounts.set_disabled(uow, user_id, change == "nonaktifkan", user.user_id)
+                uow.commit()
+        except DomainError as exc:
+            if exc.status == 404:
+                raise
+            errors = {f"status.{user_id}": [exc.detail]}
+            return self._users_page(request, user, errors, {}, exc.status)
+        return redirect(f"{BASE}/pengguna?pesan={change}")
 
     @page("POST", "/console/pengguna/<string:user_id>/sandi", roles=("admin",))
     def console_reset_password(self, request, user, user_id):

@@ -8,10 +8,10 @@ import functools
 import hmac
 import logging
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import eventlet
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -99,9 +99,17 @@ def require_route(user: SignedIn, route: str) -> None:
 templates.globals["may"] = may
 
 
-def render(template: str, status: int = 200, **context: Any) -> Response:
+# the address of the page being served (greenthread-local once eventlet patches
+# threading): the menu marks where the person is
+_serving = threading.local()
+
+
+def render(template: str, http_status: int = 200, **context: Any) -> Response:
+    """The page, answered with ``http_status``; every other keyword is the template's
+    (a page's own ``status``, a referral status filter, never reaches the status line)."""
+    context.setdefault("here", getattr(_serving, "path", ""))
     html = templates.get_template(template).render(**context)
-    return Response(html, status=status, mimetype="text/html")
+    return Response(html, status=http_status, mimetype="text/html")
 
 
 def redirect(location: str, status: int = 303) -> Response:
@@ -157,7 +165,7 @@ def error_page(exc: BaseException, user: SignedIn | None) -> Response:
     title = ERROR_TITLES.get(status, "Kesalahan" if status >= 500 else "Permintaan ditolak")
     return render(
         "error.html",
-        status=status,
+        http_status=status,
         user=user,
         title=title,
         detail=detail,
@@ -176,6 +184,7 @@ def page(method: str, path: str, roles: tuple[str, ...] | None = codes.PEOPLE):
         def wrapper(self, request, **url_args):
             started = time.perf_counter()
             user = None
+            _serving.path = request.path
             try:
                 request.max_content_length = self.max_body_bytes
                 refuse_unstorable(url_args, "path")
@@ -183,7 +192,7 @@ def page(method: str, path: str, roles: tuple[str, ...] | None = codes.PEOPLE):
                 user = self.console_session(request)
                 if roles is not None:
                     if user is None:
-                        reply = redirect(f"{BASE}/masuk?lanjut={quote(request.path)}")
+                        reply = self.session_ended(request, method)
                         return finish(reply, method, path, started)
                     self.rate_limiter.check(user.caller.key_id)
                     if user.role not in roles:

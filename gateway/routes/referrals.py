@@ -177,13 +177,15 @@ class ReferralRoutes:
         "/api/v1/referrals/<string:referral_id>/admit",
         "Klien masuk layanan (mitra penerima)",
         roles=referral_action_roles("admit"),
-        body=contracts.TransitionInput,
+        body=contracts.AdmitInput,
         body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
     )
     def admit_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "admit", data)
+        # the body as sent (the day as text), read again through the contract by rujukan
+        body = validated_json(request) or {}
+        return self._transition(request, caller, referral_id, "admit", body)
 
     @endpoint(
         "POST",

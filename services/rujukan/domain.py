@@ -252,6 +252,22 @@ def check_rejection(reason: str | None, note: str | None) -> None:
         raise ValidationFailed(errors={"note": ["Alasan 'other' memerlukan catatan."]})
 
 
+def admission_instant(admitted_on: date | None, accepted_at: datetime, now: datetime) -> datetime:
+    """When a client was admitted: ``now`` unless the partner names an earlier day, which
+    is then its first moment in Bengkulu (never before the referral was accepted). A day
+    in the future, or before the acceptance, is refused at the field."""
+    if admitted_on is None or admitted_on == codes.local_date(now):
+        return now
+    if admitted_on > codes.local_date(now):
+        wrong = "Tanggal masuk tidak boleh setelah hari ini."
+        raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
+    if admitted_on < codes.local_date(accepted_at):
+        wrong = "Tanggal masuk tidak boleh sebelum rujukan diterima."
+        raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
+    start = datetime.combine(admitted_on, datetime.min.time(), codes.LOCAL_TZ)
+    return max(start, accepted_at)
+
+
 def check_transfer_target(current_partner_id: str, target_partner_id: str) -> None:
     if current_partner_id == target_partner_id:
         same = "Rujukan dialihkan ke mitra lain, bukan ke mitra yang sama."

@@ -277,8 +277,7 @@ def create_referral(
             return referral_summary(uow, made, made.client)
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
-    domain.check_birth_date(client_input["birth_date"], today)
-    domain.check_nik(client_input["nik"], client_input["birth_date"], client_input["sex"])
+    check_client(client_input, today)
     # a request takes no place (accept does), so creations need not queue on the partner
     _check_place(
         uow, command["partner_id"], client_input["sex"], command["service_type"], today, lock=False
@@ -392,6 +391,13 @@ def _visible_referral(uow: UnitOfWork, actor: Actor, referral_id: str, lock: boo
     return referral
 
 
+def check_client(client: dict[str, Any], today: date) -> None:
+    """A client's birth date and NIK (against birth date and sex), as a new referral
+    checks them; the console asks before a partner is chosen."""
+    domain.check_birth_date(client["birth_date"], today)
+    domain.check_nik(client["nik"], client["birth_date"], client["sex"])
+
+
 def transition(
     uow: UnitOfWork,
     actor: Any,
@@ -428,8 +434,12 @@ def transition(
 
     if action in ("accept", "reject"):
         referral.responded_at = now
+    occurred = now
     if action == "admit":
-        referral.admitted_at = now
+        occurred = domain.admission_instant(
+            command.get("admitted_on"), referral.responded_at or referral.created_at, now
+        )
+        referral.admitted_at = occurred
     if target in domain.TERMINAL_STATUSES:
         referral.ended_at = now
     referral.status = target
@@ -469,7 +479,7 @@ def transition(
     if successor is not None:
         data["to_partner_id"] = successor.partner_id
         data["to_partner_name"] = _partner_name(uow, successor.partner_id)
-    uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=now)
+    uow.emit(f"referral_{target}", data, f"referral:{referral.id}", occurred_at=occurred)
     log.info("referral %s: %s -> %s by %s", referral.id, before, target, actor.role)
     summary = referral_summary(uow, referral, client)
     if successor is not None:

@@ -7,8 +7,11 @@ from sqlalchemy.exc import IntegrityError
 from bersinar.attachment_rpc import AttachmentEntrypoints
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
+from bersinar.codes import local_date
 from bersinar.contracts.referrals import (
+    AdmitInput,
     AuditQuery,
+    ClientInput,
     MatchQuery,
     ReferralCreate,
     ReferralSearch,
@@ -23,7 +26,7 @@ from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy, LetterNumbering
 from services.rujukan.models import Base, attachments
 
-TRANSITION_INPUTS = {"reject": RejectInput, "transfer": TransferInput}
+TRANSITION_INPUTS = {"admit": AdmitInput, "reject": RejectInput, "transfer": TransferInput}
 
 
 class Cipher(DependencyProvider):
@@ -188,6 +191,14 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
     def referral_history(self, referral_id, actor):
         with self.uow() as uow:
             return handlers.referral_history(uow, actor, referral_id)
+
+    @rpc
+    def check_client(self, payload):
+        """A client's identity checked as create_referral checks it; nothing is read or
+        stored. Refusals by field, as create_referral's."""
+        client = ClientInput().load(payload or {})
+        handlers.check_client(client, local_date(self.clock.now()))
+        return {"valid": True}
 
     @rpc
     def match_partners(self, params):

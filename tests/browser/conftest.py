@@ -36,6 +36,23 @@ PASSWORD = "sandi-uji-konsol-1"
 PERIOD = "2027-03"
 
 
+def staff_pages(referral_id: str) -> list[str]:
+    """An officer's pages: every menu entry, a partner's and a report's page, and the
+    page of one referral."""
+    return [
+        "/console/monev",
+        "/console/rujukan",
+        "/console/rujukan/baru",
+        f"/console/rujukan/{referral_id}",
+        "/console/mitra",
+        "/console/mitra/yayasan-kipas",
+        f"/console/laporan?periode={PERIOD}",
+        f"/console/laporan/yayasan-kipas/{PERIOD}",
+        "/console/notifikasi",
+        "/console/sandi",
+    ]
+
+
 def set_clock(system, moment: str) -> None:
     """``moment`` as ISO local time in WIB, e.g. ``2027-03-15T10:00``."""
     local = datetime.fromisoformat(moment + "+07:00")

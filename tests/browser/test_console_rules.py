@@ -13,7 +13,14 @@ import pytest
 import requests
 
 from harness.system import BIN
-from tests.browser.conftest import PASSWORD, PERIOD, Person, csrf_of, signed_in_session
+from tests.browser.conftest import (
+    PASSWORD,
+    PERIOD,
+    Person,
+    csrf_of,
+    signed_in_session,
+    staff_pages,
+)
 
 NIK = "1771054501900002"  # a woman born 1990-01-05
 NAME = "Siti Aminah"
@@ -300,18 +307,7 @@ def test_keyboard_alone_signs_in_and_every_field_has_a_label(accounts, browser, 
         assert person.page.evaluate("document.activeElement.textContent") == ("Lewati ke isi utama")
         keyboard.press("Enter")
         person.page.wait_for_function("location.hash === '#isi'")
-        for path in (
-            "/console/monev",
-            "/console/rujukan",
-            "/console/rujukan/baru",
-            f"/console/rujukan/{kipas_referral}",
-            "/console/mitra",
-            "/console/mitra/yayasan-kipas",
-            f"/console/laporan?periode={PERIOD}",
-            f"/console/laporan/yayasan-kipas/{PERIOD}",
-            "/console/notifikasi",
-            "/console/sandi",
-        ):
+        for path in staff_pages(kipas_referral):
             assert person.go(path).status == 200, path
             assert person.page.evaluate(UNLABELLED) == [], path
             assert person.page.get_attribute("html", "lang") == "id"
@@ -324,17 +320,20 @@ def test_keyboard_alone_signs_in_and_every_field_has_a_label(accounts, browser, 
 def test_an_officer_cancels_and_an_operator_sets_capacity_from_the_console(accounts):
     referral_id = place_by_api(accounts, "yayasan-dwin-foundation")
 
-    def cancel(session, token):
+    def cancel(session, token, note="Klien pindah ke luar provinsi."):
         return session.post(
             f"{accounts.base_url}/console/rujukan/{referral_id}/batal",
-            data={"csrf": token},
+            data={"csrf": token, "note": note},
             timeout=10,
         )
 
     officer = signed_in_session(accounts, "petugas.uji", PASSWORD)
-    cancelled = cancel(
-        officer, csrf_of(officer, f"{accounts.base_url}/console/rujukan/{referral_id}")
-    )
+    token = csrf_of(officer, f"{accounts.base_url}/console/rujukan/{referral_id}")
+    # a cancellation is explained: without a reason it is refused at its field
+    unexplained = cancel(officer, token, note="")
+    assert unexplained.status_code == 422 and "Tulis alasan pembatalan." in unexplained.text
+    assert status_of(accounts, referral_id) == "requested"
+    cancelled = cancel(officer, token)
     assert cancelled.status_code == 200 and "Rujukan dibatalkan." in cancelled.text
     assert status_of(accounts, referral_id) == "cancelled"
     # an operator may not cancel (officers' action): refused, nothing changes

@@ -173,3 +173,31 @@ def test_the_first_admin_takes_its_password_from_the_environment_when_given(
         factory.dispose()
     again = runner.invoke(main, ["users", "bootstrap"])
     assert again.exit_code == 0 and "none created" in again.output
+
+
+def test_a_disabled_account_loses_its_sessions_and_signs_in_again_once_enabled(uow_factory):
+    admin = make_user(uow_factory, "admin.uji", "admin", None)
+    user = make_user(uow_factory)
+    token = sign_in(uow_factory, "operator.dwin", PASSWORD)
+    with uow_factory() as uow:
+        assert accounts.set_disabled(uow, user["id"], True, admin["id"])["disabled"]
+        uow.commit()
+    with uow_factory() as uow:
+        assert accounts.session_of(uow, token) is None
+    # a wrong password is refused as for anyone; only the right one is told it is disabled
+    with pytest.raises(accounts.SignInRefused) as refused:
+        sign_in(uow_factory, "operator.dwin", "bukan-sandinya-1")
+    assert not refused.value.disabled
+    with pytest.raises(accounts.SignInRefused) as refused:
+        sign_in(uow_factory, "operator.dwin", PASSWORD)
+    assert refused.value.disabled
+    with uow_factory() as uow:
+        assert not accounts.set_disabled(uow, user["id"], False, admin["id"])["disabled"]
+        uow.commit()
+    assert sign_in(uow_factory, "operator.dwin", PASSWORD)
+
+
+def test_an_admin_cannot_disable_their_own_account(uow_factory):
+    admin = make_user(uow_factory, "admin.uji", "admin", None)
+    with uow_factory() as uow, pytest.raises(Conflict):
+        accounts.set_disabled(uow, admin["id"], True, admin["id"])

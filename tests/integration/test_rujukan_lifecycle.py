@@ -199,6 +199,23 @@ def test_requested_accepted_admitted_completed_with_history_and_events(partners,
     assert admitted["data"]["age_group"] == "25-34"
 
 
+def test_an_admission_named_for_an_earlier_day_is_recorded_and_told_for_that_day(partners, cipher):
+    rid = create(partners, cipher)["id"]
+    move(partners, KARUNIA, rid, "accept", {}, NOW)
+    days_later = NOW + timedelta(days=3)
+    before = state(partners)
+    with pytest.raises(ValidationFailed) as refused:
+        move(partners, KARUNIA, rid, "admit", {"admitted_on": date(2026, 6, 19)}, days_later)
+    assert "admitted_on" in refused.value.errors
+    assert state(partners) == before  # refused: nothing written
+    admitted = move(partners, KARUNIA, rid, "admit", {"admitted_on": date(2026, 6, 16)}, days_later)
+    # the first moment of 16 June in Bengkulu (WIB), not the moment it was recorded
+    assert admitted["admitted_at"] == "2026-06-15T17:00:00Z"
+    event = events(partners, "referral_admitted")[0]
+    assert event["data"]["admitted_at"] == "2026-06-15T17:00:00Z"
+    assert event["occurred_at"].startswith("2026-06-15T17:00:00")
+
+
 def test_no_event_carries_identity_or_a_note(partners, cipher):
     rid = create(partners, cipher)["id"]
     move(partners, KARUNIA, rid, "reject", {"reason": "other", "note": f"{NAME} menolak"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 from gateway.console import charts
 
@@ -76,7 +77,8 @@ def test_a_csv_has_the_rows_of_the_table():
     occupied = list(csv.reader(io.StringIO(charts.to_csv(occupancy))))
     assert ["Yayasan Kipas", "Rawat inap", "0", "0", ""] in occupied  # no capacity: no rate
     assert ["Yayasan Pesona", "Rawat jalan", "3", "12", "0.25"] in occupied
-    assert list(csv.reader(io.StringIO(charts.to_csv(outcomes))))[2][4] == ""
+    by_partner = {row[0]: row for row in csv.reader(io.StringIO(charts.to_csv(outcomes)))}
+    assert by_partner["Yayasan Kipas"][4] == ""  # nobody left care: no rate
 
 
 def test_the_compliance_grid_is_partner_by_month_in_words():
@@ -87,3 +89,51 @@ def test_the_compliance_grid_is_partner_by_month_in_words():
         ["Yayasan Pesona", "Belum dikirim (terlambat)", "Disetujui (tepat waktu)"],
     ]
     assert [charts.compliance_class(w) for w in grid.rows[1][1:]] == ["missing", "ok"]
+
+
+def test_short_response_times_are_in_minutes_with_their_real_values():
+    quick = [
+        {**ROWS[0], "median_response_hours": 0.02},
+        {**ROWS[1], "median_response_hours": 0.5},
+    ]
+    times = charts.response_times(quick, NAMES, "2027-03")
+    assert times.title.startswith("Median waktu jawab rujukan (menit)")
+    assert times.columns[1] == "Median menit"
+    assert times.rows == [["Yayasan Kipas", 30, 0], ["Yayasan Pesona", 1, 2]]
+    assert "0,0" not in str(times.chart) and "30 menit" in str(times.chart)
+    slow = charts.response_times(ROWS, NAMES, "2027-03")
+    assert slow.columns[1] == "Median jam" and "5,5 jam" in str(slow.chart)
+    assert "0,0" not in str(slow.chart)  # whole ticks read "2 jam"
+
+
+def test_bars_run_top_down_in_the_order_of_their_table():
+    """pygal draws the first label at the bottom: the charts hand it their rows reversed,
+    so the top bar is the table's first row."""
+    for dataset in every_dataset():
+        if dataset.chart is None or dataset.key == "okupansi":
+            continue
+        svg = str(dataset.chart)
+        axis = svg[svg.index('class="axis y') :]  # a horizontal chart's labels
+        axis = axis[: axis.index('class="axis x')]
+        drawn = re.findall(r"<text[^>]*y=\"([0-9.]+)\"[^>]*>([^<]+)</text>", axis)
+        top_first = [name for _, name in sorted(drawn, key=lambda t: float(t[0]))]
+        assert top_first == [str(row[0]) for row in dataset.rows], dataset.key
+
+
+def test_value_axes_have_few_ticks_and_legends_are_whole():
+    assert charts.ticks([57]) == [0, 20, 40, 60]
+    assert charts.ticks([57], most=3) == [0, 50, 100]
+    assert charts.ticks([None, 0]) == [0, 1]
+    assert charts.ticks([3]) == [0, 1, 2, 3]
+    occupancy = every_dataset()[2]
+    svg = str(occupancy.chart)
+    axis = svg[svg.index('class="axis x') :]
+    assert len(re.findall(r"<text[^>]*>[^<]+%</text>", axis[: axis.index("</g></g>")])) <= 3
+    assert "Rawat jalan" in svg and "…" not in svg
+
+
+def test_a_chart_with_no_value_is_not_drawn():
+    empty = [{**ROWS[1]}]
+    assert charts.outcomes(empty, NAMES, "2027-03").chart is None
+    assert charts.response_times(empty, NAMES, "2027-03").chart is None
+    assert charts.outcomes(ROWS, NAMES, "2027-03").chart is not None

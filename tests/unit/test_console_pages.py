@@ -9,11 +9,16 @@ from pathlib import Path
 import pytest
 from werkzeug.datastructures import MultiDict
 
+from gateway.console import labels
 from gateway.console.pages import (
     REFERRAL_ACTIONS,
     REFERRAL_ROUTE,
+    Pager,
+    draft_of,
+    form_page,
     place_rule_messages,
     report_content,
+    transition_payload,
 )
 from gateway.console.web import api_roles
 
@@ -59,3 +64,67 @@ def test_each_rule_message_is_placed_at_the_row_or_section_it_speaks_of():
     assert len(placed["total"]) == 1 and "bukan akhir 3" in placed["total"][0]
     assert len(placed["by_sex.F"]) == 1
     assert set(placed) == {"total", "by_sex.F", "by_sex", "narrative"}
+
+
+C1 = "11111111-1111-4111-8111-111111111111"
+C2 = "22222222-2222-4222-8222-222222222222"
+
+
+def test_pages_of_a_list_keep_its_filters_and_a_way_back():
+    first = Pager.of(MultiDict(), 50)
+    links = first.links("/console/rujukan", {"status": "requested"}, C1)
+    assert links["number"] == 1 and links["previous"] is None
+    assert links["next"] == f"/console/rujukan?status=requested&cursor={C1}&sebelumnya="
+    second = Pager.of(MultiDict({"cursor": C1, "sebelumnya": ""}), 50)
+    links = second.links("/console/rujukan", {"status": "requested"}, C2)
+    assert links["number"] == 2 and links["first"] == 51
+    assert links["previous"] == "/console/rujukan?status=requested"
+    assert links["next"].endswith(f"cursor={C2}&sebelumnya=%2C{C1}")
+    third = Pager.of(MultiDict({"cursor": C2, "sebelumnya": f",{C1}"}), 50)
+    links = third.links("/console/rujukan", {}, None)
+    assert links["number"] == 3 and links["next"] is None
+    assert links["previous"] == f"/console/rujukan?cursor={C1}&sebelumnya="
+
+
+def test_a_forms_post_address_leads_back_to_the_page_that_shows_it():
+    assert (
+        form_page("/console/laporan/kipas/2027-03/kembalikan") == "/console/laporan/kipas/2027-03"
+    )
+    assert form_page("/console/laporan/kipas/2027-03") == "/console/laporan/kipas/2027-03"
+    assert form_page(f"/console/rujukan/{C1}/terima") == f"/console/rujukan/{C1}/terima"
+    assert form_page("/console/rujukan/baru/ubah") == "/console/rujukan/baru"
+    assert form_page("/console/mitra/kipas/kontak/2/hapus") == "/console/mitra/kipas"
+    assert form_page(f"/console/pengguna/{C1}/sandi") == "/console/pengguna"
+    # secrets and the old session's token are never carried through a sign-in
+    form = MultiDict({"csrf": "t", "password": "p", "note": "n", "draft.x": "1"})
+    assert draft_of(form) == {"note": "n", "draft.x": "1"}
+    assert draft_of(form, "draft.") == {"x": "1"}
+
+
+def test_a_referral_action_asks_what_it_records():
+    assert transition_payload("reject", MultiDict({"reason": "other"}))[1] == {
+        "note": ["Tulis alasannya bila memilih Alasan lain."]
+    }
+    assert transition_payload("reject", MultiDict())[1]["reason"] == ["Pilih alasan penolakan."]
+    assert transition_payload("cancel", MultiDict())[1] == {"note": ["Tulis alasan pembatalan."]}
+    payload, errors = transition_payload(
+        "transfer", MultiDict({"partner_id": "yayasan-pesona", "note": "Dekat keluarga."})
+    )
+    assert errors == {} and payload == {"partner_id": "yayasan-pesona", "reason": "Dekat keluarga."}
+    payload, errors = transition_payload("admit", MultiDict({"admitted_on": "2027-04-02"}))
+    assert errors == {} and payload == {"admitted_on": "2027-04-02"}
+    assert "admitted_on" in transition_payload("admit", MultiDict({"admitted_on": "kemarin"}))[1]
+
+
+def test_people_read_names_and_months_not_codes():
+    people = {"rina": "Rina Marlina"}
+    assert labels.actor_name("officer:user:rina", people) == "Rina Marlina (Petugas BNNP)"
+    assert labels.actor_name("partner:9f1c", people).startswith("Sistem lain lewat kunci API")
+    text = labels.inbox_text(
+        f"Laporan periode 2027-03 dari mitra yayasan-pesona, rujukan {C1} <b>, 2027-03-31",
+        {"yayasan-pesona": "Yayasan Pesona"},
+        "/console",
+    )
+    assert "periode Maret 2027 dari mitra Yayasan Pesona" in text
+    assert f'<a href="/console/rujukan/{C1}">11111111</a>' in text
+    assert "&lt;b&gt;" in text and "2027-03-31" in text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -18,6 +18,7 @@ from bersinar.errors import (
 from services.rujukan.domain import (
     TRANSITIONS,
     PartnerView,
+    admission_instant,
     age_group,
     check_capacity,
     check_consent,
@@ -366,3 +367,19 @@ def test_unknown_action_is_an_invalid_transition():
     with pytest.raises(InvalidTransition) as caught:
         next_status("requested", "approve", "admin")
     assert caught.value.code == "INVALID_TRANSITION"
+
+
+def test_an_admission_is_now_unless_an_earlier_day_since_acceptance_is_named():
+    accepted = datetime(2027, 3, 10, 3, 0, tzinfo=UTC)  # 10:00 WIB
+    now = datetime(2027, 3, 14, 5, 0, tzinfo=UTC)
+    assert admission_instant(None, accepted, now) == now
+    assert admission_instant(date(2027, 3, 14), accepted, now) == now
+    # an earlier day: its first moment in Bengkulu, not before the acceptance
+    assert admission_instant(date(2027, 3, 12), accepted, now) == datetime(
+        2027, 3, 11, 17, 0, tzinfo=UTC
+    )
+    assert admission_instant(date(2027, 3, 10), accepted, now) == accepted
+    for wrong, words in ((date(2027, 3, 15), "setelah hari ini"), (date(2027, 3, 9), "sebelum")):
+        with pytest.raises(ValidationFailed) as refused:
+            admission_instant(wrong, accepted, now)
+        assert words in refused.value.errors["admitted_on"][0]
