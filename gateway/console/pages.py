@@ -290,13 +290,17 @@ def months_back(period: str, count: int) -> list[str]:
     return list(reversed(out))
 
 
+# a whole number as the API takes it: ASCII digits, a minus at most (Python's int() also
+# reads "+5", "1_000" and the digits of every script)
+_WHOLE = re.compile(r"-?[0-9]{1,9}")
+
+
 def _int_field(form, name: str, errors: dict[str, list[str]]) -> int:
     raw = (form.get(name) or "0").strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        errors[name] = ["Isi dengan bilangan bulat."]
+    if not _WHOLE.fullmatch(raw):
+        errors[name] = ["Isi dengan bilangan bulat (angka 0-9)."]
         return 0
+    value = int(raw)
     if abs(value) > 100000:
         errors[name] = ["Angka terlalu besar."]
     return value
@@ -841,7 +845,7 @@ class ConsoleRoutes:
         for offer in partner["services"]:
             name = f"capacity.{offer['service_type']}"
             raw = (request.form.get(name) or "").strip()
-            if not raw.isdigit() or int(raw) > 10000:
+            if not _WHOLE.fullmatch(raw) or not 0 <= int(raw) <= 10000:
                 errors[name] = ["Isi bilangan bulat 0-10000."]
                 continue
             services.append(

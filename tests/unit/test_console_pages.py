@@ -42,11 +42,20 @@ def test_every_api_route_a_page_names_exists():
 
 
 def test_report_form_fields_become_laporan_content_and_bad_numbers_stay_at_their_field():
-    form = MultiDict({"total.start": "3", "total.end": "dua", "narrative": "Bulan ini."})
+    form = MultiDict(
+        {
+            "total.start": "3",
+            "total.end": "dua",
+            "total.admitted": "٣",  # a digit, but not one the API takes
+            "total.completed": "+1",
+            "narrative": "Bulan ini.",
+        }
+    )
     content, errors = report_content(form)
     assert content["counts"]["total"]["start"] == 3
     assert content["counts"]["by_sex"]["F"]["admitted"] == 0
-    assert errors == {"total.end": ["Isi dengan bilangan bulat."]}
+    whole = ["Isi dengan bilangan bulat (angka 0-9)."]
+    assert errors == {"total.end": whole, "total.admitted": whole, "total.completed": whole}
 
 
 def test_each_rule_message_is_placed_at_the_row_or_section_it_speaks_of():
