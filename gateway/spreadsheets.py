@@ -251,3 +251,27 @@ def indicator_sheet(definitions: Mapping[str, str]) -> Sheet:
             ),
         ),
     )
+
+
+def table_sheet(
+    name: str, columns: list[str], rows: list[list[Any]], note: str = ""
+) -> tuple[Sheet, list[dict[str, Any]]]:
+    """A table as the console shows it (titled columns, rows of values) as a sheet: a
+    column of numbers is typed as numbers, any other as text."""
+
+    def kind(index: int) -> str:
+        values = [row[index] for row in rows if row[index] is not None]
+        if values and all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+            return "float" if any(isinstance(v, float) for v in values) else "int"
+        return "text"
+
+    sheet = Sheet(
+        name,
+        name,
+        tuple(
+            Column(str(i), title, kind(i), title, width=max(14, min(40, len(title) + 4)))
+            for i, title in enumerate(columns)
+        ),
+        note=note,
+    )
+    return sheet, [{str(i): v for i, v in enumerate(row)} for row in rows]

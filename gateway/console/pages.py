@@ -24,6 +24,7 @@ from bersinar.contracts.referrals import ReferralCreate, is_plain_id
 from bersinar.contracts.reports import PERIOD
 from bersinar.entrypoints import RemoteDomainError
 from bersinar.errors import DomainError, ValidationFailed
+from gateway import spreadsheets
 from gateway.console import accounts, charts, labels
 from gateway.console.web import (
     BASE,
@@ -1130,13 +1131,26 @@ class ConsoleRoutes:
     @page("GET", "/console/monev/<string:key>.csv", roles=STAFF)
     def console_dashboard_csv(self, request, user, key):
         period = self._period_arg(request)
+        dataset = self._dataset(user, period, key)
+        return Response(
+            charts.to_csv(dataset),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{key}-{period}.csv"'},
+        )
+
+    @page("GET", "/console/monev/<string:key>.xlsx", roles=STAFF)
+    def console_dashboard_xlsx(self, request, user, key):
+        period = self._period_arg(request)
+        dataset = self._dataset(user, period, key)
+        sheet, rows = spreadsheets.table_sheet(
+            dataset.title[:31], dataset.columns, dataset.rows, dataset.note
+        )
+        return spreadsheets.xlsx_response(sheet, rows, f"{key}-{period}")
+
+    def _dataset(self, user, period: str, key: str):
         for dataset in self._datasets(user, period):
             if dataset.key == key:
-                return Response(
-                    charts.to_csv(dataset),
-                    mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{key}-{period}.csv"'},
-                )
+                return dataset
         raise not_found()
 
     # --- people (admin) -------------------------------------------------------------

@@ -10,6 +10,8 @@ import csv
 import io
 import re
 
+import openpyxl
+
 from harness.wait import eventually
 from tests.browser.conftest import PASSWORD, PERIOD, Person, set_clock
 
@@ -174,6 +176,14 @@ def test_a_referral_from_placement_to_the_dashboard(system, browser):
         assert download.headers["content-type"].startswith("text/csv")
         rows = list(csv.reader(io.StringIO(download.text())))
         assert rows[0] == ["Tahap", "Jumlah"] and ["Diminta", "1"] in rows
+        # the same table as a workbook: a number is a number there
+        workbook = officer.context.request.get(
+            f"{system.base_url}/console/monev/corong.xlsx?periode={PERIOD}"
+        )
+        assert workbook.status == 200
+        sheet = openpyxl.load_workbook(io.BytesIO(workbook.body())).worksheets[0]
+        assert [c.value for c in sheet[1]] == ["Tahap", "Jumlah"]
+        assert ("Diminta", 1) in list(sheet.iter_rows(min_row=2, values_only=True))
 
         # no client identity in any address any of them visited, nor in any log line
         for person in (admin, officer, operator):
