@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test install install-dev lock ops-tools browser-tools secrets unit integration e2e browser check lint bench bench-short chaos chaos-short clean-var
+.PHONY: run test install install-dev lock ops-tools browser-tools secrets unit integration e2e browser check lint bench bench-short bench-tools chaos chaos-short clean-var
 
 # Two locks made by pip-tools from pyproject.toml, every file checked by its hash:
 # requirements.lock is the runtime set (what `make run` and deploy/Dockerfile install),
@@ -75,7 +75,7 @@ browser: install-dev browser-tools
 
 check: lint unit
 
-bench: install-dev
+bench: install-dev bench-tools
 	$(BIN)/python -m bench
 
 # the fault suite (docs/chaos.md): `bersinar run` with the embedded PostgreSQL on a folder
@@ -89,8 +89,12 @@ chaos-short: install-dev
 
 # every phase with small counts, docs untouched: what CI runs so the harness cannot rot
 # (it prints verdicts; it fails only when the harness itself breaks)
-bench-short: install-dev
+bench-short: install-dev bench-tools
 	$(BIN)/python -m bench --short --no-docs
+
+# wrk (Debian package) for the benchmark's plain HTTP phases
+bench-tools:
+	bench/install-tools.sh
 
 clean-var:
 	rm -rf var

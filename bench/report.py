@@ -8,11 +8,15 @@ from typing import Any
 from bench.ops import OPERATIONS
 from bench.results import (
     PROCESSES,
+    TARGET_CREATE_P99_RATIO,
+    TARGET_CREATE_RATIO,
     TARGET_EVENTS_PER_S,
     TARGET_INDICATORS_S,
     TARGET_LIST_P99_GROWTH,
     TARGET_P99_AT_10_MS,
+    TARGET_READ_P99_RATIO,
     TARGET_READ_PARTNER_RPS_AT_10,
+    TARGET_READ_RATIO,
     TARGET_RPS_AT_10,
     TARGET_RSS_MIB,
     Results,
@@ -75,6 +79,7 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
             _verdict(partner["p99_ms"] <= TARGET_P99_AT_10_MS if partner else None),
         )
     )
+    rows += ratio_targets(at10, partner)
     rows += scale_targets(results)
     events = results.events
     rows.append(
@@ -115,6 +120,60 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
             )
         )
     return rows
+
+
+def ratio_targets(create: dict | None, read: dict | None) -> list[tuple[str, str, str, str]]:
+    """Bersinar against the plain-nameko baseline measured right after it (issue 21)."""
+    rows = []
+    for what, h, rate, p99 in (
+        ("POST /api/v1/referrals", create, TARGET_CREATE_RATIO, TARGET_CREATE_P99_RATIO),
+        ("GET /api/v1/partners/{id}", read, TARGET_READ_RATIO, TARGET_READ_P99_RATIO),
+    ):
+        ratio = h.get("ratio") if h else None
+        p99_ratio = h.get("p99_ratio") if h else None
+        base = (h or {}).get("baseline") or {}
+        rows.append(
+            (
+                f"{what} / baseline's {base.get('kind', '')} req/s at 10 connections",
+                f">= {rate:g}×",
+                f"{ratio:.2f}× ({h['ok_per_s']:.0f} / {base['ok_per_s']:.0f})" if ratio else "-",
+                _verdict(ratio >= rate if ratio else None),
+            )
+        )
+        rows.append(
+            (
+                "its p99 / the baseline's p99 at 10 connections",
+                f"<= {p99:g}×",
+                f"{p99_ratio:.2f}× ({h['p99_ms']:.0f} / {base['p99_ms']:.0f} ms)"
+                if p99_ratio
+                else "-",
+                _verdict(p99_ratio <= p99 if p99_ratio else None),
+            )
+        )
+    return rows
+
+
+def baseline_cells(h: dict) -> list[str]:
+    """The baseline's figures of a phase and the ratios (Bersinar / baseline)."""
+    base = h.get("baseline")
+    if not base:
+        return ["-"] * 5
+    return [
+        f"{base['ok_per_s']:.0f}",
+        f"{base['p99_ms']:.1f}",
+        f"{h['ratio']:.2f}×" if h.get("ratio") else "-",
+        f"{h['p99_ratio']:.2f}×" if h.get("p99_ratio") else "-",
+        largest_rss(base.get("rss_peak_kib")),
+    ]
+
+
+BASELINE_HEADER = [
+    "baseline req/s",
+    "baseline p99 ms",
+    "ratio req/s",
+    "ratio p99",
+    "baseline largest RSS (MiB)",
+]
 
 
 def scale_targets(results: Results) -> list[tuple[str, str, str, str]]:
@@ -177,6 +236,8 @@ def ops_table(results: Results, markdown: bool) -> str:
         "machine CPU",
         "busiest (% of one core)",
         "events caught up after",
+        "largest RSS (MiB)",
+        *BASELINE_HEADER,
     ]
     rows = []
     for operation, phases in results.ops.items():
@@ -196,6 +257,8 @@ def ops_table(results: Results, markdown: bool) -> str:
                     f"{cpu.get('machine', 0):.0f}% of {100 * int(cpu.get('machine_cores', 1))}%",
                     _busiest(cpu),
                     f"{h['drain_s']:.1f} s" if "drain_s" in h else "-",
+                    largest_rss(h.get("rss_peak_kib")),
+                    *baseline_cells(h),
                 ]
             )
     return _table(header, rows, markdown) if rows else "(operation phases not run)"
@@ -288,7 +351,7 @@ def _busiest(cpu: dict[str, float] | None, count: int = 3) -> str:
     return ", ".join(f"{k} {v:.0f}%" for k, v in items[:count])
 
 
-def _largest_rss(peaks: dict[str, int] | None) -> str:
+def largest_rss(peaks: dict[str, int] | None) -> str:
     if not peaks:
         return "-"
     name = max(peaks, key=peaks.get)
@@ -311,6 +374,7 @@ def http_table(results: Results, markdown: bool) -> str:
         "busiest (% of one core)",
         "consumers caught up after",
         "largest RSS (MiB)",
+        *BASELINE_HEADER,
     ]
     rows = []
     for h in results.http:
@@ -335,7 +399,8 @@ def http_table(results: Results, markdown: bool) -> str:
                 ),
                 _busiest(cpu),
                 f"{h.get('drain_s', 0):.1f} s",
-                _largest_rss(results.rss_peak_kib.get(h["label"])),
+                largest_rss(results.rss_peak_kib.get(h["label"])),
+                *baseline_cells(h),
             ]
         )
     return _table(header, rows, markdown)
@@ -373,7 +438,7 @@ def events_table(results: Results, markdown: bool) -> str:
         _table(header, rows, markdown)
         + ("\n\n" if markdown else "\n")
         + "largest resident memory during this phase: "
-        + _largest_rss(results.rss_peak_kib.get("events"))
+        + largest_rss(results.rss_peak_kib.get("events"))
         + " MiB"
     )
 
@@ -536,11 +601,32 @@ the run (supervisord gives it a new PID) ends the run.
   returning client. Only requests *completed* inside the counted window count; req/s
   counts 201 answers only. Between phases the harness waits until both consumers have
   handled every `referral_requested` so far, so a backlog does not load the next phase.
-- **Load generator.** `bench/loadgen.py`: Python, one process, one thread and one
-  `http.client` connection per simulated connection (wrk is not installed here and is not
-  needed). Its ceiling is measured first against a canned local server, and its CPU
-  during each phase is printed: it is not the bottleneck when its ceiling is far above the
-  measured rate and its CPU is a small share of the machine.
+- **Load generators.** wrk (the Debian package; `make bench` and `make bench-short`
+  install it through `bench/install-tools.sh`, `bench/wrk.py` drives it: two threads,
+  closed loop, keep-alive, the paths of a phase taken in turn by a Lua script) for every
+  phase whose requests need no plan of distinct bodies: reading a partner, reading a
+  referral, listing referrals, and the baseline's phases. `harness/loadgen.py` (Python,
+  one thread and one `http.client` connection per simulated connection) where a phase
+  needs distinct requests: creating referrals (a distinct NIK each), accepting (a distinct
+  referral each) and submitting reports (a distinct month each). The Python generator's
+  ceiling is measured first against a canned local server, and the generators' CPU during
+  each phase is printed: a generator is not the bottleneck when its ceiling is far above
+  the measured rate and its CPU is a small share of the machine.
+- **Baseline.** In the same run, on the same RabbitMQ (a vhost of its own,
+  `bersinar-bench-<run>-baseline`) and the same embedded PostgreSQL (a database of its
+  own, `bench_baseline`), three plain-nameko processes (`bench/baseline/app.py`, nothing
+  of Bersinar's layers, imported by no service): an `@http` gateway calling one RPC that
+  reads one row (`GET /items/<n>`, the five seeded rows in turn), or one that inserts one
+  row and dispatches one event to one consumer that inserts one row (`POST /items`).
+  Right after each of Bersinar's phases, at the same connection count and for as long,
+  wrk measures the baseline's read (after a read phase) or create (after a create,
+  accept or submit phase); each phase prints Bersinar's figure, the baseline's, their
+  ratios (req/s and p99, Bersinar / baseline), the baseline's CPU per request (its three
+  processes, the PostgreSQL backends and RabbitMQ) and the resident memory of both
+  sides' processes. The targets compare the two at 10 connections: reading a partner
+  ≥ 2× the baseline's read with p99 ≤ 2× its p99; creating a referral ≥ 1.0× the
+  baseline's create with p99 ≤ 1.5× its p99. On a shared machine a ratio measured
+  seconds apart judges the code better than an absolute figure.
 - **Operation phases.** Then, each at 1, 10 and 50 connections (2 s warm-up + 8 s
   counted), closed loop like the create phase, from a plan of requests built from the
   run's own data: `GET /api/v1/partners/{id}` (the five partners in turn, admin key);
@@ -607,7 +693,10 @@ def markdown(results: Results, settings: Settings) -> str:
         "80 ms; at least 700 req/s reading a partner at 10 connections with p99 ≤ 80 ms; at "
         "least 1,500 events/s end to end through outbox → relay → consumers; list p99 at 1M "
         "referrals within 1.5× of 10k; the indicators of a period at 1M referrals in ≤ 1 s; "
-        "every process under 200 MB resident.",
+        "every process under 200 MB resident. Since issue 21 the run also measures a "
+        "plain-nameko baseline doing the same hops beside it (Method: Baseline) and reports "
+        "each phase as a ratio to it: reading a partner ≥ 2× the baseline's read (p99 ≤ 2×), "
+        "creating a referral ≥ 1.0× its create (p99 ≤ 1.5×).",
         "",
         "## How to run",
         "",
@@ -620,7 +709,8 @@ def markdown(results: Results, settings: Settings) -> str:
         "```",
         "",
         "Needs RabbitMQ (guest/guest, `rabbitmqctl` on the PATH) on 127.0.0.1, as `make test` "
-        "does, and about 2 GB free under `bench/results/` for the 1M referrals. "
+        "does, wrk (the make targets install the Debian package as root), and about 2 GB "
+        "free under `bench/results/` for the 1M referrals. "
         "The full suite takes 15–25 minutes (loading 1M referrals: 3–4 of them), stops by "
         "itself, prints the tables below, rewrites this file and leaves the raw figures in "
         "`bench/results/latest.json` (git-ignored). It never asserts: the verdicts are for "

@@ -22,6 +22,11 @@ TARGET_RSS_MIB = 200.0
 TARGET_READ_PARTNER_RPS_AT_10 = 700.0
 TARGET_LIST_P99_GROWTH = 1.5  # list p99 at the largest size / at the smallest
 TARGET_INDICATORS_S = 1.0  # GET /indicators for a period at 1M referrals
+# Bersinar / the plain-nameko baseline of the same run (issue 21), at 10 connections
+TARGET_CREATE_RATIO = 1.0  # create req/s
+TARGET_CREATE_P99_RATIO = 1.5
+TARGET_READ_RATIO = 2.0  # read one partner req/s
+TARGET_READ_P99_RATIO = 2.0
 INDICATORS_PERIOD_OFFSET = 1  # the period of the indicators: the last month ended
 
 

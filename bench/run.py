@@ -30,7 +30,8 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bench import report, scale
+from bench import report, scale, wrk
+from bench.baseline import CREATE_BODY, CREATE_PATH, READ_PATHS, Baseline
 from bench.ops import EVENTS_OF, OPERATIONS, REPORT_ENV, Operations
 from bench.results import (
     PROCESSES,
@@ -151,6 +152,9 @@ class Bench:
         self.t_start = time.monotonic()
         self.rss_hwm: dict[str, int] = {}
         self.started_pids: dict[str, int] = {}  # each process's PID once the system is up
+        self.baseline: Baseline | None = None
+        self.baseline_vhost = f"{self.vhost}-baseline"
+        self.baseline_vhost_made = False
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -233,6 +237,9 @@ class Bench:
         """supervisord starts a process that died again: a new PID is a death."""
         now = self.system.pids()
         dead = [name for name, pid in self.started_pids.items() if now.get(name) != pid]
+        if self.baseline is not None:
+            alive = self.baseline.alive()
+            dead += [f"baseline {n}" for n in self.baseline.processes if n not in alive]
         if dead:
             raise RuntimeError(
                 f"process(es) died during the run (restarted by supervisord or not running): "
@@ -277,6 +284,28 @@ class Bench:
             pg.url(self.var_dir / "pg", "postgres"), pool_size=1, max_overflow=0
         )
         log(f"healthy after {self.results.setup_s['bersinar run']:.1f}s; PIDs {self.started_pids}")
+        self.start_baseline()
+
+    def start_baseline(self) -> None:
+        """The plain-nameko pair (bench/baseline/): the same broker (a vhost of its own)
+        and the same PostgreSQL server (a database of its own) as the system."""
+        from bench.baseline import DATABASE
+
+        t0 = time.monotonic()
+        self.baseline_vhost_made = True
+        infra.create_vhost(self.baseline_vhost)
+        self.baseline = Baseline(
+            infra.amqp_uri_for(self.baseline_vhost),
+            pg.url(self.var_dir / "pg", DATABASE),
+            infra.free_port(),
+            self.log_dir,
+        )
+        self.baseline.create_database(
+            self.engines["admin"], lambda url: create_engine(url, pool_size=1, max_overflow=0)
+        )
+        self.baseline.start()
+        self.results.setup_s["baseline"] = time.monotonic() - t0
+        log(f"baseline up on {self.baseline.base_url}; PIDs {self.baseline.pids()}")
 
     def seed(self) -> None:
         """`bersinar setup` seeded mitra; rujukan must have learnt the partners."""
@@ -445,6 +474,94 @@ class Bench:
             figures["rujukan_db_sessions"] = sessions.averages()
         return figures, cpu, rss
 
+    def drive_wrk(
+        self,
+        base_url: str,
+        paths,
+        connections: int,
+        warmup: float,
+        duration: float,
+        method: str = "GET",
+        headers: dict[str, str] | None = None,
+        body: str | None = None,
+        pids: dict[str, int] | None = None,
+    ):
+        """wrk once uncounted (warm-up), then counted; returns (its figures, CPU window,
+        memory sampler), CPU and memory of ``pids`` (default: the system's processes)."""
+        script_file = self.log_dir / f"wrk-{uuid.uuid4().hex[:8]}.lua"
+        args = {"method": method, "headers": headers, "body": body}
+        try:
+            if warmup > 0:
+                wrk.figures(wrk.start(base_url, paths, connections, warmup, script_file, **args), 0)
+            if pids is None:
+                window, rss = self.cpu_window(), self.memory_sampler()
+            else:
+                window = procstat.CpuWindow(
+                    {
+                        **{name: [pid] for name, pid in pids.items()},
+                        "postgres (backends)": self.backend_pids(),
+                        "rabbitmq": procstat.pids_by_cmdline("rabbit boot"),
+                    }
+                )
+                rss = procstat.RssSampler(pids)
+            process = wrk.start(base_url, paths, connections, duration, script_file, **args)
+            window.groups["load generator"] = procstat.Group("load generator", [process.pid])
+            window.begin()
+            while process.poll() is None:
+                rss.sample()
+                time.sleep(0.25)
+            cpu = self.finish_cpu(window)
+            figures = wrk.figures(process, connections)
+        finally:
+            script_file.unlink(missing_ok=True)
+        figures["generator_cpu_pct"] = cpu.get("load generator", 0.0)
+        return figures, cpu, rss
+
+    def measure_baseline(self, kind: str, connections: int, warmup: float, duration: float):
+        """The baseline's read (one row over one RPC) or create (one row, one event, one
+        row by its consumer) at ``connections``, with wrk, right after the system's phase."""
+        if kind == "read":
+            paths, method, body = READ_PATHS, "GET", None
+        else:
+            paths, method, body = (CREATE_PATH,), "POST", CREATE_BODY
+        figures, cpu, rss = self.drive_wrk(
+            self.baseline.base_url,
+            paths,
+            connections,
+            warmup,
+            duration,
+            method=method,
+            body=body,
+            pids=self.baseline.pids(),
+        )
+        self.check_alive()
+        own = sum(v for k, v in cpu.items() if k.startswith("baseline "))
+        everything = own + sum(cpu.get(k, 0) for k in ("postgres (backends)", "rabbitmq"))
+        figures.update(
+            kind=kind,
+            cpu=cpu,
+            rss_peak_kib=rss.peak,
+            cpu_ms_per_request=10.0 * everything / figures["ok_per_s"]
+            if figures["ok_per_s"]
+            else None,
+        )
+        return figures
+
+    def compare(self, label: str, figures: dict, kind: str, warmup: float, duration: float):
+        """The baseline's figure beside the system's, and their ratios, for one phase."""
+        base = self.measure_baseline(kind, figures["connections"], warmup, duration)
+        figures["baseline"] = base
+        figures["ratio"] = figures["ok_per_s"] / base["ok_per_s"] if base["ok_per_s"] else None
+        figures["p99_ratio"] = figures["p99_ms"] / base["p99_ms"] if base["p99_ms"] else None
+        largest = max(base["rss_peak_kib"].items(), key=lambda kv: kv[1], default=("-", 0))
+        log(
+            f"{label}: Bersinar {figures['ok_per_s']:.0f} req/s p99 {figures['p99_ms']:.1f} ms; "
+            f"baseline {kind} {base['ok_per_s']:.0f} req/s p99 {base['p99_ms']:.1f} ms; ratio "
+            f"{figures['ratio'] or 0:.2f}x (p99 {figures['p99_ratio'] or 0:.2f}x); baseline "
+            f"CPU {base['cpu_ms_per_request'] or 0:.1f} ms per request (its processes, "
+            f"PostgreSQL, RabbitMQ), largest RSS {largest[0]} {largest[1] / 1024:.0f} MiB"
+        )
+
     def calibrate(self) -> None:
         """How fast can the generator go at all? Against a server that answers at once."""
         port = infra.free_port()
@@ -561,6 +678,8 @@ class Bench:
         for error in figures["errors"]:
             log(f"  e.g. {error}")
         figures["drain_s"] = self.wait_drained(label)
+        log(f"{label}: largest RSS {report.largest_rss(memory.peak)} MiB")
+        self.compare(label, figures, "create", self.settings.warmup, self.settings.duration)
         self.results.http.append(figures)
 
     def events_phase(self) -> None:
@@ -729,13 +848,24 @@ class Bench:
             f"{label}: {OPERATIONS[operation]}, {self.settings.op_warmup:g}s warm-up + "
             f"{self.settings.op_duration:g}s counted ({len(plan['requests'])} requests planned)"
         )
-        figures, cpu, memory = self.drive(
-            int(self.system.port),
-            connections,
-            self.settings.op_warmup,
-            self.settings.op_duration,
-            plan=plan,
-        )
+        reads = all(r[0] == "GET" and r[3] == 0 for r in plan["requests"])
+        if reads and plan.get("cycle"):  # the same paths in turn: wrk can send them
+            figures, cpu, memory = self.drive_wrk(
+                self.system.base_url,
+                [r[1] for r in plan["requests"]],
+                connections,
+                self.settings.op_warmup,
+                self.settings.op_duration,
+                headers=plan["headers"][0],
+            )
+        else:
+            figures, cpu, memory = self.drive(
+                int(self.system.port),
+                connections,
+                self.settings.op_warmup,
+                self.settings.op_duration,
+                plan=plan,
+            )
         operations.sent[operation] = operations.sent.get(operation, 0) + figures["sent_total"]
         self.check_alive()
         self.update_hwm()
@@ -760,6 +890,10 @@ class Bench:
             self.results.notes.append(note)
         if operation in EVENTS_OF:
             figures["drain_s"] = self.wait_drained(label, *EVENTS_OF[operation])
+        figures["rss_peak_kib"] = memory.peak
+        log(f"{label}: largest RSS {report.largest_rss(memory.peak)} MiB")
+        kind = "read" if reads else "create"
+        self.compare(label, figures, kind, self.settings.op_warmup, self.settings.op_duration)
         self.results.ops.setdefault(operation, []).append(figures)
 
     def explain_list(self) -> list[dict]:
@@ -924,6 +1058,12 @@ class Bench:
             self.results.cleanup.append(
                 f"{len(started)} processes stopped" + (f"; STILL ALIVE: {alive}" if alive else "")
             )
+        if self.baseline is not None:
+            self.baseline.stop()
+            self.results.cleanup.append("baseline stopped")
+        if self.baseline_vhost_made:
+            infra.delete_vhost(self.baseline_vhost)
+            self.results.cleanup.append(f"vhost {self.baseline_vhost} deleted")
         if self.smtp_sink is not None:
             self.stop_smtp_sink()
         if (self.var_dir / "pg").exists():
