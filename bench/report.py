@@ -434,6 +434,17 @@ def events_table(results: Results, markdown: bool) -> str:
             f"{events['end_to_end_per_s']:.0f}",
         ]
     )
+    base = events.get("baseline")
+    if base:
+        rows.append(
+            [
+                str(base["n"]),
+                "baseline: plain-nameko consumer (a row per event)",
+                f"{base['seconds']:.2f}",
+                f"{base['rate']:.0f}",
+            ]
+        )
+        rows.append(["", "end to end / baseline", "", f"{events['ratio']:.2f}×"])
     return (
         _table(header, rows, markdown)
         + ("\n\n" if markdown else "\n")
@@ -668,7 +679,10 @@ the run (supervisord gives it a new PID) ends the run.
   through `bersinar.db.UnitOfWorkFactory` + `uow.emit` in one transaction; the clock starts
   when it commits. The relay figure is the last `published_at`; a consumer's is the last
   `handled_at` of its inbox rows for those events; end to end is when both consumers have
-  all N. Rates are N / those seconds.
+  all N. Rates are N / those seconds. Then N events go straight to the baseline's
+  exchange at once (persistent, one channel) and the baseline's consumer (nameko's own
+  prefetch, one transaction per event) is timed until it has inserted all N rows: the
+  table shows its rate and end to end / that rate.
 - **Memory and CPU.** Through psutil (`harness/procstat.py`): the resident memory of
   every process, sampled every 0.25 s during each phase (peak shown), plus its VmHWM at
   the end. The embedded PostgreSQL (the postmaster and every process it started) apart,

@@ -815,6 +815,51 @@ class Bench:
             f"end to end {self.results.events['end_to_end_per_s']:.0f} events/s"
             + ("" if complete else f" (INCOMPLETE after {elapsed:.0f}s: {counts})")
         )
+        self.baseline_events(n, timeout)
+
+    def baseline_events(self, n: int, timeout: float) -> None:
+        """The baseline's consumer (one transaction per event, nameko's prefetch) beside
+        Bersinar's: ``n`` events published at once, the rate at which it inserts their
+        rows."""
+        from bench.baseline import DATABASE
+
+        engine = create_engine(pg.url(self.var_dir / "pg", DATABASE), pool_size=1)
+        try:
+
+            def logged() -> int:
+                with engine.connect() as connection:
+                    return connection.execute(text("SELECT count(*) FROM item_log")).scalar()
+
+            before = logged()
+            window = procstat.CpuWindow({k: [v] for k, v in self.baseline.pids().items()})
+            window.begin()
+            t0 = time.monotonic()
+            self.baseline.publish_events(n)
+            published = time.monotonic() - t0
+            deadline = t0 + timeout
+            done = logged() - before
+            while done < n and time.monotonic() < deadline:
+                time.sleep(0.05)
+                done = logged() - before
+            seconds = time.monotonic() - t0
+            cpu = window.end()
+        finally:
+            engine.dispose()
+        rate = done / seconds
+        self.results.events["baseline"] = {
+            "n": n,
+            "published_s": published,
+            "handled": done,
+            "seconds": seconds,
+            "rate": rate,
+            "cpu": cpu,
+        }
+        ratio = self.results.events["end_to_end_per_s"] / rate if rate else 0
+        self.results.events["ratio"] = ratio
+        log(
+            f"events: baseline consumer {rate:.0f} events/s ({done} of {n} in {seconds:.1f}s); "
+            f"Bersinar end to end / baseline {ratio:.2f}x"
+        )
 
     def settle(self, label: str) -> None:
         """Until no service has an event left to publish (notifikasi's own events of the

@@ -77,6 +77,18 @@ class Baseline:
             time.sleep(0.3)
         raise TimeoutError(f"the baseline did not answer in {timeout:.0f}s")
 
+    def publish_events(self, n: int) -> None:
+        """``n`` item_created events straight to the exchange nameko's dispatcher uses
+        (``baseline_store.events``), persistent, on one channel: what the consumer then
+        takes is its own rate."""
+        from kombu import Connection, Exchange, Producer
+
+        exchange = Exchange("baseline_store.events", type="topic", durable=True)
+        with Connection(self.amqp_uri) as connection:
+            producer = Producer(connection.channel(), exchange=exchange, serializer="json")
+            for i in range(n):
+                producer.publish({"id": i}, routing_key="item_created", delivery_mode=2)
+
     def pids(self) -> dict[str, int]:
         return {f"baseline {name}": p.pid for name, p in self.processes.items()}
 
