@@ -4,6 +4,7 @@ and query validation, one error table, metrics and an entry in the OpenAPI docum
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import re
@@ -77,6 +78,8 @@ class Route:
     example: dict[str, Any] | None = None
     # the content types of a file sent as the body (an attachment), read by the route
     uploads: tuple[str, ...] = ()
+    # a GET whose answer carries an ETag and answers 304 to a matching If-None-Match
+    conditional: bool = False
 
     @property
     def path_arguments(self) -> list[str]:
@@ -238,6 +241,22 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(
         json.dumps(payload, ensure_ascii=False), status=status, mimetype="application/json"
     )
+
+
+def with_etag(request, reply: Response) -> Response:
+    """An ETag on a 200 answer (a digest of its body, so of what this caller may see: a
+    partner's contacts are in it only for staff and the partner itself), and 304 with no
+    body when If-None-Match names it (weak comparison, RFC 9110 13.1.2). ``Vary:
+    Authorization`` and ``private``: one caller's answer is not another's."""
+    if reply.status_code != 200:
+        return reply
+    tag = hashlib.sha256(reply.get_data()).hexdigest()[:32]
+    if request.if_none_match.contains_weak(tag):
+        reply = Response(status=304)
+    reply.set_etag(tag)
+    reply.headers["Cache-Control"] = "private, no-cache"
+    reply.headers["Vary"] = "Authorization"
+    return reply
 
 
 def read_json(request, max_bytes: int, accepted: tuple[str, ...] = ("application/json",)) -> Any:
@@ -438,6 +457,7 @@ def endpoint(
     rules: dict[str, str] | None = None,
     example: dict[str, Any] | None = None,
     uploads: tuple[str, ...] = (),
+    conditional: bool = False,
 ):
     """``roles=None`` is an open endpoint (health, the API documents). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
@@ -446,7 +466,8 @@ def endpoint(
     the path argument a created resource is reached by and where its value is in the
     answer (``{"partner_id": "/id"}``). ``rules``: the codes besides VALIDATION_ERROR a
     422 may carry, each with the rules it stands for (stated in OpenAPI). ``example``: a
-    body that passes every check."""
+    body that passes every check. ``conditional``: the answer carries an ETag and a
+    matching If-None-Match answers 304 (see ``with_etag``)."""
     route = Route(
         method,
         path,
@@ -463,6 +484,7 @@ def endpoint(
         rules=rules or {},
         example=example,
         uploads=uploads,
+        conditional=conditional,
     )
     for name in route.path_arguments:
         if name not in PATH_PARAMETERS:
@@ -527,6 +549,8 @@ def endpoint(
                     reply = (
                         result if isinstance(result, Response) else json_response(result, status)
                     )
+                    if route.conditional:
+                        reply = with_etag(request, reply)
             except Exception as exc:  # the error table decides; nothing escapes as a 500 page
                 reply = response_for_error(exc)
             if claimed is not None:

@@ -217,6 +217,17 @@ def build_spec() -> dict[str, Any]:
                     "jawaban pertama dan tidak membuat data baru.",
                 }
             )
+        if route.conditional:
+            parameters.append(
+                {
+                    "in": "header",
+                    "name": "If-None-Match",
+                    "required": False,
+                    "schema": {"type": "string"},
+                    "description": "ETag jawaban sebelumnya: bila data belum berubah, "
+                    "jawabannya 304 tanpa isi.",
+                }
+            )
         if parameters:
             operation["parameters"] = parameters
         if route.uploads:
@@ -239,6 +250,14 @@ def build_spec() -> dict[str, Any]:
         if links:
             success["links"] = links
         operation["responses"][str(route.status)] = success
+        if route.conditional:
+            success["headers"] = {
+                "ETag": {"schema": {"type": "string"}, "description": "Versi jawaban ini"}
+            }
+            operation["responses"]["304"] = {
+                "description": "Tidak berubah sejak ETag yang dikirim di If-None-Match",
+                "headers": success["headers"],
+            }
         if route.roles is not None:
             operation["security"] = [{"apiKey": []}]
         for status in _error_statuses(route):

@@ -26,6 +26,7 @@ class PartnerRoutes:
         roles=tuple(codes.ROLES),
         query=PartnerQuery,
         response=contracts.Partner(many=True),
+        conditional=True,
         tags=("mitra",),
     )
     def list_partners(self, request, caller, data, params):
@@ -70,6 +71,7 @@ class PartnerRoutes:
         "Satu mitra",
         roles=tuple(codes.ROLES),
         response=contracts.Partner,
+        conditional=True,
         tags=("mitra",),
     )
     def get_partner(self, request, caller, data, params, partner_id):

@@ -249,6 +249,7 @@ class ReferralRoutes:
         query=contracts.MatchQuery,
         response=contracts.PartnerMatch(many=True),
         tags=("rujukan", "mitra"),
+        conditional=True,
     )
     def match_partners(self, request, caller, data, params):
         return {"items": self.rpc("rujukan", "match_partners", request.args.to_dict())}
