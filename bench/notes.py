@@ -15,6 +15,44 @@ req/s at 1 / 10 / 50 connections, p99 44 / 346 / 1,187 ms, and 155 events/s end 
 the run above (08:50 UTC) had other people's work taking about a core throughout (load
 average 9–16), so its create, read and events figures are 2–3× below quieter runs'.
 
+**Against the plain-nameko baseline (issue 21).** Two runs with the baseline beside the
+system, 2026-12-04, on a machine other sessions kept at a load average of 4–15 (first)
+and 16–27 (second; others took 1–1.5 cores throughout, so every absolute figure is low).
+The ratios are Bersinar / baseline, each pair measured seconds apart at the same
+connection count:
+
+| phase | run 1 (23:12 UTC, 3 s rows) | run 2 (23:24 UTC, 10 s and 6 s rows) |
+|---|---:|---:|
+| create at 1 connection, req/s | 32 / 80 = 0.40× (p99 3.4×) | 4 / 58 = 0.07× (p99 11.2×) |
+| create at 10 connections, req/s | 15 / 159 = 0.10× (p99 7.8×) | 4 / 63 = 0.07× (p99 11.0×) |
+| read a partner at 1 connection | 50 / 159 = 0.32× (p99 1.5×) | 12 / 61 = 0.19× (p99 4.0×) |
+| read a partner at 10 connections | 36 / 249 = 0.15× (p99 6.9×) | 10 / 93 = 0.11× (p99 4.1×) |
+| read a referral at 10 connections | 71 / 272 = 0.26× | 5 / 54 = 0.09× |
+| list referrals at 10 connections | 30 / 191 = 0.16× | 5 / 95 = 0.05× |
+| accept at 10 connections (vs the baseline's create) | 4 / 126 = 0.03× | 4 / 55 = 0.07× |
+| submit a report at 10 connections (vs create) | 8 / 40 = 0.21× | 6 / 92 = 0.07× |
+| events end to end (vs the baseline's consumer) | - | 59 / 338 = 0.17× |
+
+Every target of issue 21 is missed by a wide margin (create 0.07–0.10× against ≥ 1.0×,
+reading a partner 0.11–0.15× against ≥ 2×). The baseline costs 4.6–6.8 ms of CPU per read
+and 11 ms per create (its three processes, PostgreSQL's backends and RabbitMQ), where a
+referral costs Bersinar 28–44 ms summed over all processes (up to 140 ms on the busiest
+machine). Both sides cross the same RPC and broker; what Bersinar adds per request is its
+own work (authentication against the gateway's database, validation in the gateway and
+again in the service, the ORM, the outbox row and its relay, the audit row of a read, and
+for a referral notifikasi's deliveries and their outcome events). The baseline's
+processes stay at 69–73 MiB resident, Bersinar's at 84–152 MiB. Reaching ≥ 2× on reads
+needs reads that do not cross RPC at all (a read model in the gateway, kept current by
+mitra's and rujukan's events); reaching 1.0× on create needs the cuts listed in the issue
+(no deliveries for channels without an address, no outcome events consumed one by one,
+one validation).
+
+**Partner reads are conditional.** `GET /api/v1/partners`, `/{id}` and `/match` answer
+with an `ETag` and 304 (no body) to a matching `If-None-Match`; the tag is a digest of the
+caller's own answer, so a client polling the directory saves the transfer. The gateway
+still asks mitra (or rujukan) each time: the read model that would spare that call is not
+built yet.
+
 **The load generator is not the bottleneck.** Against a canned local server the same
 generator does 1,100–4,500 req/s at 10 and 50 connections (depending on the machine's
 load); during the real phases it uses 1–3 % of one core while the system answers well
