@@ -15,8 +15,10 @@ DOCUMENTATION = {
     "admin dan mitra itu sendiri.",
     "HealthcareService": "Layanan yang ditawarkan mitra, dengan kapasitas dan (untuk petugas "
     "dan admin) tempat kosong sebagai ekstensi.",
-    "Task": "Rujukan sebagai tugas mitra penerima; status mengikuti status rujukan.",
-    "ServiceRequest": "Apa yang diminta dari mitra pada rujukan.",
+    "Task": "Rujukan sebagai tugas mitra penerima; status mengikuti status rujukan. "
+    "Kunci national membaca tanpa klien (tanpa for, tanpa tautan antar-episode).",
+    "ServiceRequest": "Apa yang diminta dari mitra pada rujukan; untuk kunci national "
+    "subject disamarkan (data-absent-reason masked).",
     "Patient": "Klien: pseudonim, jenis kelamin, kelompok umur; NIK dan nama hanya untuk "
     "yang boleh melihat identitas, dan setiap pembacaan dicatat di log audit.",
     "Measure": "Indikator monev (definisi dalam bahasa Indonesia dan Inggris).",

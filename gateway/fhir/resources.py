@@ -208,11 +208,12 @@ def _task_at(
         "businessStatus": terms.REFERRAL_STATUS.concept(status),
         "intent": "order",
         "focus": reference("ServiceRequest", referral["id"]),
-        "for": reference("Patient", referral["client"]["id"]),
         "authoredOn": referral["created_at"],
         "lastModified": referral["updated_at"],
         "owner": reference("Organization", referral["partner_id"]),
     }
+    if referral["client"] is not None:  # None: de-identified, for national systems
+        resource["for"] = reference("Patient", referral["client"]["id"])
     if reason in codes.REJECTION_REASONS:
         resource["statusReason"] = terms.REJECTION_REASON.concept(reason)
     if status == "requested" and referral.get("response_due_at"):
@@ -245,13 +246,21 @@ def service_request(referral: dict[str, Any]) -> dict[str, Any]:
         "intent": "order",
         "category": [terms.REFERRAL_SOURCE.concept(referral["source"])],
         "code": terms.SERVICE_TYPE.concept(referral["service_type"]),
-        "subject": reference("Patient", referral["client"]["id"]),
+        "subject": _subject(referral),
         "authoredOn": referral["created_at"],
         "performer": [reference("Organization", referral["partner_id"])],
     }
     if referral.get("transferred_from_id"):
         resource["replaces"] = [reference("ServiceRequest", referral["transferred_from_id"])]
     return resource
+
+
+def _subject(referral: dict[str, Any]) -> dict[str, Any]:
+    """The client as a Patient; a de-identified referral (national systems) names none:
+    the reference says only that the subject is withheld."""
+    if referral["client"] is None:
+        return {"extension": [terms.masked()], "display": "Klien (tidak diidentifikasi)"}
+    return reference("Patient", referral["client"]["id"])
 
 
 def patient(client: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ MEASURE_SCORING = "http://terminology.hl7.org/CodeSystem/measure-scoring"
 MEASURE_TYPE = "http://terminology.hl7.org/CodeSystem/measure-type"
 UCUM = "http://unitsofmeasure.org"
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 # when this version of the interface's conformance resources was written
 PUBLISHED = "2026-12-04"
 PUBLISHER = "BNN Provinsi Bengkulu"
@@ -144,6 +145,11 @@ CODE_SYSTEMS = {
         REPORT_COUNT,
     )
 }
+
+
+def masked() -> dict[str, Any]:
+    """FHIR's data-absent-reason extension: the element is withheld on purpose."""
+    return {"url": DATA_ABSENT_REASON, "valueCode": "masked"}
 
 
 def code_system(terms: Terms) -> dict[str, Any]:

@@ -222,6 +222,25 @@ def may_see(actor: Actor, partner_id: str) -> bool:
     )
 
 
+def may_follow(actor: Actor, partner_id: str) -> bool:
+    """Who may follow a referral's state: whoever may see it, and national systems, which
+    get it de-identified (``deidentify``) and never the client's identity."""
+    return actor.role == "national" or may_see(actor, partner_id)
+
+
+# what a de-identified referral leaves out: the client, and every link between the
+# episodes of one person (earlier and transferred referrals)
+LINKS_TO_CLIENT = ("previous_referral_id", "transferred_from_id", "transferred_to_id")
+
+
+def deidentify(summary: dict, actor: Actor) -> dict:
+    """A referral summary as a national system reads it: nothing that names the client or
+    lets two episodes of one person be linked. Others read it as it is."""
+    if actor.role != "national":
+        return summary
+    return {**summary, "client": None, **{key: None for key in LINKS_TO_CLIENT}}
+
+
 def check_may_create(actor: Actor) -> None:
     if not actor.is_staff:
         raise Forbidden("Hanya petugas atau admin yang dapat membuat rujukan.")
