@@ -221,7 +221,17 @@ AGE_GROUP = Extension(
     f"Kelompok umur klien saat dirujuk, berkode dari {CLIENT_AGE_GROUP.url}; tanggal "
     "lahir tidak pernah dikirim.",
 )
-EXTENSIONS = {e.id: e for e in (CAPACITY, FREE_PLACES, AGE_GROUP)}
+SUPPRESSION = Extension(
+    "small-cell-threshold",
+    "SmallCellThreshold",
+    "Ambang sel kecil",
+    "MeasureReport",
+    "unsignedInt",
+    "Pada rekap bulanan ekspor Bulk Data: hitungan dari 1 sampai ambang ini dikurangi satu "
+    "disembunyikan (data-absent-reason masked), juga sel kedua yang bisa dihitung balik "
+    "dari total, seperti GET /api/v1/exports/monthly.",
+)
+EXTENSIONS = {e.id: e for e in (CAPACITY, FREE_PLACES, AGE_GROUP, SUPPRESSION)}
 
 
 def structure_definition(extension: Extension) -> dict[str, Any]:

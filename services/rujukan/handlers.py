@@ -606,7 +606,8 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
     def render(page):
         episodes = _episodes_by_client(uow, {r.client_id for r in page})
         summaries = (referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page)
-        return [domain.deidentify(summary, actor) for summary in summaries]
+        key = filters.get("pseudonym_key")
+        return [domain.deidentify(summary, actor, key) for summary in summaries]
 
     return page_newest_first(uow, query, Referral, filters, render)
 

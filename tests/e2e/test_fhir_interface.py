@@ -166,8 +166,17 @@ def test_the_capability_statement_is_walked_and_every_interaction_it_claims_answ
         assert answer["type"] == "transaction-response"
         world["made"].append(answer["entry"][1]["response"]["location"].split("/")[1])
         called.add((None, "transaction"))
+    for operation in statement["rest"][0].get("operation", []):
+        assert operation["name"] == "export", operation  # Bulk Data: admin and national
+        headers = {**system.headers(), "Prefer": "respond-async"}
+        started = requests.get(f"{system.base_url}{FHIR}/$export", headers=headers, timeout=10)
+        assert started.status_code == 202, started.text
+        status_url = started.headers["Content-Location"]
+        assert requests.delete(status_url, headers=headers, timeout=10).status_code == 202
+        called.add((None, "$export"))
     claimed = {(r["type"], i["code"]) for r in resources for i in r["interaction"]}
     claimed |= {(None, i["code"]) for i in statement["rest"][0].get("interaction", [])}
+    claimed |= {(None, f"${o['name']}") for o in statement["rest"][0].get("operation", [])}
     assert called == claimed
 
 
@@ -323,6 +332,7 @@ def test_every_role_against_every_fhir_route(system, world):
             continue
         path = re.sub(r"<(?:[a-z]+:)?resource_id>", "tidak-ada-0000", route.path)
         path = re.sub(r"<(?:[a-z]+:)?version_id>", "1", path)
+        path = re.sub(r"<(?:[a-z]+:)?[a-z_]+>", "tidak-ada-0000", path)  # Bulk Data's
         for role, key in keys.items():
             response = requests.request(
                 route.method,

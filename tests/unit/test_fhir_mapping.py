@@ -254,8 +254,9 @@ def test_a_patient_is_a_pseudonym_sex_and_age_group_and_identity_only_when_given
 
 def test_each_indicator_is_a_measure_in_indonesian_and_english():
     measures = [valid(m) for m in fhir.measures()]
-    assert [m["id"] for m in measures] == ["monev", *(fhir.fhir_id(c) for c in codes.INDICATORS)]
-    for measure in measures[1:]:
+    indicators = [fhir.fhir_id(c) for c in codes.INDICATORS]
+    assert [m["id"] for m in measures] == ["monev", *indicators, "monthly-recap"]
+    for measure in measures[1:-1]:
         translation = measure["_description"]["extension"][0]["extension"]
         assert translation[0] == {"url": "lang", "valueCode": "en"}
         code = measure["group"][0]["code"]["coding"][0]["code"]

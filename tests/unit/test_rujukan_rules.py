@@ -94,6 +94,17 @@ def test_a_national_system_reads_a_referral_without_its_client_or_its_links():
     assert deidentify(summary, Actor("officer", "o")) == summary
 
 
+def test_an_exports_pseudonyms_are_keyed_by_its_own_key_and_link_nothing_else():
+    summary = {"id": "r2", "client": {"id": "c1", "sex": "F"}, "previous_referral_id": "r1"}
+    one, other = "ab" * 32, "cd" * 32
+    first = deidentify(summary, Actor("officer", "o"), one)
+    assert first["client"] == {
+        "id": deidentify(summary, Actor("national", "n"), one)["client"]["id"]
+    }
+    assert first["previous_referral_id"] is None and "c1" not in str(first)
+    assert first["client"] != deidentify(summary, Actor("officer", "o"), other)["client"]
+
+
 @pytest.mark.parametrize("role", ["partner", "national", "ops", ""])
 def test_only_staff_create(role):
     with pytest.raises(Forbidden):
