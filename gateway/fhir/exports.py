@@ -23,6 +23,7 @@ from gateway.models import FhirExport, FhirExportChunk
 log = logging.getLogger(__name__)
 
 UNFINISHED = ("accepted", "running")
+KEEP_DAYS = 7  # a finished export and its files, from when it finished (the Expires header)
 INTERRUPTED = "Ekspor terhenti karena gateway dihentikan sebelum selesai; mintalah ekspor baru."
 
 
@@ -32,6 +33,26 @@ class Cancelled(Exception):
 
 def create(uow: UnitOfWork, job: FhirExport) -> None:
     uow.session.add(job)
+
+
+def running_for(uow: UnitOfWork, key_id: str) -> str | None:
+    """The id of an export of this key still running, if any (one at a time per key)."""
+    query = select(FhirExport.id).where(
+        FhirExport.api_key_id == key_id, FhirExport.status.in_(UNFINISHED)
+    )
+    return uow.session.scalars(query.limit(1)).first()
+
+
+def purge_finished(uow: UnitOfWork, before: datetime) -> int:
+    """Drop exports that finished before ``before``, with their files (KEEP_DAYS)."""
+    query = select(FhirExport.id).where(
+        FhirExport.status.not_in(UNFINISHED), FhirExport.finished_at < before
+    )
+    found = list(uow.session.scalars(query))
+    if found:
+        uow.session.execute(delete(FhirExportChunk).where(FhirExportChunk.export_id.in_(found)))
+        uow.session.execute(delete(FhirExport).where(FhirExport.id.in_(found)))
+    return len(found)
 
 
 def find(uow: UnitOfWork, export_id: str, key_id: str) -> FhirExport | None:

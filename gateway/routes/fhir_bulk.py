@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from datetime import date, timedelta
 from typing import Any
 
+from werkzeug.http import http_date as format_http_date
 from werkzeug.wrappers import Response
 
 from bersinar.codes import local_date
-from bersinar.envelope import rfc3339
+from bersinar.envelope import rfc3339, utcnow
 from bersinar.errors import DomainError, NotFound
-from gateway.exceptions import BadRequest
+from gateway.exceptions import BadRequest, RateLimited
 from gateway.fhir import bulk, exports
 from gateway.fhir import resources as fhir
 from gateway.fhir.exports import ExportJobs
@@ -48,6 +49,14 @@ def _fhir_reply(payload: dict[str, Any], status: int, **headers: str) -> Respons
     reply = Response(json.dumps(payload, ensure_ascii=False), status=status, mimetype=FHIR_JSON)
     reply.headers.update(headers)
     return reply
+
+
+class ExportRunning(RateLimited):
+    """One export at a time per API key (Bulk Data: 429 while one is in progress)."""
+
+    def __init__(self):
+        super().__init__(retry_after=10)
+        self.detail = "Ekspor sebelumnya dengan kunci ini masih berjalan; tunggu atau batalkan."
 
 
 def _failure_text(exc: BaseException) -> str:
@@ -92,6 +101,11 @@ class FhirBulkRoutes:
             progress="",
         )
         with self.uow() as uow:
+            # finished_at is the host's time, as the Expires header (transactionTime is the
+            # system clock's, as the stamps _since compares)
+            exports.purge_finished(uow, utcnow() - timedelta(days=exports.KEEP_DAYS))
+            if exports.running_for(uow, caller.key_id):
+                raise ExportRunning()
             exports.create(uow, job)
             uow.commit()
         sources = self._sources(caller, types, since, job.transaction_time)
@@ -128,7 +142,8 @@ class FhirBulkRoutes:
             ]
         body = bulk.manifest(job.transaction_time, job.request_url, outputs, errors)
         reply = Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
-        reply.headers["Expires"] = rfc3339(job.transaction_time + timedelta(days=7))
+        expires = (job.finished_at or utcnow()) + timedelta(days=exports.KEEP_DAYS)
+        reply.headers["Expires"] = format_http_date(expires)
         return reply
 
     @fhir_endpoint("/$export-status/<string:export_id>", roles=EXPORTERS, method="DELETE")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
@@ -120,3 +121,20 @@ def test_exports_left_unfinished_by_a_stop_are_failed_at_start(store):
     assert status_of(store, complete) == ("complete", None)
     with store() as uow:
         assert exports.counts(uow, running) == {}
+
+
+def test_one_export_at_a_time_per_key_and_finished_ones_are_dropped_after_a_while(store):
+    running = new_export(store, "running", key="k1")
+    done = new_export(store, "accepted", key="k2")
+    exports.run(store, done, [("Task", basics(1))], 10, _failure_text)
+    with store() as uow:
+        assert exports.running_for(uow, "k1") == running
+        assert exports.running_for(uow, "k2") is None
+        finished = uow.session.get(FhirExport, done).finished_at
+        assert exports.purge_finished(uow, finished) == 0
+        assert exports.purge_finished(uow, finished + timedelta(seconds=1)) == 1
+        uow.commit()
+    assert status_of(store, done) is None
+    assert status_of(store, running)[0] == "running"
+    with store() as uow:
+        assert exports.counts(uow, done) == {}
