@@ -98,6 +98,8 @@ class FhirExport(Base):
     types: Mapped[str] = mapped_column(String(200))
     since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     transaction_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the host's time (transaction_time is the system clock's, which tests move)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     progress: Mapped[str] = mapped_column(String(200), server_default="")
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

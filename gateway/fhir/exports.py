@@ -9,8 +9,10 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
+from functools import partial
 from typing import Any
 
+import eventlet
 from nameko.extensions import DependencyProvider
 from sqlalchemy import delete, func, select, update
 
@@ -161,12 +163,14 @@ def _fail(uow: UnitOfWork, export_ids: list[str], detail: str, now: datetime) ->
     )
 
 
-def fail_interrupted(uow: UnitOfWork, now: datetime) -> int:
-    """Every export left accepted or running by a gateway that stopped: failed."""
-    found = list(
-        uow.session.scalars(select(FhirExport.id).where(FhirExport.status.in_(UNFINISHED)))
+def fail_interrupted(uow: UnitOfWork, started: datetime) -> int:
+    """Every export left accepted or running by a gateway that stopped (asked before this
+    one ``started``): failed."""
+    query = select(FhirExport.id).where(
+        FhirExport.status.in_(UNFINISHED), FhirExport.created_at < started
     )
-    _fail(uow, found, INTERRUPTED, now)
+    found = list(uow.session.scalars(query))
+    _fail(uow, found, INTERRUPTED, utcnow())
     return len(found)
 
 
@@ -176,17 +180,37 @@ def remove(uow: UnitOfWork, job: FhirExport) -> None:
 
 
 class ExportJobs(DependencyProvider):
-    """``self.exports(fn)`` runs ``fn`` in a greenthread of the gateway's container (it
+    """``self.export_jobs(fn)`` runs ``fn`` in a greenthread of the gateway's container (it
     ends with the container). On start, exports a stopped gateway left unfinished are
-    failed: nothing runs them any more."""
+    failed: nothing runs them any more. A database not answering yet does not hold the
+    start up: it is tried again until it answers."""
+
+    retry_seconds = 5.0
 
     def start(self):
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        with database.factory(f"{self.container.service_name}.fhir_exports") as uow:
-            failed = fail_interrupted(uow, utcnow())
-            uow.commit()
+        self.started = utcnow()
+        store = partial(database.factory, f"{self.container.service_name}.fhir_exports")
+        if not self._fail_interrupted(store):
+            self.container.spawn_managed_thread(
+                partial(self._keep_trying, store), identifier="fhir_export.recover"
+            )
+
+    def _fail_interrupted(self, store) -> bool:
+        try:
+            with store() as uow:
+                failed = fail_interrupted(uow, self.started)
+                uow.commit()
+        except Exception as exc:  # the database may still be starting
+            log.warning("unfinished FHIR exports not checked yet: %s", type(exc).__name__)
+            return False
         if failed:
             log.warning("%d FHIR export(s) left unfinished by a stop marked failed", failed)
+        return True
+
+    def _keep_trying(self, store) -> None:
+        while not self._fail_interrupted(store):
+            eventlet.sleep(self.retry_seconds)
 
     def get_dependency(self, worker_ctx):
         return self.spawn

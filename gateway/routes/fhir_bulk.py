@@ -98,6 +98,7 @@ class FhirBulkRoutes:
             types=",".join(types),
             since=since,
             transaction_time=self.clock.now(),
+            created_at=utcnow(),
             progress="",
         )
         with self.uow() as uow:

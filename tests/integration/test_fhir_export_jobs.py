@@ -16,6 +16,7 @@ from gateway.exceptions import ServiceUnavailable
 from gateway.fhir import exports
 from gateway.models import Base, FhirExport, FhirExportChunk
 from gateway.routes.fhir_bulk import _failure_text
+from gateway.service import GatewayService
 
 
 @pytest.fixture
@@ -37,6 +38,7 @@ def new_export(store, status="accepted", key="k1") -> str:
                 request_url="http://x/fhir/R4/$export",
                 types="Organization,Task",
                 transaction_time=utcnow(),
+                created_at=utcnow(),
                 progress="",
             ),
         )
@@ -111,9 +113,12 @@ def test_exports_left_unfinished_by_a_stop_are_failed_at_start(store):
             FhirExportChunk(export_id=running, resource_type="Task", seq=0, lines=1, body="{}\n")
         )
         uow.commit()
+    started = utcnow()
+    later = new_export(store, "accepted")  # asked of the gateway that started: left alone
     with store() as uow:
-        assert exports.fail_interrupted(uow, utcnow()) == 2
+        assert exports.fail_interrupted(uow, started) == 2
         uow.commit()
+    assert status_of(store, later) == ("accepted", None)
     for export_id in (accepted, running):
         status, error = status_of(store, export_id)
         assert status == "failed"
@@ -138,3 +143,19 @@ def test_one_export_at_a_time_per_key_and_finished_ones_are_dropped_after_a_whil
     assert status_of(store, running)[0] == "running"
     with store() as uow:
         assert exports.counts(uow, done) == {}
+
+
+def test_a_gateway_that_starts_fails_the_exports_a_stop_left_running(
+    store, container_factory, make_config
+):
+    running = new_export(store, "running")
+    container_factory(GatewayService, make_config("gateway")).start()
+    status, error = status_of(store, running)
+    assert status == "failed" and exports.INTERRUPTED in error
+
+
+def test_a_gateway_whose_database_is_not_up_yet_starts_all_the_same(container_factory, make_config):
+    unreachable = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
+    gateway = container_factory(GatewayService, make_config("gateway", DATABASE_URL=unreachable))
+    gateway.start()
+    assert "fhir_export.recover" in {name for name in gateway._managed_threads.values()}

@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("types", sa.String(length=200), nullable=False),
         sa.Column("since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("transaction_time", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("progress", sa.String(length=200), server_default="", nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
