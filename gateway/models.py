@@ -100,6 +100,10 @@ class FhirExport(Base):
     transaction_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # the host's time (transaction_time is the system clock's, which tests move)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the gateway process running it, and when that process last said it still does
+    # (host time): an unfinished export whose heartbeat stopped has lost its process
+    runner: Mapped[str] = mapped_column(String(36))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     progress: Mapped[str] = mapped_column(String(200), server_default="")
     error: Mapped[str | None] = mapped_column(Text)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

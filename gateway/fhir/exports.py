@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -30,7 +31,8 @@ INTERRUPTED = "Ekspor terhenti karena gateway dihentikan sebelum selesai; mintal
 
 
 class Cancelled(Exception):
-    """The export was deleted (DELETE on its status URL) while it ran."""
+    """The export was deleted (DELETE on its status URL) while it ran, or failed meanwhile
+    (its heartbeat was thought stopped): it is not carried on."""
 
 
 def create(uow: UnitOfWork, job: FhirExport) -> None:
@@ -126,7 +128,7 @@ def run(
 def _store_chunk(store, export_id: str, resource_type: str, seq: int, count: int, text: str):
     with store() as uow:
         job = uow.session.get(FhirExport, export_id, with_for_update=True)
-        if job is None:
+        if job is None or job.status not in UNFINISHED:  # deleted, or failed as stale
             raise Cancelled(export_id)
         uow.session.add(
             FhirExportChunk(
@@ -139,7 +141,9 @@ def _store_chunk(store, export_id: str, resource_type: str, seq: int, count: int
 def _set(store, export_id: str, **values) -> None:
     with store() as uow:
         changed = uow.session.execute(
-            update(FhirExport).where(FhirExport.id == export_id).values(**values)
+            update(FhirExport)
+            .where(FhirExport.id == export_id, FhirExport.status.in_(UNFINISHED))
+            .values(**values)
         ).rowcount
         uow.commit()
     if not changed:
@@ -163,15 +167,24 @@ def _fail(uow: UnitOfWork, export_ids: list[str], detail: str, now: datetime) ->
     )
 
 
-def fail_interrupted(uow: UnitOfWork, started: datetime) -> int:
-    """Every export left accepted or running by a gateway that stopped (asked before this
-    one ``started``): failed."""
+def fail_stale(uow: UnitOfWork, before: datetime) -> int:
+    """Every export left accepted or running by a gateway process that stopped (its last
+    heartbeat before ``before``): failed, as nothing runs it any more."""
     query = select(FhirExport.id).where(
-        FhirExport.status.in_(UNFINISHED), FhirExport.created_at < started
+        FhirExport.status.in_(UNFINISHED), FhirExport.heartbeat_at < before
     )
     found = list(uow.session.scalars(query))
     _fail(uow, found, INTERRUPTED, utcnow())
     return len(found)
+
+
+def beat(uow: UnitOfWork, export_ids: Iterable[str], now: datetime) -> None:
+    """The exports this process runs are still running."""
+    export_ids = list(export_ids)
+    if export_ids:
+        uow.session.execute(
+            update(FhirExport).where(FhirExport.id.in_(export_ids)).values(heartbeat_at=now)
+        )
 
 
 def remove(uow: UnitOfWork, job: FhirExport) -> None:
@@ -180,40 +193,53 @@ def remove(uow: UnitOfWork, job: FhirExport) -> None:
 
 
 class ExportJobs(DependencyProvider):
-    """``self.export_jobs(fn)`` runs ``fn`` in a greenthread of the gateway's container (it
-    ends with the container). On start, exports a stopped gateway left unfinished are
-    failed: nothing runs them any more. A database not answering yet does not hold the
-    start up: it is tried again until it answers."""
+    """``self.export_jobs.spawn(export_id, fn)`` runs an export in a greenthread of the
+    gateway's container (it ends with the container); ``runner`` names this process.
+    A watcher beats the heart of the exports this process runs every
+    ``heartbeat_seconds`` and fails those whose heartbeat stopped ``stale_seconds`` ago
+    (their gateway stopped), at start and from then on: several gateways may share the
+    database. A database not answering yet does not hold the start up."""
 
-    retry_seconds = 5.0
+    heartbeat_seconds = 10.0
+    stale_seconds = 60.0
 
     def start(self):
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        self.started = utcnow()
-        store = partial(database.factory, f"{self.container.service_name}.fhir_exports")
-        if not self._fail_interrupted(store):
-            self.container.spawn_managed_thread(
-                partial(self._keep_trying, store), identifier="fhir_export.recover"
-            )
+        self.store = partial(database.factory, f"{self.container.service_name}.fhir_exports")
+        self.runner = str(uuid.uuid4())
+        self.running: set[str] = set()
+        self.container.spawn_managed_thread(self._watch, identifier="fhir_export.watch")
 
-    def _fail_interrupted(self, store) -> bool:
+    def _watch(self) -> None:
+        while True:
+            self.check()
+            eventlet.sleep(self.heartbeat_seconds)
+
+    def check(self) -> int | None:
+        """One beat: this process's exports marked alive, stale ones failed (how many;
+        None while the database does not answer)."""
+        now = utcnow()
         try:
-            with store() as uow:
-                failed = fail_interrupted(uow, self.started)
+            with self.store() as uow:
+                beat(uow, self.running, now)
+                failed = fail_stale(uow, now - timedelta(seconds=self.stale_seconds))
                 uow.commit()
-        except Exception as exc:  # the database may still be starting
-            log.warning("unfinished FHIR exports not checked yet: %s", type(exc).__name__)
-            return False
+        except Exception as exc:  # the database may still be starting, or be restarting
+            log.warning("FHIR exports not checked: %s", type(exc).__name__)
+            return None
         if failed:
-            log.warning("%d FHIR export(s) left unfinished by a stop marked failed", failed)
-        return True
-
-    def _keep_trying(self, store) -> None:
-        while not self._fail_interrupted(store):
-            eventlet.sleep(self.retry_seconds)
+            log.warning("%d FHIR export(s) whose gateway stopped marked failed", failed)
+        return failed
 
     def get_dependency(self, worker_ctx):
-        return self.spawn
+        return self
 
-    def spawn(self, fn: Callable[[], None]) -> None:
-        self.container.spawn_managed_thread(fn, identifier="fhir_export")
+    def spawn(self, export_id: str, fn: Callable[[], None]) -> None:
+        def running():
+            self.running.add(export_id)
+            try:
+                fn()
+            finally:
+                self.running.discard(export_id)
+
+        self.container.spawn_managed_thread(running, identifier="fhir_export")

@@ -99,6 +99,8 @@ class FhirBulkRoutes:
             since=since,
             transaction_time=self.clock.now(),
             created_at=utcnow(),
+            runner=self.export_jobs.runner,
+            heartbeat_at=utcnow(),
             progress="",
         )
         with self.uow() as uow:
@@ -112,7 +114,9 @@ class FhirBulkRoutes:
         sources = self._sources(caller, types, since, job.transaction_time)
         lines = int(self.config.get("FHIR_EXPORT_CHUNK_LINES") or 500)
         export_id = job.id
-        self.export_jobs(lambda: exports.run(self.uow, export_id, sources, lines, _failure_text))
+        self.export_jobs.spawn(
+            export_id, lambda: exports.run(self.uow, export_id, sources, lines, _failure_text)
+        )
         status_url = f"{base_url(request)}/$export-status/{export_id}"
         return _fhir_reply(
             _information("Ekspor diterima; pantau alamat pada Content-Location."),

@@ -17,6 +17,7 @@ from gateway.fhir import exports
 from gateway.models import Base, FhirExport, FhirExportChunk
 from gateway.routes.fhir_bulk import _failure_text
 from gateway.service import GatewayService
+from tests.integration.conftest import wait_until
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def store(empty_database):
     factory.dispose()
 
 
-def new_export(store, status="accepted", key="k1") -> str:
+def new_export(store, status="accepted", key="k1", heartbeat=None) -> str:
     export_id = str(uuid.uuid4())
     with store() as uow:
         exports.create(
@@ -39,6 +40,8 @@ def new_export(store, status="accepted", key="k1") -> str:
                 types="Organization,Task",
                 transaction_time=utcnow(),
                 created_at=utcnow(),
+                runner="r1",
+                heartbeat_at=heartbeat or utcnow(),
                 progress="",
             ),
         )
@@ -102,30 +105,45 @@ def test_an_export_deleted_while_it_runs_stops_and_leaves_nothing(store):
         assert uow.session.query(FhirExportChunk).filter_by(export_id=export_id).count() == 0
 
 
-def test_exports_left_unfinished_by_a_stop_are_failed_at_start(store):
-    accepted, running, complete = (
-        new_export(store, "accepted"),
-        new_export(store, "running"),
-        new_export(store, "complete"),
+def test_exports_whose_gateway_stopped_beating_are_failed_and_others_left_alone(store):
+    old = utcnow() - timedelta(minutes=5)
+    accepted, running = (
+        new_export(store, "accepted", heartbeat=old),
+        new_export(store, "running", heartbeat=old),
     )
+    complete = new_export(store, "complete", heartbeat=old)
+    alive = new_export(store, "running", heartbeat=old)
     with store() as uow:
         uow.session.add(
             FhirExportChunk(export_id=running, resource_type="Task", seq=0, lines=1, body="{}\n")
         )
+        exports.beat(uow, [alive], utcnow())  # its gateway runs it still
         uow.commit()
-    started = utcnow()
-    later = new_export(store, "accepted")  # asked of the gateway that started: left alone
     with store() as uow:
-        assert exports.fail_interrupted(uow, started) == 2
+        assert exports.fail_stale(uow, utcnow() - timedelta(minutes=1)) == 2
         uow.commit()
-    assert status_of(store, later) == ("accepted", None)
     for export_id in (accepted, running):
         status, error = status_of(store, export_id)
         assert status == "failed"
         assert json.loads(error)["issue"][0]["diagnostics"] == exports.INTERRUPTED
     assert status_of(store, complete) == ("complete", None)
+    assert status_of(store, alive) == ("running", None)
     with store() as uow:
         assert exports.counts(uow, running) == {}
+
+
+def test_an_export_failed_as_stale_is_not_carried_on_by_a_thread_still_running_it(store):
+    export_id = new_export(store)
+
+    def failed_meanwhile():
+        yield from basics(2)
+        exports.fail(store, export_id, exports.INTERRUPTED)
+        yield from basics(2)
+
+    exports.run(store, export_id, [("Task", failed_meanwhile())], 2, _failure_text)
+    assert status_of(store, export_id)[0] == "failed"
+    with store() as uow:
+        assert exports.counts(uow, export_id) == {}
 
 
 def test_one_export_at_a_time_per_key_and_finished_ones_are_dropped_after_a_while(store):
@@ -148,14 +166,16 @@ def test_one_export_at_a_time_per_key_and_finished_ones_are_dropped_after_a_whil
 def test_a_gateway_that_starts_fails_the_exports_a_stop_left_running(
     store, container_factory, make_config
 ):
-    running = new_export(store, "running")
+    running = new_export(store, "running", heartbeat=utcnow() - timedelta(minutes=5))
     container_factory(GatewayService, make_config("gateway")).start()
-    status, error = status_of(store, running)
-    assert status == "failed" and exports.INTERRUPTED in error
+    wait_until(lambda: status_of(store, running)[0] == "failed", message="export failed")
+    assert exports.INTERRUPTED in status_of(store, running)[1]
 
 
 def test_a_gateway_whose_database_is_not_up_yet_starts_all_the_same(container_factory, make_config):
     unreachable = "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere"
     gateway = container_factory(GatewayService, make_config("gateway", DATABASE_URL=unreachable))
     gateway.start()
-    assert "fhir_export.recover" in {name for name in gateway._managed_threads.values()}
+    jobs = next(d for d in gateway.dependencies if isinstance(d, exports.ExportJobs))
+    assert jobs.check() is None  # tried again at the next beat
+    assert "fhir_export.watch" in set(gateway._managed_threads.values())

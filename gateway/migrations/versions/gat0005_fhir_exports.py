@@ -25,6 +25,8 @@ def upgrade() -> None:
         sa.Column("since", sa.DateTime(timezone=True), nullable=True),
         sa.Column("transaction_time", sa.DateTime(timezone=True), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("runner", sa.String(length=36), nullable=False),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("progress", sa.String(length=200), server_default="", nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
@@ -32,6 +34,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_fhir_exports_api_key_id", "fhir_exports", ["api_key_id"])
     op.create_index("ix_fhir_exports_status", "fhir_exports", ["status"])
+    op.create_index("ix_fhir_exports_heartbeat_at", "fhir_exports", ["heartbeat_at"])
     op.create_table(
         "fhir_export_chunks",
         sa.Column("export_id", sa.String(length=36), nullable=False),
@@ -46,6 +49,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("fhir_export_chunks")
+    op.drop_index("ix_fhir_exports_heartbeat_at", table_name="fhir_exports")
     op.drop_index("ix_fhir_exports_status", table_name="fhir_exports")
     op.drop_index("ix_fhir_exports_api_key_id", table_name="fhir_exports")
     op.drop_table("fhir_exports")
