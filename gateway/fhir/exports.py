@@ -15,7 +15,7 @@ from typing import Any
 
 import eventlet
 from nameko.extensions import DependencyProvider
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, update
 
 from bersinar.db import UnitOfWork
 from bersinar.entrypoints import Database
@@ -40,7 +40,12 @@ def create(uow: UnitOfWork, job: FhirExport) -> None:
 
 
 def running_for(uow: UnitOfWork, key_id: str) -> str | None:
-    """The id of an export of this key still running, if any (one at a time per key)."""
+    """The id of an export of this key still running, if any (one at a time per key).
+    The key's kick-offs wait for each other until the transaction ends, so two sent at
+    once cannot both find none."""
+    uow.session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": f"fhir-export:{key_id}"}
+    )
     query = select(FhirExport.id).where(
         FhirExport.api_key_id == key_id, FhirExport.status.in_(UNFINISHED)
     )
