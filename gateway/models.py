@@ -82,3 +82,42 @@ class ConsoleSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class FhirExport(Base):
+    """A FHIR Bulk Data export (docs/fhir.md): asked by one API key, run in the gateway
+    process; ``error`` holds an OperationOutcome (JSON) when it failed."""
+
+    __tablename__ = "fhir_exports"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    api_key_id: Mapped[str] = mapped_column(String(36), index=True)
+    # accepted, running, complete, failed (a cancelled export is deleted)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    request_url: Mapped[str] = mapped_column(Text)
+    types: Mapped[str] = mapped_column(String(200))
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    transaction_time: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the host's time (transaction_time is the system clock's, which tests move)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the gateway process running it, and when that process last said it still does
+    # (host time): an unfinished export whose heartbeat stopped has lost its process
+    runner: Mapped[str] = mapped_column(String(36))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    progress: Mapped[str] = mapped_column(String(200), server_default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FhirExportChunk(Base):
+    """One chunk of an export's NDJSON file of a resource type, in order (``seq``)."""
+
+    __tablename__ = "fhir_export_chunks"
+
+    export_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("fhir_exports.id", ondelete="CASCADE"), primary_key=True
+    )
+    resource_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lines: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)

@@ -177,6 +177,9 @@ class ReferralSearch(ReferralFilter):
     statuses = fields.List(fields.String(validate=one_of(codes.REFERRAL_STATUSES)))
     updated_from = AwareDateTime()
     updated_before = AwareDateTime()
+    # a Bulk Data export's own random key (hex): every referral comes de-identified, its
+    # client only as an HMAC of the pseudonym under this key, so two exports can't be joined
+    pseudonym_key = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
 class ReferralReadQuery(StrictSchema):

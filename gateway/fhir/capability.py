@@ -9,14 +9,17 @@ from typing import Any
 from gateway.fhir.terms import CANONICAL, PUBLISHED, PUBLISHER
 from gateway.fhir.web import FHIR_JSON, FhirRoute
 
+BULK_DATA = "http://hl7.org/fhir/uv/bulkdata/CapabilityStatement/bulk-data"
 # what each resource type is here, for the integrator reading the statement
 DOCUMENTATION = {
     "Organization": "Mitra rehabilitasi (GET /api/v1/partners); kontak hanya untuk petugas, "
     "admin dan mitra itu sendiri.",
     "HealthcareService": "Layanan yang ditawarkan mitra, dengan kapasitas dan (untuk petugas "
     "dan admin) tempat kosong sebagai ekstensi.",
-    "Task": "Rujukan sebagai tugas mitra penerima; status mengikuti status rujukan.",
-    "ServiceRequest": "Apa yang diminta dari mitra pada rujukan.",
+    "Task": "Rujukan sebagai tugas mitra penerima; status mengikuti status rujukan. "
+    "Kunci national membaca tanpa klien (tanpa for, tanpa tautan antar-episode).",
+    "ServiceRequest": "Apa yang diminta dari mitra pada rujukan; untuk kunci national "
+    "subject disamarkan (data-absent-reason masked).",
     "Patient": "Klien: pseudonim, jenis kelamin, kelompok umur; NIK dan nama hanya untuk "
     "yang boleh melihat identitas, dan setiap pembacaan dicatat di log audit.",
     "Measure": "Indikator monev (definisi dalam bahasa Indonesia dan Inggris).",
@@ -28,8 +31,11 @@ DOCUMENTATION = {
 
 def capability_statement(routes: Iterable[FhirRoute], base: str) -> dict[str, Any]:
     by_type: dict[str, dict[str, Any]] = {}
-    system = []
+    system, operations = [], []
     for route in routes:
+        if route.operation is not None:
+            operations.append({"name": route.operation[0], "definition": route.operation[1]})
+            continue
         if route.resource_type is None:
             if route.interaction is not None:
                 system.append({"code": route.interaction})
@@ -75,7 +81,8 @@ def capability_statement(routes: Iterable[FhirRoute], base: str) -> dict[str, An
         "rest": [
             {
                 "mode": "server",
-                "documentation": "Baca dan cari; rujukan masuk sebagai Bundle transaction. "
+                "documentation": "Baca dan cari; rujukan masuk sebagai Bundle transaction; "
+                "ekspor Bulk Data ($export, Prefer: respond-async) untuk national dan admin. "
                 "Setiap permintaan (kecuali metadata) membawa Authorization: Bearer <kunci "
                 "API>; peran dan aturan penolakan sama dengan /api/v1. Halaman: _count "
                 "(1-200) dan tautan next.",
@@ -85,6 +92,8 @@ def capability_statement(routes: Iterable[FhirRoute], base: str) -> dict[str, An
                 },
                 "resource": resources,
                 **({"interaction": system} if system else {}),
+                **({"operation": operations} if operations else {}),
             }
         ],
+        **({"instantiates": [BULK_DATA]} if operations else {}),
     }

@@ -65,6 +65,10 @@ POPULATIONS = {
     "target_reached": ("admitted_this_year", "annual_target"),
 }
 MONEV = "monev"
+# the Bulk Data export's MeasureReports: laporan's monthly export, admissions by each of
+# these dimensions and exits by outcome
+RECAP = "monthly-recap"
+RECAP_DIMENSIONS = ("by_sex", "by_age_group", "by_service_type", "by_source")
 
 
 def reference(resource_type: str, resource_id: str, display: str | None = None) -> dict:
@@ -208,11 +212,12 @@ def _task_at(
         "businessStatus": terms.REFERRAL_STATUS.concept(status),
         "intent": "order",
         "focus": reference("ServiceRequest", referral["id"]),
-        "for": reference("Patient", referral["client"]["id"]),
         "authoredOn": referral["created_at"],
         "lastModified": referral["updated_at"],
         "owner": reference("Organization", referral["partner_id"]),
     }
+    if referral["client"] is not None:  # None: de-identified, for national systems
+        resource["for"] = reference("Patient", referral["client"]["id"])
     if reason in codes.REJECTION_REASONS:
         resource["statusReason"] = terms.REJECTION_REASON.concept(reason)
     if status == "requested" and referral.get("response_due_at"):
@@ -245,13 +250,21 @@ def service_request(referral: dict[str, Any]) -> dict[str, Any]:
         "intent": "order",
         "category": [terms.REFERRAL_SOURCE.concept(referral["source"])],
         "code": terms.SERVICE_TYPE.concept(referral["service_type"]),
-        "subject": reference("Patient", referral["client"]["id"]),
+        "subject": _subject(referral),
         "authoredOn": referral["created_at"],
         "performer": [reference("Organization", referral["partner_id"])],
     }
     if referral.get("transferred_from_id"):
         resource["replaces"] = [reference("ServiceRequest", referral["transferred_from_id"])]
     return resource
+
+
+def _subject(referral: dict[str, Any]) -> dict[str, Any]:
+    """The client as a Patient; a de-identified referral (national systems) names none:
+    the reference says only that the subject is withheld."""
+    if referral["client"] is None:
+        return {"extension": [terms.masked()], "display": "Klien (tidak diidentifikasi)"}
+    return reference("Patient", referral["client"]["id"])
 
 
 def patient(client: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +289,7 @@ def patient(client: dict[str, Any]) -> dict[str, Any]:
 # --- monitoring: Measure and MeasureReport -----------------------------------------------
 
 
-def _translated(indonesian: str, english: str) -> tuple[str, dict[str, Any]]:
+def translated(indonesian: str, english: str) -> tuple[str, dict[str, Any]]:
     """A text in Indonesian with its English translation (FHIR's translation extension)."""
     return indonesian, {
         "extension": [
@@ -300,7 +313,7 @@ def _name(code: str) -> str:
 
 
 def _indicator_group(code: str) -> dict[str, Any]:
-    description, translation = _translated(
+    description, translation = translated(
         codes.INDICATOR_DEFINITIONS[code], codes.INDICATOR_DEFINITIONS_EN[code]
     )
     group: dict[str, Any] = {
@@ -314,31 +327,33 @@ def _indicator_group(code: str) -> dict[str, Any]:
     else:
         parts = zip(("measure-population", "measure-observation"), ("answered", code), strict=True)
     group["population"] = [
-        {"code": _population(kind), "criteria": {"language": "text/plain", "expression": figure}}
+        {"code": population(kind), "criteria": {"language": "text/plain", "expression": figure}}
         for kind, figure in parts
     ]
     return group
 
 
-def _population(kind: str) -> dict[str, Any]:
+def population(kind: str) -> dict[str, Any]:
     return {"coding": [{"system": MEASURE_POPULATION, "code": kind}]}
 
 
 def measure(code: str) -> dict[str, Any]:
     """One indicator, with its definition in Indonesian and English."""
-    description, translation = _translated(
+    description, translation = translated(
         codes.INDICATOR_DEFINITIONS[code], codes.INDICATOR_DEFINITIONS_EN[code]
     )
     scoring = "ratio" if code in POPULATIONS else "continuous-variable"
     return {
-        **_measure(fhir_id(code), _name(code), codes.INDICATORS[code], description, translation),
+        **measure_base(
+            fhir_id(code), _name(code), codes.INDICATORS[code], description, translation
+        ),
         "scoring": {"coding": [{"system": MEASURE_SCORING, "code": scoring}]},
         "type": [{"coding": [{"system": MEASURE_TYPE, "code": "outcome"}]}],
         "group": [_indicator_group(code)],
     }
 
 
-def _measure(
+def measure_base(
     measure_id: str, name: str, title: str, description: str, translation: dict[str, Any]
 ) -> dict[str, Any]:
     return {
@@ -359,7 +374,7 @@ def _measure(
 def monev_measure() -> dict[str, Any]:
     """Every indicator and the counts of the monthly report, per partner and month: what
     each MeasureReport reports."""
-    description, translation = _translated(
+    description, translation = translated(
         "Indikator monev dan angka laporan bulanan satu mitra pada satu bulan.",
         "The monitoring indicators and monthly report counts of one partner in one month.",
     )
@@ -369,7 +384,7 @@ def monev_measure() -> dict[str, Any]:
         for code, words in codes.MEASURES.items()
     ]
     return {
-        **_measure(MONEV, "Monev", "Monev mitra rehabilitasi", description, translation),
+        **measure_base(MONEV, "Monev", "Monev mitra rehabilitasi", description, translation),
         "type": [{"coding": [{"system": MEASURE_TYPE, "code": "composite"}]}],
         "relatedArtifact": [
             {"type": "composed-of", "resource": measure_url(fhir_id(code))}
@@ -379,8 +394,31 @@ def monev_measure() -> dict[str, Any]:
     }
 
 
+def recap_measure() -> dict[str, Any]:
+    """What every exported MeasureReport reports: the monthly export's admissions by
+    dimension and exits by outcome, small cells suppressed."""
+    description, translation = translated(
+        "Rekap bulanan terdeidentifikasi satu mitra: klien masuk menurut dimensi dan "
+        "keluar menurut hasil; sel kecil disembunyikan.",
+        "One partner's de-identified monthly recap: admissions by dimension and exits by "
+        "outcome; small cells suppressed.",
+    )
+    base = measure_base(RECAP, "MonthlyRecap", "Rekap bulanan", description, translation)
+    return {
+        **base,
+        "scoring": {"coding": [{"system": MEASURE_SCORING, "code": "cohort"}]},
+        "group": [
+            {
+                "code": {"text": "admitted"},
+                "stratifier": [{"code": {"text": name}} for name in RECAP_DIMENSIONS],
+            },
+            {"code": {"text": "outcomes"}, "stratifier": [{"code": {"text": "outcome"}}]},
+        ],
+    }
+
+
 def measures() -> list[dict[str, Any]]:
-    return [monev_measure(), *(measure(code) for code in codes.INDICATORS)]
+    return [monev_measure(), *(measure(code) for code in codes.INDICATORS), recap_measure()]
 
 
 def report_id(partner_id: str, period: str) -> str:
@@ -425,7 +463,7 @@ def _indicator_score(code: str, row: dict[str, Any]) -> dict[str, Any]:
     group: dict[str, Any] = {"code": INDICATOR.concept(code)}
     if code in POPULATIONS:
         group["population"] = [
-            {"code": _population(kind), "count": int(figures.get(figure) or 0)}
+            {"code": population(kind), "count": int(figures.get(figure) or 0)}
             for kind, figure in zip(("numerator", "denominator"), POPULATIONS[code], strict=True)
         ]
     value = row.get(code)

@@ -25,6 +25,7 @@ MEASURE_SCORING = "http://terminology.hl7.org/CodeSystem/measure-scoring"
 MEASURE_TYPE = "http://terminology.hl7.org/CodeSystem/measure-type"
 UCUM = "http://unitsofmeasure.org"
 TRANSLATION = "http://hl7.org/fhir/StructureDefinition/translation"
+DATA_ABSENT_REASON = "http://hl7.org/fhir/StructureDefinition/data-absent-reason"
 # when this version of the interface's conformance resources was written
 PUBLISHED = "2026-12-04"
 PUBLISHER = "BNN Provinsi Bengkulu"
@@ -146,6 +147,11 @@ CODE_SYSTEMS = {
 }
 
 
+def masked() -> dict[str, Any]:
+    """FHIR's data-absent-reason extension: the element is withheld on purpose."""
+    return {"url": DATA_ABSENT_REASON, "valueCode": "masked"}
+
+
 def code_system(terms: Terms) -> dict[str, Any]:
     return {
         "resourceType": "CodeSystem",
@@ -215,7 +221,17 @@ AGE_GROUP = Extension(
     f"Kelompok umur klien saat dirujuk, berkode dari {CLIENT_AGE_GROUP.url}; tanggal "
     "lahir tidak pernah dikirim.",
 )
-EXTENSIONS = {e.id: e for e in (CAPACITY, FREE_PLACES, AGE_GROUP)}
+SUPPRESSION = Extension(
+    "small-cell-threshold",
+    "SmallCellThreshold",
+    "Ambang sel kecil",
+    "MeasureReport",
+    "unsignedInt",
+    "Pada rekap bulanan ekspor Bulk Data: hitungan dari 1 sampai ambang ini dikurangi satu "
+    "disembunyikan (data-absent-reason masked), juga sel kedua yang bisa dihitung balik "
+    "dari total, seperti GET /api/v1/exports/monthly.",
+)
+EXTENSIONS = {e.id: e for e in (CAPACITY, FREE_PLACES, AGE_GROUP, SUPPRESSION)}
 
 
 def structure_definition(extension: Extension) -> dict[str, Any]:

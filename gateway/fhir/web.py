@@ -46,6 +46,8 @@ class FhirRoute:
     params: tuple[SearchParameter, ...] = field(default_factory=tuple)
     method: str = "GET"
     operation_id: str = ""
+    # a system-level operation ($export): (name, its OperationDefinition's canonical URL)
+    operation: tuple[str, str] | None = None
 
 
 FHIR_ROUTES: list[FhirRoute] = []
@@ -82,12 +84,16 @@ def fhir_endpoint(
     interaction: str | None = None,
     params: tuple[SearchParameter, ...] = (),
     method: str = "GET",
+    operation: tuple[str, str] | None = None,
 ):
     """A route under /fhir/R4. The decorated method receives ``(request, caller, search,
     **url_args)`` (``search``: gateway.fhir.search.Search of the query, every parameter
-    checked against ``params``) and returns a FHIR resource as a dict. A POST reads its
-    body itself (``read_body``)."""
-    route = FhirRoute(PREFIX + path, roles, resource_type, interaction, params, method)
+    checked against ``params``) and returns a FHIR resource as a dict, or a Response of
+    its own (Bulk Data: 202s, NDJSON files). A POST reads its body itself
+    (``read_body``)."""
+    route = FhirRoute(
+        PREFIX + path, roles, resource_type, interaction, params, method, operation=operation
+    )
     FHIR_ROUTES.append(route)
     known = [name for p in params for name in p.accepted]
 
@@ -104,7 +110,8 @@ def fhir_endpoint(
                 if any(not ID_PATTERN.fullmatch(v) for v in url_args.values()):
                     raise NotFound("Sumber daya tidak ditemukan.")
                 search = read_search(request.args.to_dict(flat=False), known)
-                reply = fhir_response(fn(self, request, caller, search, **url_args))
+                answer = fn(self, request, caller, search, **url_args)
+                reply = answer if isinstance(answer, Response) else fhir_response(answer)
             except Exception as exc:  # the error table decides; nothing escapes as a 500 page
                 reply = outcome_for_error(exc)
             log_answer(method, route.path, request, reply, started)

@@ -10,6 +10,7 @@ from gateway.routes.attachments import (
 from gateway.routes.audit import AuditRoutes
 from gateway.routes.documents import DocumentRoutes
 from gateway.routes.fhir import FhirRoutes
+from gateway.routes.fhir_bulk import FhirBulkRoutes
 from gateway.routes.keys import KeyRoutes
 from gateway.routes.notifications import NotificationRoutes
 from gateway.routes.operations import OperationsRoutes
@@ -28,6 +29,7 @@ API_ROUTES = (
     ReportRoutes,
     WebhookRoutes,
     FhirRoutes,
+    FhirBulkRoutes,
     ReferralAttachmentRoutes,
     AgreementAttachmentRoutes,
     ReportAttachmentRoutes,

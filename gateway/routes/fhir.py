@@ -35,6 +35,9 @@ from gateway.idempotency import request_key
 from gateway.routes.referrals import REFERRAL_READERS, actor_of
 
 EVERYONE = tuple(codes.ROLES)
+# who follows referral states: national systems too, de-identified by rujukan (no client,
+# no link between one person's episodes); the client (Patient) stays REFERRAL_READERS'
+STATE_READERS = (*REFERRAL_READERS, "national")
 TASK_STATUSES = "http://hl7.org/fhir/task-status"
 # every code of FHIR R4's Task.status: one that no referral state maps to matches nothing
 FHIR_TASK_STATUSES = (
@@ -260,7 +263,7 @@ class FhirRoutes:
 
     @fhir_endpoint(
         "/Task",
-        roles=REFERRAL_READERS,
+        roles=STATE_READERS,
         resource_type="Task",
         interaction="search-type",
         params=TASK_PARAMS,
@@ -303,7 +306,7 @@ class FhirRoutes:
 
     @fhir_endpoint(
         "/Task/<string:resource_id>",
-        roles=REFERRAL_READERS,
+        roles=STATE_READERS,
         resource_type="Task",
         interaction="read",
     )
@@ -313,7 +316,7 @@ class FhirRoutes:
 
     @fhir_endpoint(
         "/Task/<string:resource_id>/_history",
-        roles=REFERRAL_READERS,
+        roles=STATE_READERS,
         resource_type="Task",
         interaction="history-instance",
     )
@@ -324,7 +327,7 @@ class FhirRoutes:
 
     @fhir_endpoint(
         "/Task/<string:resource_id>/_history/<string:version_id>",
-        roles=REFERRAL_READERS,
+        roles=STATE_READERS,
         resource_type="Task",
         interaction="vread",
     )
@@ -337,7 +340,7 @@ class FhirRoutes:
 
     @fhir_endpoint(
         "/ServiceRequest/<string:resource_id>",
-        roles=REFERRAL_READERS,
+        roles=STATE_READERS,
         resource_type="ServiceRequest",
         interaction="read",
     )

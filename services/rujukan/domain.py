@@ -3,6 +3,8 @@ Task. Plain Python, no nameko, no SQL."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -220,6 +222,37 @@ def may_see(actor: Actor, partner_id: str) -> bool:
     return (
         actor.role == "partner" and actor.partner_id is not None and actor.partner_id == partner_id
     )
+
+
+def may_follow(actor: Actor, partner_id: str) -> bool:
+    """Who may follow a referral's state: whoever may see it, and national systems, which
+    get it de-identified (``deidentify``) and never the client's identity."""
+    return actor.role == "national" or may_see(actor, partner_id)
+
+
+# what a de-identified referral leaves out: the client, and every link between the
+# episodes of one person (earlier and transferred referrals)
+LINKS_TO_CLIENT = ("previous_referral_id", "transferred_from_id", "transferred_to_id")
+
+
+def deidentify(summary: dict, actor: Actor, pseudonym_key: str | None = None) -> dict:
+    """A referral summary as a national system reads it: nothing that names the client or
+    lets two episodes of one person be linked. Others read it as it is. With a
+    ``pseudonym_key`` (a Bulk Data export's, for any reader) the client is there only
+    as the HMAC of its pseudonym under that key: episodes link within that export only."""
+    unlinked = {**summary, **{key: None for key in LINKS_TO_CLIENT}}
+    if pseudonym_key is not None:
+        return {
+            **unlinked,
+            "client": {"id": keyed_pseudonym(pseudonym_key, summary["client"]["id"])},
+        }
+    if actor.role != "national":
+        return summary
+    return {**unlinked, "client": None}
+
+
+def keyed_pseudonym(key_hex: str, client_id: str) -> str:
+    return hmac.new(bytes.fromhex(key_hex), client_id.encode(), hashlib.sha256).hexdigest()
 
 
 def check_may_create(actor: Actor) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from bersinar.codes import local_date
+from bersinar.codes import REJECTION_REASONS, local_date
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
@@ -380,12 +380,16 @@ def _new_referral(
 # --- moving a referral along its lifecycle ------------------------------------------------
 
 
-def _visible_referral(uow: UnitOfWork, actor: Actor, referral_id: str, lock: bool) -> Referral:
+def _visible_referral(
+    uow: UnitOfWork, actor: Actor, referral_id: str, lock: bool, follow: bool = False
+) -> Referral:
+    """The referral if the actor may see it (``follow``: or follow its state only)."""
+    allowed = domain.may_follow if follow else domain.may_see
     if not is_plain_id(referral_id):  # e.g. a NUL byte in the URL, which no id holds
         raise ReferralNotFound("Rujukan tidak ditemukan.")
     query = select(Referral).where(Referral.id == referral_id)
     referral = uow.session.scalars(query.with_for_update() if lock else query).first()
-    if referral is None or not domain.may_see(actor, referral.partner_id):
+    if referral is None or not allowed(actor, referral.partner_id):
         # another partner's referral is answered exactly like one that does not exist
         raise ReferralNotFound(f"Rujukan {referral_id} tidak ditemukan.")
     return referral
@@ -577,7 +581,10 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
     actor = Actor.parse(actor)
     query = select(Referral)
     partner_id = filters.get("partner_id")
-    if not actor.is_staff:
+    if actor.role == "national" and filters.get("client_id"):
+        # a national system follows states, never one person's episodes
+        raise Forbidden("Sistem nasional tidak dapat mencari rujukan per klien.")
+    if not actor.is_staff and actor.role != "national":
         if partner_id and not domain.may_see(actor, partner_id):
             raise ReferralNotFound("Rujukan mitra ini tidak ditemukan.")
         partner_id = actor.partner_id if actor.role == "partner" else None
@@ -598,7 +605,9 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
 
     def render(page):
         episodes = _episodes_by_client(uow, {r.client_id for r in page})
-        return [referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page]
+        summaries = (referral_summary(uow, r, r.client, episodes.get(r.client_id, 1)) for r in page)
+        key = filters.get("pseudonym_key")
+        return [domain.deidentify(summary, actor, key) for summary in summaries]
 
     return page_newest_first(uow, query, Referral, filters, render)
 
@@ -662,23 +671,28 @@ def get_referral(
 
 
 def referral_overview(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:
-    """One referral without the client's identity, to whoever may see it."""
-    referral = _visible_referral(uow, Actor.parse(actor), referral_id, lock=False)
-    return referral_summary(uow, referral, referral.client)
+    """One referral without the client's identity, to whoever may see it; national
+    systems read it de-identified."""
+    actor = Actor.parse(actor)
+    referral = _visible_referral(uow, actor, referral_id, lock=False, follow=True)
+    return domain.deidentify(referral_summary(uow, referral, referral.client), actor)
 
 
 def referral_history(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:
+    """Every transition; a national system gets the states without who made them, the
+    free-text notes or reasons (which may name the client): coded reasons only."""
     actor = Actor.parse(actor)
-    referral = _visible_referral(uow, actor, referral_id, lock=False)
+    referral = _visible_referral(uow, actor, referral_id, lock=False, follow=True)
+    national = actor.role == "national"
     return {
         "referral_id": referral.id,
         "items": [
             {
                 "from_status": h.from_status,
                 "to_status": h.to_status,
-                "actor": h.actor,
-                "reason": h.reason,
-                "note": h.note,
+                "actor": None if national else h.actor,
+                "reason": h.reason if not national or h.reason in REJECTION_REASONS else None,
+                "note": None if national else h.note,
                 "at": _stamp(h.at),
             }
             for h in referral.history

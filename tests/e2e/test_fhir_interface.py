@@ -166,8 +166,17 @@ def test_the_capability_statement_is_walked_and_every_interaction_it_claims_answ
         assert answer["type"] == "transaction-response"
         world["made"].append(answer["entry"][1]["response"]["location"].split("/")[1])
         called.add((None, "transaction"))
+    for operation in statement["rest"][0].get("operation", []):
+        assert operation["name"] == "export", operation  # Bulk Data: admin and national
+        headers = {**system.headers(), "Prefer": "respond-async"}
+        started = requests.get(f"{system.base_url}{FHIR}/$export", headers=headers, timeout=10)
+        assert started.status_code == 202, started.text
+        status_url = started.headers["Content-Location"]
+        assert requests.delete(status_url, headers=headers, timeout=10).status_code == 202
+        called.add((None, "$export"))
     claimed = {(r["type"], i["code"]) for r in resources for i in r["interaction"]}
     claimed |= {(None, i["code"]) for i in statement["rest"][0].get("interaction", [])}
+    claimed |= {(None, f"${o['name']}") for o in statement["rest"][0].get("operation", [])}
     assert called == claimed
 
 
@@ -203,7 +212,6 @@ def test_tasks_follow_the_referrals_and_search_by_status_owner_and_last_update(s
 
 def test_the_refusal_rules_of_the_api_as_operation_outcomes(system, world):
     keys, admitted = world["keys"], world["admitted"]
-    assert outcome_code(system.get(f"{FHIR}/Task", key=keys["national"])) == "FORBIDDEN"
     response = system.get(f"{FHIR}/Task/{admitted}", key=keys["kipas"])
     assert response.status_code == 404 and outcome_code(response) == "NOT_FOUND"
     response = system.get(f"{FHIR}/Task", key=keys["kipas"], params={"owner": KARUNIA})
@@ -260,6 +268,35 @@ def test_identity_only_for_whom_rujukan_shows_it_and_every_read_audited(system, 
     assert audited() == before + 1
 
 
+def test_national_follows_every_referrals_state_without_the_client(system, world):
+    """Task and ServiceRequest for a national key: states, partner, service, times and
+    reasons, nothing that names the client or links one person's episodes."""
+    keys, admitted, rejected = world["keys"], world["admitted"], world["rejected"]
+    clients = {
+        fhir_json(system.get(f"{FHIR}/Task/{rid}", key=keys["officer"]))["for"]["reference"]
+        for rid in (admitted, rejected)
+    }
+    params = {"_lastUpdated": world["since"], "_count": 200, "owner": KARUNIA}
+    bundle = fhir_json(system.get(f"{FHIR}/Task", key=keys["national"], params=params))
+    tasks = {e["resource"]["id"]: e["resource"] for e in bundle["entry"]}
+    assert tasks[admitted]["status"] == "in-progress"
+    assert tasks[rejected]["statusReason"]["coding"][0]["code"] == "capacity_full"
+    assert tasks[admitted]["owner"] == {"reference": f"Organization/{KARUNIA}"}
+    read = fhir_json(system.get(f"{FHIR}/Task/{admitted}", key=keys["national"]))
+    history = fhir_json(system.get(f"{FHIR}/Task/{admitted}/_history", key=keys["national"]))
+    request = fhir_json(system.get(f"{FHIR}/ServiceRequest/{admitted}", key=keys["national"]))
+    assert [e["resource"]["status"] for e in history["entry"]][0] == "in-progress"
+    assert "reference" not in request["subject"]
+    assert request["code"]["coding"][0]["code"] == "inpatient"
+    served = [*tasks.values(), read, history, request]
+    for text in map(str, served):
+        assert "Patient/" not in text and not any(c.split("/")[1] in text for c in clients)
+        assert CLIENT_NAME not in text and not any(nik in text for nik in ISSUED_NIKS)
+    assert all("for" not in task for task in tasks.values())
+    client = next(iter(clients)).split("/")[1]
+    assert system.get(f"{FHIR}/Patient/{client}", key=keys["national"]).status_code == 403
+
+
 def test_a_partners_month_is_a_measure_report(system, world):
     officer = world["keys"]["officer"]
     bundle = fhir_json(system.get(f"{FHIR}/MeasureReport", key=officer, params={"period": MONTH}))
@@ -295,6 +332,7 @@ def test_every_role_against_every_fhir_route(system, world):
             continue
         path = re.sub(r"<(?:[a-z]+:)?resource_id>", "tidak-ada-0000", route.path)
         path = re.sub(r"<(?:[a-z]+:)?version_id>", "1", path)
+        path = re.sub(r"<(?:[a-z]+:)?[a-z_]+>", "tidak-ada-0000", path)  # Bulk Data's
         for role, key in keys.items():
             response = requests.request(
                 route.method,

@@ -44,6 +44,7 @@ OFFICER = {"role": "officer", "key_id": "k-officer", "partner_id": None}
 ADMIN = {"role": "admin", "key_id": "k-admin", "partner_id": None}
 KARUNIA = {"role": "partner", "key_id": "k-karunia", "partner_id": "yayasan-karunia-insani"}
 KIPAS = {"role": "partner", "key_id": "k-kipas", "partner_id": "yayasan-kipas"}
+NATIONAL = {"role": "national", "key_id": "k-national", "partner_id": None}
 NAME, PHONE = "Siti Rahmawati", "081298765432"
 NIK_F = "1771014503950012"  # woman born 5 Mar 1995
 NIK_M = "1771011708900001"  # man born 17 Aug 1990
@@ -536,6 +537,38 @@ def test_a_referral_without_identity_to_whoever_may_see_it_and_nothing_audited(p
             handlers.referral_overview(uow, KIPAS, rid)
     with partners() as uow:
         assert uow.session.scalar(select(func.count()).select_from(AccessAudit)) == 0
+
+
+def test_a_national_system_follows_every_referral_without_its_client(partners, cipher):
+    """States, partner, service and coded reasons, read de-identified: no client, no link
+    between one person's episodes, no transition author or note; identity never."""
+    first = create(partners, cipher)["id"]
+    move(partners, KARUNIA, first, "reject", {"reason": "capacity_full", "note": f"{NAME} x"})
+    second = create(partners, cipher)["id"]  # the same client, referred again
+    with partners() as uow:
+        listed = handlers.list_referrals(uow, NATIONAL, {"limit": 50})["items"]
+        overview = handlers.referral_overview(uow, NATIONAL, first)
+        history = handlers.referral_history(uow, NATIONAL, first)["items"]
+        mine = handlers.list_referrals(uow, NATIONAL, {"partner_id": "yayasan-karunia-insani"})
+        with pytest.raises(Forbidden):
+            handlers.list_referrals(uow, NATIONAL, {"client_id": overview["id"]})
+        with pytest.raises(NotFound):
+            handlers.get_referral(uow, cipher, NATIONAL, first)
+    assert {r["id"] for r in listed} == {first, second} == {r["id"] for r in mine["items"]}
+    assert overview["status"] == "rejected" and overview["rejection_reason"] == "capacity_full"
+    assert [h["to_status"] for h in history] == ["requested", "rejected"]
+    assert history[1]["reason"] == "capacity_full"
+    served = json.dumps([listed, overview, history])
+    assert NAME not in served and NIK_F not in served
+    assert all(r["client"] is None and r["previous_referral_id"] is None for r in listed)
+    assert all(h["actor"] is None and h["note"] is None for h in history)
+    with partners() as uow:  # a Bulk Data export's key: the client, keyed by it alone
+        keyed = handlers.list_referrals(uow, NATIONAL, {"pseudonym_key": "ab" * 32})["items"]
+        other = handlers.list_referrals(uow, OFFICER, {"pseudonym_key": "cd" * 32})["items"]
+        real = handlers.referral_overview(uow, OFFICER, first)["client"]["id"]
+    assert len({r["client"]["id"] for r in keyed}) == 1  # one person, within one export
+    assert {r["client"]["id"] for r in keyed}.isdisjoint({r["client"]["id"] for r in other})
+    assert real not in json.dumps([keyed, other])
 
 
 # --- the response deadline ------------------------------------------------------------

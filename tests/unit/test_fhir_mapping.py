@@ -226,6 +226,17 @@ def test_a_transferred_referrals_successor_replaces_its_request():
     assert request["category"][0]["coding"][0]["code"] == "TAT"
 
 
+def test_a_de_identified_referral_is_a_task_and_request_naming_no_client():
+    """What rujukan answers a national key (client None) maps to no Patient at all."""
+    referral = {**REFERRAL, "status": "rejected", "rejection_reason": "capacity_full"}
+    referral["client"] = None
+    task = valid(fhir.task(referral, HISTORY[:1]))
+    request = valid(fhir.service_request(referral))
+    assert "for" not in task and task["statusReason"]["coding"][0]["code"] == "capacity_full"
+    assert request["subject"]["extension"] == [terms.masked()]
+    assert "Patient" not in str(task) + str(request) and CLIENT["id"] not in str(request)
+
+
 def test_a_patient_is_a_pseudonym_sex_and_age_group_and_identity_only_when_given():
     bare = valid(fhir.patient(CLIENT))
     assert bare["gender"] == "female"
@@ -243,8 +254,9 @@ def test_a_patient_is_a_pseudonym_sex_and_age_group_and_identity_only_when_given
 
 def test_each_indicator_is_a_measure_in_indonesian_and_english():
     measures = [valid(m) for m in fhir.measures()]
-    assert [m["id"] for m in measures] == ["monev", *(fhir.fhir_id(c) for c in codes.INDICATORS)]
-    for measure in measures[1:]:
+    indicators = [fhir.fhir_id(c) for c in codes.INDICATORS]
+    assert [m["id"] for m in measures] == ["monev", *indicators, "monthly-recap"]
+    for measure in measures[1:-1]:
         translation = measure["_description"]["extension"][0]["extension"]
         assert translation[0] == {"url": "lang", "valueCode": "en"}
         code = measure["group"][0]["code"]["coding"][0]["code"]

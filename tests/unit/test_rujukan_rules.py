@@ -25,6 +25,8 @@ from services.rujukan.domain import (
     action_name,
     check_may_create,
     check_rejection,
+    deidentify,
+    may_follow,
     may_see,
 )
 
@@ -61,6 +63,46 @@ def test_actor_from_the_older_string_names_no_partner():
 )
 def test_who_may_see_a_referral(actor, partner_id, expected):
     assert may_see(Actor.parse(actor), partner_id) is expected
+
+
+@pytest.mark.parametrize(
+    "role,partner_id,expected",
+    [
+        ("national", None, True),
+        ("officer", None, True),
+        ("partner", "yayasan-kipas", True),
+        ("partner", "yayasan-pesona", False),
+        ("ops", None, False),
+    ],
+)
+def test_national_systems_follow_every_referrals_state(role, partner_id, expected):
+    assert may_follow(Actor(role, "k", partner_id), "yayasan-kipas") is expected
+
+
+def test_a_national_system_reads_a_referral_without_its_client_or_its_links():
+    summary = {
+        "id": "r2",
+        "status": "accepted",
+        "client": {"id": "c1", "sex": "F", "age_group": "25-34", "previous_referrals": 1},
+        "previous_referral_id": "r1",
+        "transferred_from_id": "r1",
+        "transferred_to_id": None,
+    }
+    national = deidentify(summary, Actor("national", "n"))
+    assert national["client"] is None and national["status"] == "accepted"
+    assert "r1" not in str(national) and "c1" not in str(national)
+    assert deidentify(summary, Actor("officer", "o")) == summary
+
+
+def test_an_exports_pseudonyms_are_keyed_by_its_own_key_and_link_nothing_else():
+    summary = {"id": "r2", "client": {"id": "c1", "sex": "F"}, "previous_referral_id": "r1"}
+    one, other = "ab" * 32, "cd" * 32
+    first = deidentify(summary, Actor("officer", "o"), one)
+    assert first["client"] == {
+        "id": deidentify(summary, Actor("national", "n"), one)["client"]["id"]
+    }
+    assert first["previous_referral_id"] is None and "c1" not in str(first)
+    assert first["client"] != deidentify(summary, Actor("officer", "o"), other)["client"]
 
 
 @pytest.mark.parametrize("role", ["partner", "national", "ops", ""])
