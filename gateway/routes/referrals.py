@@ -103,6 +103,20 @@ class ReferralRoutes:
             "rujukan",
         )
 
+    @endpoint(
+        "POST",
+        "/api/v1/clients/search",
+        "Cari klien menurut NIK atau nama, dengan rujukannya (mitra: hanya kliennya); "
+        "NIK di badan permintaan, tidak di URL; setiap klien yang tampil dicatat di log audit",
+        roles=REFERRAL_READERS,
+        body=contracts.ClientSearch,
+        response=contracts.ClientSearchResult,
+        tags=("rujukan",),
+        example={"name": "Budi Santoso", "status": "admitted"},
+    )
+    def search_clients(self, request, caller, data, params):
+        return self.rpc("rujukan", "search_clients", validated_json(request), actor_of(caller))
+
     def _every_referral(self, filters, actor):
         """Every referral the filters select, page by page (keyset), as they are written."""
         cursor = None

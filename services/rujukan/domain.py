@@ -264,8 +264,20 @@ def admission_instant(admitted_on: date | None, accepted_at: datetime, now: date
     if admitted_on < codes.local_date(accepted_at):
         wrong = "Tanggal masuk tidak boleh sebelum rujukan diterima."
         raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
-    start = datetime.combine(admitted_on, datetime.min.time(), codes.LOCAL_TZ)
-    return max(start, accepted_at)
+    return max(local_day_start(admitted_on), accepted_at)
+
+
+def local_day_start(day: date) -> datetime:
+    """The first moment of ``day`` in Bengkulu."""
+    return datetime.combine(day, datetime.min.time(), codes.LOCAL_TZ)
+
+
+def check_name_query(words: list[str]) -> list[str]:
+    """The words of a name to search by (``crypto.name_tokens``): at least one."""
+    if not words:
+        wrong = "Tulis sedikitnya satu kata nama (huruf atau angka)."
+        raise ValidationFailed(wrong, errors={"name": [wrong]})
+    return words
 
 
 def check_transfer_target(current_partner_id: str, target_partner_id: str) -> None:

@@ -171,3 +171,43 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
                 leaks.append(line)
     print(f"\n[privacy] {lines} log lines checked for {len(niks)} NIKs: {len(leaks)} leaks")
     assert leaks == []
+
+
+def test_a_client_is_found_by_nik_or_name_through_the_api(system, keys):
+    officer, karunia, kipas = keys["officer"], keys["karunia"], keys["kipas"]
+    body = woman()
+    body["client"]["name"] = "Rahmawati Kusumadewi-Putri"
+    nik = body["client"]["nik"]
+    created = system.post("/api/v1/referrals", body, key=officer)
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+
+    def search(query, key=officer):
+        return system.post("/api/v1/clients/search", query, key=key)
+
+    for query in ({"name": "putri KUSUMADEWI rahmawati"}, {"nik": nik}):
+        found = search(query)
+        assert found.status_code == 200, found.text
+        answer = found.json()
+        assert (answer["total"], answer["page"], answer["pages"]) == (1, 1, 1)
+        (client,) = answer["items"]
+        assert client["identity"] == {"nik": nik, "name": "Rahmawati Kusumadewi-Putri"}
+        assert [r["id"] for r in client["referrals"]] == [rid]
+    assert search({"name": "rahmawati", "status": "admitted"}).json()["total"] == 0
+    assert search({"name": "rahmawati"}, karunia).json()["total"] == 1
+    assert search({"name": "rahmawati"}, kipas).json()["total"] == 0
+    refused = search({"name": "rahmawati", "partner_id": KARUNIA}, kipas)
+    assert (refused.status_code, refused.json()["code"]) == (404, "NOT_FOUND")
+    for wrong in ({}, {"name": "?!"}, {"nik": "123"}, {"name": "budi", "page": 0}):
+        response = search(wrong)
+        assert (response.status_code, response.json()["code"]) == (422, "VALIDATION_ERROR"), wrong
+    audit = system.get("/api/v1/audit", params={"referral_id": rid}).json()["items"]
+    assert sorted((a["actor_role"], a["purpose"]) for a in audit) == [
+        ("officer", "pencarian klien (NIK)"),
+        ("officer", "pencarian klien (nama)"),
+        ("partner", "pencarian klien (nama)"),
+    ]
+    # the NIK travelled in bodies only: no log line of any process holds it or the name
+    for path in sorted(system.log_dir.glob("*.log")):
+        text_of_log = path.read_text(errors="replace")
+        assert nik not in text_of_log and "Kusumadewi" not in text_of_log, path.name
