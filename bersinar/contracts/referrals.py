@@ -78,6 +78,21 @@ class ConsentInput(StrictSchema):
         fields.String(validate=validate.Length(max=64)),
         load_default=lambda: ["treatment", "data_sharing"],
     )
+    guardian_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(min=1, max=200), no_control_characters],
+        metadata={
+            "description": "Nama wali yang memberi persetujuan: wajib bila klien di "
+            "bawah 18 tahun (disimpan terenkripsi)"
+        },
+    )
+    guardian_relationship = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=one_of(codes.GUARDIAN_RELATIONSHIPS),
+        metadata={"description": "Hubungan wali dengan klien: wajib bila klien di bawah 18 tahun"},
+    )
 
 
 class SubstanceScore(StrictSchema):
@@ -217,6 +232,21 @@ class ClientSearch(StrictSchema):
             raise ValidationError("Harus pada atau sesudah referred_from.", "referred_until")
 
 
+class ConsentWithdrawal(StrictSchema):
+    """The client withdraws consent, told to an officer: from then on the receiving
+    partner sees no identity and no new referral is made without new consent."""
+
+    withdrawn_on = Date(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Hari klien mencabut persetujuan (WIB): hari ini atau "
+            "sebelumnya, tidak sebelum rujukan dibuat; tanpa ini, hari ini"
+        },
+    )
+    note = _text(1000, load_default=None, allow_none=True)
+
+
 class ReferralReadQuery(StrictSchema):
     purpose = fields.String(
         load_default=None,
@@ -254,7 +284,12 @@ class ClientSummary(Schema):
     age_group = fields.String()
     previous_referrals = fields.Integer()
     identity = fields.Nested(
-        ClientIdentity, metadata={"description": "Hanya pada GET /referrals/{id}; dicatat."}
+        ClientIdentity,
+        allow_none=True,
+        metadata={
+            "description": "Hanya pada GET /referrals/{id}; dicatat. Kosong (null) bagi mitra "
+            "bila klien telah mencabut persetujuannya."
+        },
     )
 
 
@@ -358,3 +393,10 @@ class ClientSearchResult(Schema):
     pages = fields.Integer()
     previous_page = fields.Integer(allow_none=True)
     next_page = fields.Integer(allow_none=True)
+
+
+class ConsentWithdrawn(Referral):
+    consent_withdrawn_on = fields.String()
+    referrals_affected = fields.List(
+        fields.String(), metadata={"description": "Rujukan klien yang persetujuannya dicabut"}
+    )

@@ -144,6 +144,22 @@ class ReferralRoutes:
         )
 
     @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/consent/withdraw",
+        "Catat pencabutan persetujuan klien (atas pernyataan klien): sejak itu mitra tidak "
+        "melihat identitas klien dan rujukan baru memerlukan persetujuan baru",
+        roles=STAFF,
+        body=contracts.ConsentWithdrawal,
+        body_required=False,
+        response=contracts.ConsentWithdrawn,
+        tags=("rujukan",),
+    )
+    def withdraw_consent(self, request, caller, data, params, referral_id):
+        return self.rpc(
+            "rujukan", "withdraw_consent", referral_id, validated_json(request), actor_of(caller)
+        )
+
+    @endpoint(
         "GET",
         "/api/v1/referrals/<string:referral_id>/history",
         "Riwayat status rujukan: siapa, kapan, mengapa",

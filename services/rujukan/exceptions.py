@@ -12,3 +12,8 @@ class UnknownPartner(NotEligible):
 class RequestKeyReused(Conflict):
     code = "IDEMPOTENCY_KEY_REUSED"
     title = "Idempotency-Key sudah dipakai untuk rujukan lain"
+
+
+class ConsentAlreadyWithdrawn(Conflict):
+    code = "CONSENT_WITHDRAWN"
+    title = "Persetujuan klien sudah dicabut"

@@ -27,7 +27,12 @@ from bersinar.errors import Forbidden
 from services.rujukan import domain
 from services.rujukan.crypto import ClientCipher, name_tokens
 from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
-from services.rujukan.exceptions import ReferralNotFound, RequestKeyReused, UnknownPartner
+from services.rujukan.exceptions import (
+    ConsentAlreadyWithdrawn,
+    ReferralNotFound,
+    RequestKeyReused,
+    UnknownPartner,
+)
 from services.rujukan.models import (
     AccessAudit,
     AgreementView,
@@ -290,6 +295,7 @@ def create_referral(
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
     check_client(client_input, today)
+    domain.check_guardian(command["consent"], client_input["birth_date"], today)
     # a request takes no place (accept does), so creations need not queue on the partner
     _check_place(
         uow, command["partner_id"], client_input["sex"], command["service_type"], today, lock=False
@@ -298,8 +304,11 @@ def create_referral(
     client, new_client = _find_or_create_client(uow, cipher, client_input)
     if client.sex != client_input["sex"] or client.birth_date != client_input["birth_date"]:
         log.warning("returning client %s: sex or birth date differs from the record", client.id)
-    consent = dict(command["consent"])
+    domain.check_new_consent(command["consent"].get("given_at"), client.consent_withdrawn_at)
+    consent = {k: v for k, v in command["consent"].items() if v is not None or k == "given_at"}
     consent["given_at"] = rfc3339(consent.get("given_at") or now)
+    if consent.get("guardian_name"):  # a person's name: sealed like the client's
+        consent["guardian_name"] = cipher.encrypt(consent["guardian_name"].strip())
     referral = _new_referral(
         uow,
         client,
@@ -434,6 +443,7 @@ def open_referrals(uow: UnitOfWork, cipher: ClientCipher, nik: str) -> list[dict
             "status": referral.status,
             "service_type": referral.service_type,
             "created_at": _stamp(referral.created_at),
+            "consent_withdrawn": domain.consent_withdrawn(referral.consent),
         }
         for referral, partner_name in rows
     ]
@@ -526,6 +536,75 @@ def transition(
     if successor is not None:
         summary["transferred_to"] = referral_summary(uow, successor, client)
     return summary
+
+
+# --- consent ---------------------------------------------------------------------------
+
+
+def withdraw_consent(
+    uow: UnitOfWork,
+    actor: Any,
+    referral_id: str,
+    command: dict[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The client withdraws consent, on the client's word to an officer: every referral
+    of the client made until now records when, by whom and why, and says so in its
+    history; from then on the receiving partners see no identity, and a new referral
+    needs consent given after this. No event: no other service holds the client's
+    identity, and nothing that laporan counts or notifikasi tells changes.
+
+    Locks: the client's row, then the client's referrals in id order (a transition
+    locks one referral then a partner, never a client: no circle)."""
+    actor = Actor.parse(actor)
+    now = now or utcnow()
+    domain.check_may_withdraw_consent(actor)
+    referral = _visible_referral(uow, actor, referral_id, lock=False)
+    if domain.consent_withdrawn(referral.consent):
+        raise ConsentAlreadyWithdrawn("Persetujuan klien pada rujukan ini sudah dicabut.")
+    withdrawn_on = domain.withdrawal_day(command.get("withdrawn_on"), referral.created_at, now)
+    client = uow.session.scalars(
+        select(Client).where(Client.id == referral.client_id).with_for_update()
+    ).one()
+    client.consent_withdrawn_at = now
+    note = command.get("note")
+    affected = uow.session.scalars(
+        select(Referral)
+        .where(Referral.client_id == client.id)
+        .order_by(Referral.id)
+        .with_for_update()
+    ).all()
+    touched = []
+    for each in affected:
+        if domain.consent_withdrawn(each.consent):
+            continue
+        each.consent = {
+            **each.consent,
+            "withdrawn_at": rfc3339(now),
+            "withdrawn_on": withdrawn_on.isoformat(),
+            "withdrawn_by": actor.label,
+            "withdrawal_note": note,
+        }
+        each.updated_at = now
+        each.history.append(
+            ReferralHistory(
+                from_status=each.status,
+                to_status=each.status,
+                actor=actor.label,
+                reason="consent_withdrawn",
+                note=note,
+                at=now,
+            )
+        )
+        touched.append(each.id)
+    log.info(
+        "consent of client %s withdrawn by %s: %d referral(s)", client.id, actor.label, len(touched)
+    )
+    return {
+        **referral_summary(uow, referral, client),
+        "consent_withdrawn_on": withdrawn_on.isoformat(),
+        "referrals_affected": touched,
+    }
 
 
 # --- the response deadline ----------------------------------------------------------------
@@ -703,12 +782,16 @@ def search_clients(
     items = []
     for client in found:
         shown = by_client[client.id]
+        # a partner sees who it is while one of its referrals still has consent
+        hidden = all(domain.identity_hidden(actor, r.consent) for r in shown)
         items.append(
             {
                 "id": client.id,
                 "sex": client.sex,
                 "birth_date": client.birth_date.isoformat(),
-                "identity": {
+                "identity": None
+                if hidden
+                else {
                     "nik": cipher.decrypt(client.nik_encrypted),
                     "name": cipher.decrypt(client.name_encrypted),
                 },
@@ -717,7 +800,8 @@ def search_clients(
                 ],
             }
         )
-        _audit(uow, actor, shown[0], f"{SEARCH_PURPOSE} ({_search_kind(query)})", now)
+        if not hidden:
+            _audit(uow, actor, shown[0], f"{SEARCH_PURPOSE} ({_search_kind(query)})", now)
     pages = max(1, -(-total // limit))
     log.info("client search (%s) by %s: %d found", _search_kind(query), actor.label, total)
     return {
@@ -789,13 +873,18 @@ def get_referral(
         .order_by(Referral.created_at, Referral.id)
     ).all()
     result = referral_summary(uow, referral, client, len(episodes))
-    result["client"]["identity"] = {
-        "nik": cipher.decrypt(client.nik_encrypted),
-        "name": cipher.decrypt(client.name_encrypted),
-        "phone": cipher.decrypt(client.phone_encrypted),
-        "birth_date": client.birth_date.isoformat(),
-    }
-    result["consent"] = referral.consent
+    hidden = domain.identity_hidden(actor, referral.consent)
+    result["client"]["identity"] = (
+        None
+        if hidden
+        else {
+            "nik": cipher.decrypt(client.nik_encrypted),
+            "name": cipher.decrypt(client.name_encrypted),
+            "phone": cipher.decrypt(client.phone_encrypted),
+            "birth_date": client.birth_date.isoformat(),
+        }
+    )
+    result["consent"] = consent_view(cipher, referral.consent, hidden)
     result["assessment"] = referral.assessment
     result["created_by"] = referral.created_by
     # the client's history of care; a partner sees only the episodes it received
@@ -811,9 +900,23 @@ def get_referral(
         for e in episodes
         if domain.may_see(actor, e.partner_id)
     ]
+    if hidden:  # consent withdrawn: the partner read the referral, not who it is
+        log.info("referral %s read without identity by %s", referral.id, actor.label)
+        return result
     _audit(uow, actor, referral, purpose or DEFAULT_PURPOSE, now)
     log.info("identity of referral %s read by %s", referral.id, actor.label)
     return result
+
+
+def consent_view(
+    cipher: ClientCipher, consent: dict[str, Any] | None, hidden: bool = False
+) -> dict[str, Any]:
+    """A referral's consent as people read it: the guardian's name unsealed (or left out
+    where the identity is hidden)."""
+    view = dict(consent or {})
+    if view.get("guardian_name"):
+        view["guardian_name"] = None if hidden else cipher.decrypt(view["guardian_name"])
+    return view
 
 
 def referral_overview(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:
@@ -1042,6 +1145,7 @@ def rekey_clients(
     digests = {}
     for client in clients:
         if client.key_id != cipher.current_kid:
+            _reseal_guardians(uow, cipher, client.id)
             client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
             client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
             client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
@@ -1067,6 +1171,17 @@ def rekey_clients(
         client.nik_digest = digest
         client.nik_key_id = cipher.current_hmac_kid
     return len(clients) - len(duplicates), (clients[-1].id if clients else None), duplicates
+
+
+def _reseal_guardians(uow: UnitOfWork, cipher: ClientCipher, client_id: str) -> None:
+    """The guardian's name in the consent of the client's referrals, with the current key."""
+    for referral in uow.session.scalars(select(Referral).where(Referral.client_id == client_id)):
+        sealed = (referral.consent or {}).get("guardian_name")
+        if sealed:
+            referral.consent = {
+                **referral.consent,
+                "guardian_name": cipher.encrypt(cipher.decrypt(sealed)),
+            }
 
 
 def clients_to_rekey(uow: UnitOfWork, cipher: ClientCipher) -> int:

@@ -77,6 +77,9 @@ class Client(Base):
     # the NIK key whose derived name key made the client's name tokens (ClientNameToken);
     # empty until indexed (``bersinar crypto rotate`` indexes clients stored before)
     name_index_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # the client withdrew consent then (its referrals' consent says by whom and why): a
+    # new referral needs consent given after it
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ClientNameToken(Base):

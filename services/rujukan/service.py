@@ -13,6 +13,7 @@ from bersinar.contracts.referrals import (
     AuditQuery,
     ClientInput,
     ClientSearch,
+    ConsentWithdrawal,
     MatchQuery,
     ReferralCreate,
     ReferralSearch,
@@ -129,6 +130,16 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
             uow.commit()
         metrics.observe_committed(uow.events)
         return referral
+
+    @rpc
+    def withdraw_consent(self, referral_id, payload, actor):
+        """The client withdraws consent (told to an officer): recorded on every referral
+        of the client, identity hidden from partners from then on."""
+        command = ConsentWithdrawal().load(payload or {})
+        with self.uow() as uow:
+            result = handlers.withdraw_consent(uow, actor, referral_id, command, self.clock.now())
+            uow.commit()
+        return result
 
     @timer("RESPONSE_DEADLINE_CHECK_SECONDS", 60, eager=True)
     def check_response_deadlines(self):

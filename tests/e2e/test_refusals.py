@@ -96,6 +96,9 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/referrals/<string:referral_id>/complete"): transition("admitted"),
         ("POST", "/api/v1/referrals/<string:referral_id>/drop-out"): transition("admitted"),
         ("POST", "/api/v1/referrals/<string:referral_id>/cancel"): transition("requested"),
+        ("POST", "/api/v1/referrals/<string:referral_id>/consent/withdraw"): transition(
+            "accepted", {"note": "Klien mencabut persetujuan."}
+        ),
         ("POST", "/api/v1/referrals/<string:referral_id>/transfer"): transition(
             "admitted", {"partner_id": other, "reason": "Klien pindah domisili."}
         ),

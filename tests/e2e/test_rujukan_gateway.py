@@ -6,7 +6,7 @@ audit log shows every read of identity; no process logged the identity."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -211,3 +211,44 @@ def test_a_client_is_found_by_nik_or_name_through_the_api(system, keys):
     for path in sorted(system.log_dir.glob("*.log")):
         text_of_log = path.read_text(errors="replace")
         assert nik not in text_of_log and "Kusumadewi" not in text_of_log, path.name
+
+
+def test_withdrawn_consent_hides_the_client_from_the_partner_through_the_api(system, keys):
+    officer, karunia = keys["officer"], keys["karunia"]
+    body = woman()
+    created = system.post("/api/v1/referrals", body, key=officer)
+    assert created.status_code == 201, created.text
+    rid, client_id = created.json()["id"], created.json()["client"]["id"]
+    assert system.post(f"/api/v1/referrals/{rid}/accept", key=karunia).status_code == 200
+    patient = system.get(f"/fhir/R4/Patient/{client_id}", key=karunia).json()
+    assert patient["name"][0]["text"] == CLIENT_NAME
+
+    refused = system.post(f"/api/v1/referrals/{rid}/consent/withdraw", {}, key=karunia)
+    assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN")
+    withdrawn = system.post(
+        f"/api/v1/referrals/{rid}/consent/withdraw",
+        {"note": "Klien mencabut persetujuan lewat telepon."},
+        key=officer,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["referrals_affected"] == [rid]
+    again = system.post(f"/api/v1/referrals/{rid}/consent/withdraw", {}, key=officer)
+    assert (again.status_code, again.json()["code"]) == (409, "CONSENT_WITHDRAWN")
+
+    seen = system.get(f"/api/v1/referrals/{rid}", key=karunia).json()
+    assert seen["client"]["identity"] is None
+    assert seen["consent"]["withdrawn_by"].startswith("officer:")
+    patient = system.get(f"/fhir/R4/Patient/{client_id}", key=karunia)
+    assert "name" not in patient.json() and body["client"]["nik"] not in patient.text
+    staff = system.get(f"/api/v1/referrals/{rid}", key=officer).json()
+    assert staff["client"]["identity"]["name"] == CLIENT_NAME
+    history = system.get(f"/api/v1/referrals/{rid}/history", key=karunia).json()["items"]
+    assert (history[-1]["reason"], history[-1]["to_status"]) == ("consent_withdrawn", "accepted")
+
+    # a new referral of the client: refused without consent given after the withdrawal
+    renewed = system.post("/api/v1/referrals", body, key=officer)
+    assert (renewed.status_code, renewed.json()["code"]) == (422, "CONSENT_REQUIRED")
+    body["consent"] = {"given": True, "given_at": datetime.now(UTC).isoformat()}
+    renewed = system.post("/api/v1/referrals", body, key=officer)
+    assert renewed.status_code == 201, renewed.text
+    assert system.post(f"/api/v1/referrals/{renewed.json()['id']}/cancel", key=officer)
