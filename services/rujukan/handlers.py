@@ -1252,8 +1252,15 @@ def sealing(cipher: ClientCipher):
 
 
 def audit_attachment(uow: UnitOfWork, actor: Any, referral_id: str, purpose: str, now) -> None:
-    """A read or removal of a referral's attachment is a read of the client's identity."""
+    """A read or removal of a referral's attachment is a read of the client's identity:
+    refused to the partner once the client has withdrawn consent (a consent form or a
+    recommendation carries the client's name)."""
     actor = Actor.parse(actor)
     referral = uow.session.get(Referral, referral_id)
+    if domain.identity_hidden(actor, referral.consent):
+        raise ConsentAlreadyWithdrawn(
+            "Klien telah mencabut persetujuannya: lampiran yang memuat identitasnya tidak "
+            "dapat dibuka mitra."
+        )
     _audit(uow, actor, referral, purpose, now)
     log.info("attachment of referral %s: %s by %s", referral.id, purpose.split(":")[0], actor.label)

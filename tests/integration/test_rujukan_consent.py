@@ -89,6 +89,13 @@ def test_a_withdrawal_hides_the_identity_from_the_partner_and_stops_new_referral
     again = refused(lambda: withdraw(factory, second["id"], now=later))
     assert (again.status, again.code) == (409, "CONSENT_WITHDRAWN")
 
+    # a partner opens no attachment of the client any more (they carry the name)
+    with factory() as uow:
+        attachment = refused(
+            lambda: handlers.audit_attachment(uow, PARTNER_ACTOR, first["id"], "unduh", later)
+        )
+        handlers.audit_attachment(uow, OFFICER, first["id"], "unduh", later)  # staff may
+    assert (attachment.status, attachment.code) == (409, "CONSENT_WITHDRAWN")
     with factory() as uow:
         audits_before = len(uow.session.scalars(select(AccessAudit)).all())
     for rid in (first["id"], second["id"]):
