@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
+import requests
 from sqlalchemy import create_engine, text
 
 from harness.data import CLIENT_NAME, ISSUED_NIKS, referral_body
+from tests.e2e.edge import PDF
 
 KARUNIA = "yayasan-karunia-insani"
 KARUNIA_INPATIENT_PLACES = 12  # the seeded capacity
@@ -223,6 +225,18 @@ def test_withdrawn_consent_hides_the_client_from_the_partner_through_the_api(sys
     patient = system.get(f"/fhir/R4/Patient/{client_id}", key=karunia).json()
     assert patient["name"][0]["text"] == CLIENT_NAME
 
+    attachments = f"/api/v1/referrals/{rid}/attachments"
+    form = requests.post(
+        system.base_url + attachments,
+        params={"kind": "consent_form"},
+        data=PDF,
+        headers={**system.headers(officer), "Content-Type": "application/pdf"},
+        timeout=10,
+    )
+    assert form.status_code == 201, form.text
+    form_path = f"{attachments}/{form.json()['id']}"
+    assert system.get(form_path, key=karunia).status_code == 200
+
     refused = system.post(f"/api/v1/referrals/{rid}/consent/withdraw", {}, key=karunia)
     assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN")
     withdrawn = system.post(
@@ -240,6 +254,9 @@ def test_withdrawn_consent_hides_the_client_from_the_partner_through_the_api(sys
     assert seen["consent"]["withdrawn_by"].startswith("officer:")
     patient = system.get(f"/fhir/R4/Patient/{client_id}", key=karunia)
     assert "name" not in patient.json() and body["client"]["nik"] not in patient.text
+    closed = system.get(form_path, key=karunia)
+    assert (closed.status_code, closed.json()["code"]) == (409, "CONSENT_WITHDRAWN")
+    assert system.get(form_path, key=officer).content == PDF
     staff = system.get(f"/api/v1/referrals/{rid}", key=officer).json()
     assert staff["client"]["identity"]["name"] == CLIENT_NAME
     history = system.get(f"/api/v1/referrals/{rid}/history", key=karunia).json()["items"]
