@@ -8,11 +8,13 @@ indexed by the rotation step; the officer is told of a client's open referrals."
 from __future__ import annotations
 
 import pytest
+from click.testing import CliRunner
 from marshmallow import ValidationError
 from sqlalchemy import delete, select, update
 
 from bersinar.contracts.referrals import ClientSearch, ReferralCreate
 from bersinar.errors import DomainError
+from cli.main import main
 from services.rujukan import handlers
 from services.rujukan.models import AccessAudit, Client, ClientNameToken
 from tests.integration.test_rujukan_rotation import (
@@ -147,6 +149,24 @@ def test_clients_stored_before_the_index_are_indexed_by_the_rotation(factory, re
         uow.commit()
         assert set(uow.session.scalars(select(Client.name_index_key_id))) == {"h2"}
     assert search(factory, keys=DURING, name="siti")["total"] == 1
+
+
+def test_bersinar_crypto_rotate_indexes_clients_stored_before_the_index(
+    factory, referred, database_urls, monkeypatch
+):
+    """The operator's step after upgrading: the same keys, every client's name indexed."""
+    with factory() as uow:
+        uow.session.execute(delete(ClientNameToken))
+        uow.session.execute(update(Client).values(name_index_key_id=None))
+        uow.commit()
+    monkeypatch.setenv("RUJUKAN_DATABASE_URL", database_urls["rujukan"])
+    monkeypatch.setenv("RUJUKAN_ENCRYPTION_KEYS", BEFORE["ENCRYPTION_KEYS"])
+    monkeypatch.setenv("RUJUKAN_NIK_HMAC_KEY", BEFORE["NIK_HMAC_KEY"])
+    result = CliRunner().invoke(main, ["crypto", "rotate", "--batch-size", "3"])
+    assert result.exit_code == 0, result.output
+    assert "4 client(s) re-keyed" in result.output
+    assert names(search(factory, name="budi")) == ["Budi Hartono", "Budi Santoso"]
+    assert "Budi" not in result.output and nik(2) not in result.output
 
 
 def test_a_search_needs_a_nik_or_a_word_of_a_name():
