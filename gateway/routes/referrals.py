@@ -19,6 +19,12 @@ ELIGIBILITY = {
     "jenis layanan klien, tidak punya PKS yang berlaku hari ini, atau (pada pengalihan) "
     "mitra yang sama"
 }
+# what rujukan checks of the consent of a new referral beyond its shape
+CONSENT = {
+    "CONSENT_REQUIRED": "klien di bawah 18 tahun tanpa persetujuan wali (given_by guardian, "
+    "guardian_name, guardian_relationship), atau klien yang telah mencabut persetujuannya "
+    "tanpa persetujuan baru (given_at sesudah pencabutan)"
+}
 
 
 class _RpcReplyBodies(logging.Filter):
@@ -53,7 +59,7 @@ class ReferralRoutes:
         response=contracts.Referral,
         status=201,
         creates={"referral_id": "/id"},
-        rules=ELIGIBILITY,
+        rules={**ELIGIBILITY, **CONSENT},
         example={
             "client": {
                 "nik": "1771050501900001",
@@ -151,6 +157,7 @@ class ReferralRoutes:
         roles=STAFF,
         body=contracts.ConsentWithdrawal,
         body_required=False,
+        rules={"DATE_OUT_OF_RANGE": "withdrawn_on sesudah hari ini atau sebelum rujukan dibuat"},
         response=contracts.ConsentWithdrawn,
         tags=("rujukan",),
     )

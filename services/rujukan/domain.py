@@ -18,6 +18,7 @@ from bersinar.errors import (
     NotEligible,
     ValidationFailed,
 )
+from services.rujukan.exceptions import DateOutOfRange
 
 # Kode wilayah provinsi (Kemendagri) that open a valid NIK.
 PROVINCE_CODES = frozenset(
@@ -185,7 +186,7 @@ def withdrawal_day(withdrawn_on: date | None, referred_at: datetime, now: dateti
     elif withdrawn_on < codes.local_date(referred_at):
         wrong = "Tanggal pencabutan tidak boleh sebelum rujukan dibuat."
     if wrong:
-        raise ValidationFailed(wrong, errors={"withdrawn_on": [wrong]})
+        raise DateOutOfRange(wrong, errors={"withdrawn_on": [wrong]})
     return withdrawn_on
 
 

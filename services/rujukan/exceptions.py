@@ -1,4 +1,4 @@
-from bersinar.errors import Conflict, NotEligible, NotFound
+from bersinar.errors import Conflict, NotEligible, NotFound, ValidationFailed
 
 
 class ReferralNotFound(NotFound):
@@ -17,3 +17,11 @@ class RequestKeyReused(Conflict):
 class ConsentAlreadyWithdrawn(Conflict):
     code = "CONSENT_WITHDRAWN"
     title = "Persetujuan klien sudah dicabut"
+
+
+class DateOutOfRange(ValidationFailed):
+    """A day a person names that the referral's own dates rule out (a withdrawal after
+    today, or before the referral was made)."""
+
+    code = "DATE_OUT_OF_RANGE"
+    title = "Tanggal di luar rentang yang diizinkan"

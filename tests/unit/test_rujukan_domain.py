@@ -424,7 +424,10 @@ def test_the_day_of_a_withdrawal_is_not_to_come_nor_before_the_referral():
     for day in (date(2027, 3, 2), date(2027, 2, 9)):
         with pytest.raises(ValidationFailed) as caught:
             withdrawal_day(day, referred, now)
-        assert list(caught.value.errors) == ["withdrawn_on"]
+        assert (caught.value.code, list(caught.value.errors)) == (
+            "DATE_OUT_OF_RANGE",
+            ["withdrawn_on"],
+        )
 
 
 def test_a_withdrawal_hides_the_identity_from_partners_only():
