@@ -218,6 +218,7 @@ class ReferralRoutes:
         body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
+        rules={"DATE_OUT_OF_RANGE": "admitted_on sesudah hari ini atau sebelum rujukan diterima"},
     )
     def admit_referral(self, request, caller, data, params, referral_id):
         # the body as sent (the day as text), read again through the contract by rujukan

@@ -326,10 +326,10 @@ def admission_instant(admitted_on: date | None, accepted_at: datetime, now: date
         return now
     if admitted_on > codes.local_date(now):
         wrong = "Tanggal masuk tidak boleh setelah hari ini."
-        raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
+        raise DateOutOfRange(wrong, errors={"admitted_on": [wrong]})
     if admitted_on < codes.local_date(accepted_at):
         wrong = "Tanggal masuk tidak boleh sebelum rujukan diterima."
-        raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
+        raise DateOutOfRange(wrong, errors={"admitted_on": [wrong]})
     return max(local_day_start(admitted_on), accepted_at)
 
 

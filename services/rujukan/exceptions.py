@@ -20,8 +20,8 @@ class ConsentAlreadyWithdrawn(Conflict):
 
 
 class DateOutOfRange(ValidationFailed):
-    """A day a person names that the referral's own dates rule out (a withdrawal after
-    today, or before the referral was made)."""
+    """A day a person names that today or the referral's own dates rule out (an
+    admission or a withdrawal after today, or before the referral was accepted or made)."""
 
     code = "DATE_OUT_OF_RANGE"
     title = "Tanggal di luar rentang yang diizinkan"
