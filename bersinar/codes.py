@@ -111,6 +111,16 @@ def referral_action_roles(action: str) -> tuple[str, ...]:
 
 
 CONSENT_GIVERS = {"client": "Klien sendiri", "guardian": "Wali/keluarga"}
+# who a minor's guardian is to the client (the guardian gives the consent)
+GUARDIAN_RELATIONSHIPS = {
+    "parent": "Orang tua",
+    "sibling": "Saudara kandung",
+    "grandparent": "Kakek/nenek",
+    "relative": "Kerabat lain",
+    "legal_guardian": "Wali yang ditetapkan",
+}
+# why a referral's history has an entry that changes no status
+HISTORY_REASONS = {"consent_withdrawn": "Persetujuan klien dicabut"}
 REJECTION_REASONS = {
     "capacity_full": "Kapasitas penuh",
     "not_eligible": "Tidak memenuhi syarat",

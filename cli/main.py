@@ -434,7 +434,10 @@ def crypto():
 @click.option("--batch-size", default=500, show_default=True, help="Clients per transaction.")
 def crypto_rotate(batch_size):
     """Rewrite every client's identity with the first key of RUJUKAN_ENCRYPTION_KEYS and
-    its NIK digest with the first key of RUJUKAN_NIK_HMAC_KEY.
+    its NIK digest and name index with the first key of RUJUKAN_NIK_HMAC_KEY.
+
+    Also indexes the names of clients stored before the name index existed (run it once
+    after upgrading to it; with unchanged keys it only does that).
 
     Put the new key first and keep the old ones after it (``k2:new,k1:old``,
     ``h2:new,h1:old``), restart every rujukan instance, run this, then remove the old

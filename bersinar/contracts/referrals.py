@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from bersinar import codes
 from bersinar.contracts import (
@@ -77,6 +77,21 @@ class ConsentInput(StrictSchema):
     scope = fields.List(
         fields.String(validate=validate.Length(max=64)),
         load_default=lambda: ["treatment", "data_sharing"],
+    )
+    guardian_name = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=[validate.Length(min=1, max=200), no_control_characters],
+        metadata={
+            "description": "Nama wali yang memberi persetujuan: wajib bila klien di "
+            "bawah 18 tahun (disimpan terenkripsi)"
+        },
+    )
+    guardian_relationship = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=one_of(codes.GUARDIAN_RELATIONSHIPS),
+        metadata={"description": "Hubungan wali dengan klien: wajib bila klien di bawah 18 tahun"},
     )
 
 
@@ -182,6 +197,59 @@ class ReferralSearch(ReferralFilter):
     pseudonym_key = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
 
 
+class ClientSearch(StrictSchema):
+    """A search for clients by exact NIK or by name (every word, in any order, accents and
+    punctuation ignored), narrowed by their referrals' partner, status, service type and
+    date of referral. In a body, never a URL: a NIK is not to reach an access log."""
+
+    nik = fields.String(
+        validate=FullMatch(r"^[0-9]{16}$", error="NIK harus 16 digit angka."),
+        metadata={"description": "NIK lengkap (dicari lewat digest berkunci, bukan teks)"},
+    )
+    name = fields.String(
+        validate=[
+            validate.Length(min=2, max=200),
+            FullMatch(
+                r"^[^\x00-\x1f\x7f]*[0-9A-Za-z][^\x00-\x1f\x7f]*$",
+                error="Tulis sedikitnya satu kata nama.",
+            ),
+        ],
+        metadata={"description": "Kata-kata nama klien; setiap kata harus cocok utuh"},
+    )
+    partner_id = fields.String(validate=PLAIN_ID)
+    status = fields.String(validate=one_of(codes.REFERRAL_STATUSES))
+    service_type = fields.String(validate=one_of(codes.SERVICE_TYPES))
+    referred_from = Date(metadata={"description": "Dirujuk pada atau sesudah hari ini (WIB)"})
+    referred_until = Date(metadata={"description": "Dirujuk pada atau sebelum hari ini (WIB)"})
+    page = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=10000))
+    limit = fields.Integer(strict=True, load_default=20, validate=validate.Range(min=1, max=50))
+
+    OPENAPI = {"anyOf": [{"required": ["nik"]}, {"required": ["name"]}]}
+
+    @validates_schema
+    def _nik_or_name(self, data, **kwargs):
+        if not data.get("nik") and not data.get("name"):
+            raise ValidationError("Isi NIK atau nama klien.", "_schema")
+        until, since = data.get("referred_until"), data.get("referred_from")
+        if until and since and until < since:
+            raise ValidationError("Harus pada atau sesudah referred_from.", "referred_until")
+
+
+class ConsentWithdrawal(StrictSchema):
+    """The client withdraws consent, told to an officer: from then on the receiving
+    partner sees no identity and no new referral is made without new consent."""
+
+    withdrawn_on = Date(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Hari klien mencabut persetujuan (WIB): hari ini atau "
+            "sebelumnya, tidak sebelum rujukan dibuat; tanpa ini, hari ini"
+        },
+    )
+    note = _text(1000, load_default=None, allow_none=True)
+
+
 class ReferralReadQuery(StrictSchema):
     purpose = fields.String(
         load_default=None,
@@ -219,7 +287,12 @@ class ClientSummary(Schema):
     age_group = fields.String()
     previous_referrals = fields.Integer()
     identity = fields.Nested(
-        ClientIdentity, metadata={"description": "Hanya pada GET /referrals/{id}; dicatat."}
+        ClientIdentity,
+        allow_none=True,
+        metadata={
+            "description": "Hanya pada GET /referrals/{id}; dicatat. Kosong (null) bagi mitra "
+            "bila klien telah mencabut persetujuannya."
+        },
     )
 
 
@@ -299,3 +372,34 @@ class AuditEntry(Schema):
     client_id = fields.String()
     purpose = fields.String()
     correlation_id = fields.String(allow_none=True)
+
+
+class FoundClient(Schema):
+    id = fields.String(metadata={"description": "Pseudonim klien"})
+    sex = fields.String()
+    birth_date = fields.String()
+    identity = fields.Nested(
+        ClientIdentity,
+        allow_none=True,
+        metadata={
+            "description": "Nama dan NIK (dicatat di log audit); kosong bagi mitra bila "
+            "persetujuan klien telah dicabut"
+        },
+    )
+    referrals = fields.List(fields.Nested(Referral))
+
+
+class ClientSearchResult(Schema):
+    items = fields.List(fields.Nested(FoundClient))
+    total = fields.Integer()
+    page = fields.Integer()
+    pages = fields.Integer()
+    previous_page = fields.Integer(allow_none=True)
+    next_page = fields.Integer(allow_none=True)
+
+
+class ConsentWithdrawn(Referral):
+    consent_withdrawn_on = fields.String()
+    referrals_affected = fields.List(
+        fields.String(), metadata={"description": "Rujukan klien yang persetujuannya dicabut"}
+    )

@@ -18,6 +18,9 @@ SEX = codes.SEXES
 SEX_SERVED = codes.SEX_SERVED
 SOURCE = codes.REFERRAL_SOURCES
 REJECTION_REASON = codes.REJECTION_REASONS
+# why a history entry was written: a rejection's reason, or a change of no status
+HISTORY_REASON = {**codes.REJECTION_REASONS, **codes.HISTORY_REASONS}
+GUARDIAN = codes.GUARDIAN_RELATIONSHIPS
 REPORT_STATUS = codes.REPORT_STATUSES
 AGREEMENT_STATUS = codes.AGREEMENT_STATUSES
 MEASURES = codes.MEASURES
@@ -137,7 +140,7 @@ FILTERS = {
     "service_label": lambda code: label(SERVICE_TYPE, code),
     "sex_label": lambda code: label(SEX, code),
     "source_label": lambda code: label(SOURCE, code),
-    "reason_label": lambda code: label(REJECTION_REASON, code),
+    "reason_label": lambda code: label(HISTORY_REASON, code),
     "report_label": lambda code: label(REPORT_STATUS, code),
     "report_action": lambda code: label(REPORT_ACTION, code),
     "agreement_label": lambda code: label(AGREEMENT_STATUS, code),

@@ -20,9 +20,10 @@ from werkzeug.wrappers import Response
 from bersinar import codes
 from bersinar.codes import REFERRAL_SOURCES, REFERRAL_STATUSES, REJECTION_REASONS, STAFF
 from bersinar.contracts.partners import Contact as ContactInput
-from bersinar.contracts.referrals import ReferralCreate, is_plain_id
+from bersinar.contracts.referrals import ClientSearch, ReferralCreate, is_plain_id
 from bersinar.contracts.reports import PERIOD
 from bersinar.entrypoints import RemoteDomainError
+from bersinar.envelope import rfc3339
 from bersinar.errors import DomainError, ValidationFailed
 from gateway import spreadsheets
 from gateway.console import accounts, charts, labels
@@ -55,6 +56,7 @@ REFERRAL_ACTIONS = {
     "putus": ("drop_out", "drop-out"),
     "batal": ("cancel", "cancel"),
     "alihkan": ("transfer", "transfer"),
+    "cabut-persetujuan": ("withdraw_consent", "consent/withdraw"),
 }
 REFERRAL_ROUTE = "POST /api/v1/referrals/<string:referral_id>/"
 # what a confirmation page asks and what its button says
@@ -82,13 +84,25 @@ ACTION_WORDING = {
         "Episode di mitra sekarang ditutup dan rujukan baru dikirim ke mitra tujuan.",
         "Ya, alihkan",
     ),
+    "withdraw_consent": (
+        "Catat pencabutan persetujuan klien?",
+        "Catat hanya atas pernyataan klien sendiri. Sejak itu mitra penerima tidak lagi "
+        "melihat identitas klien pada semua rujukannya, dan rujukan baru memerlukan "
+        "persetujuan baru. Pencabutan tidak dapat dibatalkan.",
+        "Ya, catat pencabutan",
+    ),
 }
 NOTE_REQUIRED = {
     "cancel": "Tulis alasan pembatalan.",
     "drop_out": "Tulis alasan klien putus layanan.",
     "transfer": "Tulis alasan pengalihan.",
 }
-ACTION_FIELDS = ("reason", "note", "partner_id", "admitted_on")
+# the day an action records: (field, action, what to write when it is missing)
+DATE_FIELDS = (
+    ("admitted_on", "admit", "Isi tanggal masuk (hari ini atau sebelumnya)."),
+    ("withdrawn_on", "withdraw_consent", "Isi tanggal pencabutan (hari ini atau sebelumnya)."),
+)
+ACTION_FIELDS = ("reason", "note", "partner_id", "admitted_on", "withdrawn_on")
 REPORT_GROUPS = (
     ("total", "Total"),
     ("by_sex.M", "Laki-laki"),
@@ -106,6 +120,8 @@ EXTRA_COUNTS = (
 )
 COMPLIANCE_MONTHS = 6
 REFERRAL_PAGE = 50
+SEARCH_PAGE = 20
+_NIK = re.compile(r"[0-9]{16}")
 NOTIFICATION_PAGE = 50
 MAX_PAGES_BACK = 40  # keeps a list's address short; later pages are reached by filtering
 CONTACT_ERRORS = {
@@ -125,6 +141,8 @@ MESSAGES = {
     "drop_out": "Klien tercatat putus layanan.",
     "cancel": "Rujukan dibatalkan.",
     "transfer": "Klien dialihkan; rujukan baru dibuat.",
+    "withdraw_consent": "Pencabutan persetujuan klien tercatat; mitra tidak lagi melihat "
+    "identitasnya.",
     "terkirim": "Laporan terkirim.",
     "approve": "Laporan disetujui.",
     "reopen": "Periode dibuka kembali; mitra dapat mengirim laporan (tercatat terlambat).",
@@ -190,6 +208,7 @@ class Pager:
 FORM_PAGES = (
     (re.compile(r"^/console/laporan/([^/]+)/([^/]+)/[^/]+$"), r"/console/laporan/\1/\2"),
     (re.compile(r"^/console/rujukan/baru/ubah$"), "/console/rujukan/baru"),
+    (re.compile(r"^/console/rujukan/cari$"), "/console/rujukan"),
     (re.compile(r"^/console/mitra/([^/]+)/.+$"), r"/console/mitra/\1"),
     (re.compile(r"^/console/pengguna/.+$"), "/console/pengguna"),
     (re.compile(r"^/console/notifikasi/.+$"), "/console/notifikasi"),
@@ -253,13 +272,15 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
         payload["note"] = note
     if command in NOTE_REQUIRED and not note:
         errors.setdefault("note", [NOTE_REQUIRED[command]])
-    if command == "admit":
-        admitted_on = form.get("admitted_on") or ""
+    for field, command_of, wrong in DATE_FIELDS:
+        if command != command_of:
+            continue
+        value = form.get(field) or ""
         try:
-            date.fromisoformat(admitted_on)
-            payload["admitted_on"] = admitted_on
+            date.fromisoformat(value)
+            payload[field] = value
         except ValueError:
-            errors["admitted_on"] = ["Isi tanggal masuk (hari ini atau sebelumnya)."]
+            errors[field] = [wrong]
     return payload, errors
 
 
@@ -594,6 +615,52 @@ class ConsoleRoutes:
             message=self._message(request),
         )
 
+    @page("POST", "/console/rujukan/cari")
+    def console_search_clients(self, request, user):
+        """A client by NIK (16 digits) or name in one box, in the form's body so that a
+        NIK never reaches an address or an access log; rujukan writes each client shown
+        to the access audit. Pages go by POST too, keeping the words and filters."""
+        require_route(user, "POST /api/v1/clients/search")
+        form = request.form
+        words = " ".join((form.get("q") or "").split())
+        names = self.partner_names(user)
+        status = form.get("status") or None
+        partner_id = (form.get("mitra") or None) if user.role in STAFF else None
+        query: dict[str, Any] = {"limit": SEARCH_PAGE}
+        query["nik" if _NIK.fullmatch(words) else "name"] = words
+        if status:
+            query["status"] = status
+        if partner_id:
+            query["partner_id"] = partner_id
+        page_asked = form.get("halaman") or "1"
+        query["page"] = int(page_asked) if page_asked.isdigit() and len(page_asked) < 6 else 1
+        errors: dict[str, Any] = {}
+        if words.isdigit() and "nik" not in query:
+            errors["q"] = ["NIK harus 16 digit angka; nama ditulis dengan huruf."]
+        else:
+            try:
+                ClientSearch().load(query)
+            except MarshmallowValidationError as exc:
+                messages = exc.normalized_messages()
+                errors["q"] = [
+                    m for field in ("nik", "name", "_schema") for m in messages.get(field, [])
+                ] or ["Isian pencarian tidak valid."]
+        found = None
+        if not errors:
+            found = self.rpc("rujukan", "search_clients", query, user.caller.as_dict())
+        return render(
+            "rujukan_cari.html",
+            http_status=422 if errors else 200,
+            user=user,
+            found=found,
+            names=names,
+            statuses=REFERRAL_STATUSES,
+            search_q=words,
+            search_status=status,
+            search_partner=partner_id,
+            search_errors=errors,
+        )
+
     @page("GET", "/console/rujukan/baru", roles=STAFF)
     def console_new_referral(self, request, user):
         require_route(user, "POST /api/v1/referrals")
@@ -634,6 +701,9 @@ class ConsoleRoutes:
                 "given_by": form.get("given_by") or "client",
             },
         }
+        for field in ("guardian_name", "guardian_relationship"):
+            if (form.get(field) or "").strip():
+                payload["consent"][field] = form[field].strip()
         if form.get("partner_id"):
             payload["partner_id"] = form["partner_id"]
         return payload
@@ -655,8 +725,11 @@ class ConsoleRoutes:
         if errors:
             return self._client_form(user, errors, values, 422)
         if form.get("step") != "buat":
-            try:  # NIK against birth date and sex, before a partner is chosen
-                self.rpc("rujukan", "check_client", payload["client"])
+            try:  # NIK against birth date and sex, and referrals still open, before a
+                # partner is chosen
+                checked = self.rpc(
+                    "rujukan", "check_client", payload["client"], user.caller.as_dict()
+                )
             except (DomainError, RemoteDomainError) as exc:
                 if exc.status >= 500:
                     raise
@@ -667,7 +740,12 @@ class ConsoleRoutes:
             require_route(user, "GET /api/v1/partners/match")
             matches = self.rpc("rujukan", "match_partners", query)
             return render(
-                "rujukan_pilih.html", user=user, values=values, matches=matches, errors={}
+                "rujukan_pilih.html",
+                user=user,
+                values=values,
+                matches=matches,
+                errors={},
+                open_referrals=checked.get("open_referrals") or [],
             )
         if not payload.get("partner_id"):
             query = {"sex": payload["client"]["sex"], "service_type": payload["service_type"]}
@@ -681,6 +759,9 @@ class ConsoleRoutes:
                 matches=matches,
                 errors=errors,
             )
+        # the box ticked on this form is the consent, given now (after any earlier
+        # withdrawal: the client's new consent)
+        payload["consent"]["given_at"] = rfc3339(self.clock.now())
         try:
             referral = self.rpc("rujukan", "create_referral", payload, user.caller.as_dict())
         except (DomainError, RemoteDomainError) as exc:
@@ -773,14 +854,19 @@ class ConsoleRoutes:
         payload, errors = transition_payload(command, form)
         if not errors:
             try:
-                result = self.rpc(
-                    "rujukan",
-                    "transition_referral",
-                    referral_id,
-                    command,
-                    payload,
-                    user.caller.as_dict(),
-                )
+                if command == "withdraw_consent":
+                    result = self.rpc(
+                        "rujukan", "withdraw_consent", referral_id, payload, user.caller.as_dict()
+                    )
+                else:
+                    result = self.rpc(
+                        "rujukan",
+                        "transition_referral",
+                        referral_id,
+                        command,
+                        payload,
+                        user.caller.as_dict(),
+                    )
             except (DomainError, RemoteDomainError) as exc:
                 if exc.status >= 500 or exc.status == 404:
                     raise

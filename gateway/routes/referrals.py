@@ -19,6 +19,12 @@ ELIGIBILITY = {
     "jenis layanan klien, tidak punya PKS yang berlaku hari ini, atau (pada pengalihan) "
     "mitra yang sama"
 }
+# what rujukan checks of the consent of a new referral beyond its shape
+CONSENT = {
+    "CONSENT_REQUIRED": "klien di bawah 18 tahun tanpa persetujuan wali (given_by guardian, "
+    "guardian_name, guardian_relationship), atau klien yang telah mencabut persetujuannya "
+    "tanpa persetujuan baru (given_at sesudah pencabutan)"
+}
 
 
 class _RpcReplyBodies(logging.Filter):
@@ -53,7 +59,7 @@ class ReferralRoutes:
         response=contracts.Referral,
         status=201,
         creates={"referral_id": "/id"},
-        rules=ELIGIBILITY,
+        rules={**ELIGIBILITY, **CONSENT},
         example={
             "client": {
                 "nik": "1771050501900001",
@@ -103,6 +109,20 @@ class ReferralRoutes:
             "rujukan",
         )
 
+    @endpoint(
+        "POST",
+        "/api/v1/clients/search",
+        "Cari klien menurut NIK atau nama, dengan rujukannya (mitra: hanya kliennya); "
+        "NIK di badan permintaan, tidak di URL; setiap klien yang tampil dicatat di log audit",
+        roles=REFERRAL_READERS,
+        body=contracts.ClientSearch,
+        response=contracts.ClientSearchResult,
+        tags=("rujukan",),
+        example={"name": "Budi Santoso", "status": "admitted"},
+    )
+    def search_clients(self, request, caller, data, params):
+        return self.rpc("rujukan", "search_clients", validated_json(request), actor_of(caller))
+
     def _every_referral(self, filters, actor):
         """Every referral the filters select, page by page (keyset), as they are written."""
         cursor = None
@@ -127,6 +147,23 @@ class ReferralRoutes:
     def get_referral(self, request, caller, data, params, referral_id):
         return self.rpc(
             "rujukan", "get_referral", referral_id, actor_of(caller), params.get("purpose")
+        )
+
+    @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/consent/withdraw",
+        "Catat pencabutan persetujuan klien (atas pernyataan klien): sejak itu mitra tidak "
+        "melihat identitas klien dan rujukan baru memerlukan persetujuan baru",
+        roles=STAFF,
+        body=contracts.ConsentWithdrawal,
+        body_required=False,
+        rules={"DATE_OUT_OF_RANGE": "withdrawn_on sesudah hari ini atau sebelum rujukan dibuat"},
+        response=contracts.ConsentWithdrawn,
+        tags=("rujukan",),
+    )
+    def withdraw_consent(self, request, caller, data, params, referral_id):
+        return self.rpc(
+            "rujukan", "withdraw_consent", referral_id, validated_json(request), actor_of(caller)
         )
 
     @endpoint(
@@ -181,6 +218,7 @@ class ReferralRoutes:
         body_required=False,
         response=contracts.Referral,
         tags=("rujukan",),
+        rules={"DATE_OUT_OF_RANGE": "admitted_on sesudah hari ini atau sebelum rujukan diterima"},
     )
     def admit_referral(self, request, caller, data, params, referral_id):
         # the body as sent (the day as text), read again through the contract by rujukan

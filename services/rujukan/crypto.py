@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 from cryptography.fernet import Fernet, InvalidToken
 
@@ -17,6 +18,21 @@ from cryptography.fernet import Fernet, InvalidToken
 UNNAMED_HMAC_KID = "h1"
 MIN_HMAC_KEY_LENGTH = 32
 _LISTED_KEY = re.compile(r"^([A-Za-z0-9_.-]{1,32}):(.+)$")
+# the name index's key is derived from each NIK key: one secret to keep and rotate, and
+# a token digest is never a NIK digest
+_NAME_INDEX_LABEL = b"bersinar:rujukan:name-index:v1"
+_APOSTROPHES = re.compile(r"['\u2018\u2019`\u02bc]")
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def name_tokens(name: str) -> list[str]:
+    """A name as the blind index keeps it: lower case, accents and punctuation removed
+    (``Ma'ruf`` is ``maruf``, ``Siti-Nur`` is ``siti nur``), each distinct word once, in
+    order."""
+    plain = unicodedata.normalize("NFKD", name or "")
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+    words = _NOT_ALNUM.sub(" ", _APOSTROPHES.sub("", plain)).split()
+    return list(dict.fromkeys(words))
 
 
 class KeyError_(ValueError):
@@ -69,6 +85,10 @@ class ClientCipher:
         self.current_kid = next(iter(self._keys))
         self._hmac_keys = parse_hmac_keys(hmac_keys)
         self.current_hmac_kid = next(iter(self._hmac_keys))
+        self._name_keys = {
+            kid: hmac.new(key, _NAME_INDEX_LABEL, hashlib.sha256).digest()
+            for kid, key in self._hmac_keys.items()
+        }
 
     @property
     def key_ids(self) -> set[str]:
@@ -89,6 +109,16 @@ class ClientCipher:
         """The NIK's digest under every configured key, the current key's first: a client
         stored under an older key is still found while its digest waits to be rewritten."""
         return {kid: self.nik_digest(nik, kid) for kid in self._hmac_keys}
+
+    def name_digests(self, name: str, kid: str | None = None) -> list[str]:
+        """The blind index of a name: the HMAC of each of its tokens (``name_tokens``)
+        under the name key derived from NIK key ``kid`` (default: the current key)."""
+        key = self._name_keys.get(kid or self.current_hmac_kid)
+        if key is None:
+            raise KeyError_(f"NIK key id {kid!r} is not configured (RUJUKAN_NIK_HMAC_KEY)")
+        return [
+            hmac.new(key, token.encode(), hashlib.sha256).hexdigest() for token in name_tokens(name)
+        ]
 
     def encrypt(self, plaintext: str | None) -> str | None:
         if plaintext is None:

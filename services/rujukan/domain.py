@@ -20,6 +20,7 @@ from bersinar.errors import (
     NotEligible,
     ValidationFailed,
 )
+from services.rujukan.exceptions import DateOutOfRange
 
 # Kode wilayah provinsi (Kemendagri) that open a valid NIK.
 PROVINCE_CODES = frozenset(
@@ -133,6 +134,71 @@ def age_group(birth_date: date, today: date) -> str:
 def check_consent(consent: dict | None) -> None:
     if not consent or consent.get("given") is not True:
         raise ConsentRequired("Rujukan tidak dapat dibuat tanpa persetujuan klien yang tercatat.")
+
+
+ADULT_AGE = 18
+
+
+def check_guardian(consent: Mapping[str, Any], birth_date: date, today: date) -> None:
+    """A client under 18 consents through a guardian, whose name and relationship to the
+    client are recorded."""
+    if age_on(birth_date, today) >= ADULT_AGE:
+        return
+    errors = {}
+    if consent.get("given_by") != "guardian":
+        errors["given_by"] = ["Klien di bawah 18 tahun: persetujuan diberikan oleh wali."]
+    if not (consent.get("guardian_name") or "").strip():
+        errors["guardian_name"] = ["Tulis nama wali yang memberi persetujuan."]
+    if not consent.get("guardian_relationship"):
+        errors["guardian_relationship"] = ["Pilih hubungan wali dengan klien."]
+    if errors:
+        raise ConsentRequired(
+            "Persetujuan klien di bawah 18 tahun diberikan oleh walinya, yang dicatat.",
+            errors={"consent": errors},
+        )
+
+
+def check_new_consent(given_at: datetime | None, withdrawn_at: datetime | None) -> None:
+    """A client who withdrew consent is referred again only with consent given after the
+    withdrawal, stated with its time."""
+    if withdrawn_at is None:
+        return
+    if given_at is None or given_at <= withdrawn_at:
+        wrong = (
+            "Klien ini telah mencabut persetujuannya; rujukan baru memerlukan persetujuan "
+            "baru, dengan waktu pemberiannya sesudah pencabutan."
+        )
+        raise ConsentRequired(wrong, errors={"consent": {"given_at": [wrong]}})
+
+
+def check_may_withdraw_consent(actor: Actor) -> None:
+    if not actor.is_staff:
+        raise Forbidden("Hanya petugas atau admin yang mencatat pencabutan persetujuan.")
+
+
+def withdrawal_day(withdrawn_on: date | None, referred_at: datetime, now: datetime) -> date:
+    """The day consent was withdrawn: today unless an earlier day is named, which may
+    not be before the referral was made."""
+    today = codes.local_date(now)
+    if withdrawn_on is None:
+        return today
+    wrong = None
+    if withdrawn_on > today:
+        wrong = "Tanggal pencabutan tidak boleh setelah hari ini."
+    elif withdrawn_on < codes.local_date(referred_at):
+        wrong = "Tanggal pencabutan tidak boleh sebelum rujukan dibuat."
+    if wrong:
+        raise DateOutOfRange(wrong, errors={"withdrawn_on": [wrong]})
+    return withdrawn_on
+
+
+def consent_withdrawn(consent: Mapping[str, Any] | None) -> bool:
+    return bool((consent or {}).get("withdrawn_at"))
+
+
+def identity_hidden(actor: Actor, consent: Mapping[str, Any] | None) -> bool:
+    """After withdrawal the receiving partner sees no identity (staff still do)."""
+    return not actor.is_staff and consent_withdrawn(consent)
 
 
 @dataclass(frozen=True)
@@ -293,12 +359,24 @@ def admission_instant(admitted_on: date | None, accepted_at: datetime, now: date
         return now
     if admitted_on > codes.local_date(now):
         wrong = "Tanggal masuk tidak boleh setelah hari ini."
-        raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
+        raise DateOutOfRange(wrong, errors={"admitted_on": [wrong]})
     if admitted_on < codes.local_date(accepted_at):
         wrong = "Tanggal masuk tidak boleh sebelum rujukan diterima."
-        raise ValidationFailed(wrong, errors={"admitted_on": [wrong]})
-    start = datetime.combine(admitted_on, datetime.min.time(), codes.LOCAL_TZ)
-    return max(start, accepted_at)
+        raise DateOutOfRange(wrong, errors={"admitted_on": [wrong]})
+    return max(local_day_start(admitted_on), accepted_at)
+
+
+def local_day_start(day: date) -> datetime:
+    """The first moment of ``day`` in Bengkulu."""
+    return datetime.combine(day, datetime.min.time(), codes.LOCAL_TZ)
+
+
+def check_name_query(words: list[str]) -> list[str]:
+    """The words of a name to search by (``crypto.name_tokens``): at least one."""
+    if not words:
+        wrong = "Tulis sedikitnya satu kata nama (huruf atau angka)."
+        raise ValidationFailed(wrong, errors={"name": [wrong]})
+    return words
 
 
 def check_transfer_target(current_partner_id: str, target_partner_id: str) -> None:

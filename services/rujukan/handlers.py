@@ -15,7 +15,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bersinar.codes import REJECTION_REASONS, local_date
@@ -25,13 +25,19 @@ from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden
 from services.rujukan import domain
-from services.rujukan.crypto import ClientCipher
+from services.rujukan.crypto import ClientCipher, name_tokens
 from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
-from services.rujukan.exceptions import ReferralNotFound, RequestKeyReused, UnknownPartner
+from services.rujukan.exceptions import (
+    ConsentAlreadyWithdrawn,
+    ReferralNotFound,
+    RequestKeyReused,
+    UnknownPartner,
+)
 from services.rujukan.models import (
     AccessAudit,
     AgreementView,
     Client,
+    ClientNameToken,
     LetterCounter,
     PartnerView,
     Referral,
@@ -211,6 +217,7 @@ def _find_or_create_client(
         "birth_date": client["birth_date"],
         "sex": client["sex"],
         "created_at": utcnow(),
+        "name_index_key_id": cipher.current_hmac_kid,
     }
     known = select(Client.id).where(Client.nik_digest.in_(digests))
     row = select(
@@ -228,7 +235,17 @@ def _find_or_create_client(
         if len(found) > 1:
             log.warning("%d client records share one NIK: %s", len(found), [c.id for c in found])
         return found[0], False
+    _index_name(uow, cipher, new.id, client["name"])
     return new, True
+
+
+def _index_name(uow: UnitOfWork, cipher: ClientCipher, client_id: str, name: str) -> None:
+    """The client's name tokens as the blind index keeps them (under the current key)."""
+    uow.session.execute(delete(ClientNameToken).where(ClientNameToken.client_id == client_id))
+    uow.session.add_all(
+        ClientNameToken(client_id=client_id, digest=digest)
+        for digest in dict.fromkeys(cipher.name_digests(name))
+    )
 
 
 # A referral made for a request key has an id derived from it (the request key is the
@@ -278,6 +295,7 @@ def create_referral(
     client_input = command["client"]
     domain.check_consent(command.get("consent"))
     check_client(client_input, today)
+    domain.check_guardian(command["consent"], client_input["birth_date"], today)
     # a request takes no place (accept does), so creations need not queue on the partner
     _check_place(
         uow, command["partner_id"], client_input["sex"], command["service_type"], today, lock=False
@@ -286,8 +304,11 @@ def create_referral(
     client, new_client = _find_or_create_client(uow, cipher, client_input)
     if client.sex != client_input["sex"] or client.birth_date != client_input["birth_date"]:
         log.warning("returning client %s: sex or birth date differs from the record", client.id)
-    consent = dict(command["consent"])
+    domain.check_new_consent(command["consent"].get("given_at"), client.consent_withdrawn_at)
+    consent = {k: v for k, v in command["consent"].items() if v is not None or k == "given_at"}
     consent["given_at"] = rfc3339(consent.get("given_at") or now)
+    if consent.get("guardian_name"):  # a person's name: sealed like the client's
+        consent["guardian_name"] = cipher.encrypt(consent["guardian_name"].strip())
     referral = _new_referral(
         uow,
         client,
@@ -402,6 +423,36 @@ def check_client(client: dict[str, Any], today: date) -> None:
     domain.check_nik(client["nik"], client["birth_date"], client["sex"])
 
 
+OPEN_STATUSES = ("requested", *domain.ACTIVE_STATUSES)
+
+
+def open_referrals(uow: UnitOfWork, cipher: ClientCipher, nik: str) -> list[dict[str, Any]]:
+    """The referrals of the client of this NIK still open (requested, accepted or in
+    care), with the partner's name: what an officer is to see before referring again."""
+    rows = uow.session.execute(
+        select(Referral, PartnerView.partner_name)
+        .join(Client, Client.id == Referral.client_id)
+        .outerjoin(PartnerView, PartnerView.partner_id == Referral.partner_id)
+        .where(
+            Client.nik_digest.in_(cipher.nik_digests(nik).values()),
+            Referral.status.in_(OPEN_STATUSES),
+        )
+        .order_by(Referral.created_at.desc(), Referral.id.desc())
+    ).all()
+    return [
+        {
+            "referral_id": referral.id,
+            "partner_id": referral.partner_id,
+            "partner_name": partner_name,
+            "status": referral.status,
+            "service_type": referral.service_type,
+            "created_at": _stamp(referral.created_at),
+            "consent_withdrawn": domain.consent_withdrawn(referral.consent),
+        }
+        for referral, partner_name in rows
+    ]
+
+
 def transition(
     uow: UnitOfWork,
     actor: Any,
@@ -489,6 +540,75 @@ def transition(
     if successor is not None:
         summary["transferred_to"] = referral_summary(uow, successor, client)
     return summary
+
+
+# --- consent ---------------------------------------------------------------------------
+
+
+def withdraw_consent(
+    uow: UnitOfWork,
+    actor: Any,
+    referral_id: str,
+    command: dict[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """The client withdraws consent, on the client's word to an officer: every referral
+    of the client made until now records when, by whom and why, and says so in its
+    history; from then on the receiving partners see no identity, and a new referral
+    needs consent given after this. No event: no other service holds the client's
+    identity, and nothing that laporan counts or notifikasi tells changes.
+
+    Locks: the client's row, then the client's referrals in id order (a transition
+    locks one referral then a partner, never a client: no circle)."""
+    actor = Actor.parse(actor)
+    now = now or utcnow()
+    domain.check_may_withdraw_consent(actor)
+    referral = _visible_referral(uow, actor, referral_id, lock=False)
+    if domain.consent_withdrawn(referral.consent):
+        raise ConsentAlreadyWithdrawn("Persetujuan klien pada rujukan ini sudah dicabut.")
+    withdrawn_on = domain.withdrawal_day(command.get("withdrawn_on"), referral.created_at, now)
+    client = uow.session.scalars(
+        select(Client).where(Client.id == referral.client_id).with_for_update()
+    ).one()
+    client.consent_withdrawn_at = now
+    note = command.get("note")
+    affected = uow.session.scalars(
+        select(Referral)
+        .where(Referral.client_id == client.id)
+        .order_by(Referral.id)
+        .with_for_update()
+    ).all()
+    touched = []
+    for each in affected:
+        if domain.consent_withdrawn(each.consent):
+            continue
+        each.consent = {
+            **each.consent,
+            "withdrawn_at": rfc3339(now),
+            "withdrawn_on": withdrawn_on.isoformat(),
+            "withdrawn_by": actor.label,
+            "withdrawal_note": note,
+        }
+        each.updated_at = now
+        each.history.append(
+            ReferralHistory(
+                from_status=each.status,
+                to_status=each.status,
+                actor=actor.label,
+                reason="consent_withdrawn",
+                note=note,
+                at=now,
+            )
+        )
+        touched.append(each.id)
+    log.info(
+        "consent of client %s withdrawn by %s: %d referral(s)", client.id, actor.label, len(touched)
+    )
+    return {
+        **referral_summary(uow, referral, client),
+        "consent_withdrawn_on": withdrawn_on.isoformat(),
+        "referrals_affected": touched,
+    }
 
 
 # --- the response deadline ----------------------------------------------------------------
@@ -612,6 +732,136 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
     return page_newest_first(uow, query, Referral, filters, render)
 
 
+SEARCH_PURPOSE = "pencarian klien"
+
+
+def search_clients(
+    uow: UnitOfWork,
+    cipher: ClientCipher,
+    actor: Any,
+    query: dict[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Clients by exact NIK (its digest under every configured key) and/or by name (every
+    word of it in the blind index), with their referrals that match the filters; a
+    partner's operator finds only clients referred to its partner, and sees only those
+    referrals. A page of clients, newest first, with the total. Every client shown is
+    written to the access audit (the answer carries name and NIK)."""
+    actor = Actor.parse(actor)
+    referrals = select(Referral.client_id)
+    partner_id = query.get("partner_id")
+    if not actor.is_staff:
+        if actor.role != "partner" or (partner_id and not domain.may_see(actor, partner_id)):
+            raise ReferralNotFound("Klien mitra ini tidak ditemukan.")
+        partner_id = actor.partner_id
+    conditions = _search_conditions(query, partner_id)
+    clients = select(Client).where(Client.id.in_(referrals.where(*conditions)))
+    if query.get("nik"):
+        clients = clients.where(Client.nik_digest.in_(cipher.nik_digests(query["nik"]).values()))
+    if query.get("name"):
+        words = domain.check_name_query(name_tokens(query["name"]))
+        digests = {
+            d for kid in cipher.hmac_key_ids for d in cipher.name_digests(query["name"], kid)
+        }
+        # a client's tokens are under one key: it matches when it holds a digest of every
+        # word (distinct words have distinct digests under one key)
+        holders = (
+            select(ClientNameToken.client_id)
+            .where(ClientNameToken.digest.in_(digests))
+            .group_by(ClientNameToken.client_id)
+            .having(func.count(func.distinct(ClientNameToken.digest)) >= len(words))
+        )
+        clients = clients.where(Client.id.in_(holders))
+    total = uow.session.scalar(select(func.count()).select_from(clients.subquery()))
+    limit, page = query.get("limit", 20), query.get("page", 1)
+    found = uow.session.scalars(
+        clients.order_by(Client.created_at.desc(), Client.id.desc())
+        .offset((page - 1) * limit)
+        .limit(limit)
+    ).all()
+    by_client: dict[str, list[Referral]] = {}
+    if found:
+        for referral in uow.session.scalars(
+            select(Referral)
+            .where(Referral.client_id.in_([c.id for c in found]), *conditions)
+            .order_by(Referral.created_at.desc(), Referral.id.desc())
+        ):
+            by_client.setdefault(referral.client_id, []).append(referral)
+    episodes = _episodes_by_client(uow, {c.id for c in found})
+    items = []
+    for client in found:
+        shown = by_client[client.id]
+        # a partner sees who it is while one of its referrals still has consent
+        hidden = all(domain.identity_hidden(actor, r.consent) for r in shown)
+        items.append(
+            {
+                "id": client.id,
+                "sex": client.sex,
+                "birth_date": client.birth_date.isoformat(),
+                "identity": None
+                if hidden
+                else {
+                    "nik": cipher.decrypt(client.nik_encrypted),
+                    "name": cipher.decrypt(client.name_encrypted),
+                },
+                "referrals": [
+                    referral_summary(uow, r, client, episodes.get(client.id, 1)) for r in shown
+                ],
+            }
+        )
+        if not hidden:
+            _audit(uow, actor, shown[0], f"{SEARCH_PURPOSE} ({_search_kind(query)})", now)
+    pages = max(1, -(-total // limit))
+    log.info("client search (%s) by %s: %d found", _search_kind(query), actor.label, total)
+    return {
+        "items": items,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "previous_page": page - 1 if page > 1 else None,
+        "next_page": page + 1 if page < pages else None,
+    }
+
+
+def _search_kind(query: dict[str, Any]) -> str:
+    return " dan ".join(word for word, key in (("NIK", "nik"), ("nama", "name")) if query.get(key))
+
+
+def _search_conditions(query: dict[str, Any], partner_id: str | None) -> list:
+    """The filters of a client search, on the clients' referrals."""
+    conditions = []
+    if partner_id:
+        conditions.append(Referral.partner_id == partner_id)
+    if query.get("status"):
+        conditions.append(Referral.status == query["status"])
+    if query.get("service_type"):
+        conditions.append(Referral.service_type == query["service_type"])
+    if query.get("referred_from"):
+        conditions.append(Referral.created_at >= domain.local_day_start(query["referred_from"]))
+    if query.get("referred_until"):
+        until = query["referred_until"] + timedelta(days=1)
+        conditions.append(Referral.created_at < domain.local_day_start(until))
+    return conditions
+
+
+def _audit(
+    uow: UnitOfWork, actor: Actor, referral: Referral, purpose: str, now: datetime | None
+) -> None:
+    """A read of the client's identity through ``referral``, in the access audit."""
+    uow.session.add(
+        AccessAudit(
+            at=now or utcnow(),
+            actor=actor.label,
+            actor_role=actor.role,
+            actor_partner_id=actor.partner_id,
+            referral_id=referral.id,
+            client_id=referral.client_id,
+            purpose=purpose[:200],
+            correlation_id=(current_correlation_id() or "")[:64] or None,
+        )
+    )
+
+
 def get_referral(
     uow: UnitOfWork,
     cipher: ClientCipher,
@@ -632,13 +882,18 @@ def get_referral(
         .order_by(Referral.created_at, Referral.id)
     ).all()
     result = referral_summary(uow, referral, client, len(episodes))
-    result["client"]["identity"] = {
-        "nik": cipher.decrypt(client.nik_encrypted),
-        "name": cipher.decrypt(client.name_encrypted),
-        "phone": cipher.decrypt(client.phone_encrypted),
-        "birth_date": client.birth_date.isoformat(),
-    }
-    result["consent"] = referral.consent
+    hidden = domain.identity_hidden(actor, referral.consent)
+    result["client"]["identity"] = (
+        None
+        if hidden
+        else {
+            "nik": cipher.decrypt(client.nik_encrypted),
+            "name": cipher.decrypt(client.name_encrypted),
+            "phone": cipher.decrypt(client.phone_encrypted),
+            "birth_date": client.birth_date.isoformat(),
+        }
+    )
+    result["consent"] = consent_view(cipher, referral.consent, hidden)
     result["assessment"] = referral.assessment
     result["created_by"] = referral.created_by
     # the client's history of care; a partner sees only the episodes it received
@@ -654,20 +909,23 @@ def get_referral(
         for e in episodes
         if domain.may_see(actor, e.partner_id)
     ]
-    uow.session.add(
-        AccessAudit(
-            at=now or utcnow(),
-            actor=actor.label,
-            actor_role=actor.role,
-            actor_partner_id=actor.partner_id,
-            referral_id=referral.id,
-            client_id=client.id,
-            purpose=(purpose or DEFAULT_PURPOSE)[:200],
-            correlation_id=(current_correlation_id() or "")[:64] or None,
-        )
-    )
+    if hidden:  # consent withdrawn: the partner read the referral, not who it is
+        log.info("referral %s read without identity by %s", referral.id, actor.label)
+        return result
+    _audit(uow, actor, referral, purpose or DEFAULT_PURPOSE, now)
     log.info("identity of referral %s read by %s", referral.id, actor.label)
     return result
+
+
+def consent_view(
+    cipher: ClientCipher, consent: dict[str, Any] | None, hidden: bool = False
+) -> dict[str, Any]:
+    """A referral's consent as people read it: the guardian's name unsealed (or left out
+    where the identity is hidden)."""
+    view = dict(consent or {})
+    if view.get("guardian_name"):
+        view["guardian_name"] = None if hidden else cipher.decrypt(view["guardian_name"])
+    return view
 
 
 def referral_overview(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str, Any]:
@@ -856,8 +1114,13 @@ def occupancy(uow: UnitOfWork) -> list[tuple[str, str, int, int]]:
 
 
 def _stale(cipher: ClientCipher):
-    """Clients whose identity or NIK digest an older key wrote."""
-    return or_(Client.key_id != cipher.current_kid, Client.nik_key_id != cipher.current_hmac_kid)
+    """Clients whose identity, NIK digest or name index an older key wrote (or whose name
+    is not indexed yet: stored before the index existed)."""
+    return or_(
+        Client.key_id != cipher.current_kid,
+        Client.nik_key_id != cipher.current_hmac_kid,
+        Client.name_index_key_id.is_distinct_from(cipher.current_hmac_kid),
+    )
 
 
 def missing_keys(uow: UnitOfWork, cipher: ClientCipher) -> dict[str, list[str]]:
@@ -876,7 +1139,8 @@ def rekey_clients(
     uow: UnitOfWork, cipher: ClientCipher, after_id: str = "", limit: int = 500
 ) -> tuple[int, str | None, list[str]]:
     """Rewrite with the current keys the next ``limit`` clients (by id, after
-    ``after_id``) that an older key wrote: identity re-encrypted, NIK digest made again.
+    ``after_id``) that an older key wrote: identity re-encrypted, NIK digest and name
+    index made again (a client not indexed yet is indexed).
     Returns how many were rewritten, the last id seen (None when none is left) and the
     ids of clients whose new digest another client already holds.
 
@@ -895,12 +1159,16 @@ def rekey_clients(
     digests = {}
     for client in clients:
         if client.key_id != cipher.current_kid:
+            _reseal_guardians(uow, cipher, client.id)
             client.nik_encrypted = cipher.encrypt(cipher.decrypt(client.nik_encrypted))
             client.name_encrypted = cipher.encrypt(cipher.decrypt(client.name_encrypted))
             client.phone_encrypted = cipher.encrypt(cipher.decrypt(client.phone_encrypted))
             client.key_id = cipher.current_kid
         if client.nik_key_id != cipher.current_hmac_kid:
             digests[client.id] = cipher.nik_digest(cipher.decrypt(client.nik_encrypted))
+        if client.name_index_key_id != cipher.current_hmac_kid:
+            _index_name(uow, cipher, client.id, cipher.decrypt(client.name_encrypted))
+            client.name_index_key_id = cipher.current_hmac_kid
     taken = set(
         uow.session.scalars(
             select(Client.nik_digest).where(Client.nik_digest.in_(digests.values()))
@@ -917,6 +1185,17 @@ def rekey_clients(
         client.nik_digest = digest
         client.nik_key_id = cipher.current_hmac_kid
     return len(clients) - len(duplicates), (clients[-1].id if clients else None), duplicates
+
+
+def _reseal_guardians(uow: UnitOfWork, cipher: ClientCipher, client_id: str) -> None:
+    """The guardian's name in the consent of the client's referrals, with the current key."""
+    for referral in uow.session.scalars(select(Referral).where(Referral.client_id == client_id)):
+        sealed = (referral.consent or {}).get("guardian_name")
+        if sealed:
+            referral.consent = {
+                **referral.consent,
+                "guardian_name": cipher.encrypt(cipher.decrypt(sealed)),
+            }
 
 
 def clients_to_rekey(uow: UnitOfWork, cipher: ClientCipher) -> int:
@@ -987,19 +1266,15 @@ def sealing(cipher: ClientCipher):
 
 
 def audit_attachment(uow: UnitOfWork, actor: Any, referral_id: str, purpose: str, now) -> None:
-    """A read or removal of a referral's attachment is a read of the client's identity."""
+    """A read or removal of a referral's attachment is a read of the client's identity:
+    refused to the partner once the client has withdrawn consent (a consent form or a
+    recommendation carries the client's name)."""
     actor = Actor.parse(actor)
     referral = uow.session.get(Referral, referral_id)
-    uow.session.add(
-        AccessAudit(
-            at=now,
-            actor=actor.label,
-            actor_role=actor.role,
-            actor_partner_id=actor.partner_id,
-            referral_id=referral.id,
-            client_id=referral.client_id,
-            purpose=purpose[:200],
-            correlation_id=(current_correlation_id() or "")[:64] or None,
+    if domain.identity_hidden(actor, referral.consent):
+        raise ConsentAlreadyWithdrawn(
+            "Klien telah mencabut persetujuannya: lampiran yang memuat identitasnya tidak "
+            "dapat dibuka mitra."
         )
-    )
+    _audit(uow, actor, referral, purpose, now)
     log.info("attachment of referral %s: %s by %s", referral.id, purpose.split(":")[0], actor.label)

@@ -74,6 +74,27 @@ class Client(Base):
     birth_date: Mapped[date] = mapped_column(Date)
     sex: Mapped[str] = mapped_column(String(1))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # the NIK key whose derived name key made the client's name tokens (ClientNameToken);
+    # empty until indexed (``bersinar crypto rotate`` indexes clients stored before)
+    name_index_key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # the client withdrew consent then (its referrals' consent says by whom and why): a
+    # new referral needs consent given after it
+    consent_withdrawn_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ClientNameToken(Base):
+    """The blind index of client names: one keyed digest per normalised token of the
+    name (``crypto.name_tokens``), never the token itself. A search by name digests its
+    words the same way and finds the clients that hold every one."""
+
+    __tablename__ = "client_name_tokens"
+
+    client_id: Mapped[str] = mapped_column(
+        ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True
+    )
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+    __table_args__ = (Index("ix_client_name_tokens_digest", "digest", "client_id"),)
 
 
 class Referral(Base):

@@ -12,6 +12,8 @@ from bersinar.contracts.referrals import (
     AdmitInput,
     AuditQuery,
     ClientInput,
+    ClientSearch,
+    ConsentWithdrawal,
     MatchQuery,
     ReferralCreate,
     ReferralSearch,
@@ -23,7 +25,7 @@ from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.timers import timer
 from services.rujukan import handlers, metrics
 from services.rujukan.crypto import ClientCipher
-from services.rujukan.domain import DeadlinePolicy, LetterNumbering
+from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
 from services.rujukan.models import Base, attachments
 
 TRANSITION_INPUTS = {"admit": AdmitInput, "reject": RejectInput, "transfer": TransferInput}
@@ -129,6 +131,16 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
         metrics.observe_committed(uow.events)
         return referral
 
+    @rpc
+    def withdraw_consent(self, referral_id, payload, actor):
+        """The client withdraws consent (told to an officer): recorded on every referral
+        of the client, identity hidden from partners from then on."""
+        command = ConsentWithdrawal().load(payload or {})
+        with self.uow() as uow:
+            result = handlers.withdraw_consent(uow, actor, referral_id, command, self.clock.now())
+            uow.commit()
+        return result
+
     @timer("RESPONSE_DEADLINE_CHECK_SECONDS", 60, eager=True)
     def check_response_deadlines(self):
         """Runs in every instance; the database lets each overdue request be told once."""
@@ -193,12 +205,28 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
             return handlers.referral_history(uow, actor, referral_id)
 
     @rpc
-    def check_client(self, payload):
-        """A client's identity checked as create_referral checks it; nothing is read or
-        stored. Refusals by field, as create_referral's."""
+    def check_client(self, payload, actor=None):
+        """A client's identity checked as create_referral checks it; nothing is stored.
+        Refusals by field, as create_referral's. Asked by staff (``actor``), the answer
+        also names the client's open referrals (already referred or in care)."""
         client = ClientInput().load(payload or {})
         handlers.check_client(client, local_date(self.clock.now()))
-        return {"valid": True}
+        if actor is None or not Actor.parse(actor).is_staff:
+            return {"valid": True}
+        with self.uow() as uow:
+            return {
+                "valid": True,
+                "open_referrals": handlers.open_referrals(uow, self.cipher, client["nik"]),
+            }
+
+    @rpc
+    def search_clients(self, payload, actor):
+        """Clients by NIK or name, with their referrals: identity shown, so audited."""
+        query = ClientSearch().load(payload or {})
+        with self.uow() as uow:
+            found = handlers.search_clients(uow, self.cipher, actor, query, self.clock.now())
+            uow.commit()
+        return found
 
     @rpc
     def match_partners(self, params):

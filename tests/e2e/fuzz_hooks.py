@@ -3,7 +3,8 @@ test_gateway_fuzz.py (loaded with ``SCHEMATHESIS_HOOKS``). The document states e
 shape the server checks; two kinds of rule no JSON Schema can state remain:
 
 1. Rules across fields of one request: a NIK agrees with the birth date and sex (and the
-   birth date is a plausible one, given today), an agreement's dates are in order and it
+   birth date is a plausible one, given today), a search's dates are in order, an
+   agreement's dates are in order and it
    renews only an agreement that exists, a partner offers each service type once, an
    attachment's first bytes are those of the type it is sent as. Data
    the fuzzer generated as valid is made to keep them before it is sent (``before_call``,
@@ -73,8 +74,16 @@ def _services(body: dict) -> None:
         body["services"] = kept
 
 
+def _search(body: dict) -> None:
+    """A client search's window of referral dates in order."""
+    since, until = body.get("referred_from"), body.get("referred_until")
+    if isinstance(since, str) and isinstance(until, str) and until < since:
+        body["referred_until"] = since
+
+
 RULES = {
     ("POST", "/api/v1/referrals"): _referral,
+    ("POST", "/api/v1/clients/search"): _search,
     ("POST", "/api/v1/partners/{partner_id}/agreements"): _agreement,
     ("POST", "/api/v1/partners"): _services,
     ("PATCH", "/api/v1/partners/{partner_id}"): _services,

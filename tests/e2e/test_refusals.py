@@ -82,6 +82,9 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
             body=referral_body(partner_id=own, service_type="outpatient")
         ),
         ("GET", "/api/v1/referrals"): lambda c, real: Call(query={"partner_id": own}),
+        ("POST", "/api/v1/clients/search"): lambda c, real: Call(
+            body={"name": "Budi Santoso", "partner_id": own}
+        ),
         ("GET", "/api/v1/referrals/<string:referral_id>"): transition("requested"),
         ("GET", "/api/v1/referrals/<string:referral_id>/history"): transition("requested"),
         ("GET", "/api/v1/referrals/<string:referral_id>/letter.pdf"): transition("requested"),
@@ -93,6 +96,9 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/referrals/<string:referral_id>/complete"): transition("admitted"),
         ("POST", "/api/v1/referrals/<string:referral_id>/drop-out"): transition("admitted"),
         ("POST", "/api/v1/referrals/<string:referral_id>/cancel"): transition("requested"),
+        ("POST", "/api/v1/referrals/<string:referral_id>/consent/withdraw"): transition(
+            "accepted", {"note": "Klien mencabut persetujuan."}
+        ),
         ("POST", "/api/v1/referrals/<string:referral_id>/transfer"): transition(
             "admitted", {"partner_id": other, "reason": "Klien pindah domisili."}
         ),
@@ -234,6 +240,7 @@ DIRECTORY = {("GET", "/api/v1/partners"), ("GET", "/api/v1/partners/<string:part
 # a partner's objects, by the path or by a filter; the other partner meets the own one's
 PARTNERS_OWN = {
     ("GET", "/api/v1/referrals"),
+    ("POST", "/api/v1/clients/search"),
     ("GET", "/api/v1/notifications"),
     ("GET", "/api/v1/notifications/preferences"),
     ("PUT", "/api/v1/notifications/preferences"),
@@ -306,6 +313,7 @@ STORED = {
     "mitra": ("partners", "service_offers", "agreements", "contacts", "activities"),
     "rujukan": (
         "clients",
+        "client_name_tokens",
         "referrals",
         "referral_history",
         "access_audit",

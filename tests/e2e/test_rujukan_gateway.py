@@ -6,12 +6,14 @@ audit log shows every read of identity; no process logged the identity."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+import requests
 from sqlalchemy import create_engine, text
 
 from harness.data import CLIENT_NAME, ISSUED_NIKS, referral_body
+from tests.e2e.edge import PDF
 
 KARUNIA = "yayasan-karunia-insani"
 KARUNIA_INPATIENT_PLACES = 12  # the seeded capacity
@@ -171,3 +173,99 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
                 leaks.append(line)
     print(f"\n[privacy] {lines} log lines checked for {len(niks)} NIKs: {len(leaks)} leaks")
     assert leaks == []
+
+
+def test_a_client_is_found_by_nik_or_name_through_the_api(system, keys):
+    officer, karunia, kipas = keys["officer"], keys["karunia"], keys["kipas"]
+    body = woman()
+    body["client"]["name"] = "Rahmawati Kusumadewi-Putri"
+    nik = body["client"]["nik"]
+    created = system.post("/api/v1/referrals", body, key=officer)
+    assert created.status_code == 201, created.text
+    rid = created.json()["id"]
+
+    def search(query, key=officer):
+        return system.post("/api/v1/clients/search", query, key=key)
+
+    for query in ({"name": "putri KUSUMADEWI rahmawati"}, {"nik": nik}):
+        found = search(query)
+        assert found.status_code == 200, found.text
+        answer = found.json()
+        assert (answer["total"], answer["page"], answer["pages"]) == (1, 1, 1)
+        (client,) = answer["items"]
+        assert client["identity"] == {"nik": nik, "name": "Rahmawati Kusumadewi-Putri"}
+        assert [r["id"] for r in client["referrals"]] == [rid]
+    assert search({"name": "rahmawati", "status": "admitted"}).json()["total"] == 0
+    assert search({"name": "rahmawati"}, karunia).json()["total"] == 1
+    assert search({"name": "rahmawati"}, kipas).json()["total"] == 0
+    refused = search({"name": "rahmawati", "partner_id": KARUNIA}, kipas)
+    assert (refused.status_code, refused.json()["code"]) == (404, "NOT_FOUND")
+    for wrong in ({}, {"name": "?!"}, {"nik": "123"}, {"name": "budi", "page": 0}):
+        response = search(wrong)
+        assert (response.status_code, response.json()["code"]) == (422, "VALIDATION_ERROR"), wrong
+    audit = system.get("/api/v1/audit", params={"referral_id": rid}).json()["items"]
+    assert sorted((a["actor_role"], a["purpose"]) for a in audit) == [
+        ("officer", "pencarian klien (NIK)"),
+        ("officer", "pencarian klien (nama)"),
+        ("partner", "pencarian klien (nama)"),
+    ]
+    # the NIK travelled in bodies only: no log line of any process holds it or the name
+    for path in sorted(system.log_dir.glob("*.log")):
+        text_of_log = path.read_text(errors="replace")
+        assert nik not in text_of_log and "Kusumadewi" not in text_of_log, path.name
+
+
+def test_withdrawn_consent_hides_the_client_from_the_partner_through_the_api(system, keys):
+    officer, karunia = keys["officer"], keys["karunia"]
+    body = woman()
+    created = system.post("/api/v1/referrals", body, key=officer)
+    assert created.status_code == 201, created.text
+    rid, client_id = created.json()["id"], created.json()["client"]["id"]
+    assert system.post(f"/api/v1/referrals/{rid}/accept", key=karunia).status_code == 200
+    patient = system.get(f"/fhir/R4/Patient/{client_id}", key=karunia).json()
+    assert patient["name"][0]["text"] == CLIENT_NAME
+
+    attachments = f"/api/v1/referrals/{rid}/attachments"
+    form = requests.post(
+        system.base_url + attachments,
+        params={"kind": "consent_form"},
+        data=PDF,
+        headers={**system.headers(officer), "Content-Type": "application/pdf"},
+        timeout=10,
+    )
+    assert form.status_code == 201, form.text
+    form_path = f"{attachments}/{form.json()['id']}"
+    assert system.get(form_path, key=karunia).status_code == 200
+
+    refused = system.post(f"/api/v1/referrals/{rid}/consent/withdraw", {}, key=karunia)
+    assert (refused.status_code, refused.json()["code"]) == (403, "FORBIDDEN")
+    withdrawn = system.post(
+        f"/api/v1/referrals/{rid}/consent/withdraw",
+        {"note": "Klien mencabut persetujuan lewat telepon."},
+        key=officer,
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    assert withdrawn.json()["referrals_affected"] == [rid]
+    again = system.post(f"/api/v1/referrals/{rid}/consent/withdraw", {}, key=officer)
+    assert (again.status_code, again.json()["code"]) == (409, "CONSENT_WITHDRAWN")
+
+    seen = system.get(f"/api/v1/referrals/{rid}", key=karunia).json()
+    assert seen["client"]["identity"] is None
+    assert seen["consent"]["withdrawn_by"].startswith("officer:")
+    patient = system.get(f"/fhir/R4/Patient/{client_id}", key=karunia)
+    assert "name" not in patient.json() and body["client"]["nik"] not in patient.text
+    closed = system.get(form_path, key=karunia)
+    assert (closed.status_code, closed.json()["code"]) == (409, "CONSENT_WITHDRAWN")
+    assert system.get(form_path, key=officer).content == PDF
+    staff = system.get(f"/api/v1/referrals/{rid}", key=officer).json()
+    assert staff["client"]["identity"]["name"] == CLIENT_NAME
+    history = system.get(f"/api/v1/referrals/{rid}/history", key=karunia).json()["items"]
+    assert (history[-1]["reason"], history[-1]["to_status"]) == ("consent_withdrawn", "accepted")
+
+    # a new referral of the client: refused without consent given after the withdrawal
+    renewed = system.post("/api/v1/referrals", body, key=officer)
+    assert (renewed.status_code, renewed.json()["code"]) == (422, "CONSENT_REQUIRED")
+    body["consent"] = {"given": True, "given_at": datetime.now(UTC).isoformat()}
+    renewed = system.post("/api/v1/referrals", body, key=officer)
+    assert renewed.status_code == 201, renewed.text
+    assert system.post(f"/api/v1/referrals/{renewed.json()['id']}/cancel", key=officer)

@@ -119,12 +119,17 @@ def rekey_batch(factory, keys: dict, after: str, limit: int):
     return result
 
 
-@pytest.fixture
-def factory(empty_database):
+def partnered(empty_database):
+    """rujukan's emptied database with one partner known (a fixture's body)."""
     factory = UnitOfWorkFactory(empty_database("rujukan"), "rujukan", Base.metadata)
     with_partner(factory)
     yield factory
     factory.dispose()
+
+
+@pytest.fixture
+def factory(empty_database):
+    yield from partnered(empty_database)
 
 
 def test_a_returning_client_is_found_at_every_step_of_a_rotation(factory):

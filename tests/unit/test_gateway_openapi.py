@@ -150,7 +150,12 @@ def test_rules_across_fields_are_in_the_document(spec):
     assert schemas["ReportInput"]["required"] == ["counts", "narrative"]
     assert schemas["ReturnInput"]["required"] == ["comment"]
     unprocessable = spec["paths"]["/api/v1/referrals"]["post"]["responses"]["422"]
-    assert unprocessable["x-codes"] == ["VALIDATION_ERROR", "NOT_ELIGIBLE"]
+    # a minor without a guardian, a client who withdrew consent: the consent's rules
+    assert unprocessable["x-codes"] == ["VALIDATION_ERROR", "NOT_ELIGIBLE", "CONSENT_REQUIRED"]
+    withdrawal = spec["paths"]["/api/v1/referrals/{referral_id}/consent/withdraw"]["post"]
+    assert withdrawal["responses"]["422"]["x-codes"] == ["VALIDATION_ERROR", "DATE_OUT_OF_RANGE"]
+    search = schemas["ClientSearch"]
+    assert search["anyOf"] == [{"required": ["nik"]}, {"required": ["name"]}]
     # a free text without a pattern of its own holds no NUL, which the server refuses
     assert schemas["PartnerCreate"]["properties"]["name"]["pattern"] == NO_NUL
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from cryptography.fernet import Fernet
 
-from services.rujukan.crypto import ClientCipher, KeyError_
+from services.rujukan.crypto import ClientCipher, KeyError_, name_tokens
 
 HMAC_KEY = "unit-test-nik-hmac-key-32-chars-long!"
 OTHER_HMAC_KEY = "another-nik-hmac-key-also-32-chars-long"
@@ -172,3 +172,18 @@ def test_bad_nik_key_lists_are_refused_without_showing_a_key(old_key, keys):
 def test_an_encryption_key_id_listed_twice_is_refused(old_key, new_key):
     with pytest.raises(KeyError_, match="'k1'"):
         ClientCipher(f"k1:{new_key},k1:{old_key}", HMAC_KEY)
+
+
+def test_a_name_is_indexed_by_its_words_without_case_accents_or_punctuation():
+    assert name_tokens("  Sití-NURHALIZA  ") == ["siti", "nurhaliza"]
+    assert name_tokens("Ma'ruf Amin, S.Pd.") == ["maruf", "amin", "s", "pd"]
+    assert name_tokens("Budi budi BUDI") == ["budi"]
+    assert name_tokens("¿? --") == []
+
+
+def test_name_digests_are_keyed_and_differ_from_nik_digests():
+    fernet = Fernet.generate_key().decode()
+    one = ClientCipher(f"k1:{fernet}", "h1:" + "a" * 32 + ",h0:" + "b" * 32)
+    assert one.name_digests("Budi Santoso") == one.name_digests("santoso? BUDI")[::-1]
+    assert one.name_digests("Budi", "h0") != one.name_digests("Budi", "h1")
+    assert one.name_digests("1234") != [one.nik_digest("1234")]

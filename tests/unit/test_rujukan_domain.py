@@ -17,14 +17,19 @@ from bersinar.errors import (
 )
 from services.rujukan.domain import (
     TRANSITIONS,
+    Actor,
     PartnerView,
     admission_instant,
     age_group,
     check_capacity,
     check_consent,
     check_eligible,
+    check_guardian,
+    check_new_consent,
     check_nik,
+    identity_hidden,
     next_status,
+    withdrawal_day,
 )
 
 # Hand-made NIKs: province 17 (Bengkulu), regency, district, DDMMYY (+40 for women), serial.
@@ -383,3 +388,51 @@ def test_an_admission_is_now_unless_an_earlier_day_since_acceptance_is_named():
         with pytest.raises(ValidationFailed) as refused:
             admission_instant(wrong, accepted, now)
         assert words in refused.value.errors["admitted_on"][0]
+
+
+def test_a_minor_consents_through_a_named_guardian():
+    today = date(2027, 3, 1)
+    adult, minor = date(2009, 3, 1), date(2009, 3, 2)  # 18 today, 18 tomorrow
+    check_guardian({"given_by": "client"}, adult, today)
+    with pytest.raises(ConsentRequired) as caught:
+        check_guardian({"given_by": "client"}, minor, today)
+    assert set(caught.value.errors["consent"]) == {
+        "given_by",
+        "guardian_name",
+        "guardian_relationship",
+    }
+    check_guardian(
+        {"given_by": "guardian", "guardian_name": "Rusli", "guardian_relationship": "parent"},
+        minor,
+        today,
+    )
+
+
+def test_after_a_withdrawal_only_later_consent_refers_again():
+    withdrawn = datetime(2027, 3, 1, 3, 0, tzinfo=UTC)
+    check_new_consent(None, None)
+    for given in (None, withdrawn):
+        with pytest.raises(ConsentRequired):
+            check_new_consent(given, withdrawn)
+    check_new_consent(datetime(2027, 3, 1, 3, 1, tzinfo=UTC), withdrawn)
+
+
+def test_the_day_of_a_withdrawal_is_not_to_come_nor_before_the_referral():
+    referred, now = datetime(2027, 2, 10, 3, tzinfo=UTC), datetime(2027, 3, 1, 3, tzinfo=UTC)
+    assert withdrawal_day(None, referred, now) == date(2027, 3, 1)
+    assert withdrawal_day(date(2027, 2, 10), referred, now) == date(2027, 2, 10)
+    for day in (date(2027, 3, 2), date(2027, 2, 9)):
+        with pytest.raises(ValidationFailed) as caught:
+            withdrawal_day(day, referred, now)
+        assert (caught.value.code, list(caught.value.errors)) == (
+            "DATE_OUT_OF_RANGE",
+            ["withdrawn_on"],
+        )
+
+
+def test_a_withdrawal_hides_the_identity_from_partners_only():
+    withdrawn = {"given": True, "withdrawn_at": "2027-03-01T03:00:00Z"}
+    partner = Actor("partner", "k", "yayasan-kipas")
+    assert identity_hidden(partner, withdrawn)
+    assert not identity_hidden(partner, {"given": True})
+    assert not identity_hidden(Actor("officer", "k"), withdrawn)
