@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from bersinar.contracts import referrals as contracts
 from gateway.http import KEYSET_PAGE, endpoint
-from gateway.routes.referrals import actor_of
 
 
 class AuditRoutes:
@@ -17,4 +16,4 @@ class AuditRoutes:
         rules=KEYSET_PAGE,
     )
     def list_audit(self, request, caller, data, params):
-        return self.rpc("rujukan", "list_audit", request.args.to_dict(), actor_of(caller))
+        return self.rpc("rujukan", "list_audit", request.args.to_dict(), caller.as_dict())

@@ -13,8 +13,8 @@ from gateway.documents.pdf import Letterhead, drawn_off_the_hub
 from gateway.documents.report import render_report
 from gateway.http import endpoint
 from gateway.models import ApiKey, ConsoleUser
-from gateway.routes.referrals import REFERRAL_READERS, actor_of
-from gateway.routes.reports import REPORT_READERS, caller_of
+from gateway.routes.referrals import REFERRAL_READERS
+from gateway.routes.reports import REPORT_READERS
 
 PDF = "application/pdf"
 LETTER_ROUTE = "GET /api/v1/referrals/<string:referral_id>/letter.pdf"
@@ -87,7 +87,7 @@ class DocumentRoutes:
         return self.monthly_report_pdf(partner_id, period, caller)
 
     def letter_pdf(self, referral_id: str, caller) -> Response:
-        referral = self.rpc("rujukan", "referral_letter", referral_id, actor_of(caller))
+        referral = self.rpc("rujukan", "referral_letter", referral_id, caller.as_dict())
         partner = self.partner_of(referral["partner_id"], caller)
         signatory = self.signatory_name(referral.get("created_by") or "")
         content = drawn_off_the_hub(render_letter, referral, partner, signatory, self.letterhead)
@@ -95,7 +95,7 @@ class DocumentRoutes:
         return pdf_response(content, f"surat-rujukan-{number}.pdf")
 
     def monthly_report_pdf(self, partner_id: str, period: str, caller) -> Response:
-        report = self.rpc("laporan", "get_report", partner_id, period, caller_of(caller))
+        report = self.rpc("laporan", "get_report", partner_id, period, caller.as_dict())
         partner = self.partner_of(partner_id, caller)
         people = {
             actor: self.signatory_name(actor)

@@ -32,7 +32,7 @@ from gateway.fhir.search import (
 from gateway.fhir.web import FHIR_ROUTES, SearchParameter, base_url, fhir_endpoint, read_body
 from gateway.http import page_of
 from gateway.idempotency import request_key
-from gateway.routes.referrals import REFERRAL_READERS, actor_of
+from gateway.routes.referrals import REFERRAL_READERS
 
 EVERYONE = tuple(codes.ROLES)
 # who follows referral states: national systems too, de-identified by rujukan (no client,
@@ -289,7 +289,7 @@ class FhirRoutes:
             filters["updated_from"] = rfc3339(lower)
         if upper is not None:
             filters["updated_before"] = rfc3339(upper)
-        page = self.rpc("rujukan", "list_referrals", filters, actor_of(caller))
+        page = self.rpc("rujukan", "list_referrals", filters, caller.as_dict())
         following = None
         if page["next_cursor"]:
             following = page_link(
@@ -299,10 +299,10 @@ class FhirRoutes:
         return searchset(base_url(request), _self_url(request), tasks, following)
 
     def _referral(self, caller, referral_id: str) -> dict[str, Any]:
-        return self.rpc("rujukan", "get_referral_summary", referral_id, actor_of(caller))
+        return self.rpc("rujukan", "get_referral_summary", referral_id, caller.as_dict())
 
     def _history(self, caller, referral_id: str) -> list[dict[str, Any]]:
-        return self.rpc("rujukan", "referral_history", referral_id, actor_of(caller))["items"]
+        return self.rpc("rujukan", "referral_history", referral_id, caller.as_dict())["items"]
 
     @fhir_endpoint(
         "/Task/<string:resource_id>",
@@ -357,11 +357,11 @@ class FhirRoutes:
         """The client of the newest referral the caller may see; its identity as GET
         /api/v1/referrals/{id} gives it (and audits the read)."""
         newest = self.rpc(
-            "rujukan", "list_referrals", {"client_id": resource_id, "limit": 1}, actor_of(caller)
+            "rujukan", "list_referrals", {"client_id": resource_id, "limit": 1}, caller.as_dict()
         )["items"]
         if not newest:
             raise NotFound(f"Patient {resource_id} tidak ditemukan.")
-        referral = self.rpc("rujukan", "get_referral", newest[0]["id"], actor_of(caller), None)
+        referral = self.rpc("rujukan", "get_referral", newest[0]["id"], caller.as_dict(), None)
         return fhir.patient(referral["client"])
 
     @fhir_endpoint("", roles=STAFF, interaction="transaction", method="POST")
@@ -375,7 +375,7 @@ class FhirRoutes:
         sending = inbound.bundle_key(bundle)
         key = f"fhir:{caller.key_id}:{sending}" if sending else request_key(request, caller)
         referral = self.rpc(
-            "rujukan", "create_referral", payload, actor_of(caller), request_key=key
+            "rujukan", "create_referral", payload, caller.as_dict(), request_key=key
         )
         return inbound.transaction_response(bundle, referral)
 
@@ -404,7 +404,7 @@ class FhirRoutes:
         filters = {"period": period, "partner_id": partner_id}
         summaries = {
             r["partner_id"]: r
-            for r in self.rpc("laporan", "list_reports", filters, actor_of(caller))
+            for r in self.rpc("laporan", "list_reports", filters, caller.as_dict())
         }
         reports = []
         for row in rows:
@@ -413,7 +413,7 @@ class FhirRoutes:
             report = summaries.get(row["partner_id"])
             if report and report["version"]:
                 report = self.rpc(
-                    "laporan", "get_report", row["partner_id"], period, actor_of(caller)
+                    "laporan", "get_report", row["partner_id"], period, caller.as_dict()
                 )
             reports.append(fhir.measure_report(row, period, report))
         return reports

@@ -25,7 +25,6 @@ from gateway.fhir import resources as fhir
 from gateway.fhir.exports import ExportJobs
 from gateway.fhir.web import FHIR_JSON, SearchParameter, base_url, fhir_endpoint
 from gateway.models import FhirExport
-from gateway.routes.referrals import actor_of
 
 EXPORTERS = ("admin", "national")
 EXPORT_DEFINITION = "http://hl7.org/fhir/uv/bulkdata/OperationDefinition/export"
@@ -211,7 +210,7 @@ class FhirBulkRoutes:
         if since is not None:
             filters["updated_from"] = rfc3339(since)
         while True:
-            page = self.rpc("rujukan", "list_referrals", filters, actor_of(caller))
+            page = self.rpc("rujukan", "list_referrals", filters, caller.as_dict())
             for referral in page["items"]:
                 yield fhir.task(referral)
             if not page["next_cursor"]:

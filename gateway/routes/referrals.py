@@ -44,11 +44,6 @@ if not any(isinstance(f, _RpcReplyBodies) for f in _rpc_log.filters):
     _rpc_log.addFilter(_RpcReplyBodies())
 
 
-def actor_of(caller) -> dict:
-    """How rujukan is told who asks: it checks object-level access itself."""
-    return {"role": caller.role, "key_id": caller.key_id, "partner_id": caller.partner_id}
-
-
 class ReferralRoutes:
     @endpoint(
         "POST",
@@ -83,7 +78,7 @@ class ReferralRoutes:
             "rujukan",
             "create_referral",
             validated_json(request),
-            actor_of(caller),
+            caller.as_dict(),
             request_key=request_key(request, caller),
         )
 
@@ -102,10 +97,10 @@ class ReferralRoutes:
     def list_referrals(self, request, caller, data, params):
         filters = {k: v for k, v in request.args.to_dict().items() if k != "format"}
         if not spreadsheets.wants_xlsx(request, params):
-            return self.rpc("rujukan", "list_referrals", filters, actor_of(caller))
+            return self.rpc("rujukan", "list_referrals", filters, caller.as_dict())
         return spreadsheets.xlsx_response(
             spreadsheets.REFERRALS,
-            self._every_referral(without_page(filters), actor_of(caller)),
+            self._every_referral(without_page(filters), caller.as_dict()),
             "rujukan",
         )
 
@@ -121,7 +116,7 @@ class ReferralRoutes:
         example={"name": "Budi Santoso", "status": "admitted"},
     )
     def search_clients(self, request, caller, data, params):
-        return self.rpc("rujukan", "search_clients", validated_json(request), actor_of(caller))
+        return self.rpc("rujukan", "search_clients", validated_json(request), caller.as_dict())
 
     def _every_referral(self, filters, actor):
         """Every referral the filters select, page by page (keyset), as they are written."""
@@ -146,7 +141,7 @@ class ReferralRoutes:
     )
     def get_referral(self, request, caller, data, params, referral_id):
         return self.rpc(
-            "rujukan", "get_referral", referral_id, actor_of(caller), params.get("purpose")
+            "rujukan", "get_referral", referral_id, caller.as_dict(), params.get("purpose")
         )
 
     @endpoint(
@@ -163,7 +158,7 @@ class ReferralRoutes:
     )
     def withdraw_consent(self, request, caller, data, params, referral_id):
         return self.rpc(
-            "rujukan", "withdraw_consent", referral_id, validated_json(request), actor_of(caller)
+            "rujukan", "withdraw_consent", referral_id, validated_json(request), caller.as_dict()
         )
 
     @endpoint(
@@ -175,11 +170,11 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def referral_history(self, request, caller, data, params, referral_id):
-        return self.rpc("rujukan", "referral_history", referral_id, actor_of(caller))
+        return self.rpc("rujukan", "referral_history", referral_id, caller.as_dict())
 
     def _transition(self, request, caller, referral_id, action, payload):
         return self.rpc(
-            "rujukan", "transition_referral", referral_id, action, payload, actor_of(caller)
+            "rujukan", "transition_referral", referral_id, action, payload, caller.as_dict()
         )
 
     @endpoint(

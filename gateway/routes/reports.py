@@ -28,10 +28,6 @@ CSV_COLUMNS = (
 )
 
 
-def caller_of(caller) -> dict:
-    return {"role": caller.role, "key_id": caller.key_id, "partner_id": caller.partner_id}
-
-
 class ReportPageQuery(contracts.ReportQuery, Page):
     format = list_format("xlsx")
 
@@ -53,7 +49,7 @@ class ReportRoutes:
     )
     def list_reports(self, request, caller, data, params):
         filters = {k: v for k, v in without_page(params).items() if k != "format"}
-        reports = self.rpc("laporan", "list_reports", filters, caller_of(caller))
+        reports = self.rpc("laporan", "list_reports", filters, caller.as_dict())
         if spreadsheets.wants_xlsx(request, params):
             return spreadsheets.xlsx_response(
                 spreadsheets.REPORTS, reports, f"laporan-{params['period']}"
@@ -69,7 +65,7 @@ class ReportRoutes:
         tags=("laporan",),
     )
     def get_report(self, request, caller, data, params, partner_id, period):
-        return self.rpc("laporan", "get_report", partner_id, period, caller_of(caller))
+        return self.rpc("laporan", "get_report", partner_id, period, caller.as_dict())
 
     @endpoint(
         "PUT",
@@ -106,7 +102,7 @@ class ReportRoutes:
             partner_id,
             period,
             validated_json(request),
-            caller_of(caller),
+            caller.as_dict(),
         )
 
     @endpoint(
@@ -121,7 +117,7 @@ class ReportRoutes:
     )
     def approve_report(self, request, caller, data, params, partner_id, period):
         return self.rpc(
-            "laporan", "review_report", partner_id, period, "approve", data, caller_of(caller)
+            "laporan", "review_report", partner_id, period, "approve", data, caller.as_dict()
         )
 
     @endpoint(
@@ -136,7 +132,7 @@ class ReportRoutes:
     )
     def return_report(self, request, caller, data, params, partner_id, period):
         return self.rpc(
-            "laporan", "review_report", partner_id, period, "return", data, caller_of(caller)
+            "laporan", "review_report", partner_id, period, "return", data, caller.as_dict()
         )
 
     @endpoint(
@@ -150,7 +146,7 @@ class ReportRoutes:
         tags=("laporan",),
     )
     def reopen_report(self, request, caller, data, params, partner_id, period):
-        return self.rpc("laporan", "reopen_report", partner_id, period, data, caller_of(caller))
+        return self.rpc("laporan", "reopen_report", partner_id, period, data, caller.as_dict())
 
     @endpoint(
         "GET",
