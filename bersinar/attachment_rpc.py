@@ -55,7 +55,7 @@ class AttachmentEntrypoints:
         if upload["kind"] not in codes.ATTACHMENT_KINDS[self.attachment_of]:
             raise ValidationFailed(errors={"kind": ["Jenis lampiran tidak dikenal di sini."]})
         seal, _ = self.attachment_seal()
-        max_bytes = int(self.config.get("ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024))
+        max_bytes = attachments.max_bytes(self.config)
         with self.uow() as uow:
             owner_id = self.attachment_owner(uow, list(owner), caller)
             made = attachments.add(

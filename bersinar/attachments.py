@@ -43,6 +43,8 @@ SIGNATURES = (
 )
 CONTENT_TYPES = tuple(kind for _, kind in SIGNATURES)
 EXTENSIONS = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+# ATTACHMENT_MAX_BYTES unless configured (docs/configuration.md)
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 # a file name as people give it, kept for the download; anything else is replaced
 _UNSAFE_NAME = re.compile(r"[^\w .()-]+")
 
@@ -93,6 +95,11 @@ def attachment_table(metadata: MetaData) -> Table:
     )
     Index("ix_attachments_owner", table.c.owner_id, table.c.uploaded_at)
     return table
+
+
+def max_bytes(config) -> int:
+    """The largest attachment a component takes (gateway and services read the same key)."""
+    return int(config.get("ATTACHMENT_MAX_BYTES", DEFAULT_MAX_BYTES))
 
 
 def sniff(content: bytes) -> str | None:

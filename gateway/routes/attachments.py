@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from werkzeug.wrappers import Response
 
+from bersinar import attachments
 from bersinar.attachments import CONTENT_TYPES
 from bersinar.codes import STAFF
 from bersinar.contracts import attachments as contracts
@@ -89,7 +90,7 @@ def attachment_routes(owner: Owner) -> type:
     gateway service (each method, and so each operationId, named after the kind)."""
 
     def upload(self, request, caller, data, params, **url_args):
-        max_bytes = int(self.config.get("ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024))
+        max_bytes = attachments.max_bytes(self.config)
         content, declared = read_upload(request, max_bytes)
         upload = {
             "kind": params["kind"],
