@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 from bersinar.envelope import utcnow
 from bersinar.relay import BatchPublisher
 from harness import produced
-from harness.receivers import HttpReceiver, SmtpServer
+from harness.receivers import SmtpServer
 from services.mitra.models import Contact
 from services.mitra.service import MitraService
 from services.notifikasi import domain, handlers
@@ -38,20 +38,6 @@ def smtp(tmp_path):
     server = SmtpServer(tmp_path / "maildir").start()
     yield server
     server.stop()
-
-
-@pytest.fixture
-def receivers():
-    started = []
-
-    def start(**kwargs):
-        receiver = HttpReceiver(**kwargs).start()
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
 
 
 @pytest.fixture

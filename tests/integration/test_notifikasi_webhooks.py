@@ -32,7 +32,7 @@ from bersinar.contracts.events import EVENT_TYPES
 from bersinar.contracts.notifications import NATIONAL_EVENT_TYPES
 from gateway.service import GatewayService
 from harness import produced
-from harness.receivers import HttpReceiver, StubResolver
+from harness.receivers import StubResolver
 from services.notifikasi import channels, handlers
 from services.notifikasi.channels import Channels
 from services.notifikasi.models import Delivery, WebhookSubscription
@@ -62,20 +62,6 @@ def dns(monkeypatch):
     )
     monkeypatch.setattr(channels, "resolve", resolver)
     return resolver
-
-
-@pytest.fixture
-def receivers():
-    started = []
-
-    def start(**kwargs):
-        receiver = HttpReceiver(**kwargs).start()
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
 
 
 def stored(dbs) -> int:

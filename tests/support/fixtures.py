@@ -118,3 +118,20 @@ def clean_databases(uow_factories, amqp_uri):
     """Every table and every queue empty before the test."""
     empty_everything(uow_factories, amqp_uri)
     return uow_factories
+
+
+@pytest.fixture
+def receivers():
+    """Start HTTP receivers (webhook targets) for a test; all stopped after it."""
+    from harness.receivers import HttpReceiver  # eventlet's server: not for the browser run
+
+    started = []
+
+    def start(**kwargs):
+        receiver = HttpReceiver(**kwargs).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
