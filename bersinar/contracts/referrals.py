@@ -195,6 +195,8 @@ class ReferralSearch(ReferralFilter):
     # a Bulk Data export's own random key (hex): every referral comes de-identified, its
     # client only as an HMAC of the pseudonym under this key, so two exports can't be joined
     pseudonym_key = fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    # the console's list shows how many referrals its filters hold (one count query)
+    with_total = fields.Boolean(load_default=False)
 
 
 class ClientSearch(StrictSchema):

@@ -107,6 +107,11 @@ def number(value, digits: int = 1) -> str:
     return f"{value:.{digits}f}".replace(".", ",")
 
 
+def thousands(value: int) -> str:
+    """1223 → "1.223", as Indonesian readers group digits."""
+    return f"{value:,}".replace(",", ".")
+
+
 def actor_name(actor: str | None, people: dict[str, str]) -> str:
     """``officer:user:rina`` → the person's name (``people``: username → full name); a
     machine's key → what it is, never its id."""
@@ -151,4 +156,5 @@ FILTERS = {
     "day": day,
     "percent": percent,
     "number": number,
+    "thousands": thousands,
 }

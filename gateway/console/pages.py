@@ -597,7 +597,7 @@ class ConsoleRoutes:
         if partner_id:
             filters["mitra"] = partner_id
         pages = Pager.of(args, REFERRAL_PAGE)
-        params: dict[str, Any] = {"limit": REFERRAL_PAGE, **pages.params()}
+        params: dict[str, Any] = {"limit": REFERRAL_PAGE, "with_total": True, **pages.params()}
         if status:
             params["status"] = status
         if partner_id:
@@ -608,6 +608,8 @@ class ConsoleRoutes:
             user=user,
             referrals=found["items"],
             pages=pages.links(f"{BASE}/rujukan", filters, found.get("next_cursor")),
+            total=found["total"],
+            page_count=max(1, -(-found["total"] // REFERRAL_PAGE)),
             status=status,
             partner_id=partner_id,
             statuses=REFERRAL_STATUSES,

@@ -729,7 +729,10 @@ def list_referrals(uow: UnitOfWork, actor: Any, filters: dict[str, Any]) -> dict
         key = filters.get("pseudonym_key")
         return [domain.deidentify(summary, actor, key) for summary in summaries]
 
-    return page_newest_first(uow, query, Referral, filters, render)
+    page = page_newest_first(uow, query, Referral, filters, render)
+    if filters.get("with_total"):
+        page["total"] = uow.session.scalar(select(func.count()).select_from(query.subquery()))
+    return page
 
 
 SEARCH_PURPOSE = "pencarian klien"

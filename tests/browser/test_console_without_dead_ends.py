@@ -67,6 +67,19 @@ def admitted_at_kipas(system) -> str:
     return referral_id
 
 
+def count_listed(system, **filters) -> int:
+    """How many referrals the API lists under ``filters``, walked page by page."""
+    held, cursor = 0, None
+    while True:
+        query = {**filters, "limit": 200, **({"cursor": cursor} if cursor else {})}
+        answer = system.get("/api/v1/referrals", params=query)
+        assert answer.status_code == 200, answer.text
+        held += len(answer.json()["items"])
+        cursor = answer.json()["next_cursor"]
+        if not cursor:
+            return held
+
+
 def status_line(system, path: str, cookie: str) -> str:
     """The raw HTTP status line, as a strict client or a proxy reads it."""
     where = urlsplit(system.base_url)
@@ -103,12 +116,19 @@ def test_a_filtered_list_keeps_its_filters_from_page_to_page(people, browser):
             rows = page.locator("table.list tbody tr")
             assert rows.count() == 50
             assert "Halaman 1" in page.inner_text(".pager")
+            held = count_listed(people, status="requested", partner_id=LIST_PARTNER)
+            assert held >= 52
+            pages = -(-held // 50)
+            total = f"{held:,}".replace(",", ".")
+            shown = f"Rujukan 1–50 dari {total}; halaman 1 dari {pages}"
+            assert shown in page.inner_text("#rujukan-total")
             officer.shot(f"30-daftar-tersaring-hal-1-{width}")
             officer.submit("a:has-text('Halaman berikutnya')")
             assert "status=requested" in page.url and f"mitra={LIST_PARTNER}" in page.url
             assert page.input_value("#status") == "requested"
             assert page.input_value("#mitra") == LIST_PARTNER
             assert "Halaman 2" in page.inner_text(".pager")
+            assert f"Rujukan 51–{min(held, 100)} dari {total}" in page.inner_text("#rujukan-total")
             assert rows.count() >= 2
             for text in rows.all_inner_texts():
                 assert "Menunggu jawaban" in text
