@@ -45,6 +45,15 @@ def referral_body(
     return body
 
 
+def transfer_body(partner_id: str, reason: str | None = None, **overrides) -> dict:
+    """A transfer to ``partner_id``, with the adult client's consent to disclose to it."""
+    body: dict = {"partner_id": partner_id, "consent": {"given": True, "given_by": "client"}}
+    if reason:
+        body["reason"] = reason
+    body.update(overrides)
+    return body
+
+
 def referral_bundle(
     partner_id: str = "yayasan-karunia-insani",
     sex: str = "F",

@@ -175,6 +175,14 @@ class TransferInput(StrictSchema):
         load_default=None, allow_none=True, validate=one_of(codes.SERVICE_TYPES)
     )
     reason = _text(1000, load_default=None, allow_none=True)
+    consent = fields.Nested(
+        ConsentInput,
+        required=True,
+        metadata={
+            "description": "Persetujuan klien (atau walinya bila di bawah 18 tahun) agar "
+            "data dan identitasnya diberikan kepada mitra tujuan; rujukan baru menyimpannya"
+        },
+    )
 
 
 class ReferralFilter(StrictSchema):

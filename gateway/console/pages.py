@@ -102,7 +102,17 @@ DATE_FIELDS = (
     ("admitted_on", "admit", "Isi tanggal masuk (hari ini atau sebelumnya)."),
     ("withdrawn_on", "withdraw_consent", "Isi tanggal pencabutan (hari ini atau sebelumnya)."),
 )
-ACTION_FIELDS = ("reason", "note", "partner_id", "admitted_on", "withdrawn_on")
+ACTION_FIELDS = (
+    "reason",
+    "note",
+    "partner_id",
+    "admitted_on",
+    "withdrawn_on",
+    "consent",
+    "given_by",
+    "guardian_name",
+    "guardian_relationship",
+)
 REPORT_GROUPS = (
     ("total", "Total"),
     ("by_sex.M", "Laki-laki"),
@@ -268,6 +278,12 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
             errors["partner_id"] = ["Pilih mitra tujuan."]
         if note:
             payload["reason"] = note
+        payload["consent"] = consent_payload(form)
+        if not payload["consent"]["given"]:
+            errors["consent"] = [
+                "Pengalihan hanya dapat dilakukan dengan persetujuan klien atau walinya "
+                "agar datanya diberikan kepada mitra tujuan."
+            ]
     elif note:
         payload["note"] = note
     if command in NOTE_REQUIRED and not note:
@@ -282,6 +298,15 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
         except ValueError:
             errors[field] = [wrong]
     return payload, errors
+
+
+def consent_payload(form) -> dict[str, Any]:
+    """The consent box of a form (a new referral, a transfer) as rujukan takes it."""
+    consent = {"given": form.get("consent") == "ya", "given_by": form.get("given_by") or "client"}
+    for field in ("guardian_name", "guardian_relationship"):
+        if (form.get(field) or "").strip():
+            consent[field] = form[field].strip()
+    return consent
 
 
 def safe_next(value: str | None) -> str:
@@ -698,14 +723,8 @@ class ConsoleRoutes:
             "client": client,
             "source": form.get("source") or "",
             "service_type": form.get("service_type") or "",
-            "consent": {
-                "given": form.get("consent") == "ya",
-                "given_by": form.get("given_by") or "client",
-            },
+            "consent": consent_payload(form),
         }
-        for field in ("guardian_name", "guardian_relationship"):
-            if (form.get(field) or "").strip():
-                payload["consent"][field] = form[field].strip()
         if form.get("partner_id"):
             payload["partner_id"] = form["partner_id"]
         return payload
@@ -854,6 +873,8 @@ class ConsoleRoutes:
         form = request.form
         values = {k: v for k, v in form.to_dict().items() if k != "csrf"}
         payload, errors = transition_payload(command, form)
+        if "consent" in payload:  # the box ticked on this form: consent given now
+            payload["consent"]["given_at"] = rfc3339(self.clock.now())
         if not errors:
             try:
                 if command == "withdraw_consent":

@@ -304,11 +304,7 @@ def create_referral(
     client, new_client = _find_or_create_client(uow, cipher, client_input)
     if client.sex != client_input["sex"] or client.birth_date != client_input["birth_date"]:
         log.warning("returning client %s: sex or birth date differs from the record", client.id)
-    domain.check_new_consent(command["consent"].get("given_at"), client.consent_withdrawn_at)
-    consent = {k: v for k, v in command["consent"].items() if v is not None or k == "given_at"}
-    consent["given_at"] = rfc3339(consent.get("given_at") or now)
-    if consent.get("guardian_name"):  # a person's name: sealed like the client's
-        consent["guardian_name"] = cipher.encrypt(consent["guardian_name"].strip())
+    consent = _recorded_consent(cipher, command["consent"], client, now)
     referral = _new_referral(
         uow,
         client,
@@ -331,6 +327,19 @@ def create_referral(
         referral.source,
     )
     return referral_summary(uow, referral, client, episodes=1 if new_client else None)
+
+
+def _recorded_consent(
+    cipher: ClientCipher, given: dict[str, Any], client: Client, now: datetime
+) -> dict[str, Any]:
+    """Consent as a referral keeps it: given after any withdrawal of the client's, stamped
+    with when it was given, the guardian's name sealed like the client's."""
+    domain.check_new_consent(given.get("given_at"), client.consent_withdrawn_at)
+    consent = {k: v for k, v in given.items() if v is not None or k == "given_at"}
+    consent["given_at"] = rfc3339(consent.get("given_at") or now)
+    if consent.get("guardian_name"):  # a person's name
+        consent["guardian_name"] = cipher.encrypt(consent["guardian_name"].strip())
+    return consent
 
 
 def _new_referral(
@@ -461,9 +470,12 @@ def transition(
     command: dict[str, Any] | None,
     now: datetime | None = None,
     policy: DeadlinePolicy | None = None,
+    cipher: ClientCipher | None = None,
 ) -> dict[str, Any]:
     """accept, reject, admit, complete, drop_out, cancel or transfer one referral. Any
-    refusal raises before anything is written."""
+    refusal raises before anything is written. A transfer discloses the client to another
+    partner: it carries the client's (or guardian's) consent to that, which the new
+    referral keeps (``cipher`` seals the guardian's name)."""
     actor = Actor.parse(actor)
     now = now or utcnow()
     command = command or {}
@@ -486,6 +498,11 @@ def transition(
         domain.check_transfer_target(referral.partner_id, command["partner_id"])
         service_type = command.get("service_type") or referral.service_type
         _check_place(uow, command["partner_id"], client.sex, service_type, local_date(now))
+        domain.check_consent(command.get("consent"))
+        domain.check_guardian(command["consent"], client.birth_date, local_date(now))
+        if cipher is None:
+            raise TypeError("a transfer records consent: pass the cipher")
+        disclosure = _recorded_consent(cipher, command["consent"], client, now)
 
     if action in ("accept", "reject"):
         referral.responded_at = now
@@ -518,7 +535,7 @@ def transition(
             partner_id=command["partner_id"],
             service_type=command.get("service_type") or referral.service_type,
             source=referral.source,
-            consent=referral.consent,
+            consent=disclosure,
             assessment=referral.assessment,
             actor=actor,
             now=now,

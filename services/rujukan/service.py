@@ -125,7 +125,14 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
         command = TRANSITION_INPUTS.get(action, TransitionInput)().load(payload or {})
         with self.uow() as uow:
             referral = handlers.transition(
-                uow, actor, referral_id, action, command, self.clock.now(), self.deadlines
+                uow,
+                actor,
+                referral_id,
+                action,
+                command,
+                self.clock.now(),
+                self.deadlines,
+                self.cipher,
             )
             uow.commit()
         metrics.observe_committed(uow.events)

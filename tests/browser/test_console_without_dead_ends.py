@@ -262,6 +262,7 @@ def test_a_transfer_offers_only_partners_that_may_take_the_client(people, browse
             "csrf": csrf_of(session, address),
             "partner_id": "yayasan-karunia-insani",
             "note": "Dekat rumah keluarga.",
+            "consent": "ya",
         },
         timeout=10,
     )
@@ -271,6 +272,49 @@ def test_a_transfer_offers_only_partners_that_may_take_the_client(people, browse
     assert 'id="err-partner_id"' in refused.text
     assert "Dekat rumah keluarga." in refused.text  # the reason typed is kept
     assert status_of(people, referral_id) == "admitted"
+
+
+def test_a_transfer_asks_consent_to_disclose_to_the_new_partner(people, browser):
+    referral_id = admitted_at_kipas(people)
+    target = next(
+        m["partner_id"]
+        for m in people.get(
+            "/api/v1/partners/match", params={"sex": "M", "service_type": "outpatient"}
+        ).json()["items"]
+        if m["partner_id"] != "yayasan-kipas"
+    )
+    for width, viewport in (("desktop", None), ("ponsel", PHONE)):
+        officer = Person(browser, people, f"petugas-alihkan-setuju-{width}", viewport=viewport)
+        try:
+            officer.sign_in("petugas.tanpa.buntu", PASSWORD)
+            page = officer.page
+            officer.go(f"/console/rujukan/{referral_id}/alihkan")
+            page.select_option("#partner_id", target)
+            page.fill("#note", "Dekat rumah keluarga.")
+            if width == "desktop":  # without the box: refused at the box, values kept
+                officer.submit("button:has-text('Ya, alihkan')")
+                assert "persetujuan klien atau walinya" in page.inner_text("#err-consent")
+                assert page.input_value("#partner_id") == target
+                assert page.input_value("#note") == "Dekat rumah keluarga."
+                officer.shot("36-alihkan-tanpa-persetujuan")
+                assert status_of(people, referral_id) == "admitted"
+                continue
+            page.check("input[name=consent]")
+            page.select_option("#given_by", "guardian")  # the family speaks for him
+            page.fill("#guardian_name", "Budi Wali")
+            page.select_option("#guardian_relationship", "sibling")
+            officer.shot("37-alihkan-dengan-persetujuan-ponsel")
+            officer.submit("button:has-text('Ya, alihkan')")
+            assert status_of(people, referral_id) == "transferred"
+        finally:
+            officer.close()
+    moved = people.get(f"/api/v1/referrals/{referral_id}").json()
+    successor = people.get(f"/api/v1/referrals/{moved['transferred_to_id']}").json()
+    assert successor["partner_id"] == target
+    # the new partner holds the consent given on the transfer form, not a copy of the old
+    assert moved["consent"]["given_by"] == "client"
+    assert successor["consent"]["given_by"] == "guardian"
+    assert successor["consent"]["guardian_name"] == "Budi Wali"
 
 
 # --- 4. a session that ends keeps the form; lanjut= never names a POST-only address -----

@@ -20,7 +20,7 @@ from bersinar.contracts.events import EVENT_TYPES, contract_of
 from bersinar.entrypoints import event_handlers_of
 from cli.main import service_class
 from harness import infra
-from harness.data import referral_body
+from harness.data import referral_body, transfer_body
 from harness.receivers import HttpReceiver, SmtpServer
 from harness.system import System
 from tests.support.fixtures import TEST_HMAC_KEY
@@ -230,7 +230,7 @@ def produce_every_event(system, clock, hook) -> dict:
     act(
         referrals["transferred"],
         "transfer",
-        {"partner_id": "yayasan-pesona", "reason": "Pindah domisili."},
+        transfer_body("yayasan-pesona", "Pindah domisili."),
         who=officer,
     )
     referrals["overdue"] = refer()

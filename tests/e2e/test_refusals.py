@@ -28,7 +28,7 @@ from sqlalchemy import create_engine, text
 
 import gateway.service  # noqa: F401  (declaring the routes fills ROUTES)
 from gateway.http import ROUTES
-from harness.data import referral_body
+from harness.data import referral_body, transfer_body
 from harness.system import System
 from tests.e2e.edge import ATTACHMENT_KINDS, EMPTY_MONTH, PDF, REPORT, World, serial
 
@@ -100,7 +100,7 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
             "accepted", {"note": "Klien mencabut persetujuan."}
         ),
         ("POST", "/api/v1/referrals/<string:referral_id>/transfer"): transition(
-            "admitted", {"partner_id": other, "reason": "Klien pindah domisili."}
+            "admitted", transfer_body(other, "Klien pindah domisili.")
         ),
         ("GET", "/api/v1/partners/match"): lambda c, real: Call(
             query={"sex": "F", "service_type": "outpatient"}

@@ -10,9 +10,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from marshmallow import ValidationError
 from sqlalchemy import select
 
-from bersinar.contracts.referrals import ConsentWithdrawal, ReferralCreate
+from bersinar.contracts.referrals import ConsentWithdrawal, ReferralCreate, TransferInput
 from bersinar.errors import DomainError
 from harness.data import CLIENT_NAME, nik_for
 from services.rujukan import handlers
@@ -25,15 +26,20 @@ from tests.integration.test_rujukan_rotation import (
     body,
     cipher,
     partnered,
+    with_partner,
 )
 
 PARTNER_ACTOR = {"role": "partner", "key_id": "k-kipas", "partner_id": PARTNER}
+OTHER_PARTNER = "yayasan-pesona"
+OTHER_PARTNER_ACTOR = {"role": "partner", "key_id": "k-pesona", "partner_id": OTHER_PARTNER}
 NOW = datetime(2026, 6, 15, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
 def factory(empty_database):
-    yield from partnered(empty_database)
+    for factory in partnered(empty_database):
+        with_partner(factory, OTHER_PARTNER)  # where a transfer takes the client
+        yield factory
 
 
 def refer(factory, request: dict, keys: dict = BEFORE, now: datetime = NOW) -> dict:
@@ -165,3 +171,78 @@ def test_a_minors_consent_records_the_guardian_sealed(factory):
     withdraw(factory, made["id"], now=NOW + timedelta(hours=1))
     hidden = read(factory, made["id"], PARTNER_ACTOR, keys=DURING)
     assert hidden["client"]["identity"] is None and hidden["consent"]["guardian_name"] is None
+
+
+# --- a transfer discloses the client to another partner: consent to that first ----------
+
+
+def transfer(factory, referral_id: str, consent: dict | None, now=NOW, keys: dict = BEFORE):
+    command = {"partner_id": OTHER_PARTNER, "reason": "Dekat keluarga."}
+    if consent is not None:
+        command["consent"] = consent
+    with factory() as uow:
+        moved = handlers.transition(
+            uow,
+            OFFICER,
+            referral_id,
+            "transfer",
+            TransferInput().load(command),
+            now,
+            cipher=cipher(keys),
+        )
+        uow.commit()
+    return moved
+
+
+def admitted(factory, request: dict) -> str:
+    referral_id = refer(factory, request)["id"]
+    for action in ("accept", "admit"):
+        with factory() as uow:
+            handlers.transition(uow, PARTNER_ACTOR, referral_id, action, {}, NOW)
+            uow.commit()
+    return referral_id
+
+
+def test_a_transfer_records_the_consent_to_disclose_to_the_new_partner(factory):
+    referral_id = admitted(factory, body(3))
+    with pytest.raises(ValidationError):  # the API refuses a transfer without it
+        TransferInput().load({"partner_id": OTHER_PARTNER})
+    error = refused(lambda: transfer(factory, referral_id, {"given": False}))
+    assert (error.status, error.code) == (422, "CONSENT_REQUIRED")
+    assert read(factory, referral_id)["status"] == "admitted"
+
+    given_at = (NOW - timedelta(minutes=5)).isoformat()
+    moved = transfer(factory, referral_id, {"given": True, "given_at": given_at})
+    successor = read(factory, moved["transferred_to_id"])
+    assert successor["partner_id"] == OTHER_PARTNER
+    assert successor["consent"]["given_at"] == "2026-06-15T02:55:00Z"
+    assert read(factory, referral_id)["consent"]["given_at"] != successor["consent"]["given_at"]
+
+
+def test_a_minor_is_transferred_only_with_the_guardians_consent_after_any_withdrawal(factory):
+    guardian = {
+        "given": True,
+        "given_by": "guardian",
+        "guardian_name": "Siti Wali",
+        "guardian_relationship": "parent",
+    }
+    referral_id = admitted(factory, minor(**guardian))
+    error = refused(lambda: transfer(factory, referral_id, {"given": True}))
+    assert (error.status, error.code) == (422, "CONSENT_REQUIRED")
+    assert set(error.errors["consent"]) == {"given_by", "guardian_name", "guardian_relationship"}
+
+    later = NOW + timedelta(hours=2)
+    withdraw(factory, referral_id, now=later, note="Wali mencabut.")
+    # consent older than the withdrawal does not carry the client to a new partner
+    error = refused(lambda: transfer(factory, referral_id, guardian, now=later))
+    assert "given_at" in error.errors["consent"]
+    assert read(factory, referral_id)["status"] == "admitted"
+    renewed = {**guardian, "given_at": (later + timedelta(minutes=1)).isoformat()}
+    moved = transfer(factory, referral_id, renewed, now=later + timedelta(minutes=5))
+    successor = read(factory, moved["transferred_to_id"])
+    assert successor["consent"]["guardian_name"] == "Siti Wali"  # unsealed for staff
+    with factory() as uow:  # sealed where it is stored
+        stored = uow.session.get(Referral, moved["transferred_to_id"]).consent
+        assert "Siti Wali" not in str(stored)
+    seen = read(factory, moved["transferred_to_id"], OTHER_PARTNER_ACTOR)
+    assert seen["client"]["identity"] is not None  # the new partner was consented to

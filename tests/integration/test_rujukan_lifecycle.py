@@ -26,6 +26,7 @@ from bersinar.errors import (
     ValidationFailed,
 )
 from harness import produced
+from harness.data import transfer_body
 from services.rujukan import handlers
 from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import DeadlinePolicy, LetterNumbering, short_code
@@ -130,9 +131,15 @@ def create(factory, cipher, actor=OFFICER, now=NOW, policy=None, **kw):
     return result
 
 
+# a transfer seals a guardian's name in the consent it records
+MOVE_CIPHER = ClientCipher(f"k1:{Fernet.generate_key().decode()}", HMAC_KEY)
+
+
 def move(factory, actor, referral_id, action, command=None, now=NOW):
     with factory() as uow:
-        result = handlers.transition(uow, actor, referral_id, action, command, now)
+        result = handlers.transition(
+            uow, actor, referral_id, action, command, now, cipher=MOVE_CIPHER
+        )
         uow.commit()
     return result
 
@@ -271,7 +278,7 @@ def test_an_illegal_move_is_refused_and_stores_nothing(
     for step in path:
         move(partners, KARUNIA, rid, step)
     before = state(partners)
-    command = {"partner_id": "yayasan-kipas"} if action == "transfer" else {"reason": "other"}
+    command = transfer_body("yayasan-kipas") if action == "transfer" else {"reason": "other"}
     with pytest.raises(refusal) as caught:
         move(partners, actor, rid, action, command)
     assert caught.value.status == (409 if refusal is InvalidTransition else 403)
@@ -383,13 +390,13 @@ def test_transfer_ends_the_referral_and_opens_a_linked_one_at_another_partner(pa
     move(partners, KARUNIA, rid, "accept")
     move(partners, KARUNIA, rid, "admit")
     with pytest.raises(NotEligible):  # not to the partner it is at
-        move(partners, OFFICER, rid, "transfer", {"partner_id": "yayasan-karunia-insani"})
+        move(partners, OFFICER, rid, "transfer", transfer_body("yayasan-karunia-insani"))
     moved = move(
         partners,
         OFFICER,
         rid,
         "transfer",
-        {"partner_id": "yayasan-kipas", "service_type": "outpatient", "reason": "dekat rumah"},
+        transfer_body("yayasan-kipas", "dekat rumah", service_type="outpatient"),
     )
     assert moved["status"] == "transferred"
     successor = moved["transferred_to"]

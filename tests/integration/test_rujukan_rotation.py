@@ -64,7 +64,7 @@ def body(serial: int, birth: date = BIRTH) -> dict:
     )
 
 
-def with_partner(factory) -> None:
+def with_partner(factory, partner_id: str = PARTNER) -> None:
     """rujukan's read model of one partner with an agreement and room for every test."""
     offers = produced.offers(("outpatient", 100000, "orang"))
     with factory() as uow:
@@ -72,7 +72,7 @@ def with_partner(factory) -> None:
             uow,
             produced.partner_event(
                 "partner_updated",
-                PARTNER,
+                partner_id,
                 offers=offers,
                 sex_served="all",
                 status="active",
@@ -82,8 +82,8 @@ def with_partner(factory) -> None:
         handlers.apply_agreement(
             uow,
             produced.agreement_signed(
-                PARTNER,
-                id="pks-rotation",
+                partner_id,
+                id=f"pks-rotation-{partner_id}",
                 signed_on=date(2023, 5, 30),
                 valid_from=date(2023, 5, 30),
                 valid_until=date(2099, 5, 29),

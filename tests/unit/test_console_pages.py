@@ -116,10 +116,17 @@ def test_a_referral_action_asks_what_it_records():
     }
     assert transition_payload("reject", MultiDict())[1]["reason"] == ["Pilih alasan penolakan."]
     assert transition_payload("cancel", MultiDict())[1] == {"note": ["Tulis alasan pembatalan."]}
+    transfer = {"partner_id": "yayasan-pesona", "note": "Dekat keluarga."}
+    payload, errors = transition_payload("transfer", MultiDict(transfer))
+    assert list(errors) == ["consent"]  # a transfer discloses: the client's consent first
     payload, errors = transition_payload(
-        "transfer", MultiDict({"partner_id": "yayasan-pesona", "note": "Dekat keluarga."})
+        "transfer", MultiDict({**transfer, "consent": "ya", "given_by": "client"})
     )
-    assert errors == {} and payload == {"partner_id": "yayasan-pesona", "reason": "Dekat keluarga."}
+    assert errors == {} and payload == {
+        "partner_id": "yayasan-pesona",
+        "reason": "Dekat keluarga.",
+        "consent": {"given": True, "given_by": "client"},
+    }
     payload, errors = transition_payload("admit", MultiDict({"admitted_on": "2027-04-02"}))
     assert errors == {} and payload == {"admitted_on": "2027-04-02"}
     assert "admitted_on" in transition_payload("admit", MultiDict({"admitted_on": "kemarin"}))[1]
