@@ -60,6 +60,18 @@ def test_every_line_of_every_log_file_is_json(system):
     print(f"\n[json logs] {sum(checked.values())} lines of {len(checked)} files: {checked}")
 
 
+def test_every_log_folder_of_the_run_is_json(var_dirs):
+    """The same of every system the run started (its e2e, edge, fuzzing, burst, contract,
+    supervisor... systems, those already stopped included): each file of each
+    ``var/log``."""
+    folders = sorted(var_dirs.base.glob("*/log"))
+    assert folders
+    checked = {folder.parent.name: check_log_folder(folder) for folder in folders}
+    for name, files in checked.items():
+        assert {"setup.log", "supervisord.log", "gateway.log"} <= set(files), (name, files)
+    print(f"\n[json logs] {sum(sum(f.values()) for f in checked.values())} lines: {checked}")
+
+
 def test_access_lines_and_deliveries_carry_their_fields_and_correlation_id(system):
     records = [json.loads(line) for line in component_logs(system)["gateway"]]
     access = [r for r in records if "duration_ms" in r]
