@@ -14,6 +14,7 @@ import os
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
@@ -40,9 +41,28 @@ class JsonFormatter(_JsonFormatter):
         super().__init__(*args, **kwargs)
 
     def formatTime(self, record, datefmt=None):  # noqa: N802 - logging's name
-        """RFC 3339 in UTC with milliseconds: ``2026-12-04T22:10:00.123Z``."""
-        moment = datetime.fromtimestamp(record.created, UTC)
-        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return utc_time(record.created)
+
+
+def utc_time(moment: float) -> str:
+    """A time (seconds since the epoch) as every log line carries it: RFC 3339 in UTC
+    with milliseconds, ``2026-12-04T22:10:00.123Z``."""
+    when = datetime.fromtimestamp(moment, UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def json_file_logger(name: str, path: Path, service: str) -> logging.Logger:
+    """A logger writing JSON lines to ``path`` only (the file of a command that also
+    prints to a terminal: ``bersinar setup``'s ``setup.log``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ContextFilter(service))
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    return logger
 
 
 def logging_config(service: str, level: str = "INFO") -> dict:

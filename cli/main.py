@@ -167,35 +167,25 @@ def db():
 @db.command("serve")
 def db_serve():
     """Run the embedded PostgreSQL in the foreground, as supervisord's first program;
-    the first start makes the cluster. SIGINT stops it (fast shutdown)."""
+    the first start makes the cluster. SIGINT stops it (fast shutdown). Each line the
+    server logs is printed as a JSON log line."""
+    import logging
+
     from bersinar import pg
+    from bersinar.logs import setup_logging
+
+    os.environ.setdefault("BERSINAR_COMPONENT", "postgres")
+    setup_logging("postgres")
+    logger = logging.getLogger("postgres")
+
+    def log(level: int, fields: dict) -> None:
+        logger.log(level, fields.pop("message"), extra=fields)
 
     try:
-        pg.exec_server(embedded_data_dir())
+        status = pg.run_server(embedded_data_dir(), log)
     except pg.EmbeddedPostgresError as exc:
         raise click.ClickException(str(exc)) from exc
-
-
-class _Tee:
-    """Standard output written to a log file as well."""
-
-    def __init__(self, stream, path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._stream = stream
-        self._file = open(path, "a")  # noqa: SIM115 - closed with the process
-
-    def write(self, text):
-        self._stream.write(text)
-        self._file.write(text)
-        self.flush()
-        return len(text)
-
-    def flush(self):
-        self._stream.flush()
-        self._file.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
+    sys.exit(status)
 
 
 @main.command()
@@ -213,17 +203,33 @@ def setup(ctx, health_timeout):
     partners, make the console's first admin; then wait until /health answers ok.
     supervisord runs it beside the services (which wait for their migrated database);
     if a step fails it says why and stops supervisord, so `make run` ends."""
-    sys.stdout = _Tee(sys.stdout, var_dir() / "log" / "setup.log")
+    log = _setup_log()
     try:
         _setup_steps(ctx)
     except Exception as exc:
         message = exc.format_message() if isinstance(exc, click.ClickException) else repr(exc)
-        click.echo(f"setup: FAILED: {message}")
+        log.error(f"setup: FAILED: {message}")
         if os.environ.get("SUPERVISOR_ENABLED"):
             _stop_supervisor()
         sys.exit(1)
     if health_timeout > 0:
         _wait_healthy(health_timeout)
+
+
+def _setup_log():
+    """What the steps print goes to the terminal as text and to var/log/setup.log as JSON
+    lines (standard error's lines as warnings); the logger of both."""
+    import logging
+
+    from bersinar.logs import LoggedStream, json_file_logger
+
+    log = json_file_logger("bersinar.setup", var_dir() / "log" / "setup.log", "setup")
+    terminal = logging.StreamHandler(sys.stdout)
+    terminal.setFormatter(logging.Formatter("%(message)s"))
+    log.addHandler(terminal)
+    sys.stdout = LoggedStream(log, logging.INFO)
+    sys.stderr = LoggedStream(log, logging.WARNING)
+    return log
 
 
 def _setup_steps(ctx) -> None:
@@ -315,10 +321,11 @@ def run_all(ctx):
         BERSINAR_VAR=str(var),
         BERSINAR_EMBEDDED_PG="true" if embedded else "false",
     )
-    supervisord = Path(sys.executable).parent / "supervisord"
     click.echo(f"logs in {var / 'log'}; supervisorctl -c {conf} status")
     sys.stdout.flush()
-    os.execve(supervisord, [str(supervisord), "-c", str(conf)], env)
+    # supervisord with its own log file in JSON (cli/supervisord.py)
+    command = [sys.executable, "-m", "cli.supervisord", "-c", str(conf)]
+    os.execve(sys.executable, command, env)
 
 
 @main.group()

@@ -76,5 +76,6 @@ def var_dirs(test_run_id):
         folder.mkdir()
         return folder
 
+    make.base = base  # every folder made: tests/e2e/test_privacy_logs.py reads their logs
     yield make
     shutil.rmtree(base, ignore_errors=True)

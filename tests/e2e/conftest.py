@@ -5,6 +5,7 @@ the in-process integration tests never compete with it)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -14,6 +15,14 @@ from harness import infra
 from harness.system import System
 from tests.e2e import edge as edge_world
 from tests.support.fixtures import TEST_HMAC_KEY
+
+
+def pytest_collection_modifyitems(items):
+    """test_privacy_logs.py reads what the other end-to-end modules made every system
+    log: its tests run after all others."""
+    module = Path(__file__).parent / "test_privacy_logs.py"
+    last = [item for item in items if item.path == module]
+    items[:] = [item for item in items if item not in last] + last
 
 
 @pytest.fixture(scope="package")

@@ -1,16 +1,14 @@
 """Runs after the other end-to-end modules on the same processes: after hundreds of
 referrals, no log line of any process carries a client's name, NIK or phone, and every
-line of every process's log is JSON."""
+line of every file in the run's log folder is JSON."""
 
 from __future__ import annotations
 
 import json
-import re
 
 from bersinar.config import COMPONENTS, SERVICES
 from harness.data import CLIENT_NAME, ISSUED_NIKS
-
-TIME_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+from tests.support.logs import check_log_folder
 
 
 def test_no_client_identity_in_any_log_line(system):
@@ -49,22 +47,29 @@ def component_logs(system) -> dict[str, list[str]]:
     return {name: (system.log_dir / f"{name}.log").read_text().splitlines() for name in names}
 
 
-def test_every_line_of_every_process_log_is_json(system):
+def test_every_line_of_every_log_file_is_json(system):
     """After the other modules ran (hundreds of requests, deliveries, a broker outage
-    and restarts): no plain-text line, not even a traceback eventlet's hub printed; each
-    line with its time in UTC (RFC 3339) and the component that wrote it."""
-    checked = 0
-    for name, lines in component_logs(system).items():
-        assert lines, f"{name} wrote no log"
-        for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise AssertionError(f"{name}.log line {number} not JSON: {line[:300]}") from exc
-            assert TIME_UTC.match(record["time"]), (name, number, record["time"])
-            assert record["level"] and "message" in record, (name, number)
-            checked += 1
-    print(f"\n[json logs] {checked} lines of {len(component_logs(system))} processes")
+    and restarts): no plain-text line in any file of the run's log folder, not even a
+    traceback eventlet's hub printed, nor a line of the start-up steps, the embedded
+    PostgreSQL or supervisord itself; each line with its time in UTC (RFC 3339)."""
+    checked = check_log_folder(system.log_dir)
+    expected = {f"{name}.log" for name in component_logs(system)}
+    expected |= {"setup.log", "postgres.log", "supervisord.log"}
+    assert expected <= set(checked), sorted(checked)
+    assert [name for name in expected if not checked[name]] == [], checked
+    print(f"\n[json logs] {sum(checked.values())} lines of {len(checked)} files: {checked}")
+
+
+def test_every_log_folder_of_the_run_is_json(var_dirs):
+    """The same of every system the run started (its e2e, edge, fuzzing, burst, contract,
+    supervisor... systems, those already stopped included): each file of each
+    ``var/log``."""
+    folders = sorted(var_dirs.base.glob("*/log"))
+    assert folders
+    checked = {folder.parent.name: check_log_folder(folder) for folder in folders}
+    for name, files in checked.items():
+        assert {"setup.log", "supervisord.log", "gateway.log"} <= set(files), (name, files)
+    print(f"\n[json logs] {sum(sum(f.values()) for f in checked.values())} lines: {checked}")
 
 
 def test_access_lines_and_deliveries_carry_their_fields_and_correlation_id(system):

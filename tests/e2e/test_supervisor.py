@@ -24,6 +24,7 @@ from harness import infra
 from harness.data import referral_body
 from harness.system import BIN, PROGRAMS, System
 from tests.support.fixtures import TEST_HMAC_KEY
+from tests.support.logs import check_log_folder
 
 STOP_ORDER = ["gateway", "services", "relays", "postgres"]
 GROUP = {"gateway": "gateway", "postgres": "postgres", "setup": "setup"}
@@ -185,6 +186,12 @@ def test_restart_of_a_killed_service_ctrl_c_in_order_and_a_second_run(
             assert found >= 1, referral_id
     finally:
         assert again.terminate_all() == 0
+    # through a kill, two starts and two Ctrl-C: every line of every log is JSON, the
+    # start-up steps', the database's and supervisord's own included
+    checked = check_log_folder(var / "log")
+    assert all(checked.get(name) for name in ("setup.log", "postgres.log", "supervisord.log"))
+    supervisord_log = (var / "log" / "supervisord.log").read_text()
+    assert supervisord_log.count('"message": "received SIGINT indicating exit request"') == 2
 
 
 def test_with_every_database_url_set_no_embedded_server_runs(
@@ -207,6 +214,8 @@ def test_with_every_database_url_set_no_embedded_server_runs(
     finally:
         assert system.terminate_all() == 0
         infra.drop_databases(urls)
+    checked = check_log_folder(var / "log")
+    assert checked.get("setup.log") and checked.get("supervisord.log"), checked
 
 
 def test_supervisorctl_reads_the_checked_in_configuration_without_extra_environment():

@@ -58,3 +58,60 @@ def test_every_line_a_process_prints_is_json():
     assert "a warning" in by_name["py.warnings"]["message"]
     assert "a greenthread that raises" in by_name["eventlet.hub"]["exc_info"]
     assert "the end" in by_name["bersinar.uncaught"]["exc_info"]
+
+
+def test_supervisord_writes_its_own_log_file_as_json_and_the_terminal_as_text(tmp_path, capsys):
+    from supervisor import loggers
+    from supervisor.options import ServerOptions
+
+    from cli import supervisord
+
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(
+        f"[supervisord]\nnodaemon=true\nlogfile={tmp_path / 'supervisord.log'}\n"
+        f"pidfile={tmp_path / 'supervisord.pid'}\n"
+    )
+    options = ServerOptions()
+    options.realize(["-c", str(conf)])
+    # what supervisord says of its configuration while it makes its logger
+    options.parse_warnings.append("a warning of the configuration")
+    supervisord.make_logger(options)
+    try:
+        options.logger.info("spawned: 'mitra' with pid 4242")
+        options.logger.critical("a message\nof two lines")
+    finally:  # the file only: the terminal's stream is pytest's
+        for handler in options.logger.handlers:
+            if isinstance(handler, loggers.FileHandler):
+                handler.close()
+    records = [json.loads(line) for line in (tmp_path / "supervisord.log").read_text().splitlines()]
+    for record in records:
+        assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", record["time"]), record
+        assert record["service"] == "supervisord"
+    said = [(r["level"], r["message"]) for r in records]
+    assert ("WARNING", "a warning of the configuration") in said
+    assert said[-2:] == [
+        ("INFO", "spawned: 'mitra' with pid 4242"),
+        ("CRITICAL", "a message\nof two lines"),
+    ]
+    terminal = capsys.readouterr().out
+    assert "INFO spawned: 'mitra' with pid 4242" in terminal
+    assert "WARN a warning of the configuration" in terminal
+
+
+def test_each_line_of_the_embedded_postgresql_becomes_fields_and_a_level():
+    import logging
+
+    from bersinar.pg import server_line
+
+    level, fields = server_line(
+        '2026-12-05 01:23:51.313 UTC [18412] FATAL:  database "x" does not exist'
+    )
+    assert level == logging.ERROR
+    assert fields == {"message": 'database "x" does not exist', "severity": "FATAL", "pid": 18412}
+    # the lines that belong to a message keep its level
+    level, fields = server_line("2026-12-05 01:23:51.314 UTC [18412] STATEMENT:  SELECT 1", level)
+    assert (level, fields["severity"]) == (logging.ERROR, "STATEMENT")
+    assert server_line("\tFROM referrals", level) == (logging.ERROR, {"message": "FROM referrals"})
+    level, fields = server_line("2026-12-05 01:23:46.057 UTC [18261] LOG:  ready", level)
+    assert (level, fields["message"]) == (logging.INFO, "ready")
+    assert server_line("2026-12-05 01:23:46.057 UTC [7] PANIC:  x")[0] == logging.CRITICAL
