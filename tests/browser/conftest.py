@@ -18,6 +18,7 @@ from harness.system import System
 from tests.e2e.conftest import wait_for_partner_model
 from tests.support.console import signed_in_session  # noqa: F401  (the browser tests' own)
 from tests.support.fixtures import TEST_HMAC_KEY
+from tests.support.logs import check_log_folder
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -92,6 +93,8 @@ def system(console_vhost, encryption_keys, var_dirs):
         yield system
     finally:
         system.terminate_all()
+    # what the console's system wrote, as every run's: JSON lines only (docs/runbook.md)
+    assert check_log_folder(var / "log")["gateway.log"] > 0
 
 
 @pytest.fixture(scope="session")
