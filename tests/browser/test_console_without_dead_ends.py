@@ -242,6 +242,8 @@ def test_a_transfer_offers_only_partners_that_may_take_the_client(people, browse
             "csrf": csrf_of(session, address),
             "partner_id": "yayasan-karunia-insani",
             "note": "Dekat rumah keluarga.",
+            "outcome": "referred_onward",
+            "reasons": ["relocation", "transferred_to_partner"],
         },
         timeout=10,
     )
@@ -250,6 +252,7 @@ def test_a_transfer_offers_only_partners_that_may_take_the_client(people, browse
     assert "tidak melayani klien dengan jenis kelamin ini" in refused.text
     assert 'id="err-partner_id"' in refused.text
     assert "Dekat rumah keluarga." in refused.text  # the reason typed is kept
+    assert 'value="relocation" checked' in refused.text  # and the summary ticked
     assert status_of(people, referral_id) == "admitted"
 
 

@@ -100,7 +100,11 @@ def world(system):
     for referral_id in world["made"]:
         status = system.get(f"/api/v1/referrals/{referral_id}/history").json()["items"][-1]
         if status["to_status"] == "admitted":
-            done = system.post(f"/api/v1/referrals/{referral_id}/complete", key=keys["karunia"])
+            done = system.post(
+                f"/api/v1/referrals/{referral_id}/complete",
+                {"discharge": {"outcome": "improved", "reasons": ["program_completed"]}},
+                key=keys["karunia"],
+            )
             assert done.status_code == 200, done.text
         elif status["to_status"] in ("requested", "accepted"):
             cancelled = system.post(f"/api/v1/referrals/{referral_id}/cancel")
