@@ -113,10 +113,11 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
     response = act(karunia, rid, "complete", DISCHARGE)
     assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
-    read = system.get(f"/api/v1/referrals/{rid}", key=karunia).json()
-    assert read["discharge"]["outcome"] == "recovered"
-    assert read["discharge"]["aftercare_plan"] == DISCHARGE["discharge"]["aftercare_plan"]
     history = system.get(f"/api/v1/referrals/{rid}/history", key=karunia).json()["items"]
+    # the summary, on the entry that ended care (read without opening the identity)
+    assert [h["discharge"] is not None for h in history] == [False, False, False, True]
+    assert history[-1]["discharge"]["outcome"] == "recovered"
+    assert history[-1]["discharge"]["aftercare_plan"] == DISCHARGE["discharge"]["aftercare_plan"]
     assert [(h["from_status"], h["to_status"]) for h in history] == [
         (None, "requested"),
         ("requested", "accepted"),
@@ -200,6 +201,7 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
         read = system.get(f"/api/v1/referrals/{rid}", key=key, params={"purpose": purpose})
         assert read.status_code == 200, read.text
         assert read.json()["client"]["identity"]["name"] == CLIENT_NAME
+        assert read.json()["discharge"]["outcome"] == "recovered"  # staff and the partner
     assert "identity" not in system.get("/api/v1/referrals", key=karunia).text
     audit = system.get("/api/v1/audit", params={"referral_id": rid}).json()["items"]
     assert [(a["actor_role"], a["purpose"]) for a in reversed(audit)] == [
