@@ -45,7 +45,7 @@ def test_a_partner_completes_care_with_a_discharge_summary(accounts, browser, wi
         operator.go(f"/console/rujukan/{referral_id}")
         operator.submit("a:has-text('Selesai')")
         assert page.inner_text("h1") == "Catat klien selesai layanan?"
-        assert "Ringkasan akhir layanan" in page.inner_text("form")
+        assert "Ringkasan akhir layanan" in page.inner_text("#ringkasan")
         assert serious_violations(page) == []
         operator.shot(f"80-selesai-ringkasan-{width}")
 
