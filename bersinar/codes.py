@@ -128,6 +128,30 @@ REJECTION_REASONS = {
     "other": "Alasan lain",
 }
 
+# how care ended (a discharge summary, recorded by complete, drop-out and transfer): the
+# client's state at the end, and why care ended (one or more reasons)
+DISCHARGE_OUTCOMES = {
+    "recovered": "Pulih (tidak memakai lagi)",
+    "improved": "Membaik",
+    "unchanged": "Tidak berubah",
+    "worsened": "Memburuk",
+    "referred_onward": "Dirujuk lanjut",
+    "unknown": "Tidak diketahui",
+}
+DISCHARGE_REASONS = {
+    "program_completed": "Program selesai",
+    "self_discharge": "Keluar atas permintaan sendiri",
+    "lost_contact": "Tidak kembali / tidak dapat dihubungi",
+    "rule_violation": "Pelanggaran aturan lembaga",
+    "relocation": "Pindah domisili",
+    "medical": "Alasan medis",
+    "legal": "Proses hukum",
+    "transferred_to_partner": "Dialihkan ke mitra lain",
+    "other": "Alasan lain",
+}
+# the longest follow-up after care ends (days after the end day)
+FOLLOW_UP_MAX_DAYS = 365
+
 # --- partners and agreements ----------------------------------------------------------
 
 PARTNER_KINDS = {

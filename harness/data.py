@@ -46,8 +46,13 @@ def referral_body(
 
 
 def transfer_body(partner_id: str, reason: str | None = None, **overrides) -> dict:
-    """A transfer to ``partner_id``, with the adult client's consent to disclose to it."""
-    body: dict = {"partner_id": partner_id, "consent": {"given": True, "given_by": "client"}}
+    """A transfer to ``partner_id``: the adult client's consent to disclose to it and the
+    discharge summary of the episode it ends."""
+    body: dict = {
+        "partner_id": partner_id,
+        "consent": {"given": True, "given_by": "client"},
+        "discharge": {"outcome": "referred_onward", "reasons": ["relocation"]},
+    }
     if reason:
         body["reason"] = reason
     body.update(overrides)

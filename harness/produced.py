@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from bersinar.codes import REFERRAL_ACTORS
+from bersinar.codes import REFERRAL_ACTORS, local_date
 from bersinar.contracts.events import EVENT_TYPES, check_payload
 from bersinar.envelope import make_event, utcnow
 from services.laporan import handlers as laporan_handlers
@@ -24,7 +24,7 @@ from services.mitra.models import Agreement, ServiceOffer
 from services.notifikasi import handlers as notifikasi_handlers
 from services.rujukan import domain as rujukan_domain
 from services.rujukan import handlers as rujukan_handlers
-from services.rujukan.models import Client, Referral
+from services.rujukan.models import Client, Referral, ReferralDischarge
 
 SEEDS = {seed.id: seed for seed in mitra_domain.SEED_PARTNERS}
 
@@ -188,10 +188,37 @@ PATHS = {
 }
 
 
+# the discharge summary an ending step records unless told otherwise (rujukan's rules)
+DISCHARGE = {
+    "completed": ("improved", ("program_completed",)),
+    "dropped_out": ("unchanged", ("lost_contact",)),
+    "transferred": ("referred_onward", ("transferred_to_partner",)),
+}
+
+
+def discharge(
+    status: str, end: datetime, outcome: str | None = None, follow_up_days: int | None = 30
+) -> rujukan_domain.Discharge:
+    """The summary of care ending in ``status`` at ``end``, checked by rujukan's rule."""
+    default_outcome, reasons = DISCHARGE[status]
+    action = next(a for a, (_, enters) in rujukan_domain.TRANSITIONS.items() if enters == status)
+    end_day = local_date(end)
+    return rujukan_domain.check_discharge(
+        action,
+        {
+            "outcome": outcome or default_outcome,
+            "reasons": list(reasons),
+            "follow_up_on": end_day + timedelta(days=follow_up_days) if follow_up_days else None,
+        },
+        end_day,
+    )
+
+
 def referral_story(
     steps: list[tuple[str, datetime]],
     reason: str = "capacity_full",
     transfer_to: str = "yayasan-pesona",
+    outcome: str | None = None,
     **referral_fields,
 ) -> list[dict[str, Any]]:
     """The events of one referral through ``steps`` (``[(status, moment), ...]`` from
@@ -237,6 +264,8 @@ def referral_story(
             **rujukan_handlers.referral_event_data(model, client, actor, name),
             "from_status": before,
         }
+        if action in rujukan_domain.ENDING_ACTIONS:
+            data.update(rujukan_handlers.discharge_event_data(discharge(status, moment, outcome)))
         if action == "transfer":
             data["to_partner_id"] = transfer_to
             data["to_partner_name"] = _partner_name(transfer_to)
@@ -262,6 +291,28 @@ def referral_overdue(hours_overdue: float = 2.5, **referral_fields) -> dict[str,
     )
     data["hours_overdue"] = round((now - model.response_due_at).total_seconds() / 3600, 2)
     return envelope("referral_response_overdue", "rujukan", data, occurred_at=now)
+
+
+def referral_follow_up_due(
+    status: str = "completed", outcome: str | None = None, **referral_fields
+) -> dict[str, Any]:
+    """referral_follow_up_due, as rujukan's follow-up check emits it: care ended 30 days
+    ago with a summary whose follow-up day is today."""
+    now = utcnow()
+    ended = now - timedelta(days=30)
+    model, client = referral(now=ended - timedelta(days=20), **referral_fields)
+    model.status, model.ended_at, model.updated_at = status, ended, ended
+    summary = discharge(status, ended, outcome, follow_up_days=30)
+    row = ReferralDischarge(
+        referral_id=model.id,
+        outcome=summary.outcome,
+        reasons=list(summary.reasons),
+        follow_up_on=summary.follow_up_on,
+    )
+    data = rujukan_handlers.follow_up_event_data(
+        model, client, row, _partner_name(model.partner_id)
+    )
+    return envelope("referral_follow_up_due", "rujukan", data, occurred_at=now)
 
 
 # --- laporan ------------------------------------------------------------------------------
@@ -328,6 +379,8 @@ def sample(event_type: str, partner_id: str = "yayasan-kipas") -> dict[str, Any]
         return agreement_terminated(partner_id)
     if event_type == "referral_response_overdue":
         return referral_overdue(partner_id=partner_id)
+    if event_type == "referral_follow_up_due":
+        return referral_follow_up_due(partner_id=partner_id)
     if event_type.startswith("referral_"):
         return referral_moved(event_type.removeprefix("referral_"), partner_id=partner_id)
     if event_type in REPORT_STATUS:
@@ -346,5 +399,6 @@ def sample(event_type: str, partner_id: str = "yayasan-kipas") -> dict[str, Any]
 assert set(EVENT_TYPES) <= {*REPORT_STATUS, *(f"referral_{s}" for s in PATHS)} | {
     "partner_registered", "partner_updated", "agreement_signed", "agreement_expiring",
     "agreement_expired", "agreement_terminated", "referral_response_overdue",
+    "referral_follow_up_due",
     "notification_sent", "notification_failed",
 }, "sample() knows every declared event type"  # fmt: skip

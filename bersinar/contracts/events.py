@@ -177,13 +177,32 @@ class ReferralMoved(ReferralFacts):
     from_status = Code(codes.REFERRAL_STATUSES, required=True)
 
 
-class ReferralTransferred(ReferralMoved):
+class ReferralEnded(ReferralMoved):
+    """referral_completed, referral_dropped_out (and, with the partner taking over,
+    referral_transferred): the discharge summary's codes and follow-up day, never the
+    aftercare plan people typed. Absent in events emitted before summaries existed."""
+
+    outcome = Code(codes.DISCHARGE_OUTCOMES, allow_none=True, load_default=None)
+    discharge_reasons = fields.List(
+        Code(codes.DISCHARGE_REASONS), allow_none=True, load_default=None
+    )
+    follow_up_on = Day(allow_none=True, load_default=None)
+
+
+class ReferralTransferred(ReferralEnded):
     to_partner_id = Id(required=True)
     to_partner_name = Text(200, required=True, allow_none=True)
 
 
 class ReferralOverdue(ReferralFacts):
     hours_overdue = fields.Float(required=True, validate=validate.Range(min=0))
+
+
+class ReferralFollowUpDue(ReferralFacts):
+    """The follow-up day of a discharge summary has come: told once to the partner."""
+
+    outcome = Code(codes.DISCHARGE_OUTCOMES, required=True)
+    follow_up_on = Day(required=True)
 
 
 # --- laporan ------------------------------------------------------------------------------
@@ -257,8 +276,8 @@ _DECLARED: dict[str, tuple[tuple[str, type[Payload], str], ...]] = {
         ("referral_rejected", ReferralMoved, "Mitra menolak rujukan, dengan alasan berkode."),
         ("referral_cancelled", ReferralMoved, "Petugas membatalkan rujukan."),
         ("referral_admitted", ReferralMoved, "Klien mulai menjalani layanan di mitra."),
-        ("referral_completed", ReferralMoved, "Klien menyelesaikan layanan."),
-        ("referral_dropped_out", ReferralMoved, "Klien berhenti sebelum layanan selesai."),
+        ("referral_completed", ReferralEnded, "Klien menyelesaikan layanan."),
+        ("referral_dropped_out", ReferralEnded, "Klien berhenti sebelum layanan selesai."),
         (
             "referral_transferred",
             ReferralTransferred,
@@ -268,6 +287,11 @@ _DECLARED: dict[str, tuple[tuple[str, type[Payload], str], ...]] = {
             "referral_response_overdue",
             ReferralOverdue,
             "Mitra belum menanggapi rujukan dalam batas waktu.",
+        ),
+        (
+            "referral_follow_up_due",
+            ReferralFollowUpDue,
+            "Hari tindak lanjut pasca rehabilitasi klien telah tiba.",
         ),
     ),
     "laporan": (

@@ -169,12 +169,62 @@ class RejectInput(TransitionInput):
     }
 
 
+def _distinct(values: list[str]) -> None:
+    if len(set(values)) != len(values):
+        raise ValidationError("Setiap alasan cukup disebut sekali.")
+
+
+class DischargeInput(StrictSchema):
+    """How care ended (complete, drop-out, transfer): the outcome, why, the aftercare
+    plan and the day to follow the client up. The plan is case data: it is shown with
+    the referral, never carried by an event."""
+
+    outcome = fields.String(required=True, validate=one_of(codes.DISCHARGE_OUTCOMES))
+    reasons = fields.List(
+        fields.String(validate=one_of(codes.DISCHARGE_REASONS)),
+        required=True,
+        validate=[
+            validate.Length(
+                min=1,
+                max=len(codes.DISCHARGE_REASONS),
+                error=(f"Pilih 1 sampai {len(codes.DISCHARGE_REASONS)} alasan."),
+            ),
+            _distinct,
+        ],
+        metadata={"uniqueItems": True},
+    )
+    aftercare_plan = _text(
+        2000,
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Rencana pasca rehabilitasi (teks bebas, tidak dikirim ke layanan lain)"
+        },
+    )
+    follow_up_on = Date(
+        load_default=None,
+        allow_none=True,
+        metadata={
+            "description": "Hari tindak lanjut pasca rehabilitasi (WIB): sesudah hari "
+            f"layanan berakhir, paling lama {codes.FOLLOW_UP_MAX_DAYS} hari sesudahnya; "
+            "mitra diingatkan sekali pada hari itu"
+        },
+    )
+
+
+class EndingInput(TransitionInput):
+    """complete, drop-out: care ends with a discharge summary."""
+
+    discharge = fields.Nested(DischargeInput, required=True)
+
+
 class TransferInput(StrictSchema):
     partner_id = fields.String(required=True, validate=PLAIN_ID)
     service_type = fields.String(
         load_default=None, allow_none=True, validate=one_of(codes.SERVICE_TYPES)
     )
     reason = _text(1000, load_default=None, allow_none=True)
+    discharge = fields.Nested(DischargeInput, required=True)
     consent = fields.Nested(
         ConsentInput,
         required=True,
@@ -335,7 +385,22 @@ class Referral(Schema):
     updated_at = fields.String()
 
 
+class Discharge(Schema):
+    outcome = fields.String(validate=one_of(codes.DISCHARGE_OUTCOMES))
+    reasons = fields.List(fields.String(validate=one_of(codes.DISCHARGE_REASONS)))
+    aftercare_plan = fields.String(
+        allow_none=True, metadata={"description": "Tidak diberikan kepada sistem nasional"}
+    )
+    follow_up_on = fields.String(allow_none=True)
+    follow_up_reminded_at = fields.String(allow_none=True)
+    recorded_by = fields.String(allow_none=True)
+    recorded_at = fields.String()
+
+
 class ReferralDetail(Referral):
+    discharge = fields.Nested(
+        Discharge, allow_none=True, metadata={"description": "Ringkasan akhir layanan"}
+    )
     consent = fields.Dict()
     assessment = fields.Dict(allow_none=True)
     created_by = fields.String()
@@ -353,6 +418,11 @@ class HistoryEntry(Schema):
     reason = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
     at = fields.String()
+    discharge = fields.Nested(
+        Discharge,
+        allow_none=True,
+        metadata={"description": "Pada perubahan yang mengakhiri layanan"},
+    )
 
 
 class ReferralHistory(Schema):

@@ -104,6 +104,23 @@ class Flag(StrictSchema):
     recorded = fields.Integer()
 
 
+class DischargeCounts(StrictSchema):
+    """How care ended at the partner in the month, from the discharge summaries."""
+
+    total = fields.Integer(metadata={"description": "Klien keluar (selesai, putus, dialihkan)"})
+    by_outcome = fields.Dict(
+        keys=fields.String(validate=one_of(codes.DISCHARGE_OUTCOMES)), values=fields.Integer()
+    )
+    by_reason = fields.Dict(
+        keys=fields.String(validate=one_of(codes.DISCHARGE_REASONS)),
+        values=fields.Integer(),
+        metadata={"description": "Satu klien keluar dapat menyebut beberapa alasan"},
+    )
+    without_summary = fields.Integer(
+        metadata={"description": "Keluar sebelum ringkasan akhir layanan dicatat"}
+    )
+
+
 class Report(StrictSchema):
     """A report as the API shows it (``prefill`` and ``flags`` on the single report)."""
 
@@ -121,6 +138,7 @@ class Report(StrictSchema):
     submitted_at = fields.String(allow_none=True)
     content = fields.Nested(ReportInput, allow_none=True)
     prefill = fields.Nested(ReportCounts)
+    discharges = fields.Nested(DischargeCounts)
     flags = fields.List(fields.Nested(Flag))
     history = fields.List(fields.Dict())
     versions = fields.List(fields.Dict())

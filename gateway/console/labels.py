@@ -27,6 +27,8 @@ MEASURES = codes.MEASURES
 GIVEN_BY = codes.CONSENT_GIVERS
 CHANNEL = codes.CHANNELS
 CONTACT_ROLE = codes.CONTACT_ROLES
+DISCHARGE_OUTCOME = codes.DISCHARGE_OUTCOMES
+DISCHARGE_REASON = codes.DISCHARGE_REASONS
 # what happened to a report, as its history names it
 REPORT_ACTION = {
     "submitted": "Dikirim",
@@ -151,6 +153,8 @@ FILTERS = {
     "agreement_label": lambda code: label(AGREEMENT_STATUS, code),
     "channel_label": lambda code: label(CHANNEL, code),
     "contact_role_label": lambda code: label(CONTACT_ROLE, code),
+    "outcome_label": lambda code: label(DISCHARGE_OUTCOME, code),
+    "discharge_reason_label": lambda code: label(DISCHARGE_REASON, code),
     "period_name": period_name,
     "when": when,
     "day": day,

@@ -97,6 +97,9 @@ NOTE_REQUIRED = {
     "drop_out": "Tulis alasan klien putus layanan.",
     "transfer": "Tulis alasan pengalihan.",
 }
+# the discharge summary's fields on the forms of the actions that end care
+ENDING_COMMANDS = ("complete", "drop_out", "transfer")
+DISCHARGE_FIELDS = ("outcome", "reasons", "aftercare_plan", "follow_up_on")
 # the day an action records: (field, action, what to write when it is missing)
 DATE_FIELDS = (
     ("admitted_on", "admit", "Isi tanggal masuk (hari ini atau sebelumnya)."),
@@ -112,6 +115,7 @@ ACTION_FIELDS = (
     "given_by",
     "guardian_name",
     "guardian_relationship",
+    *DISCHARGE_FIELDS,
 )
 REPORT_GROUPS = (
     ("total", "Total"),
@@ -288,6 +292,8 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
         payload["note"] = note
     if command in NOTE_REQUIRED and not note:
         errors.setdefault("note", [NOTE_REQUIRED[command]])
+    if command in ENDING_COMMANDS:
+        payload["discharge"] = discharge_payload(form, errors)
     for field, command_of, wrong in DATE_FIELDS:
         if command != command_of:
             continue
@@ -307,6 +313,30 @@ def consent_payload(form) -> dict[str, Any]:
         if (form.get(field) or "").strip():
             consent[field] = form[field].strip()
     return consent
+
+
+def discharge_payload(form, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """The discharge summary from an ending action's form; what is missing goes to
+    ``errors`` by field (rujukan checks the codes and the follow-up day again)."""
+    summary: dict[str, Any] = {"outcome": form.get("outcome") or ""}
+    if summary["outcome"] not in codes.DISCHARGE_OUTCOMES:
+        errors["outcome"] = ["Pilih hasil akhir layanan."]
+    summary["reasons"] = [r for r in form.getlist("reasons") if r in codes.DISCHARGE_REASONS]
+    if not summary["reasons"]:
+        errors["reasons"] = ["Pilih sedikitnya satu alasan layanan berakhir."]
+    plan = (form.get("aftercare_plan") or "").strip()
+    if len(plan) > 2000:
+        errors["aftercare_plan"] = ["Paling banyak 2000 karakter."]
+    if plan:
+        summary["aftercare_plan"] = plan
+    follow_up = (form.get("follow_up_on") or "").strip()
+    if follow_up:
+        try:
+            date.fromisoformat(follow_up)
+            summary["follow_up_on"] = follow_up
+        except ValueError:
+            errors["follow_up_on"] = ["Tulis tanggal tindak lanjut yang sah, atau kosongkan."]
+    return summary
 
 
 def safe_next(value: str | None) -> str:
@@ -850,6 +880,10 @@ class ConsoleRoutes:
             command=command,
             wording=ACTION_WORDING[command],
             reasons=REJECTION_REASONS,
+            outcomes=codes.DISCHARGE_OUTCOMES,
+            discharge_reasons=codes.DISCHARGE_REASONS,
+            follow_up_min=(self._today() + timedelta(days=1)).isoformat(),
+            follow_up_max=(self._today() + timedelta(days=codes.FOLLOW_UP_MAX_DAYS)).isoformat(),
             targets=self._transfer_targets(referral) if command == "transfer" else [],
             names=self.partner_names(user),
             today=self._today().isoformat(),
@@ -872,6 +906,7 @@ class ConsoleRoutes:
         require_route(user, REFERRAL_ROUTE + route)
         form = request.form
         values = {k: v for k, v in form.to_dict().items() if k != "csrf"}
+        values["reasons"] = form.getlist("reasons")  # checkboxes: every one ticked
         payload, errors = transition_payload(command, form)
         if "consent" in payload:  # the box ticked on this form: consent given now
             payload["consent"]["given_at"] = rfc3339(self.clock.now())

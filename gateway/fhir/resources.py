@@ -181,6 +181,9 @@ def task(referral: dict[str, Any], history: list[dict[str, Any]] | None = None) 
     resource["meta"] = {"lastUpdated": referral["updated_at"]}
     if history is not None:
         resource["meta"]["versionId"] = str(len(history))
+    outputs = discharge_outputs(history)
+    if outputs:
+        resource["output"] = outputs
     return resource
 
 
@@ -226,6 +229,28 @@ def _task_at(
     if started:
         resource["executionPeriod"] = {"start": started, **({"end": ended} if ended else {})}
     return resource
+
+
+def discharge_outputs(history: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """How care ended, as Task.output: the discharge summary's outcome and each reason,
+    coded (the entry of the history that ended care carries them; the plan never)."""
+    summary = next((h["discharge"] for h in history or () if h.get("discharge")), None)
+    if not summary:
+        return []
+    outputs = [
+        {
+            "type": terms.DISCHARGE_OUTPUT.concept("outcome"),
+            "valueCodeableConcept": terms.DISCHARGE_OUTCOME.concept(summary["outcome"]),
+        }
+    ]
+    outputs += [
+        {
+            "type": terms.DISCHARGE_OUTPUT.concept("reason"),
+            "valueCodeableConcept": terms.DISCHARGE_REASON.concept(reason),
+        }
+        for reason in summary.get("reasons") or []
+    ]
+    return outputs
 
 
 def _care_period(

@@ -66,6 +66,28 @@ REJECTION_REASON = Terms(
     codes.REJECTION_REASONS,
     "Alasan mitra menolak rujukan (Task.statusReason).",
 )
+DISCHARGE_OUTCOME = Terms(
+    "discharge-outcome",
+    "DischargeOutcome",
+    "Hasil akhir layanan",
+    codes.DISCHARGE_OUTCOMES,
+    "Keadaan klien saat layanan berakhir menurut ringkasan akhir layanan (Task.output).",
+)
+DISCHARGE_REASON = Terms(
+    "discharge-reason",
+    "DischargeReason",
+    "Alasan layanan berakhir",
+    codes.DISCHARGE_REASONS,
+    "Mengapa layanan berakhir menurut ringkasan akhir layanan (Task.output).",
+)
+# what each Task.output of an ended referral is (Task.output.type)
+DISCHARGE_OUTPUT = Terms(
+    "discharge-output",
+    "DischargeOutput",
+    "Isi ringkasan akhir layanan",
+    {"outcome": "Hasil akhir layanan", "reason": "Alasan layanan berakhir"},
+    "Jenis keluaran Task yang berakhir (Task.output.type): hasil akhir dan alasannya.",
+)
 SERVICE_TYPE = Terms(
     "service-type",
     "ServiceType",
@@ -134,6 +156,9 @@ CODE_SYSTEMS = {
     for t in (
         REFERRAL_STATUS,
         REJECTION_REASON,
+        DISCHARGE_OUTCOME,
+        DISCHARGE_REASON,
+        DISCHARGE_OUTPUT,
         SERVICE_TYPE,
         REFERRAL_SOURCE,
         PARTNER_KIND,

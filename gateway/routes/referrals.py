@@ -19,7 +19,12 @@ ELIGIBILITY = {
     "jenis layanan klien, tidak punya PKS yang berlaku hari ini, atau (pada pengalihan) "
     "mitra yang sama"
 }
-# what rujukan checks of the consent of a new referral beyond its shape
+# what rujukan checks of a discharge summary's follow-up day beyond its shape
+FOLLOW_UP_RULE = {
+    "DATE_OUT_OF_RANGE": "discharge.follow_up_on tidak sesudah hari layanan berakhir, atau "
+    "lebih dari 365 hari sesudahnya"
+}
+# what rujukan checks of the consent of a new referral (or a transfer) beyond its shape
 CONSENT = {
     "CONSENT_REQUIRED": "klien di bawah 18 tahun tanpa persetujuan wali (given_by guardian, "
     "guardian_name, guardian_relationship), atau klien yang telah mencabut persetujuannya "
@@ -223,28 +228,33 @@ class ReferralRoutes:
     @endpoint(
         "POST",
         "/api/v1/referrals/<string:referral_id>/complete",
-        "Klien selesai layanan (mitra penerima)",
+        "Klien selesai layanan, dengan ringkasan akhir layanan (mitra penerima)",
         roles=referral_action_roles("complete"),
-        body=contracts.TransitionInput,
-        body_required=False,
+        body=contracts.EndingInput,
         response=contracts.Referral,
+        example={"discharge": {"outcome": "improved", "reasons": ["program_completed"]}},
+        rules=FOLLOW_UP_RULE,
         tags=("rujukan",),
     )
     def complete_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "complete", data)
+        # the body as sent (the follow-up day as text), read again by rujukan
+        body = validated_json(request)
+        return self._transition(request, caller, referral_id, "complete", body)
 
     @endpoint(
         "POST",
         "/api/v1/referrals/<string:referral_id>/drop-out",
-        "Klien putus layanan (mitra penerima)",
+        "Klien putus layanan, dengan ringkasan akhir layanan (mitra penerima)",
         roles=referral_action_roles("drop_out"),
-        body=contracts.TransitionInput,
-        body_required=False,
+        body=contracts.EndingInput,
         response=contracts.Referral,
+        example={"discharge": {"outcome": "unchanged", "reasons": ["lost_contact"]}},
+        rules=FOLLOW_UP_RULE,
         tags=("rujukan",),
     )
     def drop_out_referral(self, request, caller, data, params, referral_id):
-        return self._transition(request, caller, referral_id, "drop_out", data)
+        body = validated_json(request)
+        return self._transition(request, caller, referral_id, "drop_out", body)
 
     @endpoint(
         "POST",
@@ -267,8 +277,16 @@ class ReferralRoutes:
         body=contracts.TransferInput,
         response=contracts.ReferralTransition,
         creates={"referral_id": "/transferred_to/id"},
-        rules=ELIGIBILITY,
-        example={"partner_id": "yayasan-kipas", "reason": "Klien pindah domisili."},
+        rules={**ELIGIBILITY, **FOLLOW_UP_RULE, **CONSENT},
+        example={
+            "partner_id": "yayasan-kipas",
+            "reason": "Klien pindah domisili.",
+            "consent": {"given": True, "given_by": "client"},
+            "discharge": {
+                "outcome": "referred_onward",
+                "reasons": ["relocation", "transferred_to_partner"],
+            },
+        },
         tags=("rujukan",),
     )
     def transfer_referral(self, request, caller, data, params, referral_id):

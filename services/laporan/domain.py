@@ -381,6 +381,9 @@ class Episode:
     admitted_at: datetime | None = None
     ended_at: datetime | None = None
     outcome: str | None = None  # completed | dropped_out | transferred
+    # the discharge summary's codes (codes.DISCHARGE_OUTCOMES, codes.DISCHARGE_REASONS)
+    discharge_outcome: str | None = None
+    discharge_reasons: tuple[str, ...] = ()
 
 
 def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
@@ -420,6 +423,32 @@ def recorded_report_counts(episodes: Iterable[Episode], period: str) -> dict[str
             by_sex.setdefault(episode.sex, empty_counts())[measure] += value
             by_service.setdefault(episode.service_type, empty_counts())[measure] += value
     return {"total": total, "by_sex": by_sex, "by_service_type": by_service}
+
+
+def discharge_counts(episodes: Iterable[Episode], period: str) -> dict[str, Any]:
+    """How care ended in the month, from the discharge summaries: every ending counts in
+    ``total``; those with a summary by outcome and by each reason named (an ending may
+    name several reasons); ``without_summary`` those ended before summaries existed."""
+    start, end = period_bounds(period)
+    by_outcome = dict.fromkeys(codes.DISCHARGE_OUTCOMES, 0)
+    by_reason = dict.fromkeys(codes.DISCHARGE_REASONS, 0)
+    total = without = 0
+    for episode in episodes:
+        if not (episode.outcome and _in(episode.ended_at, start, end)):
+            continue
+        total += 1
+        if episode.discharge_outcome is None:
+            without += 1
+            continue
+        by_outcome[episode.discharge_outcome] = by_outcome.get(episode.discharge_outcome, 0) + 1
+        for reason in episode.discharge_reasons:
+            by_reason[reason] = by_reason.get(reason, 0) + 1
+    return {
+        "total": total,
+        "by_outcome": by_outcome,
+        "by_reason": by_reason,
+        "without_summary": without,
+    }
 
 
 def reconciliation_flags(
@@ -491,11 +520,21 @@ def referral_figures(
                 response_hours.append((e.responded_at - e.requested_at) / timedelta(hours=1))
         if e.outcome and _in(e.ended_at, start, end):
             figures[OUTCOMES[e.outcome]] += 1
+            if e.discharge_outcome:
+                figures[discharge_figure(e.discharge_outcome)] += 1
         if _in_care_at(e, end):
             figures["in_care_at_end"] += 1
         if _in(e.admitted_at, year_start, end):
             figures["admitted_this_year"] += 1
     return {"counts": figures, "response_hours": response_hours}
+
+
+def discharge_figure(outcome: str) -> str:
+    """The indicators' figure counting endings of one outcome (``discharged_improved``)."""
+    return f"discharged_{outcome}"
+
+
+DISCHARGE_FIGURES = tuple(discharge_figure(outcome) for outcome in codes.DISCHARGE_OUTCOMES)
 
 
 def indicators(months: Iterable[PartnerMonth], period: str) -> dict[str, Any]:
@@ -525,6 +564,8 @@ def indicators(months: Iterable[PartnerMonth], period: str) -> dict[str, Any]:
             "capacity": month.capacity,
             "admitted_this_year": c["admitted_this_year"],
             "annual_target": month.annual_target or 0,
+            # how care ended in the month, by the discharge summaries' outcome
+            **{name: c[name] for name in DISCHARGE_FIGURES},
         }
         totals.update(part)
         all_hours.extend(hours)

@@ -175,10 +175,18 @@ def record_referral_event(uow: UnitOfWork, event: dict[str, Any]) -> None:
     elif kind in ("referral_completed", "referral_dropped_out", "referral_transferred"):
         record.ended_at = occurred
         record.outcome = kind.removeprefix("referral_")
+        record_discharge(record, data)
     status = kind.removeprefix("referral_")
     if status in STATUS_RANK and STATUS_RANK[status] >= STATUS_RANK.get(record.status, 0):
         record.status = status
     log.info("referral %s: %s recorded for %s", data["referral_id"], kind, data["partner_id"])
+
+
+def record_discharge(record: ReferralRecord, data: dict[str, Any]) -> None:
+    """The codes of the discharge summary an ending event carries (none in events
+    emitted before summaries existed: the record keeps none)."""
+    record.discharge_outcome = data.get("outcome")
+    record.discharge_reasons = list(data.get("discharge_reasons") or []) or None
 
 
 # kept under its first name: the slice and its tests call it
@@ -251,6 +259,8 @@ def _episode(r: ReferralRecord) -> domain.Episode:
         admitted_at=r.admitted_at,
         ended_at=r.ended_at,
         outcome=r.outcome,
+        discharge_outcome=r.discharge_outcome,
+        discharge_reasons=tuple(r.discharge_reasons or ()),
     )
 
 
@@ -473,6 +483,12 @@ def prefill(uow: UnitOfWork, partner_id: str, period: str) -> dict[str, Any]:
     return domain.recorded_report_counts(month_episodes(uow, period, partner_id), period)
 
 
+def month_discharges(uow: UnitOfWork, partner_id: str, period: str) -> dict[str, Any]:
+    """How care ended at the partner in the month, by outcome and reason (the discharge
+    summaries recorded with the ending events)."""
+    return domain.discharge_counts(month_episodes(uow, period, partner_id), period)
+
+
 def get_report(
     uow: UnitOfWork, partner_id: str, period: str, caller: dict[str, Any], policy, today: date
 ) -> dict[str, Any]:
@@ -483,6 +499,7 @@ def get_report(
         _expected_or_404(uow, partner_id, period, policy)
     recorded = prefill(uow, partner_id, period)
     view = _summary(report, partner_id, period, policy, today)
+    view["discharges"] = month_discharges(uow, partner_id, period)
     latest = report.versions[-1] if report and report.versions else None
     view.update(
         prefill=recorded,

@@ -53,6 +53,10 @@ class ReferralRecord(Base):
     admitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(16))
+    # the discharge summary's codes (codes.DISCHARGE_OUTCOMES, DISCHARGE_REASONS), from
+    # the ending event; none for care ended before summaries were recorded
+    discharge_outcome: Mapped[str | None] = mapped_column(String(24))
+    discharge_reasons: Mapped[list[str] | None] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
     # the moments the indicators of a period count by (services/laporan/queries.py)

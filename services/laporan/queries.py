@@ -55,6 +55,16 @@ def referral_figures(uow: UnitOfWork, period: str) -> dict[str, dict[str, Any]]:
     )
     for (partner_id, outcome), n in ended.items():
         figures[partner_id]["counts"][domain.OUTCOMES[outcome]] += n
+    summaries = _count_by_partner(
+        uow,
+        R.ended_at >= start,
+        R.ended_at < end,
+        R.outcome.is_not(None),
+        R.discharge_outcome.is_not(None),
+        by=R.discharge_outcome,
+    )
+    for (partner_id, outcome), n in summaries.items():
+        figures[partner_id]["counts"][domain.discharge_figure(outcome)] += n
     # in care at the end: admitted before it and not ended by then; the two halves each
     # read one index (the open ones: a partial index of records with no end)
     in_care = Counter(_count_by_partner(uow, R.admitted_at < end, R.ended_at.is_(None)))

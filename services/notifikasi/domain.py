@@ -65,6 +65,7 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "referral_dropped_out": ("officer",),
     "referral_transferred": ("partner", "officer"),
     "referral_response_overdue": ("officer",),  # escalation
+    "referral_follow_up_due": ("partner",),  # the aftercare follow-up, once
     "report_due_soon": ("partner",),
     "report_overdue": ("partner", "officer"),
     "report_submitted": ("officer",),
@@ -161,7 +162,8 @@ SAFE_KEYS = (
     "referral_id", "partner_id", "partner_name", "to_partner_id", "to_partner_name", "sex",
     "age_group", "service_type", "source", "status", "reason", "report_id", "period", "due_on",
     "agreement_id", "number", "valid_from", "valid_until", "days_left", "terminated_on",
-    "kabupaten_kota", "event_type", "channel", "recipient_kind", "attempts",
+    "kabupaten_kota", "event_type", "channel", "recipient_kind", "attempts", "outcome",
+    "follow_up_on",
 )  # fmt: skip
 
 
@@ -296,6 +298,16 @@ TEMPLATES: dict[str, EventTemplates] = {
         + " dalam batas waktu. Mohon hubungi mitra atau alihkan rujukan.",
         "Bersinar: rujukan {{ referral_id }} belum ditanggapi " + _MITRA + ".",
     ),
+    "referral_follow_up_due": EventTemplates(
+        "Tindak lanjut pasca rehabilitasi hari ini",
+        "Hari ini ({{ follow_up_on | tanggal }}) adalah tanggal tindak lanjut pasca "
+        "rehabilitasi klien rujukan {{ referral_id }} (layanan "
+        + _LAYANAN
+        + ", hasil akhir: {{ outcome | hasil }}) di "
+        + _MITRA
+        + ". Hubungi klien sesuai rencana pasca rehabilitasi dan catat hasilnya.",
+        "Bersinar: tindak lanjut pasca rehabilitasi rujukan {{ referral_id }} hari ini.",
+    ),
     "report_due_soon": EventTemplates(
         "Laporan bulanan {{ period }} segera jatuh tempo",
         "Laporan bulanan periode {{ period }} jatuh tempo pada {{ due_on | tanggal }}. Mohon "
@@ -376,6 +388,7 @@ _env = SandboxedEnvironment(
 _env.filters["layanan"] = lambda value: codes.label(codes.SERVICE_TYPES, value).lower()
 _env.filters["jenis_kelamin"] = lambda value: codes.label(codes.SEXES, value).lower()
 _env.filters["tanggal"] = tanggal
+_env.filters["hasil"] = lambda value: codes.label(codes.DISCHARGE_OUTCOMES, value).lower()
 _env.filters["alasan"] = lambda value: codes.label(codes.REJECTION_REASONS, value).lower()
 
 

@@ -385,6 +385,67 @@ def check_transfer_target(current_partner_id: str, target_partner_id: str) -> No
         raise NotEligible(same, errors={"partner_id": [same]})
 
 
+# --- ending care: the discharge summary ---------------------------------------------------
+
+# the actions that end care and record how it ended
+ENDING_ACTIONS = ("complete", "drop_out", "transfer")
+
+
+@dataclass(frozen=True)
+class Discharge:
+    """How care ended, as the partner (or the officer transferring) records it: the codes
+    travel in events, the plan stays with the referral."""
+
+    outcome: str
+    reasons: tuple[str, ...]
+    aftercare_plan: str | None
+    follow_up_on: date | None
+
+
+def check_discharge(action: str, summary: Mapping[str, Any] | None, end_day: date) -> Discharge:
+    """The discharge summary of ``action`` (one of ENDING_ACTIONS), ending care on
+    ``end_day`` (WIB): an outcome and at least one reason, each from its code list, no
+    reason twice; a follow-up day, if any, after the end day and at most
+    ``codes.FOLLOW_UP_MAX_DAYS`` after it. Refused at its fields."""
+    if action not in ENDING_ACTIONS:
+        raise ValueError(f"{action} does not end care")
+    summary = summary or {}
+    errors: dict[str, list[str]] = {}
+    outcome = summary.get("outcome")
+    if outcome not in codes.DISCHARGE_OUTCOMES:
+        errors["outcome"] = ["Pilih hasil akhir layanan."]
+    reasons = list(summary.get("reasons") or [])
+    if not reasons:
+        errors["reasons"] = ["Pilih sedikitnya satu alasan layanan berakhir."]
+    elif any(reason not in codes.DISCHARGE_REASONS for reason in reasons):
+        errors["reasons"] = ["Alasan tidak dikenal."]
+    elif len(set(reasons)) != len(reasons):
+        errors["reasons"] = ["Setiap alasan cukup disebut sekali."]
+    if errors:
+        raise ValidationFailed(
+            "Ringkasan akhir layanan belum lengkap.", errors={"discharge": errors}
+        )
+    plan = (summary.get("aftercare_plan") or "").strip() or None
+    follow_up_on = summary.get("follow_up_on")
+    if follow_up_on is not None:
+        wrong = None
+        if follow_up_on <= end_day:
+            wrong = "Tanggal tindak lanjut harus sesudah hari layanan berakhir."
+        elif follow_up_on > end_day + timedelta(days=codes.FOLLOW_UP_MAX_DAYS):
+            wrong = (
+                f"Tanggal tindak lanjut paling lama {codes.FOLLOW_UP_MAX_DAYS} hari sesudah "
+                "layanan berakhir."
+            )
+        if wrong:
+            raise DateOutOfRange(wrong, errors={"discharge": {"follow_up_on": [wrong]}})
+    return Discharge(outcome, tuple(reasons), plan, follow_up_on)
+
+
+def follow_up_due(follow_up_on: date | None, reminded: bool, today: date) -> bool:
+    """A summary's follow-up reminder is due once its day has come, and only once."""
+    return follow_up_on is not None and not reminded and follow_up_on <= today
+
+
 # --- the response deadline ----------------------------------------------------------------
 
 

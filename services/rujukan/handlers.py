@@ -41,6 +41,7 @@ from services.rujukan.models import (
     LetterCounter,
     PartnerView,
     Referral,
+    ReferralDischarge,
     ReferralHistory,
     ReferralLetter,
 )
@@ -48,6 +49,8 @@ from services.rujukan.models import (
 log = logging.getLogger(__name__)
 
 DEFAULT_PURPOSE = "lihat rujukan"
+# the statuses an ending action enters (its history entry shows the discharge summary)
+ENDED = tuple(domain.TRANSITIONS[action][1] for action in domain.ENDING_ACTIONS)
 
 
 def _stamp(moment: datetime | None) -> str | None:
@@ -484,6 +487,7 @@ def transition(
     client = referral.client
     before = referral.status
     target = domain.next_status(before, action, actor.role)
+    discharge = ending_summary(action, command, now)
     note = command.get("note")
     reason = None
 
@@ -548,6 +552,9 @@ def transition(
     # the successor's referral_requested was emitted first; the transfer names it
     partner_name = _partner_name(uow, referral.partner_id)
     data = {**referral_event_data(referral, client, actor, partner_name), "from_status": before}
+    if discharge is not None:
+        record_discharge(uow, referral, discharge, actor, now)
+        data.update(discharge_event_data(discharge))
     if successor is not None:
         data["to_partner_id"] = successor.partner_id
         data["to_partner_name"] = _partner_name(uow, successor.partner_id)
@@ -557,6 +564,111 @@ def transition(
     if successor is not None:
         summary["transferred_to"] = referral_summary(uow, successor, client)
     return summary
+
+
+# --- ending care: the discharge summary and its follow-up ----------------------------------
+
+
+def ending_summary(action: str, command: dict[str, Any], now: datetime) -> domain.Discharge | None:
+    """The discharge summary an ending action carries, checked (refused at its fields);
+    None for the actions that do not end care."""
+    if action not in domain.ENDING_ACTIONS:
+        return None
+    return domain.check_discharge(action, command.get("discharge"), local_date(now))
+
+
+def record_discharge(
+    uow: UnitOfWork, referral: Referral, discharge: domain.Discharge, actor: Actor, now: datetime
+) -> ReferralDischarge:
+    row = ReferralDischarge(
+        referral_id=referral.id,
+        outcome=discharge.outcome,
+        reasons=list(discharge.reasons),
+        aftercare_plan=discharge.aftercare_plan,
+        follow_up_on=discharge.follow_up_on,
+        recorded_by=actor.label,
+        recorded_at=now,
+    )
+    uow.session.add(row)
+    return row
+
+
+def discharge_event_data(discharge: Any) -> dict[str, Any]:
+    """What an ending event carries of the summary (a ``domain.Discharge`` or its row):
+    codes and the follow-up day, never the aftercare plan."""
+    return {
+        "outcome": discharge.outcome,
+        "discharge_reasons": list(discharge.reasons),
+        "follow_up_on": discharge.follow_up_on.isoformat() if discharge.follow_up_on else None,
+    }
+
+
+def discharge_view(row: ReferralDischarge | None, national: bool = False) -> dict[str, Any] | None:
+    """The summary as people read it with the referral; a national system gets the codes
+    only (never the plan, nor who wrote it)."""
+    if row is None:
+        return None
+    return {
+        "outcome": row.outcome,
+        "reasons": list(row.reasons or []),
+        "aftercare_plan": None if national else row.aftercare_plan,
+        "follow_up_on": row.follow_up_on.isoformat() if row.follow_up_on else None,
+        "follow_up_reminded_at": _stamp(row.follow_up_reminded_at),
+        "recorded_by": None if national else row.recorded_by,
+        "recorded_at": _stamp(row.recorded_at),
+    }
+
+
+def _discharge_of(uow: UnitOfWork, referral_id: str) -> ReferralDischarge | None:
+    return uow.session.get(ReferralDischarge, referral_id)
+
+
+def follow_up_event_data(
+    referral: Referral, client: Client, row: ReferralDischarge, partner_name: str | None
+) -> dict[str, Any]:
+    """``referral_follow_up_due``: the referral's facts, the outcome and the day."""
+    return {
+        **referral_event_data(referral, client, None, partner_name),
+        "outcome": row.outcome,
+        "follow_up_on": row.follow_up_on.isoformat(),
+    }
+
+
+def emit_follow_up_reminders(uow: UnitOfWork, now: datetime, limit: int = 100) -> int:
+    """Emit ``referral_follow_up_due`` for every summary whose follow-up day has come in
+    Bengkulu, once per summary however many instances run or however often: the row is
+    locked (``SKIP LOCKED``: another instance passes it by) and ``follow_up_reminded_at``
+    set in the transaction that writes the event to the outbox."""
+    today = local_date(now)
+    rows = uow.session.scalars(
+        select(ReferralDischarge)
+        .where(
+            ReferralDischarge.follow_up_on.is_not(None),
+            ReferralDischarge.follow_up_on <= today,
+            ReferralDischarge.follow_up_reminded_at.is_(None),
+        )
+        .order_by(ReferralDischarge.follow_up_on, ReferralDischarge.referral_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    emitted = 0
+    for row in rows:
+        if not domain.follow_up_due(row.follow_up_on, row.follow_up_reminded_at is not None, today):
+            continue
+        # the row is locked (another instance skips it) and still unreminded: claimed
+        row.follow_up_reminded_at = now
+        referral = uow.session.get(Referral, row.referral_id)
+        uow.emit(
+            "referral_follow_up_due",
+            follow_up_event_data(
+                referral, referral.client, row, _partner_name(uow, referral.partner_id)
+            ),
+            f"referral:{referral.id}",
+            occurred_at=now,
+        )
+        log.info("referral %s: follow-up due at %s", referral.id, referral.partner_id)
+        emitted += 1
+    return emitted
 
 
 # --- consent ---------------------------------------------------------------------------
@@ -914,6 +1026,7 @@ def get_referral(
         }
     )
     result["consent"] = consent_view(cipher, referral.consent, hidden)
+    result["discharge"] = discharge_view(_discharge_of(uow, referral.id))
     result["assessment"] = referral.assessment
     result["created_by"] = referral.created_by
     # the client's history of care; a partner sees only the episodes it received
@@ -962,6 +1075,7 @@ def referral_history(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str,
     actor = Actor.parse(actor)
     referral = _visible_referral(uow, actor, referral_id, lock=False, follow=True)
     national = actor.role == "national"
+    ending = discharge_view(_discharge_of(uow, referral.id), national)
     return {
         "referral_id": referral.id,
         "items": [
@@ -972,6 +1086,10 @@ def referral_history(uow: UnitOfWork, actor: Any, referral_id: str) -> dict[str,
                 "reason": h.reason if not national or h.reason in REJECTION_REASONS else None,
                 "note": None if national else h.note,
                 "at": _stamp(h.at),
+                # the summary, with the transition that ended care
+                "discharge": ending
+                if h.from_status != h.to_status and h.to_status in ENDED
+                else None,
             }
             for h in referral.history
         ],

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -199,3 +200,30 @@ class ReferralLetter(Base):
     issued_by_role: Mapped[str] = mapped_column(String(16))
 
     __table_args__ = (UniqueConstraint("year", "seq", name="uq_referral_letters_year_seq"),)
+
+
+class ReferralDischarge(Base):
+    """How care ended (complete, drop-out, transfer): the outcome and reasons (codes, also
+    in the ending event), the aftercare plan (case data: shown with the referral, never
+    in an event) and the day to follow the client up, of which the partner is reminded
+    once (``follow_up_reminded_at`` set in the transaction that emits the reminder)."""
+
+    __tablename__ = "referral_discharges"
+
+    referral_id: Mapped[str] = mapped_column(ForeignKey("referrals.id"), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(24))
+    reasons: Mapped[list[str]] = mapped_column(JSON)
+    aftercare_plan: Mapped[str | None] = mapped_column(Text)
+    follow_up_on: Mapped[date | None] = mapped_column(Date)
+    follow_up_reminded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        # the reminders still to send, by day
+        Index(
+            "ix_referral_discharges_follow_up_due",
+            "follow_up_on",
+            postgresql_where=text("follow_up_on IS NOT NULL AND follow_up_reminded_at IS NULL"),
+        ),
+    )

@@ -14,6 +14,7 @@ from bersinar.contracts.referrals import (
     ClientInput,
     ClientSearch,
     ConsentWithdrawal,
+    EndingInput,
     MatchQuery,
     ReferralCreate,
     ReferralSearch,
@@ -28,7 +29,14 @@ from services.rujukan.crypto import ClientCipher
 from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
 from services.rujukan.models import Base, attachments
 
-TRANSITION_INPUTS = {"admit": AdmitInput, "reject": RejectInput, "transfer": TransferInput}
+TRANSITION_INPUTS = {
+    "admit": AdmitInput,
+    "reject": RejectInput,
+    "transfer": TransferInput,
+    "complete": EndingInput,
+    "drop_out": EndingInput,
+    "drop-out": EndingInput,
+}
 
 
 class Cipher(DependencyProvider):
@@ -164,6 +172,19 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
             metrics.set_occupancy(handlers.occupancy(uow))
         metrics.DEADLINE_SCANS.labels(self.name).inc()
         return emitted
+
+    @timer("FOLLOW_UP_CHECK_SECONDS", 300, eager=True)
+    def check_follow_ups(self):
+        """Runs in every instance; the database lets each follow-up day be told once."""
+        emitted = 0
+        while True:
+            with self.uow() as uow:
+                batch = handlers.emit_follow_up_reminders(uow, self.clock.now())
+                uow.commit()
+            metrics.observe_committed(uow.events)
+            emitted += batch
+            if batch == 0:
+                return emitted
 
     # --- queries --------------------------------------------------------------------
 

@@ -263,6 +263,8 @@ def test_a_transfer_offers_only_partners_that_may_take_the_client(people, browse
             "partner_id": "yayasan-karunia-insani",
             "note": "Dekat rumah keluarga.",
             "consent": "ya",
+            "outcome": "referred_onward",
+            "reasons": ["relocation", "transferred_to_partner"],
         },
         timeout=10,
     )
@@ -271,6 +273,7 @@ def test_a_transfer_offers_only_partners_that_may_take_the_client(people, browse
     assert "tidak melayani klien dengan jenis kelamin ini" in refused.text
     assert 'id="err-partner_id"' in refused.text
     assert "Dekat rumah keluarga." in refused.text  # the reason typed is kept
+    assert 'value="relocation" checked' in refused.text  # and the summary ticked
     assert status_of(people, referral_id) == "admitted"
 
 
@@ -291,6 +294,8 @@ def test_a_transfer_asks_consent_to_disclose_to_the_new_partner(people, browser)
             officer.go(f"/console/rujukan/{referral_id}/alihkan")
             page.select_option("#partner_id", target)
             page.fill("#note", "Dekat rumah keluarga.")
+            page.select_option("#outcome", "referred_onward")
+            page.check("input[name=reasons][value=relocation]")
             if width == "desktop":  # without the box: refused at the box, values kept
                 officer.submit("button:has-text('Ya, alihkan')")
                 assert "persetujuan klien atau walinya" in page.inner_text("#err-consent")

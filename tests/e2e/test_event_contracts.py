@@ -90,6 +90,7 @@ def world(test_run_id, encryption_keys, var_dirs):
                 "AGREEMENT_CHECK_INTERVAL": "0.5",
                 "REPORT_CHECK_INTERVAL": "0.5",
                 "RUJUKAN_RESPONSE_DEADLINE_CHECK_SECONDS": "1",
+                "RUJUKAN_FOLLOW_UP_CHECK_SECONDS": "1",
                 "REPORT_START_PERIOD": "2027-01",
                 "REPORT_LOCK_AFTER_DAYS": "90",
             },
@@ -213,17 +214,35 @@ def produce_every_event(system, clock, hook) -> dict:
     def act(referral_id, action, body=None, who=kipas):
         return ok(system.post(f"/api/v1/referrals/{referral_id}/{action}", body or {}, key=who))
 
+    # care ends with a discharge summary; the completion's follow-up day (the day after
+    # START) has come by LATER: referral_follow_up_due
+    def summary(outcome, *reasons, follow_up_on=None):
+        return {
+            "discharge": {
+                "outcome": outcome,
+                "reasons": list(reasons),
+                "aftercare_plan": "Kontrol ke puskesmas tiap bulan.",
+                "follow_up_on": follow_up_on,
+            }
+        }
+
     referrals = {}
     referrals["completed"] = refer()
-    for action in ("accept", "admit", "complete"):
-        act(referrals["completed"], action)
+    act(referrals["completed"], "accept")
+    act(referrals["completed"], "admit")
+    act(
+        referrals["completed"],
+        "complete",
+        summary("improved", "program_completed", follow_up_on="2027-03-05"),
+    )
     referrals["rejected"] = refer()
     act(referrals["rejected"], "reject", {"reason": "client_unreachable"})
     referrals["cancelled"] = refer()
     act(referrals["cancelled"], "cancel", who=officer)
     referrals["dropped_out"] = refer()
-    for action in ("accept", "admit", "drop-out"):
-        act(referrals["dropped_out"], action)
+    act(referrals["dropped_out"], "accept")
+    act(referrals["dropped_out"], "admit")
+    act(referrals["dropped_out"], "drop-out", summary("unchanged", "lost_contact"))
     referrals["transferred"] = refer()
     act(referrals["transferred"], "accept")
     act(referrals["transferred"], "admit")
@@ -254,7 +273,7 @@ def produce_every_event(system, clock, hook) -> dict:
         )  # report_submitted
         ok(system.post(f"{path}/{review}", body, key=officer))  # approved / returned
 
-    write_clock(clock, LATER)  # referral_response_overdue, agreement_expired
+    write_clock(clock, LATER)  # referral_response_overdue, agreement_expired, follow-up due
     return {
         "new_partner": new_id,
         "short_agreement": short["id"],
@@ -327,6 +346,15 @@ def test_what_people_read_names_partners_and_reasons_in_indonesian(world):
     assert "Yayasan Kipas" in transferred and "Yayasan Pesona" in transferred
     overdue = officer_reads("referral_response_overdue", referrals["overdue"])
     assert "Yayasan Kipas" in overdue
+    follow_up = eventually(
+        lambda: inbox_text(
+            dbs, "partner:yayasan-kipas", "referral_follow_up_due", referrals["completed"]
+        ),
+        "the partner's follow-up reminder",
+    )
+    assert len(follow_up) == 1
+    assert "5 Maret 2027" in follow_up[0] and "membaik" in follow_up[0]
+    assert "improved" not in follow_up[0] and "puskesmas" not in follow_up[0]
     report = eventually(
         lambda: inbox_text(dbs, "role:officer", "report_submitted"), "report_submitted read"
     )
@@ -378,6 +406,20 @@ def test_the_read_models_follow_what_mitra_and_rujukan_tell(world):
             ),
             f"laporan records referral {referral_id} as {expected}",
         )
+    # how care ended, from the discharge summaries' codes
+    ended = {
+        status: dbs.rows(
+            "laporan",
+            "SELECT discharge_outcome FROM referral_records WHERE referral_id = :r",
+            r=produced["referrals"][status],
+        )
+        for status in ("completed", "dropped_out", "transferred")
+    }
+    assert ended == {
+        "completed": [("improved",)],
+        "dropped_out": [("unchanged",)],
+        "transferred": [("referred_onward",)],
+    }
 
 
 def test_the_gateway_serves_the_asyncapi_document_and_its_page_without_a_key(world):

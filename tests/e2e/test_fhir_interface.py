@@ -6,6 +6,7 @@ code; identity only for whom rujukan shows it, every such read in the audit log.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 from urllib.parse import urlsplit
@@ -100,7 +101,11 @@ def world(system):
     for referral_id in world["made"]:
         status = system.get(f"/api/v1/referrals/{referral_id}/history").json()["items"][-1]
         if status["to_status"] == "admitted":
-            done = system.post(f"/api/v1/referrals/{referral_id}/complete", key=keys["karunia"])
+            done = system.post(
+                f"/api/v1/referrals/{referral_id}/complete",
+                {"discharge": {"outcome": "improved", "reasons": ["program_completed"]}},
+                key=keys["karunia"],
+            )
             assert done.status_code == 200, done.text
         elif status["to_status"] in ("requested", "accepted"):
             cancelled = system.post(f"/api/v1/referrals/{referral_id}/cancel")
@@ -412,6 +417,35 @@ def test_a_transaction_from_a_role_that_may_not_refer_or_not_fhir_is_refused(sys
     assert response.status_code == 415 and outcome_code(response) == "UNSUPPORTED_MEDIA_TYPE"
     response = system.post(FHIR, {"resourceType": "Bundle", "type": "batch"}, key=keys["officer"])
     assert response.status_code == 400 and outcome_code(response) == "VALIDATION_ERROR"
+
+
+def test_an_ended_task_carries_its_discharge_summary_as_coded_outputs(system, world):
+    keys = world["keys"]
+    body = referral_body(partner_id=KARUNIA, sex="F", birth_date=date(1993, 7, 9), serial=64)
+    rid = system.post("/api/v1/referrals", body, key=keys["officer"]).json()["id"]
+    for action in ("accept", "admit"):
+        moved = system.post(f"/api/v1/referrals/{rid}/{action}", None, key=keys["karunia"])
+        assert moved.status_code == 200, moved.text
+    summary = {
+        "outcome": "recovered",
+        "reasons": ["program_completed"],
+        "aftercare_plan": "Kelompok dukungan sebaya.",
+    }
+    done = system.post(
+        f"/api/v1/referrals/{rid}/complete", {"discharge": summary}, key=keys["karunia"]
+    )
+    assert done.status_code == 200, done.text
+    for who in ("officer", "karunia", "national"):
+        task = fhir_json(system.get(f"{FHIR}/Task/{rid}", key=keys[who]))
+        assert task["status"] == "completed"
+        codings = [o["valueCodeableConcept"]["coding"][0] for o in task["output"]]
+        assert [(c["system"].rsplit("/", 1)[-1], c["code"]) for c in codings] == [
+            ("discharge-outcome", "recovered"),
+            ("discharge-reason", "program_completed"),
+        ], who
+        assert "dukungan sebaya" not in json.dumps(task)
+    system_json = fhir_json(system.get(f"{FHIR}/CodeSystem/discharge-outcome"))
+    assert [c["code"] for c in system_json["concept"]][:2] == ["recovered", "improved"]
 
 
 def test_no_identity_sent_or_read_through_fhir_reaches_a_log_line(system, world):

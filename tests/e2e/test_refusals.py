@@ -93,8 +93,12 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
             "requested", {"reason": "client_unreachable"}
         ),
         ("POST", "/api/v1/referrals/<string:referral_id>/admit"): transition("accepted"),
-        ("POST", "/api/v1/referrals/<string:referral_id>/complete"): transition("admitted"),
-        ("POST", "/api/v1/referrals/<string:referral_id>/drop-out"): transition("admitted"),
+        ("POST", "/api/v1/referrals/<string:referral_id>/complete"): transition(
+            "admitted", {"discharge": {"outcome": "improved", "reasons": ["program_completed"]}}
+        ),
+        ("POST", "/api/v1/referrals/<string:referral_id>/drop-out"): transition(
+            "admitted", {"discharge": {"outcome": "unchanged", "reasons": ["lost_contact"]}}
+        ),
         ("POST", "/api/v1/referrals/<string:referral_id>/cancel"): transition("requested"),
         ("POST", "/api/v1/referrals/<string:referral_id>/consent/withdraw"): transition(
             "accepted", {"note": "Klien mencabut persetujuan."}
@@ -316,6 +320,7 @@ STORED = {
         "client_name_tokens",
         "referrals",
         "referral_history",
+        "referral_discharges",
         "access_audit",
         "referral_letters",
         "letter_counters",

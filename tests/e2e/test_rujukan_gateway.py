@@ -50,6 +50,7 @@ def stored(engine):
             for sql in (
                 "SELECT id, status, updated_at FROM referrals ORDER BY id",
                 "SELECT COUNT(*) FROM referral_history",
+                "SELECT COUNT(*) FROM referral_discharges",
                 "SELECT COUNT(*) FROM outbox",
                 "SELECT COUNT(*) FROM clients",
             )
@@ -58,6 +59,15 @@ def stored(engine):
 
 def woman(**overrides):
     return referral_body(partner_id=KARUNIA, sex="F", birth_date=date(1993, 7, 9), **overrides)
+
+
+DISCHARGE = {
+    "discharge": {
+        "outcome": "recovered",
+        "reasons": ["program_completed"],
+        "aftercare_plan": "Kelompok dukungan sebaya tiap Sabtu.",
+    }
+}
 
 
 def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, rujukan_db):
@@ -69,11 +79,45 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
     created = system.post("/api/v1/referrals", woman(), key=officer)
     assert created.status_code == 201, created.text
     rid = created.json()["id"]
-    for action in ("accept", "admit", "complete"):
+    for action in ("accept", "admit"):
         response = act(karunia, rid, action)
         assert response.status_code == 200, response.text
+    # care ends with its discharge summary: a bad one is refused at its fields, in
+    # Indonesian, and changes nothing
+    before = stored(rujukan_db)
+    bad = act(
+        karunia,
+        rid,
+        "complete",
+        {"discharge": {"outcome": "sembuh", "reasons": [], "aftercare_plan": "x" * 2001}},
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "VALIDATION_ERROR"), bad.text
+    assert bad.headers["Content-Type"].startswith("application/problem+json")
+    assert set(bad.json()["errors"]["discharge"]) == {"outcome", "reasons", "aftercare_plan"}
+    assert bad.json()["errors"]["discharge"]["outcome"][0].startswith("Harus salah satu dari")
+    too_late = act(
+        karunia,
+        rid,
+        "complete",
+        {
+            "discharge": {
+                "outcome": "improved",
+                "reasons": ["program_completed"],
+                "follow_up_on": "2099-01-01",
+            }
+        },
+    )
+    assert (too_late.status_code, too_late.json()["code"]) == (422, "DATE_OUT_OF_RANGE")
+    assert "paling lama 365 hari" in too_late.json()["errors"]["discharge"]["follow_up_on"][0]
+    assert stored(rujukan_db) == before
+    response = act(karunia, rid, "complete", DISCHARGE)
+    assert response.status_code == 200, response.text
     assert response.json()["status"] == "completed"
     history = system.get(f"/api/v1/referrals/{rid}/history", key=karunia).json()["items"]
+    # the summary, on the entry that ended care (read without opening the identity)
+    assert [h["discharge"] is not None for h in history] == [False, False, False, True]
+    assert history[-1]["discharge"]["outcome"] == "recovered"
+    assert history[-1]["discharge"]["aftercare_plan"] == DISCHARGE["discharge"]["aftercare_plan"]
     assert [(h["from_status"], h["to_status"]) for h in history] == [
         (None, "requested"),
         ("requested", "accepted"),
@@ -96,10 +140,13 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
             (422, "CONSENT_REQUIRED"),
         ),
         "illegal transition": (
-            lambda: act(karunia, open_referral, "complete"),
+            lambda: act(karunia, open_referral, "complete", DISCHARGE),
             (409, "INVALID_TRANSITION"),
         ),
-        "completed again": (lambda: act(karunia, rid, "drop-out"), (409, "INVALID_TRANSITION")),
+        "completed again": (
+            lambda: act(karunia, rid, "drop-out", DISCHARGE),
+            (409, "INVALID_TRANSITION"),
+        ),
     }
     for case, (request, expected) in refusals.items():
         before = stored(rujukan_db)
@@ -154,6 +201,7 @@ def test_lifecycle_refusals_privacy_and_audit_through_the_gateway(system, keys, 
         read = system.get(f"/api/v1/referrals/{rid}", key=key, params={"purpose": purpose})
         assert read.status_code == 200, read.text
         assert read.json()["client"]["identity"]["name"] == CLIENT_NAME
+        assert read.json()["discharge"]["outcome"] == "recovered"  # staff and the partner
     assert "identity" not in system.get("/api/v1/referrals", key=karunia).text
     audit = system.get("/api/v1/audit", params={"referral_id": rid}).json()["items"]
     assert [(a["actor_role"], a["purpose"]) for a in reversed(audit)] == [

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bersinar.contracts.referrals import ConsentWithdrawal, ReferralCreate, TransferInput
 from bersinar.errors import DomainError
-from harness.data import CLIENT_NAME, nik_for
+from harness.data import CLIENT_NAME, nik_for, transfer_body
 from services.rujukan import handlers
 from services.rujukan.models import AccessAudit, Referral
 from tests.integration.test_rujukan_rotation import (
@@ -177,7 +177,8 @@ def test_a_minors_consent_records_the_guardian_sealed(factory):
 
 
 def transfer(factory, referral_id: str, consent: dict | None, now=NOW, keys: dict = BEFORE):
-    command = {"partner_id": OTHER_PARTNER, "reason": "Dekat keluarga."}
+    command = transfer_body(OTHER_PARTNER, "Dekat keluarga.")
+    del command["consent"]
     if consent is not None:
         command["consent"] = consent
     with factory() as uow:

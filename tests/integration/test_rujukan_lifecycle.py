@@ -49,6 +49,8 @@ NATIONAL = {"role": "national", "key_id": "k-national", "partner_id": None}
 NAME, PHONE = "Siti Rahmawati", "081298765432"
 NIK_F = "1771014503950012"  # woman born 5 Mar 1995
 NIK_M = "1771011708900001"  # man born 17 Aug 1990
+# the discharge summary complete, drop-out and transfer record (as loaded by the contract)
+SUMMARY = {"discharge": {"outcome": "improved", "reasons": ["program_completed"]}}
 
 
 @pytest.fixture
@@ -175,7 +177,7 @@ def test_requested_accepted_admitted_completed_with_history_and_events(partners,
     assert move(partners, KARUNIA, rid, "admit", {"note": "kamar 3"}, later[1])["status"] == (
         "admitted"
     )
-    done = move(partners, KARUNIA, rid, "complete", {}, later[2])
+    done = move(partners, KARUNIA, rid, "complete", SUMMARY, later[2])
     assert done["status"] == "completed"
     assert done["responded_at"] == "2026-06-15T08:00:00Z"
     assert done["ended_at"] is not None
@@ -276,7 +278,7 @@ def test_an_illegal_move_is_refused_and_stores_nothing(
         "completed": ["accept", "admit", "complete"],
     }[status_before]
     for step in path:
-        move(partners, KARUNIA, rid, step)
+        move(partners, KARUNIA, rid, step, SUMMARY if step == "complete" else None)
     before = state(partners)
     command = transfer_body("yayasan-kipas") if action == "transfer" else {"reason": "other"}
     with pytest.raises(refusal) as caught:

@@ -209,7 +209,12 @@ def test_lifecycle_through_the_gateway_and_nothing_identifying_leaves_rujukan(
     rid = created.json()["id"]
     assert stack.act(karunia, rid, "accept").status_code == 200
     assert stack.act(karunia, rid, "admit", {"note": "rawat inap kamar 2"}).status_code == 200
-    completed = stack.act(karunia, rid, "complete")
+    summary = {
+        "outcome": "improved",
+        "reasons": ["program_completed"],
+        "aftercare_plan": "konseling keluarga tiap pekan",
+    }
+    completed = stack.act(karunia, rid, "complete", {"discharge": summary})
     assert (completed.status_code, completed.json()["status"]) == (200, "completed")
 
     history = stack.call("GET", f"/api/v1/referrals/{rid}/history", karunia).json()["items"]
@@ -225,7 +230,7 @@ def test_lifecycle_through_the_gateway_and_nothing_identifying_leaves_rujukan(
     for method, path, payload in (
         ("GET", f"/api/v1/referrals/{rid}", None),
         ("GET", f"/api/v1/referrals/{rid}/history", None),
-        ("POST", f"/api/v1/referrals/{rid}/drop-out", None),
+        ("POST", f"/api/v1/referrals/{rid}/drop-out", {"discharge": summary}),
         ("GET", f"/api/v1/referrals?partner_id={KARUNIA}", None),
     ):
         response = stack.call(method, path, kipas, json=payload)
@@ -275,6 +280,9 @@ def test_lifecycle_through_the_gateway_and_nothing_identifying_leaves_rujukan(
     )
     assert all(not found for found in leaks.values()), leaks
     assert "rawat inap kamar 2" not in json.dumps(corpus["published"])
+    # the summary's codes travel, its plan (case data) does not
+    assert events[-1]["data"]["outcome"] == "improved"
+    assert "konseling keluarga" not in json.dumps(corpus["published"] + outbox)
 
 
 def test_refusals_store_nothing(stack):
@@ -289,7 +297,21 @@ def test_refusals_store_nothing(stack):
             422,
             "CONSENT_REQUIRED",
         ),
-        "skipping accept": (stack.act(karunia, rid, "complete"), 409, "INVALID_TRANSITION"),
+        "skipping accept": (
+            stack.act(
+                karunia,
+                rid,
+                "complete",
+                {"discharge": {"outcome": "improved", "reasons": ["program_completed"]}},
+            ),
+            409,
+            "INVALID_TRANSITION",
+        ),
+        "complete without summary": (
+            stack.act(karunia, rid, "complete", {"note": "selesai"}),
+            422,
+            "VALIDATION_ERROR",
+        ),
         "officer accepting": (stack.act(officer, rid, "accept"), 403, "FORBIDDEN"),
         "partner cancelling": (stack.act(karunia, rid, "cancel"), 403, "FORBIDDEN"),
         "bad reason": (stack.act(karunia, rid, "reject", {"reason": "bosan"}), 422, None),

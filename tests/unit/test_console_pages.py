@@ -116,20 +116,61 @@ def test_a_referral_action_asks_what_it_records():
     }
     assert transition_payload("reject", MultiDict())[1]["reason"] == ["Pilih alasan penolakan."]
     assert transition_payload("cancel", MultiDict())[1] == {"note": ["Tulis alasan pembatalan."]}
-    transfer = {"partner_id": "yayasan-pesona", "note": "Dekat keluarga."}
+    transfer = [
+        ("partner_id", "yayasan-pesona"),
+        ("note", "Dekat keluarga."),
+        ("outcome", "referred_onward"),
+        ("reasons", "relocation"),
+        ("reasons", "transferred_to_partner"),
+    ]
     payload, errors = transition_payload("transfer", MultiDict(transfer))
     assert list(errors) == ["consent"]  # a transfer discloses: the client's consent first
     payload, errors = transition_payload(
-        "transfer", MultiDict({**transfer, "consent": "ya", "given_by": "client"})
+        "transfer", MultiDict([*transfer, ("consent", "ya"), ("given_by", "client")])
     )
     assert errors == {} and payload == {
         "partner_id": "yayasan-pesona",
         "reason": "Dekat keluarga.",
         "consent": {"given": True, "given_by": "client"},
+        "discharge": {
+            "outcome": "referred_onward",
+            "reasons": ["relocation", "transferred_to_partner"],
+        },
     }
     payload, errors = transition_payload("admit", MultiDict({"admitted_on": "2027-04-02"}))
     assert errors == {} and payload == {"admitted_on": "2027-04-02"}
     assert "admitted_on" in transition_payload("admit", MultiDict({"admitted_on": "kemarin"}))[1]
+
+
+def test_an_ending_asks_for_its_discharge_summary():
+    assert transition_payload("complete", MultiDict())[1] == {
+        "outcome": ["Pilih hasil akhir layanan."],
+        "reasons": ["Pilih sedikitnya satu alasan layanan berakhir."],
+    }
+    form = MultiDict(
+        [
+            ("outcome", "improved"),
+            ("reasons", "program_completed"),
+            ("reasons", "bukan-kode"),  # a code no list holds is left out
+            ("aftercare_plan", "  Konseling tiap pekan.  "),
+            ("follow_up_on", "2027-05-01"),
+        ]
+    )
+    payload, errors = transition_payload("complete", form)
+    assert errors == {}
+    assert payload == {
+        "discharge": {
+            "outcome": "improved",
+            "reasons": ["program_completed"],
+            "aftercare_plan": "Konseling tiap pekan.",
+            "follow_up_on": "2027-05-01",
+        }
+    }
+    wrong = MultiDict(
+        [("outcome", "improved"), ("reasons", "medical"), ("follow_up_on", "bulan depan")]
+    )
+    assert set(transition_payload("drop_out", wrong)[1]) == {"follow_up_on", "note"}
+    assert "discharge" not in transition_payload("cancel", MultiDict({"note": "x"}))[0]
 
 
 def test_people_read_names_and_months_not_codes():

@@ -219,6 +219,35 @@ def test_a_rejection_in_the_history_carries_its_coded_reason():
     assert "statusReason" not in versions[0]
 
 
+def test_an_ended_task_carries_its_discharge_summary_as_coded_outputs():
+    summary = {
+        "outcome": "improved",
+        "reasons": ["program_completed", "relocation"],
+        "aftercare_plan": "Konseling keluarga.",
+        "follow_up_on": "2026-12-01",
+    }
+    ended = [
+        *({**h, "discharge": None} for h in HISTORY[:3]),
+        {**HISTORY[3], "discharge": summary},
+    ]
+    referral = {**REFERRAL, "status": "completed", "updated_at": HISTORY[3]["at"]}
+    versions = [valid(v) for v in fhir.task_versions(referral, ended)]
+    assert all("output" not in v for v in versions[:3])
+    outputs = versions[-1]["output"]
+    assert [o["type"]["coding"][0]["code"] for o in outputs] == ["outcome", "reason", "reason"]
+    assert outputs[0]["valueCodeableConcept"]["coding"][0] == terms.DISCHARGE_OUTCOME.coding(
+        "improved"
+    )
+    assert outputs[0]["valueCodeableConcept"]["text"] == "Membaik"
+    assert [o["valueCodeableConcept"]["coding"][0]["code"] for o in outputs[1:]] == [
+        "program_completed",
+        "relocation",
+    ]
+    assert "Konseling" not in repr(versions)
+    assert "output" not in fhir.task(referral)  # without the history: not known
+    assert terms.CODE_SYSTEMS["discharge-outcome"].codes is codes.DISCHARGE_OUTCOMES
+
+
 def test_a_transferred_referrals_successor_replaces_its_request():
     request = valid(fhir.service_request({**REFERRAL, "transferred_from_id": "abc-1"}))
     assert request["replaces"] == [{"reference": "ServiceRequest/abc-1"}]

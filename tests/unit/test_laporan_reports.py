@@ -4,10 +4,12 @@ report, review, the counts derived from referral events, indicators and suppress
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from bersinar import codes
 from services.laporan import domain
 from services.laporan.domain import (
     AgreementTerm,
@@ -399,3 +401,40 @@ def test_the_export_recaps_a_partner_month_without_anyone_in_it():
         == {"period", "partner_id", "kabupaten_kota", "measure", "category", "value", "suppressed"}
         for r in rows
     )
+
+
+def test_the_month_counts_how_care_ended_by_the_discharge_summaries():
+    # KIPAS's November with summaries on two of its three endings (the third ended
+    # before summaries were recorded); the December ending is not November's
+    summaries = {
+        "completed": ("recovered", ("program_completed",)),
+        "dropped_out": ("unchanged", ("lost_contact", "relocation")),
+    }
+    episodes = [
+        dataclasses.replace(
+            e,
+            discharge_outcome=summaries[e.outcome][0],
+            discharge_reasons=summaries[e.outcome][1],
+        )
+        if e.outcome in summaries
+        else e
+        for e in KIPAS
+    ]
+    found = domain.discharge_counts(episodes, "2026-11")
+    assert found["total"] == 3
+    assert found["without_summary"] == 1  # the transfer
+    assert {k: v for k, v in found["by_outcome"].items() if v} == {"recovered": 1, "unchanged": 1}
+    assert {k: v for k, v in found["by_reason"].items() if v} == {
+        "program_completed": 1,
+        "lost_contact": 1,
+        "relocation": 1,
+    }
+    assert set(found["by_outcome"]) == set(codes.DISCHARGE_OUTCOMES)  # every code, 0 or more
+    assert domain.discharge_counts(episodes, "2026-12")["by_outcome"]["recovered"] == 1
+    # the indicators' figures count the same, by outcome
+    figures = domain.indicators([PartnerMonth("kipas", episodes=episodes)], "2026-11")
+    [kipas] = figures["partners"]
+    assert kipas["figures"]["discharged_recovered"] == 1
+    assert kipas["figures"]["discharged_unchanged"] == 1
+    assert kipas["figures"]["discharged_improved"] == 0
+    assert figures["province"]["figures"]["discharged_recovered"] == 1

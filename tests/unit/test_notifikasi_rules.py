@@ -30,6 +30,7 @@ IDENTITY = {"name": CLIENT_NAME, "nik": NIK, "phone": PHONE, "client": {"name": 
         ("referral_requested", ["partner:yayasan-kipas"]),
         ("referral_accepted", ["role:officer"]),
         ("referral_response_overdue", ["role:officer"]),
+        ("referral_follow_up_due", ["partner:yayasan-kipas"]),
         ("report_due_soon", ["partner:yayasan-kipas"]),
         ("report_overdue", ["partner:yayasan-kipas", "role:officer"]),
         ("agreement_expiring", ["role:admin"]),
@@ -39,6 +40,18 @@ IDENTITY = {"name": CLIENT_NAME, "nik": NIK, "phone": PHONE, "client": {"name": 
 def test_each_event_goes_to_its_audience(event_type, expected):
     data = produced.sample(event_type, "yayasan-kipas")["data"]
     assert domain.audience_recipients(event_type, data) == expected
+
+
+def test_the_follow_up_reminder_tells_the_partner_the_day_and_outcome_in_indonesian():
+    event = produced.referral_follow_up_due(outcome="recovered")
+    [message] = domain.messages_for(event)
+    assert message.recipient == "partner:yayasan-kipas"
+    assert message.title == "Tindak lanjut pasca rehabilitasi hari ini"
+    day = domain.tanggal(event["data"]["follow_up_on"])
+    assert day in message.body and event["data"]["referral_id"] in message.body
+    assert "pulih (tidak memakai lagi)" in message.body and "recovered" not in message.body
+    short = domain.render("referral_follow_up_due", "sms", event["data"])
+    assert len(short.body) <= 160
 
 
 def test_a_transfer_tells_both_partners_and_the_officers():
