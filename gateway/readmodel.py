@@ -54,6 +54,13 @@ DIRECTORY_EVENTS = (
 )
 
 
+def reason(exc: Exception) -> str:
+    """What a log line says of a failed call: its code, or the exception's type."""
+    if isinstance(exc, DomainError | RemoteDomainError):
+        return exc.code
+    return type(exc).__name__
+
+
 class PartnerDirectory:
     """The copy: directory entries by partner id, and when it was last loaded whole.
     Its methods do not yield (eventlet), so a read never sees half a change."""
@@ -175,8 +182,8 @@ class DirectoryUpkeep:
         the copy is loaded whole at the next tick that can."""
         try:
             entry = self.rpc("mitra", "directory_entry", partner_id)
-        except (DomainError, RemoteDomainError) as exc:
-            log.warning("directory entry of %s not taken (%s)", partner_id, exc.code)
+        except Exception as exc:  # mitra down, slow or older: the copy waits
+            log.warning("directory entry of %s not taken (%s)", partner_id, reason(exc))
             self.directory.resync()
             return
         self.directory.apply(entry)
@@ -189,8 +196,8 @@ class DirectoryUpkeep:
         generation = self.directory.wanted
         try:
             snapshot = self.rpc("mitra", "directory_snapshot")
-        except (DomainError, RemoteDomainError) as exc:
-            log.warning("directory snapshot not taken (%s)", exc.code)
+        except Exception as exc:  # tried again at the next check
+            log.warning("directory snapshot not taken (%s)", reason(exc))
             return
         changed = self.directory.load(snapshot["entries"], asked_at, generation)
         if changed:
