@@ -33,6 +33,7 @@ from kombu import Queue, binding
 from nameko.extensions import DependencyProvider
 from nameko.messaging import Consumer
 from nameko.standalone.events import get_event_exchange
+from prometheus_client import Gauge
 
 from bersinar.contracts.events import load_event
 from bersinar.entrypoints import ContextHeadersOnly, EventQueueConsumer, RemoteDomainError
@@ -43,6 +44,15 @@ from bersinar.timers import timer
 log = logging.getLogger(__name__)
 
 DEFAULT_REFRESH_SECONDS = 30.0
+DIRECTORY_PARTNERS = Gauge(
+    "bersinar_gateway_directory_partners", "Partners in this gateway process's directory copy"
+)
+DIRECTORY_AGE = Gauge(
+    "bersinar_gateway_directory_snapshot_age_seconds",
+    "Seconds since this gateway process's directory copy was last loaded whole "
+    "(NaN until the first load)",
+)
+DIRECTORY_AGE.set(float("nan"))
 # every mitra event after which GET /api/v1/partners/{id} may answer otherwise; the
 # agreement notices (agreement_expiring, _expired) change nothing stored: an agreement's
 # status is reckoned on the day of the read
@@ -191,7 +201,11 @@ class DirectoryUpkeep:
     @timer("DIRECTORY_CHECK_INTERVAL", 1.0, eager=True)
     def keep_directory(self):
         asked_at = time.monotonic()
-        if not self.directory.due(asked_at):
+        copy = self.directory
+        DIRECTORY_PARTNERS.set(len(copy.entries))
+        if copy.loaded:
+            DIRECTORY_AGE.set(asked_at - copy.last_snapshot)
+        if not copy.due(asked_at):
             return
         generation = self.directory.wanted
         try:

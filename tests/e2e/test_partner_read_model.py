@@ -7,10 +7,12 @@ connection the copy is loaded whole again, a change whose event it missed includ
 
 from __future__ import annotations
 
+import re
 import time
 from contextlib import contextmanager
 
 import pytest
+import requests
 from nameko.standalone.rpc import ClusterRpcProxy
 from sqlalchemy import create_engine, text
 
@@ -169,3 +171,22 @@ def test_the_copy_is_whole_again_after_the_broker_drops_its_connection(system):
     with mitra_rpc(system) as mitra:
         mitra.update_partner(partner_id, {"address": "Jl. Sesudah Sambung"}, ADMIN)
     shows_within(system, path, lambda body: body["address"] == "Jl. Sesudah Sambung", EVENT_BOUND)
+
+
+def test_the_copy_is_measured(system):
+    new_partner(system, "Yayasan Salinan Terukur")
+    time.sleep(1.5)  # the gauges are set at the read model's next check (every second)
+    metrics = requests.get(
+        f"http://127.0.0.1:{system.gateway_metrics_port}/metrics", timeout=10
+    ).text
+
+    def gauge(name: str) -> float:
+        found = re.search(rf"^{name} (\S+)$", metrics, re.MULTILINE)
+        assert found, f"{name} not in the gateway's metrics"
+        return float(found.group(1))
+
+    held = requests.get(
+        system.base_url + "/api/v1/partners?limit=200", headers=system.headers(), timeout=10
+    ).json()["items"]
+    assert gauge("bersinar_gateway_directory_partners") == len(held)
+    assert 0 <= gauge("bersinar_gateway_directory_snapshot_age_seconds") <= 32
