@@ -58,11 +58,11 @@ still asks rujukan), a read crosses no RPC. Three short runs on this shared mach
 (2026-12-05, `--operations read_partner`, 10 s or 15 s counted per row, the admin's key;
 others' work took 1.2–1.4 cores throughout each), each pair measured seconds apart:
 
-| run | at 1 connection | at 10 connections |
+| run | at 1 connection (p99 ms) | at 10 connections (p99 ms) |
 |---|---:|---:|
-| 01:38 UTC | 480 / 118 = 4.1× (p99 52 / 30 ms = 1.75×) | 926 / 156 = 5.9× (p99 55 / 135 ms = 0.41×) |
-| 01:57 UTC | 621 / 159 = 3.9× (p99 38 / 37 ms = 1.03×) | 805 / 269 = 3.0× (p99 587 / 62 ms = 9.5×) |
-| 02:01 UTC | - | 408 / 169 = 2.4× (p99 90 / 114 ms = 0.79×) |
+| 01:38 UTC | 480 / 118 = 4.1× (p99 52 / 30 = 1.75×) | 926 / 156 = 5.9× (p99 55 / 135 = 0.41×) |
+| 01:57 UTC | 621 / 159 = 3.9× (p99 38 / 37 = 1.03×) | 805 / 269 = 3.0× (p99 587 / 62 = 9.5×) |
+| 02:01 UTC | - | 408 / 169 = 2.4× (p99 90 / 114 = 0.79×) |
 
 The rate is ≥ 2× the baseline's read in every row; the p99 is within 2× in all rows but
 one, where the gateway's tail reached 0.6 s while the machine was at 200 % of its two
