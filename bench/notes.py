@@ -49,9 +49,26 @@ one validation).
 
 **Partner reads are conditional.** `GET /api/v1/partners`, `/{id}` and `/match` answer
 with an `ETag` and 304 (no body) to a matching `If-None-Match`; the tag is a digest of the
-caller's own answer, so a client polling the directory saves the transfer. The gateway
-still asks mitra (or rujukan) each time: the read model that would spare that call is not
-built yet.
+caller's own answer, so a client polling the directory saves the transfer.
+
+**Partner reads from the gateway's read model.** Since the gateway answers
+`GET /api/v1/partners` and `/{id}` from its own copy of the directory, kept current by
+mitra's events (docs/architecture.md, "The partner directory's read model"; `/match`
+still asks rujukan), a read crosses no RPC. Three short runs on this shared machine
+(2026-12-05, `--operations read_partner`, 10 s or 15 s counted per row, the admin's key;
+others' work took 1.2–1.4 cores throughout each), each pair measured seconds apart:
+
+| run | at 1 connection (p99 ms) | at 10 connections (p99 ms) |
+|---|---:|---:|
+| 01:38 UTC | 480 / 118 = 4.1× (p99 52 / 30 = 1.75×) | 926 / 156 = 5.9× (p99 55 / 135 = 0.41×) |
+| 01:57 UTC | 621 / 159 = 3.9× (p99 38 / 37 = 1.03×) | 805 / 269 = 3.0× (p99 587 / 62 = 9.5×) |
+| 02:01 UTC | - | 408 / 169 = 2.4× (p99 90 / 114 = 0.79×) |
+
+The rate is ≥ 2× the baseline's read in every row; the p99 is within 2× in all rows but
+one, where the gateway's tail reached 0.6 s while the machine was at 200 % of its two
+cores (the gateway itself at half a core). The baseline's own figures were 2–4× below
+its quieter runs' (544 req/s), so the ratio, not the absolute rate, is the result; a full
+run on a quiet machine is still to be made.
 
 **The load generator is not the bottleneck.** Against a canned local server the same
 generator does 1,100–4,500 req/s at 10 and 50 connections (depending on the machine's
@@ -137,9 +154,9 @@ machine (load average 6–9 during the profile), and a single mitra process on o
 answers 1 / 20 ms = 50 reads/s. Even at no cost in mitra, NOTES-nameko.md measures a read
 through one nameko RPC at 350–580 req/s on this machine: 700 req/s needs a read that does
 not cross RPC every time (a gateway-side copy of partners kept fresh by mitra's
-`partner_updated` events) or more mitra instances on more cores. Neither is in this
-branch (mitra's code and the gateway service are not part of it): the shortfall stands,
-with this cause.
+`partner_updated` events) or more mitra instances on more cores. The first is built
+now (above, "Partner reads from the gateway's read model"): this profile is of the RPC
+read, which the gateway still makes until its copy is loaded.
 
 **Reading a referral** decrypts the client's identity (Fernet) and writes an access-audit
 row per read, by design (every read of identity is audited), so it is a write as well as a

@@ -16,10 +16,11 @@ from gateway.exceptions import Unauthorized
 from gateway.http import call
 from gateway.limits import RateLimiter
 from gateway.models import Base
+from gateway.readmodel import DirectoryUpkeep
 from gateway.routes import API_ROUTES
 
 
-class GatewayService(*API_ROUTES, ConsoleRoutes, ConsoleDocumentRoutes):
+class GatewayService(*API_ROUTES, ConsoleRoutes, ConsoleDocumentRoutes, DirectoryUpkeep):
     name = "gateway"
     config = Config()
     uow = Database(Base.metadata)

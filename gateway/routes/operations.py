@@ -31,7 +31,11 @@ diterbitkan layanan: <a href="/docs/events">/docs/events</a>,
 
 # what /health says of a queue consumer that is not consuming (bersinar.entrypoints
 # SturdyQueueConsumer.state)
-CONSUMER_ROLES = {"rpc": "konsumen RPC", "events": "konsumen event"}
+CONSUMER_ROLES = {
+    "rpc": "konsumen RPC",
+    "events": "konsumen event",
+    "directory": "konsumen event salinan direktori mitra",
+}
 CONSUMER_STATES = {
     "disconnected": "terputus dari RabbitMQ dan sedang menyambung lagi",
     "stopped": "berhenti",

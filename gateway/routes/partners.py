@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from marshmallow import fields
 
-from bersinar import codes
+from bersinar import codes, directory
 from bersinar.codes import STAFF
 from bersinar.contracts import one_of
 from bersinar.contracts import partners as contracts
@@ -30,7 +30,12 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def list_partners(self, request, caller, data, params):
-        partners = self.rpc("mitra", "list_partners", without_page(params), caller.as_dict())
+        filters = without_page(params)
+        entries = self.directory.all()  # gateway/readmodel.py; None until loaded
+        if entries is None:
+            partners = self.rpc("mitra", "list_partners", filters, caller.as_dict())
+        else:
+            partners = directory.list_view(entries, filters, self.clock.today(), caller.as_dict())
         return page_of(partners, params)
 
     @endpoint(
@@ -53,7 +58,9 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def register_partner(self, request, caller, data, params):
-        return self.rpc("mitra", "register_partner", validated_json(request), caller.actor)
+        partner = self.rpc("mitra", "register_partner", validated_json(request), caller.actor)
+        self.refresh_partner(partner["id"])  # this process's reads show it at once
+        return partner
 
     @endpoint(
         "GET",
@@ -75,7 +82,10 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def get_partner(self, request, caller, data, params, partner_id):
-        return self.rpc("mitra", "get_partner", partner_id, caller.as_dict())
+        entry = self.directory.entry(partner_id)
+        if entry is None:  # not loaded yet, or registered a moment ago elsewhere
+            return self.rpc("mitra", "get_partner", partner_id, caller.as_dict())
+        return directory.partner_view(entry, self.clock.today(), caller.as_dict())
 
     @endpoint(
         "PATCH",
@@ -88,9 +98,11 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def update_partner(self, request, caller, data, params, partner_id):
-        return self.rpc(
+        partner = self.rpc(
             "mitra", "update_partner", partner_id, validated_json(request), caller.as_dict()
         )
+        self.refresh_partner(partner_id)
+        return partner
 
     @endpoint(
         "GET",
@@ -123,9 +135,11 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def sign_agreement(self, request, caller, data, params, partner_id):
-        return self.rpc(
+        agreement = self.rpc(
             "mitra", "sign_agreement", partner_id, validated_json(request), caller.actor
         )
+        self.refresh_partner(partner_id)
+        return agreement
 
     @endpoint(
         "POST",
@@ -138,7 +152,7 @@ class PartnerRoutes:
         tags=("mitra",),
     )
     def terminate_agreement(self, request, caller, data, params, partner_id, agreement_id):
-        return self.rpc(
+        agreement = self.rpc(
             "mitra",
             "terminate_agreement",
             partner_id,
@@ -146,6 +160,8 @@ class PartnerRoutes:
             validated_json(request),
             caller.actor,
         )
+        self.refresh_partner(partner_id)
+        return agreement
 
     @endpoint(
         "GET",

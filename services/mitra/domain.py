@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-EXPIRING_WITHIN_DAYS = 90
+# what the directory shows of an agreement, and whom a partner serves, are the rules the
+# gateway's read model applies too: stated once, in bersinar.directory
+from bersinar.directory import (  # noqa: F401 (mitra's rules, re-exported)
+    EXPIRING_WITHIN_DAYS,
+    agreement_status,
+    days_to_expiry,
+    serves_sex,
+)
 
 
 @dataclass(frozen=True)
@@ -113,31 +120,9 @@ SEED_PARTNERS: tuple[SeedPartner, ...] = (
 )
 
 
-def agreement_status(
-    valid_from: date, valid_until: date, today: date, terminated: bool = False
-) -> str:
-    if terminated:
-        return "terminated"
-    if today < valid_from:
-        return "draft"
-    if today > valid_until:
-        return "expired"
-    if (valid_until - today).days <= EXPIRING_WITHIN_DAYS:
-        return "expiring"
-    return "active"
-
-
-def serves_sex(sex_served: str, client_sex: str) -> bool:
-    return sex_served == "all" or (sex_served, client_sex) in {("male", "M"), ("female", "F")}
-
-
 # --- agreement expiry notices ------------------------------------------------------
 
 EXPIRY_NOTICE_DAYS = (90, 30, 7)
-
-
-def days_to_expiry(valid_until: date, today: date) -> int:
-    return (valid_until - today).days
 
 
 def due_notice(

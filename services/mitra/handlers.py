@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from bersinar import codes
+from bersinar import codes, directory
 from bersinar.contracts.partners import RESERVED_IDS
 from bersinar.db import UnitOfWork, insert_ignoring_duplicates
 from bersinar.envelope import rfc3339, utcnow
@@ -55,19 +55,12 @@ def partner_snapshot(partner: Partner) -> dict[str, Any]:
 
 
 def agreement_snapshot(agreement: Agreement, today: date) -> dict[str, Any]:
+    """The agreement as events carry it: its status of the day, no free text."""
+    shown = agreement_resource(agreement, today)
     return {
-        "agreement_id": agreement.id,
-        "partner_id": agreement.partner_id,
-        "number": agreement.number,
-        "signed_on": agreement.signed_on.isoformat(),
-        "valid_from": agreement.valid_from.isoformat(),
-        "valid_until": agreement.valid_until.isoformat(),
-        "scope": list(agreement.scope or []),
-        "annual_target": agreement.annual_target,
-        "renews_agreement_id": agreement.renews_agreement_id,
-        "status": domain.agreement_status(
-            agreement.valid_from, agreement.valid_until, today, agreement.terminated_on is not None
-        ),
+        "agreement_id": shown["id"],
+        **{field: shown[field] for field in directory.AGREEMENT_FIELDS[1:]},
+        "status": shown["status"],
     }
 
 
@@ -97,35 +90,48 @@ def agreement_due_data(agreement: Agreement, today: date) -> dict[str, Any]:
     }
 
 
-def agreement_resource(agreement: Agreement, today: date) -> dict[str, Any]:
-    snapshot = agreement_snapshot(agreement, today)
+def agreement_entry(agreement: Agreement) -> dict[str, Any]:
+    """An agreement as a directory entry holds it: its dates, not a status of one day."""
     return {
-        "id": snapshot.pop("agreement_id"),
-        **snapshot,
+        "id": agreement.id,
+        "partner_id": agreement.partner_id,
+        "number": agreement.number,
+        "signed_on": agreement.signed_on.isoformat(),
+        "valid_from": agreement.valid_from.isoformat(),
+        "valid_until": agreement.valid_until.isoformat(),
+        "scope": list(agreement.scope or []),
+        "annual_target": agreement.annual_target,
+        "renews_agreement_id": agreement.renews_agreement_id,
         "document_ref": agreement.document_ref,
         "terminated_on": agreement.terminated_on.isoformat() if agreement.terminated_on else None,
         "termination_reason": agreement.termination_reason,
-        "days_to_expiry": domain.days_to_expiry(agreement.valid_until, today),
     }
 
 
-def partner_resource(partner: Partner, today: date, show_contacts: bool) -> dict[str, Any]:
-    """The partner as the API shows it. Contacts only to BNNP staff and the partner itself."""
+def agreement_resource(agreement: Agreement, today: date) -> dict[str, Any]:
+    return directory.render_agreement(agreement_entry(agreement), today)
+
+
+def directory_entry(partner: Partner) -> dict[str, Any]:
+    """All the directory shows of a partner (bersinar.directory), for the API's reads here
+    and for the gateway's read model (``directory_snapshot``, ``directory_entry``)."""
     snapshot = partner_snapshot(partner)
-    resource = {"id": snapshot.pop("partner_id"), "name": snapshot.pop("partner_name"), **snapshot}
-    resource["services"] = [
-        {
-            "service_type": o.service_type,
-            "capacity": o.capacity,
-            "unit": o.unit,
-            "updated_at": rfc3339(o.updated_at),
-        }
-        for o in partner.offers
-    ]
-    resource["agreements"] = [agreement_resource(a, today) for a in partner.agreements]
-    resource["updated_at"] = rfc3339(partner.updated_at)
-    if show_contacts:
-        resource["contacts"] = [
+    return {
+        "id": snapshot.pop("partner_id"),
+        "name": snapshot.pop("partner_name"),
+        **snapshot,
+        "services": [
+            {
+                "service_type": o.service_type,
+                "capacity": o.capacity,
+                "unit": o.unit,
+                "updated_at": rfc3339(o.updated_at),
+            }
+            for o in partner.offers
+        ],
+        "agreements": [agreement_entry(a) for a in partner.agreements],
+        "updated_at": rfc3339(partner.updated_at),
+        "contacts": [
             {
                 "name": c.name,
                 "role": c.role,
@@ -134,14 +140,13 @@ def partner_resource(partner: Partner, today: date, show_contacts: bool) -> dict
                 "whatsapp": c.whatsapp,
             }
             for c in partner.contacts
-        ]
-    return resource
+        ],
+    }
 
 
-def _may_see_contacts(caller: dict[str, Any], partner_id: str) -> bool:
-    return caller.get("role") in codes.STAFF or (
-        caller.get("role") == "partner" and caller.get("partner_id") == partner_id
-    )
+def partner_resource(partner: Partner, today: date, show_contacts: bool) -> dict[str, Any]:
+    """The partner as the API shows it. Contacts only to BNNP staff and the partner itself."""
+    return directory.render_partner(directory_entry(partner), today, show_contacts)
 
 
 def _load_partner(uow: UnitOfWork, partner_id: str, for_update: bool = False) -> Partner:
@@ -338,8 +343,9 @@ def update_partner(
     partner.version += 1
     partner.updated_at = now
     uow.session.flush()
-    if set(changes) - {"contacts"}:  # contacts are not part of what others are told
-        uow.emit("partner_updated", partner_snapshot(partner), f"partner:{partner.id}")
+    # every change the directory shows is told, a change of contacts too (the gateway's
+    # read model takes the entry by RPC): the event carries no contacts, they are people
+    uow.emit("partner_updated", partner_snapshot(partner), f"partner:{partner.id}")
     log.info(
         "partner %s updated (%s) by %s:%s",
         partner.id,
@@ -350,47 +356,39 @@ def update_partner(
     return partner_resource(partner, today, show_contacts=True)
 
 
+def _directory_query():
+    return select(Partner).options(
+        selectinload(Partner.offers),
+        selectinload(Partner.agreements),
+        selectinload(Partner.contacts),
+    )
+
+
 def list_partners(
     uow: UnitOfWork, filters: dict[str, Any], today: date, caller: dict[str, Any] | None = None
 ) -> list[dict[str, Any]]:
-    caller = caller or {}
-    query = (
-        select(Partner)
-        .options(
-            selectinload(Partner.offers),
-            selectinload(Partner.agreements),
-            selectinload(Partner.contacts),
-        )
-        .order_by(Partner.name, Partner.id)
-    )
+    query = _directory_query()
     if filters.get("kabupaten_kota"):
         query = query.where(Partner.kabupaten_kota == filters["kabupaten_kota"])
     if filters.get("status"):
         query = query.where(Partner.status == filters["status"])
-    result = []
-    for partner in uow.session.scalars(query):
-        if filters.get("sex") and not domain.serves_sex(partner.sex_served, filters["sex"]):
-            continue
-        offers = {o.service_type: o.capacity for o in partner.offers}
-        wanted = filters.get("service_type")
-        if wanted and wanted not in offers:
-            continue
-        if filters.get("has_capacity") is not None:
-            # declared capacity here; places taken are known to rujukan (/partners/match)
-            capacity = offers.get(wanted, 0) if wanted else sum(offers.values())
-            has = partner.status == "active" and capacity > 0
-            if has != filters["has_capacity"]:
-                continue
-        result.append(partner_resource(partner, today, _may_see_contacts(caller, partner.id)))
-    return result
+    entries = [directory_entry(partner) for partner in uow.session.scalars(query)]
+    return directory.list_view(entries, filters, today, caller)
 
 
 def get_partner(
     uow: UnitOfWork, partner_id: str, today: date, caller: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    caller = caller or {}
-    partner = _load_partner(uow, partner_id)
-    return partner_resource(partner, today, _may_see_contacts(caller, partner.id))
+    return directory.partner_view(directory_entry(_load_partner(uow, partner_id)), today, caller)
+
+
+def directory_snapshot(uow: UnitOfWork) -> list[dict[str, Any]]:
+    """Every partner's directory entry: what the gateway's read model loads."""
+    return [directory_entry(partner) for partner in uow.session.scalars(_directory_query())]
+
+
+def directory_entry_of(uow: UnitOfWork, partner_id: str) -> dict[str, Any]:
+    return directory_entry(_load_partner(uow, partner_id))
 
 
 # --- agreements (PKS) -----------------------------------------------------------------
@@ -428,6 +426,7 @@ def sign_agreement(
         created_at=utcnow(),
     )
     uow.session.add(agreement)
+    partner.version += 1  # the directory shows the partner's agreements
     uow.session.flush()
     uow.emit("agreement_signed", agreement_signed_data(agreement, today), f"partner:{partner.id}")
     log.info("agreement %s signed for partner %s by %s", agreement.id, partner.id, actor)
@@ -457,11 +456,13 @@ def terminate_agreement(
     actor: str,
     today: date,
 ) -> dict[str, Any]:
+    partner = _load_partner(uow, partner_id, for_update=True)
     agreement = _load_agreement(uow, partner_id, agreement_id)
     if agreement.terminated_on is not None:
         raise Conflict("PKS ini sudah diakhiri.")
     agreement.terminated_on = command.get("terminated_on") or today
     agreement.termination_reason = command["reason"]
+    partner.version += 1  # the directory shows the partner's agreements
     uow.emit("agreement_terminated", agreement_terminated_data(agreement), f"partner:{partner_id}")
     log.info("agreement %s terminated by %s", agreement.id, actor)
     return agreement_resource(agreement, today)

@@ -62,6 +62,18 @@ class MitraService(AttachmentEntrypoints, ServiceBase):
             return handlers.get_partner(uow, str(partner_id), self.clock.today(), caller)
 
     @rpc
+    def directory_snapshot(self):
+        """Every partner's directory entry, contacts included: for the gateway's read
+        model (bersinar.directory), which decides who sees them."""
+        with self.uow() as uow:
+            return {"entries": handlers.directory_snapshot(uow)}
+
+    @rpc
+    def directory_entry(self, partner_id):
+        with self.uow() as uow:
+            return handlers.directory_entry_of(uow, str(partner_id))
+
+    @rpc
     def register_partner(self, payload, actor):
         command = PartnerCreate().load(payload or {})
         with self.uow() as uow:

@@ -14,11 +14,11 @@ def conditional_get(system, path: str, key: str | None = None, tag: str | None =
     return requests.get(system.base_url + path, headers=headers, timeout=10)
 
 
-def new_partner(system) -> str:
+def new_partner(system, name: str = "Yayasan Tanda Versi") -> str:
     answer = system.post(
         "/api/v1/partners",
         {
-            "name": "Yayasan Tanda Versi",
+            "name": name,
             "kind": "foundation",
             "kabupaten_kota": "Kaur",
             "sex_served": "all",
