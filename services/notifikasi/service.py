@@ -20,7 +20,7 @@ from bersinar.entrypoints import Database, RpcProxy, event_handler, rpc
 from bersinar.envelope import utcnow
 from bersinar.timers import timer
 from services.notifikasi import domain, handlers, metrics
-from services.notifikasi.channels import Channels, StaffAndPartnerDirectory
+from services.notifikasi.channels import Channels, PartnerCache, StaffAndPartnerDirectory
 from services.notifikasi.domain import RetryPolicy
 from services.notifikasi.models import Base, Delivery
 
@@ -49,6 +49,8 @@ class Outbound(DependencyProvider):
         self.claim = max(1, int(config.get("DELIVERY_CLAIM") or 5))
         self.concurrency = max(1, int(config.get("DELIVERY_CONCURRENCY") or 4))
         self.rpc_timeout = float(config.get("MITRA_RPC_TIMEOUT") or 5)
+        cached = config.get("CONTACTS_CACHE_SECONDS")
+        self.partners = PartnerCache(30.0 if cached in (None, "") else float(cached))
 
     def get_dependency(self, worker_ctx):
         return self
@@ -94,7 +96,8 @@ class NotifikasiService(ServiceBase):
         return outcome
 
     def _directory(self) -> StaffAndPartnerDirectory:
-        return StaffAndPartnerDirectory(self.mitra, self.config, self.outbound.rpc_timeout)
+        out = self.outbound
+        return StaffAndPartnerDirectory(self.mitra, self.config, out.rpc_timeout, out.partners)
 
     # -- the delivery worker ----------------------------------------------------------------
 
