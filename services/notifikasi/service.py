@@ -50,7 +50,7 @@ class Outbound(DependencyProvider):
         self.concurrency = max(1, int(config.get("DELIVERY_CONCURRENCY") or 4))
         self.rpc_timeout = float(config.get("MITRA_RPC_TIMEOUT") or 5)
         cached = config.get("CONTACTS_CACHE_SECONDS")
-        self.partners = PartnerCache(30.0 if cached in (None, "") else float(cached))
+        self.partners = PartnerCache(1.0 if cached in (None, "") else float(cached))
 
     def get_dependency(self, worker_ctx):
         return self
