@@ -78,6 +78,7 @@ def prepare_batch(
     preferences = _preferences(uow, sorted(recipients))
     _subscriptions(uow)
     if directory is not None:
+        uow.memo["directory"] = directory  # for the outcome events of this transaction
         wanted = {
             (item.recipient, item.channel)
             for event in events
@@ -320,14 +321,34 @@ def list_missing_addresses(uow: UnitOfWork, today, days: int = 7) -> dict[str, A
 
 
 def _emit_outcome(uow, delivery_id, event, recipient, channel, status, attempts) -> None:
-    """notification_sent / notification_failed: ids and kinds only, never an address."""
+    """notification_sent / notification_failed: ids and kinds only, never an address.
+    The event leaves through the outbox for whoever subscribes, and what it calls for
+    here (the webhooks that asked for it, the admins told of a failure) is planned now,
+    in this transaction: notifikasi does not consume its own outcome events. Deliveries
+    planned so are kept in ``uow.memo["outcomes"]`` for the metrics after commit."""
     if event["event_type"] in domain.OUTCOME_EVENTS:
         return  # the outcome of telling about an outcome is not told again
-    uow.emit(
+    outcome = uow.emit(
         "notification_sent" if status == "sent" else "notification_failed",
         outcome_data(delivery_id, event, recipient, channel, status, attempts),
         ordering_key=f"delivery:{delivery_id}",
     )
+    directory = uow.memo.get("directory")
+    if directory is not None:
+        check_addresses(
+            uow,
+            directory,
+            {
+                (item.recipient, item.channel)
+                for item in domain.plan(outcome, _preferences(uow, _people(outcome)), ())
+                if item.channel in domain.ADDRESSED_CHANNELS
+            },
+        )
+    uow.memo.setdefault("outcomes", []).extend(record_event(uow, outcome))
+
+
+def _people(event: dict[str, Any]) -> list[str]:
+    return domain.audience_recipients(event["event_type"], event.get("data") or {})
 
 
 def outcome_data(delivery_id, event, recipient, channel, status, attempts) -> dict[str, Any]:
@@ -434,6 +455,7 @@ def attempt(
     """Send one claimed delivery and record the attempt; the caller commits. Its log
     lines and the outcome event carry the correlation id of the event it comes from."""
     event = json.loads(delivery.event)
+    uow.memo["directory"] = directory  # for the outcome event's own deliveries
     with correlated(event.get("correlation_id")):
         return _attempt(uow, delivery, event, channels, directory, policies, console_url, clock)
 

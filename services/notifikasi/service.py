@@ -72,9 +72,14 @@ class NotifikasiService(ServiceBase):
     clock = Clock()
     mitra = RpcProxy("mitra", timeout_key="MITRA_RPC_TIMEOUT")
 
-    # One consumer per event of docs/architecture.md (the routing table decides who is told).
+    # One consumer per event of docs/architecture.md (the routing table decides who is
+    # told), but for its own outcome events: what they call for is planned in the
+    # transaction that records the outcome (handlers._emit_outcome).
     for _event_type, _source in domain.EVENT_SOURCES.items():
-        locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(_consumer(_event_type))
+        if _event_type not in domain.OUTCOME_EVENTS:
+            locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(
+                _consumer(_event_type)
+            )
     del _event_type, _source
 
     def record(self, events):
@@ -84,6 +89,7 @@ class NotifikasiService(ServiceBase):
             delivered.extend(handlers.record_event(uow, event))
 
         def finish(uow):
+            delivered.extend(uow.memo.pop("outcomes", []))
             notices.append(handlers.flush_missing_addresses(uow, self.clock.now()))
 
         outcome = self.uow.apply_once(
@@ -141,11 +147,12 @@ class NotifikasiService(ServiceBase):
                         )
                         for delivery in claimed
                     ]
+                    planned = uow.memo.pop("outcomes", [])
                     notices = handlers.flush_missing_addresses(uow, self.clock.now())
                     uow.commit()
                 for outcome in outcomes:
                     metrics.record(outcome)
-                metrics.record_planned([], notices)
+                metrics.record_planned(planned, notices)
                 done += len(claimed)
         return done
 
