@@ -268,6 +268,7 @@ class OutboxRelay:
         confirm_timeout: float = 15.0,
         retention_days: float = 7.0,
         listen_timeout: float = 1.0,
+        linger: float = 0.01,
     ):
         self.service = service
         self.engine = make_engine(database_url)
@@ -276,6 +277,7 @@ class OutboxRelay:
         self.publisher = BatchPublisher(amqp_uri, f"{service}.events", confirm_timeout)
         self.leadership = Leadership(self.engine, service)
         self.signal = OutboxSignal(self.engine, longest=listen_timeout, fallback=idle_interval)
+        self.linger = linger
         self.stopping = threading.Event()
         moment = DateTime(timezone=True)
         self._select = text(_SELECT + " FOR UPDATE OF o SKIP LOCKED").bindparams(
@@ -427,7 +429,10 @@ class OutboxRelay:
                         last_check = time.monotonic()
                         if not self.leadership.alive():
                             raise ConnectionError("lost the relay leadership connection")
-                    self.signal.wait(self.stopping)
+                    if self.signal.wait(self.stopping):
+                        # commits come in bursts (a request's, its neighbours'): a moment's
+                        # wait publishes them in one batch, one round of confirms
+                        self.stopping.wait(self.linger)
             except Exception as exc:
                 log.warning(
                     "outbox relay for %s: %s: %s; retrying in %.1fs",
