@@ -160,6 +160,19 @@ class OutboxSignal:
             stopping.wait(self.fallback)
             return False
 
+    def drain(self) -> None:
+        """Read and forget the notifications that came while the relay was publishing
+        (it reads the outbox anyway), so none pile up on a relay that is never idle."""
+        if self._connection is None:
+            return
+        try:
+            listener = self._connection.driver_connection
+            listener.poll()
+            listener.notifies.clear()
+        except Exception as exc:
+            log.debug("outbox listener unavailable (%s: %s)", type(exc).__name__, exc)
+            self.close()
+
     def close(self) -> None:
         if self._connection is not None:
             try:
@@ -420,6 +433,8 @@ class OutboxRelay:
                         continue
                     log.info("outbox relay for %s is the publisher", self.service)
                 published = self.relay_once()
+                if published:
+                    self.signal.drain()
                 self.prune()
                 backoff = 0.5
                 if published == 0:
