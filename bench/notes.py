@@ -79,8 +79,9 @@ under 100 req/s.
 - The machine is at ~150 % of 200 % CPU with one connection and at 185–200 % from ten
   on. One referral costs about 30–40 ms of CPU summed over all processes on a quiet
   machine (up to 80 ms under other load; "CPU ms/referral"): rujukan 10–15 ms, then
-  PostgreSQL, notifikasi, gateway, RabbitMQ, laporan and the four relays (which poll their
-  outbox every 50 ms even when idle: ~2 % of a core each). 300 referrals/s on two cores
+  PostgreSQL, notifikasi, gateway, RabbitMQ, laporan and the four relays (until commit
+  6e39054 they polled their outbox every 50 ms even when idle, ~2 % of a core each; an
+  idle relay now sleeps until a commit NOTIFYs it). 300 referrals/s on two cores
   would need ≤ 6.7 ms per referral in total, 5× less than now: no single setting gets
   there; it needs less work per referral or more cores.
 - Until commit 840f54c rujukan's `_partner_view` took `SELECT … FOR UPDATE` on the
@@ -108,14 +109,14 @@ under 100 req/s.
 - In the run above (machine quiet: load average below 1 at its start) notifikasi used as
   much CPU as rujukan while referrals were created (44 % and 45 % of a core at 10
   connections, PostgreSQL 39 %): for each referral it plans two deliveries in a batch,
-  then its delivery worker sends the partner's e-mail, and each delivery's
-  `notification_sent` comes back to it as an event. Until commit 547ae30 the worker sent
+  then its delivery worker sends the partner's e-mail, and (until commit 6e39054) each
+  delivery's `notification_sent` came back to it as an event. Until commit 547ae30 the worker sent
   each e-mail in a transaction of its own over a new SMTP connection (and a new TLS
   context where TLS is on); now each sender claims up to `DELIVERY_CLAIM` (5) rows per
-  transaction and keeps one SMTP connection for the round. What remains per referral is
-  three small transactions (the referral's batch, usually of one event at these rates,
-  and one per `notification_sent`), each an inbox statement, a read of the webhook
-  subscriptions and a commit.
+  transaction and keeps one SMTP connection for the round. What remained per referral
+  was three small transactions (the referral's batch, usually of one event at these
+  rates, and one per `notification_sent`); since commit 6e39054 it is the referral's
+  batch alone (see "A cheaper referral" below).
 - In rujukan's py-spy profile (10 connections) ~70 % of samples are inside
   `handlers.create_referral`, mostly SQLAlchemy ORM execution and flush; nameko's RPC reply
   with publisher confirms is ~11 %, marshmallow validation ~2–3 %, Fernet ~1.5 %. The
@@ -138,10 +139,64 @@ in one sitting, back to back on the same loaded machine (load average ~14), 5,00
 end to end 176/s; with the default 50, laporan 1,299/s, notifikasi 695/s, end to end
 695/s — 3.9× for both consumers. The relay publishes 1,500–2,600/s. What is left in the
 way of 1,500 events/s end to end is notifikasi's own work per event (a template rendered
-and four rows written for the inbox, an outcome event that travels back through the
-broker, the e-mail worker's transaction per delivery competing for the same two cores)
+and four rows written for the inbox, until commit 6e39054 an outcome event that travelled
+back through the broker, the e-mail worker's transaction per delivery competing for the
+same two cores)
 and RabbitMQ's (~20–30 % of a core in this phase, persistent messages to two queues per
 event plus the outcome events).
+
+**A cheaper referral (issue 21, items 3 and 4).** Cut since commit 9322378: notifikasi keeps
+mitra's answer about a partner's contacts 1 s per process (`NOTIFIKASI_CONTACTS_CACHE_SECONDS`)
+instead of asking `get_partner` for every batch of events (deliveries to channels without an
+address were already not planned: commit db41dea); notifikasi consumes none of its own
+`notification_sent` / `notification_failed` (what they call for is planned in the
+transaction that records the outcome; the relay still publishes them, without
+`mandatory`, for other subscribers); a day's missing-address count is one upsert instead
+of an ORM insert-or-ignore and an update (half of a one-event batch's CPU in a cProfile of
+`apply_once`); an idle relay sleeps until a commit NOTIFYs it (then waits 10 ms to batch
+the burst) instead of reading its outbox every 50 ms; the gateway no longer validates
+`POST /api/v1/referrals` (rujukan does, with the same contract and the same 422
+answers). Consumers already committed a batch per transaction (commit df1a7b3) and the
+relay already published a batch and then awaited its confirms together.
+Measured with short runs on the shared machine (others took 0.4–1.3 cores during every
+window), `python -m bench --no-docs --connections 1,10 --duration 6 --warmup 1
+--operations= --sizes= --events 3000 --no-calibrate`, the commit before (9322378 plus the
+per-process print) and after, back to back, three pairs between 01:57 and 02:07 UTC
+(after = commit 46072b7 in pairs 1–2, c46de7b in pair 3). CPU ms per referral at 10
+connections, by process:
+
+| process | before (pairs 1 / 2 / 3) | after (pairs 1 / 2 / 3) |
+|---|---:|---:|
+| rujukan | 10.1 / 10.6 / 8.6 | 8.6 / 8.9 / 10.4 |
+| notifikasi | 8.0 / 9.4 / 6.4 | 5.5 / 5.8 / 6.6 |
+| PostgreSQL backends | 6.6 / 6.9 / 5.5 | 5.6 / 6.1 / 5.7 |
+| RabbitMQ | 3.9 / 8.9 / 4.1 | 2.7 / 3.4 / 3.6 |
+| mitra | 4.3 / 4.7 / 4.0 | 1.1 / 1.5 / 1.7 |
+| gateway | 4.5 / 3.5 / 3.8 | 2.5 / 2.4 / 2.9 |
+| laporan | 2.8 / 2.9 / 2.0 | 2.9 / 2.6 / 3.2 |
+| relays (rujukan, notifikasi, laporan, mitra) | 2.8 / 4.0 / 1.9 | 2.3 / 2.2 / 2.5 |
+| **whole system** | **43.1 / 51.2 / 36.5** | **31.4 / 33.3 / 36.5** |
+| create req/s (baseline's) | 23 (126) / 14 (108) / 41 (265) | 34 (208) / 24 (127) / 25 (231) |
+| events/s, relay (3,000 rows) | 1,172 / 744 / 2,046 | 1,345 / 1,085 / 2,038 |
+| events/s, laporan | 391 / 231 / 708 | 600 / 261 / 546 |
+| events/s, notifikasi (= end to end) | 111 / 91 / 295 | 335 / 159 / 282 |
+
+mitra's share (the contacts asked per batch) fell by two thirds, the idle relays' to
+nothing, the gateway's by a third, notifikasi's by a quarter; the whole system by 0–35 %
+per pair (23 % on the sum of the three pairs), not to the third the issue asks (≤ 14 ms
+of 43): rujukan's create
+transaction and RPC alone (8.6–10.4 ms) and the PostgreSQL work of the referral's
+transactions (5.5–6.9 ms) are more than that, and neither is notifikasi's, the relay's or
+the gateway's. Create stays at 0.11–0.19× the baseline's (p99 4–7×): the baseline's
+create is one row and one event to one consumer (5–7 ms of CPU), Bersinar's a referral
+with its client, history and audit, read by two consumers. Events end to end stay at
+160–335/s (target 1,500) with notifikasi the slowest consumer, then laporan; the relay
+publishes 1,100–2,000/s. What notifikasi still does per `referral_requested` is an inbox
+message (a delivery, a notification, an attempt row, through the ORM), a Jinja template
+rendered, a `notification_sent` outbox row (published for other subscribers) and a log
+line; reaching 1,500/s on two shared cores would need those rows written with one
+executemany per batch outside the ORM, laporan's batch likewise, and a quieter machine
+(the consumers' rates halved whenever others took a core).
 
 **Reading a partner: one mitra process is the limit, then nameko RPC.** 40–114 req/s at
 10 connections across the runs of the day (target 700). py-spy of mitra at 10

@@ -691,7 +691,9 @@ the run (supervisord gives it a new PID) ends the run.
   over each counted window, in % of one core, for every process, the embedded
   PostgreSQL's backends of the components' databases and its own server processes, the
   RabbitMQ server and the generator; "other" is the rest of the machine (the machine is
-  shared).
+  shared). Each create phase also prints every process's CPU per referral (its CPU
+  over the window ÷ the referrals created in it) and its share of the whole
+  (`cpu_ms_per_request_by_process` in `latest.json`).
 """
 
 

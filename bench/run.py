@@ -655,14 +655,21 @@ class Bench:
             f"p99 {figures['p99_ms']:.1f} ms, statuses {figures['statuses']}, generator CPU "
             f"{figures['generator_cpu_pct']:.0f}% of a core"
         )
-        ours = sum(
-            v
+        counted = {
+            k: v
             for k, v in cpu.items()
             if k in PROCESSES
             or k in ("postgres (backends)", "postgres (server processes)", "rabbitmq")
-        )
+        }
+        ours = sum(counted.values())
         figures["system_cpu_ms_per_request"] = (
             10.0 * ours / figures["ok_per_s"] if figures["ok_per_s"] else None
+        )
+        # each process's CPU ms per referral (% of a core over the window / req/s × 10)
+        figures["cpu_ms_per_request_by_process"] = (
+            {k: 10.0 * v / figures["ok_per_s"] for k, v in counted.items()}
+            if figures["ok_per_s"]
+            else {}
         )
         figures["rujukan_cpu_ms_per_request"] = (
             10.0 * cpu.get("rujukan", 0) / figures["ok_per_s"] if figures["ok_per_s"] else None
@@ -674,6 +681,16 @@ class Bench:
             f"{figures['rujukan_cpu_ms_per_request'] or 0:.1f} ms; rujukan DB sessions on "
             f"average: {db.get('running', 0):.1f} running, {db.get('lock_wait', 0):.1f} waiting "
             f"for a lock, {db.get('idle_in_tx', 0):.1f} idle in transaction"
+        )
+        total = figures["system_cpu_ms_per_request"]
+        shares = sorted(
+            figures["cpu_ms_per_request_by_process"].items(), key=lambda kv: kv[1], reverse=True
+        )
+        log(
+            f"{label}: CPU ms per referral by process (share of the whole): "
+            + (", ".join(f"{k} {v:.1f} ({100 * v / total:.0f}%)" for k, v in shares if v > 0))
+            if total
+            else f"{label}: no referral counted"
         )
         for error in figures["errors"]:
             log(f"  e.g. {error}")

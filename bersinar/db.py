@@ -150,6 +150,12 @@ def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str,
     return result.rowcount == 1
 
 
+# the channel a relay LISTENs on (per database): a transaction that wrote to the outbox
+# notifies it at commit, so the relay publishes at once instead of polling the table
+OUTBOX_CHANNEL = "bersinar_outbox"
+_NOTIFY_OUTBOX = text(f"NOTIFY {OUTBOX_CHANNEL}")
+
+
 class UnitOfWork:
     def __init__(
         self,
@@ -223,6 +229,8 @@ class UnitOfWork:
 
     def commit(self) -> None:
         if self.events:
+            # wakes the relay when this commits (PostgreSQL delivers a NOTIFY at commit)
+            self.session.execute(_NOTIFY_OUTBOX)
             now = utcnow()
             self.session.execute(
                 insert(self.outbox),

@@ -27,6 +27,7 @@ twice (at least once, never lost), and replaying both is harmless (the inbox).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from bersinar.entrypoints import (
     parked_queue_name,
 )
 from bersinar.relay import amqp_connection
+
+log = logging.getLogger(__name__)
 
 # messages held unacked at once: bounds memory, and what a crash can leave doubled
 WALK_BATCH = 200
@@ -280,6 +283,46 @@ def declare_consumer_queues(
             channel.queue_declare(parked_queue_name(queue), durable=True, auto_delete=False)
             declared += 1
         channel.close()
+        retire_queues(connection, service_name, delays)
     finally:
         connection.close()
     return declared
+
+
+# Queues of event handlers a service no longer has: (queue, exchange, routing key).
+# notifikasi plans what its own outcome events call for where it records the outcome.
+RETIRED_QUEUES = tuple(
+    (f"evt-notifikasi-{event_type}--notifikasi.on_{event_type}", "notifikasi.events", event_type)
+    for event_type in ("notification_sent", "notification_failed")
+)
+
+
+def retire_queues(connection, service_name: str, delays) -> int:
+    """Unbind this service's retired queues (``RETIRED_QUEUES``) from their exchange, so
+    that they stop filling, and delete each that is empty (a parked or waiting message
+    stays for the operator to look at: `bersinar parked list`). Returns how many were
+    found."""
+    from bersinar.entrypoints import retry_queue_name
+
+    found = 0
+    for queue, exchange, routing_key in RETIRED_QUEUES:
+        if queue.split("--", 1)[1].split(".", 1)[0] != service_name:
+            continue
+        names = [queue, *(retry_queue_name(queue, d) for d in delays), parked_queue_name(queue)]
+        for name in names:
+            channel = connection.channel()
+            try:
+                channel.queue_declare(name, passive=True)
+            except amqp.exceptions.NotFound:
+                continue  # a channel error closes the channel
+            found += 1
+            if name == queue:
+                channel.queue_unbind(queue, exchange, routing_key)
+            try:
+                channel.queue_delete(name, if_empty=True)
+            except amqp.exceptions.PreconditionFailed:
+                log.warning("retired queue %s kept: it still holds messages", name)
+                continue
+            log.info("retired queue %s deleted", name)
+            channel.close()
+    return found

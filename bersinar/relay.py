@@ -4,17 +4,21 @@ One relay runs per service database at a time (a PostgreSQL advisory lock elects
 others wait), so the events of one aggregate are
 published in the order they were written. Each batch is published with publisher
 confirms and ``mandatory``; only rows the broker confirmed are marked published, in the
-same transaction that selected them. A row the broker returns (no queue bound) stays in
+same transaction that selected them (an event type that needs no consumer,
+``OPTIONAL_SUBSCRIBERS``, is published without ``mandatory``). A row the broker returns
+(no queue bound) stays in
 the outbox with a growing ``available_at``, a log line and a metric; later rows with the
 same ordering key wait behind it (and a batch carries one event per key, so none can
 overtake another that turns out unroutable). A relay that dies after publishing and before
-committing publishes the batch again: consumers' inboxes absorb the repeat.
+committing publishes the batch again: consumers' inboxes absorb the repeat. An idle relay
+waits for the NOTIFY a committing unit of work sends (``OutboxSignal``), not polling.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import select
 import threading
 import time
 import zlib
@@ -26,7 +30,8 @@ from kombu.utils.url import parse_url
 from sqlalchemy import DateTime, bindparam, text
 from sqlalchemy.engine import Connection, Engine
 
-from bersinar.db import make_engine, outbox_pending
+from bersinar.contracts.events import OPTIONAL_SUBSCRIBERS
+from bersinar.db import OUTBOX_CHANNEL, make_engine, outbox_pending
 from bersinar.envelope import utcnow
 from bersinar.metrics import (
     OUTBOX_BACKLOG,
@@ -103,6 +108,80 @@ class Leadership:
             self._connection = None
 
 
+class OutboxSignal:
+    """Waits for a commit that wrote to the outbox: a connection of its own LISTENs on
+    ``OUTBOX_CHANNEL`` (``UnitOfWork.commit`` NOTIFYs it), so an idle relay sleeps until
+    there is something to publish, instead of reading the table 20 times a second. It
+    still looks at least every ``longest`` seconds (rows deferred after a failure come
+    due by the clock, and a commit made while it was not listening is found then); if
+    the connection cannot be made or breaks, it waits ``fallback`` and tries again."""
+
+    def __init__(self, engine: Engine, longest: float = 1.0, fallback: float = 0.05):
+        self.engine = engine
+        self.longest = longest
+        self.fallback = fallback
+        self._connection = None
+
+    def _listen(self):
+        connection = self.engine.raw_connection()
+        try:
+            connection.driver_connection.rollback()
+            connection.driver_connection.autocommit = True
+            with connection.driver_connection.cursor() as cursor:
+                cursor.execute(f"LISTEN {OUTBOX_CHANNEL}")
+        except Exception:
+            connection.invalidate()
+            raise
+        self._connection = connection
+        return connection.driver_connection
+
+    def wait(self, stopping: threading.Event) -> bool:
+        """Until a commit notifies, ``longest`` passes or ``stopping`` is set. True if
+        notified."""
+        try:
+            listener = (
+                self._listen() if self._connection is None else self._connection.driver_connection
+            )
+            deadline = time.monotonic() + self.longest
+            while not stopping.is_set():
+                listener.poll()
+                if listener.notifies:
+                    listener.notifies.clear()
+                    return True
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                # short slices, so that stop() is heard quickly
+                select.select([listener], [], [], min(remaining, 0.25))
+            return False
+        except Exception as exc:
+            log.debug("outbox listener unavailable (%s: %s)", type(exc).__name__, exc)
+            self.close()
+            stopping.wait(self.fallback)
+            return False
+
+    def drain(self) -> None:
+        """Read and forget the notifications that came while the relay was publishing
+        (it reads the outbox anyway), so none pile up on a relay that is never idle."""
+        if self._connection is None:
+            return
+        try:
+            listener = self._connection.driver_connection
+            listener.poll()
+            listener.notifies.clear()
+        except Exception as exc:
+            log.debug("outbox listener unavailable (%s: %s)", type(exc).__name__, exc)
+            self.close()
+
+    def close(self) -> None:
+        if self._connection is not None:
+            try:
+                self._connection.invalidate()  # LISTEN state must not go back to the pool
+            except Exception:
+                log.debug("outbox listener already closed")
+            self._connection = None
+
+
 class BatchPublisher:
     """Publishes a batch with mandatory and confirms on one channel and reports, per
     message id, whether the broker confirmed, returned (unroutable) or refused it."""
@@ -154,7 +233,10 @@ class BatchPublisher:
         self._outcomes[message.properties.get("message_id")] = "returned"
 
     def publish(self, messages: list[tuple[str, str, bytes, dict[str, Any]]]) -> dict[str, str]:
-        """messages: (message_id, routing_key, body, headers). Returns outcome per id."""
+        """messages: (message_id, routing_key, body, headers), published one after the
+        other and then waited for together (the broker confirms many with one ack).
+        Returns outcome per id. An event type no service needs to consume
+        (``OPTIONAL_SUBSCRIBERS``) is published without ``mandatory``."""
         if self.channel is None:
             self.connect()
         self._pending: dict[int, str] = {}
@@ -171,7 +253,10 @@ class BatchPublisher:
             self._tag += 1
             self._pending[self._tag] = message_id
             self.channel.basic_publish(
-                message, exchange=self.exchange, routing_key=routing_key, mandatory=True
+                message,
+                exchange=self.exchange,
+                routing_key=routing_key,
+                mandatory=routing_key not in OPTIONAL_SUBSCRIBERS,
             )
         deadline = time.monotonic() + self.confirm_timeout
         while self._pending:
@@ -195,6 +280,8 @@ class OutboxRelay:
         idle_interval: float = 0.05,
         confirm_timeout: float = 15.0,
         retention_days: float = 7.0,
+        listen_timeout: float = 1.0,
+        linger: float = 0.01,
     ):
         self.service = service
         self.engine = make_engine(database_url)
@@ -202,6 +289,8 @@ class OutboxRelay:
         self.idle_interval = idle_interval
         self.publisher = BatchPublisher(amqp_uri, f"{service}.events", confirm_timeout)
         self.leadership = Leadership(self.engine, service)
+        self.signal = OutboxSignal(self.engine, longest=listen_timeout, fallback=idle_interval)
+        self.linger = linger
         self.stopping = threading.Event()
         moment = DateTime(timezone=True)
         self._select = text(_SELECT + " FOR UPDATE OF o SKIP LOCKED").bindparams(
@@ -344,6 +433,8 @@ class OutboxRelay:
                         continue
                     log.info("outbox relay for %s is the publisher", self.service)
                 published = self.relay_once()
+                if published:
+                    self.signal.drain()
                 self.prune()
                 backoff = 0.5
                 if published == 0:
@@ -353,7 +444,10 @@ class OutboxRelay:
                         last_check = time.monotonic()
                         if not self.leadership.alive():
                             raise ConnectionError("lost the relay leadership connection")
-                    self.stopping.wait(self.idle_interval)
+                    if self.signal.wait(self.stopping):
+                        # commits come in bursts (a request's, its neighbours'): a moment's
+                        # wait publishes them in one batch, one round of confirms
+                        self.stopping.wait(self.linger)
             except Exception as exc:
                 log.warning(
                     "outbox relay for %s: %s: %s; retrying in %.1fs",
@@ -369,6 +463,7 @@ class OutboxRelay:
                 self.stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
         self.publisher.close()
+        self.signal.close()
         self.leadership.release()
         self.engine.dispose()
         log.info("outbox relay for %s stopped", self.service)

@@ -80,6 +80,9 @@ class Route:
     uploads: tuple[str, ...] = ()
     # a GET whose answer carries an ETag and answers 304 to a matching If-None-Match
     conditional: bool = False
+    # the service that reads the body through the same contract at its own edge: the
+    # gateway then passes the body on as sent and does not validate it a second time
+    validated_by: str | None = None
 
     @property
     def path_arguments(self) -> list[str]:
@@ -405,7 +408,8 @@ KEYSET_PAGE = {
 def validated_json(request) -> Any:
     """The body as the gateway validated it (defaults filled in, dates as text), sent to
     the service that owns the data, which reads it through the same contract at its own
-    edge (its RPC is not the gateway's alone)."""
+    edge (its RPC is not the gateway's alone); on a route ``validated_by`` that service,
+    the body as sent, which that service alone validates."""
     return request.environ.get(VALIDATED_KEY)
 
 
@@ -458,6 +462,7 @@ def endpoint(
     example: dict[str, Any] | None = None,
     uploads: tuple[str, ...] = (),
     conditional: bool = False,
+    validated_by: str | None = None,
 ):
     """``roles=None`` is an open endpoint (health, the API documents). The decorated
     method receives ``(request, caller, data, params, **url_args)`` and returns a
@@ -467,7 +472,11 @@ def endpoint(
     answer (``{"partner_id": "/id"}``). ``rules``: the codes besides VALIDATION_ERROR a
     422 may carry, each with the rules it stands for (stated in OpenAPI). ``example``: a
     body that passes every check. ``conditional``: the answer carries an ETag and a
-    matching If-None-Match answers 304 (see ``with_etag``)."""
+    matching If-None-Match answers 304 (see ``with_etag``). ``validated_by``: the
+    service that validates the body at its own edge with the same ``body`` contract (and
+    so the same 422 answers): the route gets the body as sent (``data`` and
+    ``validated_json``), which only that service validates; an empty body (``null``,
+    ``{}``, ``[]``...) is still refused here."""
     route = Route(
         method,
         path,
@@ -485,6 +494,7 @@ def endpoint(
         example=example,
         uploads=uploads,
         conditional=conditional,
+        validated_by=validated_by,
     )
     for name in route.path_arguments:
         if name not in PATH_PARAMETERS:
@@ -540,10 +550,14 @@ def endpoint(
                     )
                     reply.headers["Idempotent-Replayed"] = "true"
                 else:
-                    data = body().load(raw) if sent else ({} if body is not None else None)
-                    if data is not None:
-                        # what the service is sent: the validated body, in JSON's terms
-                        request.environ[VALIDATED_KEY] = body().dump(data)
+                    if sent and raw and route.validated_by is not None:
+                        # one validation: the service's own, through the same contract
+                        data = request.environ[VALIDATED_KEY] = raw
+                    else:
+                        data = body().load(raw) if sent else ({} if body is not None else None)
+                        if data is not None:
+                            # what the service is sent: the validated body, in JSON's terms
+                            request.environ[VALIDATED_KEY] = body().dump(data)
                     params = query().load(request.args.to_dict()) if query is not None else {}
                     result = fn(self, request, caller, data, params, **url_args)
                     reply = (

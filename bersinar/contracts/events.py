@@ -315,6 +315,12 @@ CONTRACTS: dict[tuple[str, int], EventContract] = {
 # every event type, in the order above; and the service that emits each
 EVENT_TYPES: tuple[str, ...] = tuple(event_type for event_type, _ in CONTRACTS)
 EVENT_SOURCES: dict[str, str] = {c.event_type: c.source for c in CONTRACTS.values()}
+# Announced for whoever subscribes (a national system's queue, say), consumed by no
+# service of Bersinar: notifikasi plans what its own outcome events call for (webhooks
+# that asked for them, the admins told of a failure) in the transaction that records the
+# outcome. The relay publishes these without ``mandatory``: with no queue bound the
+# broker drops them rather than returning them.
+OPTIONAL_SUBSCRIBERS: frozenset[str] = frozenset({"notification_sent", "notification_failed"})
 
 
 def contract_of(event_type: str, version: int = VERSION) -> EventContract:

@@ -60,6 +60,7 @@ class ReferralRoutes:
         status=201,
         creates={"referral_id": "/id"},
         rules={**ELIGIBILITY, **CONSENT},
+        validated_by="rujukan",
         example={
             "client": {
                 "nik": "1771050501900001",
@@ -75,10 +76,10 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def create_referral(self, request, caller, data, params):
-        # rujukan is sent the body as validated here (and reads it through the same
-        # contract at its own edge). The request key makes a repeat of this request (the
-        # caller's retry with the same Idempotency-Key after a 503, or the same RPC
-        # delivered twice) return the referral the first one made.
+        # rujukan is sent the body as sent: it reads it through the route's contract at
+        # its own edge, the only validation (the same 422 answers). The request key makes
+        # a repeat of this request (the caller's retry with the same Idempotency-Key after
+        # a 503, or the same RPC delivered twice) return the referral the first one made.
         return self.rpc(
             "rujukan",
             "create_referral",

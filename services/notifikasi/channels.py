@@ -393,16 +393,49 @@ class Channels:
 CONTACT_FIELDS = {domain.EMAIL: "email", domain.SMS: "phone", domain.WHATSAPP: "whatsapp"}
 
 
+class PartnerCache:
+    """mitra's answers about partners (their name and contacts), kept ``seconds`` per
+    partner in one process: a burst of events for a partner asks mitra once, not once per
+    batch. A change of contacts is seen when the entry expires (contacts are not in
+    mitra's events); 0 keeps nothing."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.seconds = max(0.0, float(seconds))
+        self.clock = clock
+        self._entries: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def get(self, ident: str) -> dict[str, Any] | None:
+        entry = self._entries.get(ident)
+        if entry is None:
+            return None
+        if self.clock() - entry[0] >= self.seconds:
+            del self._entries[ident]
+            return None
+        return entry[1]
+
+    def put(self, ident: str, partner: dict[str, Any]) -> None:
+        if self.seconds > 0:
+            self._entries[ident] = (self.clock(), partner)
+
+
 class StaffAndPartnerDirectory:
     """Addresses at delivery time: a partner's contacts from mitra (over RPC, bounded by a
     timeout), BNNP staff from configuration (``OFFICER_EMAILS``, ``ADMIN_PHONES``, ...)."""
 
-    def __init__(self, mitra, config: dict[str, Any], timeout: float = 5.0):
+    def __init__(
+        self,
+        mitra,
+        config: dict[str, Any],
+        timeout: float = 5.0,
+        shared: PartnerCache | None = None,
+    ):
         self.mitra = mitra
         self.config = config
         self.timeout = timeout
-        # one round of the delivery worker asks mitra once per partner
+        # one round of the delivery worker (or one batch of events) asks mitra once per
+        # partner; ``shared`` keeps mitra's answer for the next rounds and batches too
         self._partners: dict[str, dict[str, Any]] = {}
+        self.shared = shared
 
     def addresses(self, recipient: str, channel: str) -> list[str]:
         field = CONTACT_FIELDS.get(channel)
@@ -419,8 +452,13 @@ class StaffAndPartnerDirectory:
 
             try:
                 if ident not in self._partners:
-                    with eventlet.Timeout(self.timeout):
-                        self._partners[ident] = self.mitra.get_partner(ident, {"role": "admin"})
+                    known = self.shared.get(ident) if self.shared is not None else None
+                    if known is None:
+                        with eventlet.Timeout(self.timeout):
+                            known = self.mitra.get_partner(ident, {"role": "admin"})
+                        if self.shared is not None:
+                            self.shared.put(ident, known)
+                    self._partners[ident] = known
                 partner = self._partners[ident]
             except RemoteDomainError as exc:
                 if exc.code == "NOT_FOUND":

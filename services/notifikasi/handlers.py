@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Date, DateTime, bindparam, func, select, text
 
 from bersinar.codes import local_date
 from bersinar.context import correlated
 from bersinar.contracts.notifications import NATIONAL_EVENT_TYPES
-from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
+from bersinar.db import UnitOfWork, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden, NotFound
 from services.notifikasi import domain
@@ -78,6 +78,7 @@ def prepare_batch(
     preferences = _preferences(uow, sorted(recipients))
     _subscriptions(uow)
     if directory is not None:
+        uow.memo["directory"] = directory  # for the outcome events of this transaction
         wanted = {
             (item.recipient, item.channel)
             for event in events
@@ -227,6 +228,21 @@ def note_missing_address(uow: UnitOfWork, recipient: str, channel: str, name: st
     missing[(recipient, channel)] = (count + 1, name or known_name)
 
 
+_COUNT_MISSING = text(
+    "INSERT INTO missing_addresses "
+    "(recipient, channel, day, recipient_name, skipped, first_at, last_at) "
+    "VALUES (:recipient, :channel, :day, :name, :count, :now, :now) "
+    "ON CONFLICT (recipient, channel, day) DO UPDATE SET "
+    "skipped = missing_addresses.skipped + EXCLUDED.skipped, "
+    "last_at = greatest(missing_addresses.last_at, EXCLUDED.last_at), "
+    "recipient_name = coalesce(EXCLUDED.recipient_name, missing_addresses.recipient_name) "
+    "RETURNING (xmax = 0)"
+).bindparams(
+    bindparam("day", type_=Date()),
+    bindparam("now", type_=DateTime(timezone=True)),
+)
+
+
 def flush_missing_addresses(uow: UnitOfWork, now: datetime) -> int:
     """Add what this transaction counted to the day's rows (``MissingAddress``); the
     transaction that makes a day's row tells the admins, in their inbox. Rows are
@@ -236,34 +252,19 @@ def flush_missing_addresses(uow: UnitOfWork, now: datetime) -> int:
     day = local_date(now)
     notices = 0
     for (recipient, channel), (count, name) in sorted(missing.items()):
-        key = (
-            MissingAddress.recipient == recipient,
-            MissingAddress.channel == channel,
-            MissingAddress.day == day,
-        )
+        # one statement: the day's row made, or its count added to (xmax = 0: made here)
         created = uow.session.execute(
-            insert_ignoring(MissingAddress)
-            .values(
-                recipient=recipient,
-                channel=channel,
-                day=day,
-                recipient_name=name,
-                skipped=count,
-                first_at=now,
-                last_at=now,
-            )
-            .returning(MissingAddress.recipient)
-        ).first()
-        if created is None:
-            uow.session.execute(
-                update(MissingAddress)
-                .where(*key)
-                .values(
-                    skipped=MissingAddress.skipped + count,
-                    last_at=func.greatest(MissingAddress.last_at, now),
-                    recipient_name=func.coalesce(name, MissingAddress.recipient_name),
-                )
-            )
+            _COUNT_MISSING,
+            {
+                "recipient": recipient,
+                "channel": channel,
+                "day": day,
+                "name": name,
+                "count": count,
+                "now": now,
+            },
+        ).scalar_one()
+        if not created:
             continue
         notice = domain.address_notice(recipient, channel, name)
         notice_id = str(
@@ -320,14 +321,34 @@ def list_missing_addresses(uow: UnitOfWork, today, days: int = 7) -> dict[str, A
 
 
 def _emit_outcome(uow, delivery_id, event, recipient, channel, status, attempts) -> None:
-    """notification_sent / notification_failed: ids and kinds only, never an address."""
+    """notification_sent / notification_failed: ids and kinds only, never an address.
+    The event leaves through the outbox for whoever subscribes, and what it calls for
+    here (the webhooks that asked for it, the admins told of a failure) is planned now,
+    in this transaction: notifikasi does not consume its own outcome events. Deliveries
+    planned so are kept in ``uow.memo["outcomes"]`` for the metrics after commit."""
     if event["event_type"] in domain.OUTCOME_EVENTS:
         return  # the outcome of telling about an outcome is not told again
-    uow.emit(
+    outcome = uow.emit(
         "notification_sent" if status == "sent" else "notification_failed",
         outcome_data(delivery_id, event, recipient, channel, status, attempts),
         ordering_key=f"delivery:{delivery_id}",
     )
+    directory = uow.memo.get("directory")
+    if directory is not None:
+        check_addresses(
+            uow,
+            directory,
+            {
+                (item.recipient, item.channel)
+                for item in domain.plan(outcome, _preferences(uow, _people(outcome)), ())
+                if item.channel in domain.ADDRESSED_CHANNELS
+            },
+        )
+    uow.memo.setdefault("outcomes", []).extend(record_event(uow, outcome))
+
+
+def _people(event: dict[str, Any]) -> list[str]:
+    return domain.audience_recipients(event["event_type"], event.get("data") or {})
 
 
 def outcome_data(delivery_id, event, recipient, channel, status, attempts) -> dict[str, Any]:
@@ -434,6 +455,7 @@ def attempt(
     """Send one claimed delivery and record the attempt; the caller commits. Its log
     lines and the outcome event carry the correlation id of the event it comes from."""
     event = json.loads(delivery.event)
+    uow.memo["directory"] = directory  # for the outcome event's own deliveries
     with correlated(event.get("correlation_id")):
         return _attempt(uow, delivery, event, channels, directory, policies, console_url, clock)
 

@@ -20,7 +20,7 @@ from bersinar.entrypoints import Database, RpcProxy, event_handler, rpc
 from bersinar.envelope import utcnow
 from bersinar.timers import timer
 from services.notifikasi import domain, handlers, metrics
-from services.notifikasi.channels import Channels, StaffAndPartnerDirectory
+from services.notifikasi.channels import Channels, PartnerCache, StaffAndPartnerDirectory
 from services.notifikasi.domain import RetryPolicy
 from services.notifikasi.models import Base, Delivery
 
@@ -49,6 +49,8 @@ class Outbound(DependencyProvider):
         self.claim = max(1, int(config.get("DELIVERY_CLAIM") or 5))
         self.concurrency = max(1, int(config.get("DELIVERY_CONCURRENCY") or 4))
         self.rpc_timeout = float(config.get("MITRA_RPC_TIMEOUT") or 5)
+        cached = config.get("CONTACTS_CACHE_SECONDS")
+        self.partners = PartnerCache(1.0 if cached in (None, "") else float(cached))
 
     def get_dependency(self, worker_ctx):
         return self
@@ -70,9 +72,14 @@ class NotifikasiService(ServiceBase):
     clock = Clock()
     mitra = RpcProxy("mitra", timeout_key="MITRA_RPC_TIMEOUT")
 
-    # One consumer per event of docs/architecture.md (the routing table decides who is told).
+    # One consumer per event of docs/architecture.md (the routing table decides who is
+    # told), but for its own outcome events: what they call for is planned in the
+    # transaction that records the outcome (handlers._emit_outcome).
     for _event_type, _source in domain.EVENT_SOURCES.items():
-        locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(_consumer(_event_type))
+        if _event_type not in domain.OUTCOME_EVENTS:
+            locals()[f"on_{_event_type}"] = event_handler(_source, _event_type)(
+                _consumer(_event_type)
+            )
     del _event_type, _source
 
     def record(self, events):
@@ -82,6 +89,7 @@ class NotifikasiService(ServiceBase):
             delivered.extend(handlers.record_event(uow, event))
 
         def finish(uow):
+            delivered.extend(uow.memo.pop("outcomes", []))
             notices.append(handlers.flush_missing_addresses(uow, self.clock.now()))
 
         outcome = self.uow.apply_once(
@@ -94,7 +102,8 @@ class NotifikasiService(ServiceBase):
         return outcome
 
     def _directory(self) -> StaffAndPartnerDirectory:
-        return StaffAndPartnerDirectory(self.mitra, self.config, self.outbound.rpc_timeout)
+        out = self.outbound
+        return StaffAndPartnerDirectory(self.mitra, self.config, out.rpc_timeout, out.partners)
 
     # -- the delivery worker ----------------------------------------------------------------
 
@@ -138,11 +147,12 @@ class NotifikasiService(ServiceBase):
                         )
                         for delivery in claimed
                     ]
+                    planned = uow.memo.pop("outcomes", [])
                     notices = handlers.flush_missing_addresses(uow, self.clock.now())
                     uow.commit()
                 for outcome in outcomes:
                     metrics.record(outcome)
-                metrics.record_planned([], notices)
+                metrics.record_planned(planned, notices)
                 done += len(claimed)
         return done
 

@@ -310,6 +310,137 @@ def unroutable_event_is_kept(dbs, make_config, amqp_uri):
     connection.close()
 
 
+def test_an_idle_relay_publishes_as_soon_as_a_commit_notifies_it(
+    clean_databases, make_config, amqp_uri
+):
+    """An idle relay sleeps until a unit of work that wrote to the outbox commits
+    (LISTEN / NOTIFY), not polling: here it would otherwise look again only after 30 s."""
+    dbs = clean_databases
+    connection, channel, probe = _bind_probe(amqp_uri, "mitra.events", "partner_updated")
+    relay = OutboxRelay("mitra", make_config("mitra")["DATABASE_URL"], amqp_uri, listen_timeout=30)
+    thread = eventlet.spawn(relay.run)
+    try:
+        eventlet.sleep(1.0)  # leader, outbox empty: waiting
+        kipas = produced.partner_event("partner_updated", "yayasan-kipas")["data"]
+        with dbs["mitra"]() as uow:
+            emitted = uow.emit("partner_updated", kipas, "partner:yayasan-kipas")
+            uow.commit()
+        started = time.monotonic()
+        wait_until(
+            lambda: emitted["event_id"] in [b["event_id"] for b in _drain(channel, probe)],
+            timeout=5,
+            message="the event published after the commit",
+        )
+        took = time.monotonic() - started
+    finally:
+        relay.stop()
+        thread.wait()
+        connection.close()
+    print(f"\n[relay wake-up] published {took * 1000:.0f} ms after the commit")
+    assert took < 2.0
+
+
+def test_an_outcome_event_nobody_consumes_is_published_not_kept(
+    clean_databases, make_config, test_run_id
+):
+    """notification_sent / _failed need no consumer (OPTIONAL_SUBSCRIBERS): with no queue
+    bound the relay marks them published (the broker drops them) instead of keeping them
+    as unroutable, and a queue bound later (a national system's, say) receives them."""
+    with infra.own_vhost(f"bersinar-optional-{test_run_id}") as amqp_uri:
+        dbs = clean_databases
+        told = produced.report_event("report_due_soon", "yayasan-kipas", "2026-10", "open")
+        lost = produced.notification_outcome(told, "sent")
+        with dbs["notifikasi"]() as uow:
+            nobody = uow.emit("notification_sent", lost["data"], "delivery:a")
+            uow.commit()
+        relay = OutboxRelay("notifikasi", make_config("notifikasi")["DATABASE_URL"], amqp_uri)
+        unroutable_before = metric(
+            "bersinar_outbox_unroutable_total", service="notifikasi", event_type="notification_sent"
+        )
+        assert relay.relay_once() == 1
+        connection, channel, probe = _bind_probe(
+            amqp_uri, "notifikasi.events", "notification_failed"
+        )
+        with dbs["notifikasi"]() as uow:
+            heard = uow.emit("notification_failed", lost["data"] | {"status": "failed"}, "d:b")
+            uow.commit()
+        assert relay.relay_once() == 1
+        relay.publisher.close()
+        with dbs["notifikasi"]() as uow:
+            rows = uow.session.execute(
+                text("SELECT event_id, published_at, last_error FROM outbox ORDER BY id")
+            ).all()
+        assert [(r.event_id, r.published_at is not None, r.last_error) for r in rows] == [
+            (nobody["event_id"], True, None),
+            (heard["event_id"], True, None),
+        ]
+        assert (
+            metric(
+                "bersinar_outbox_unroutable_total",
+                service="notifikasi",
+                event_type="notification_sent",
+            )
+            == unroutable_before
+        )
+        assert [b["event_id"] for b in _drain(channel, probe)] == [heard["event_id"]]
+        connection.close()
+
+
+def test_setup_retires_notifikasi_outcome_queues_of_an_earlier_release(test_run_id):
+    """A broker set up by a release whose notifikasi consumed its own outcome events
+    still has their queues bound: `bersinar queues` unbinds them (so they stop filling)
+    and deletes those that are empty; one still holding messages is kept for the
+    operator."""
+    from bersinar.entrypoints import retry_queue_name
+    from bersinar.parking import RETIRED_QUEUES, declare_consumer_queues, parked_queue_name
+
+    (sent_queue, exchange, sent_key), (failed_queue, _, failed_key) = RETIRED_QUEUES
+    with infra.own_vhost(f"bersinar-retired-{test_run_id}") as amqp_uri:
+        connection, channel, _ = _bind_probe(amqp_uri, exchange)
+        for queue, key in ((sent_queue, sent_key), (failed_queue, failed_key)):
+            channel.queue_declare(queue, durable=True, auto_delete=False)
+            channel.queue_bind(queue, exchange, key)
+            channel.queue_declare(parked_queue_name(queue), durable=True, auto_delete=False)
+        channel.queue_declare(
+            retry_queue_name(sent_queue, 1.0), durable=True, auto_delete=False,
+            arguments={"x-message-ttl": 1000, "x-dead-letter-exchange": "",
+                       "x-dead-letter-routing-key": sent_queue},
+        )  # fmt: skip
+        told = produced.report_event("report_due_soon", "yayasan-kipas", "2026-10", "open")
+        waiting = produced.notification_outcome(told, "failed")
+        assert publish(amqp_uri, waiting, exchange=exchange) == {
+            waiting["event_id"]: "confirmed"
+        }  # routed to the old failed queue: it holds one message
+        connection.close()
+
+        declare_consumer_queues(amqp_uri, NotifikasiService, "notifikasi", [1.0])
+
+        def exists(name):
+            probe = amqp_connection(amqp_uri)
+            probe.connect()
+            try:
+                probe.channel().queue_declare(name, passive=True)
+                return True
+            except Exception:
+                return False
+            finally:
+                probe.close()
+
+        assert not exists(sent_queue)
+        assert not exists(retry_queue_name(sent_queue, 1.0))
+        assert not exists(parked_queue_name(sent_queue))
+        assert exists(failed_queue)  # its message waits for the operator
+        assert not exists(parked_queue_name(failed_queue))
+        # unbound: nothing more reaches it, and the relay's publish is not returned
+        again = produced.notification_outcome(told, "failed")
+        assert publish(amqp_uri, again, exchange=exchange) == {again["event_id"]: "confirmed"}
+        check = amqp_connection(amqp_uri)
+        check.connect()
+        _, messages, _ = check.channel().queue_declare(failed_queue, passive=True)
+        check.close()
+        assert messages == 1
+
+
 class Sleepy(ServiceBase):
     name = "sleepy"
     uow = Database(LaporanBase.metadata)

@@ -20,6 +20,7 @@ from services.notifikasi.models import (
     DeliveryAttempt,
     MissingAddress,
     Notification,
+    WebhookSubscription,
     outbox,
 )
 
@@ -215,3 +216,46 @@ def test_a_recipient_without_an_address_when_sending_is_skipped_and_told_once(uo
     assert sorted(missing) == sorted((recipient, 2) for recipient in skipped_for)
     assert len(notices) == len(missing)
     assert any("Yayasan Kipas" in body for body in notices)
+
+
+def test_an_outcome_is_planned_in_the_transaction_that_records_it(uow_factory):
+    """notifikasi consumes none of its own outcome events: the webhook that asked for
+    notification_sent / _failed and the admins told of a failure get their deliveries
+    in the transaction that records the outcome, and the event still leaves through
+    the outbox for other subscribers."""
+    with uow_factory() as uow:
+        uow.session.add(
+            WebhookSubscription(
+                id="w-outcomes", url="https://hook.example/in",
+                event_types=["notification_sent", "notification_failed"], secret="whsec_x",
+                owner="admin", owner_role="admin", created_at=datetime.now(UTC),
+            )
+        )  # fmt: skip
+        uow.commit()
+    delivered = record(
+        uow_factory, produced.report_event("report_due_soon", "yayasan-kipas", "2026-10", "open")
+    )
+    assert [d["channel"] for d in delivered] == ["inbox"]
+    policy = RetryPolicy(max_attempts=1, base=1, cap=1)
+    outcomes = drain(
+        uow_factory, Channels(FlakyEmail(failures=99)), policy, lambda: datetime.now(UTC)
+    )
+    assert "gave_up" in [o.result for o in outcomes]
+    with uow_factory() as uow:
+        emitted = {
+            json.loads(p)["event_id"]: json.loads(p)["event_type"]
+            for p in uow.session.scalars(select(outbox.c.payload))
+        }
+        hooked = uow.session.execute(
+            select(Delivery.event_id, Delivery.event_type).where(Delivery.channel == "webhook")
+        ).all()
+        admin_told = uow.session.scalars(
+            select(Notification.event_type).where(Notification.recipient == "role:admin")
+        ).all()
+    assert sorted(emitted.values()) == ["notification_failed", "notification_sent"]
+    # one webhook delivery per outcome, of that very event; none about those deliveries
+    assert sorted((emitted[e], t) for e, t in hooked) == [
+        ("notification_failed", "notification_failed"),
+        ("notification_sent", "notification_sent"),
+    ]
+    assert sorted(admin_told) == ["address_missing", "notification_failed"]  # no admin e-mail

@@ -102,8 +102,8 @@ def deliveries(dbs, *where):
         return rows
 
 
-def settled(dbs, expected):
-    rows = deliveries(dbs)
+def settled(dbs, expected, *where):
+    rows = deliveries(dbs, *where)
     return len(rows) == expected and all(d.status != "pending" for d in rows) and rows
 
 
@@ -269,7 +269,11 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
 
     event = produced.partner_event("partner_updated", "yayasan-kipas")
     publish(amqp_uri, event)
-    (row,) = wait_until(lambda: settled(dbs, 1), timeout=60, message="the webhook given up")
+    (row,) = wait_until(
+        lambda: settled(dbs, 1, Delivery.event_type == "partner_updated"),
+        timeout=60,
+        message="the webhook given up",
+    )
 
     assert (row.status, row.attempts, row.recipient) == (
         "failed",
@@ -291,6 +295,12 @@ def test_a_webhook_that_keeps_failing_is_given_up_and_recorded(
         announced = [e["data"] for e in envelopes]
     assert [a["outcome"] for a in log] == ["failed"] * WEBHOOK_ATTEMPTS
     assert [a["delivery_id"] for a in announced] == [row.id]
+    # the admins are told in the transaction that gave up (no consumer of notification_failed)
+    told = deliveries(dbs, Delivery.event_type == "notification_failed")
+    assert sorted((d.recipient, d.channel, d.event_id) for d in told) == [
+        ("role:admin", "email", envelopes[0]["event_id"]),
+        ("role:admin", "inbox", envelopes[0]["event_id"]),
+    ]
     # sent by the timer, long after the event's handler: still the event's correlation id
     assert [e["correlation_id"] for e in envelopes] == [event["correlation_id"]]
     assert (

@@ -10,8 +10,8 @@ from marshmallow import ValidationError
 
 from bersinar.contracts.referrals import ReferralCreate
 from bersinar.entrypoints import RemoteDomainError
-from bersinar.errors import CapacityFull, DomainError, NotFound
-from gateway.http import response_for_error
+from bersinar.errors import CapacityFull, DomainError, NotFound, ValidationFailed
+from gateway.http import ROUTES, response_for_error
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
@@ -46,6 +46,31 @@ def validation_error(data) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
         ReferralCreate().load(data)
     return caught.value
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        referral(client={**referral()["client"], "nik": "123"}, service_type="spa"),
+        referral(consent={"given": "ya"}, extra=1),
+        {"client": [1, 2]},
+        [referral()],
+        "rujukan",
+    ],
+)
+def test_a_referral_body_refused_by_rujukan_is_answered_as_the_gateway_would(data):
+    """POST /api/v1/referrals is validated once, by rujukan (``validated_by``): its
+    refusal crosses RPC as a RemoteDomainError (JSON on the wire) and must be answered
+    exactly as the gateway's own validation with the same contract answered it."""
+    exc = validation_error(data)
+    error = ValidationFailed(errors=exc.normalized_messages())  # rujukan's Rpc entrypoint
+    wire = json.loads(json.dumps([error.code, error.status, error.title, error.detail,
+                                  error.errors]))  # fmt: skip
+    assert answer(RemoteDomainError(*wire)) == answer(exc)
+    import gateway.service  # noqa: F401  (registers the routes)
+
+    create = next(r for r in ROUTES if (r.method, r.path) == ("POST", "/api/v1/referrals"))
+    assert (create.validated_by, create.body) == ("rujukan", ReferralCreate)
 
 
 # --- response_for_error ----------------------------------------------------------------

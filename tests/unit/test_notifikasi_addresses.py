@@ -7,6 +7,7 @@ import pytest
 
 from harness import produced
 from services.notifikasi import domain, metrics
+from services.notifikasi.channels import PartnerCache, StaffAndPartnerDirectory
 from services.notifikasi.handlers import Outcome
 
 
@@ -124,3 +125,46 @@ def test_a_skipped_delivery_is_counted_as_skipped_not_as_a_failure():
     metrics.record(Outcome("d1", "email", "report_due_soon", "skipped", 1, error="NO_ADDRESS"))
     metrics.record_planned([{"result": "skipped", **labels}])
     assert [value(n) - b for n, b in zip(names, before, strict=True)] == [2, 0, 0]
+
+
+class CountingMitra:
+    """mitra's get_partner as notifikasi sees it: the partner with its contacts."""
+
+    def __init__(self, email):
+        self.email = email
+        self.asked = 0
+
+    def get_partner(self, ident, caller):
+        self.asked += 1
+        return {"id": ident, "name": "Yayasan Kipas", "contacts": [{"email": self.email}]}
+
+
+def test_a_partner_is_asked_of_mitra_once_while_its_answer_is_kept():
+    """A burst of batches (each with a directory of its own) asks mitra once per partner;
+    once the entry expires, mitra is asked again and a changed address is used."""
+    now = [100.0]
+    cache = PartnerCache(30, clock=lambda: now[0])
+    mitra = CountingMitra("lama@kipas.test")
+    for _ in range(5):
+        directory = StaffAndPartnerDirectory(mitra, {}, shared=cache)
+        assert directory.addresses("partner:yayasan-kipas", "email") == ["lama@kipas.test"]
+        assert directory.name("partner:yayasan-kipas") == "Yayasan Kipas"
+    assert mitra.asked == 1
+    mitra.email = "baru@kipas.test"
+    now[0] += 29.9
+    directory = StaffAndPartnerDirectory(mitra, {}, shared=cache)
+    assert directory.addresses("partner:yayasan-kipas", "email") == ["lama@kipas.test"]
+    now[0] += 0.1
+    directory = StaffAndPartnerDirectory(mitra, {}, shared=cache)
+    assert directory.addresses("partner:yayasan-kipas", "email") == ["baru@kipas.test"]
+    assert mitra.asked == 2
+
+
+def test_no_cache_asks_mitra_for_every_directory():
+    mitra = CountingMitra("x@kipas.test")
+    cache = PartnerCache(0)
+    for _ in range(3):
+        StaffAndPartnerDirectory(mitra, {}, shared=cache).addresses(
+            "partner:yayasan-kipas", "email"
+        )
+    assert mitra.asked == 3
