@@ -145,7 +145,8 @@ MESSAGES = {
     "identitasnya.",
     "terkirim": "Laporan terkirim.",
     "approve": "Laporan disetujui.",
-    "reopen": "Periode dibuka kembali; mitra dapat mengirim laporan (tercatat terlambat).",
+    "reopen": "Periode dibuka kembali; mitra dapat mengirim laporan (lagi). Pengiriman "
+    "setelah jatuh tempo tercatat terlambat.",
     "return": "Laporan dikembalikan ke mitra.",
     "kapasitas": "Kapasitas disimpan.",
     "kontak": "Kontak disimpan.",
@@ -1055,6 +1056,7 @@ class ConsoleRoutes:
         errors=None,
         values=None,
         notice=None,
+        reopen_comment="",
     ):
         require_route(user, "GET /api/v1/reports/<string:partner_id>/<string:period>")
         if not is_plain_id(partner_id) or not is_period(period):
@@ -1080,10 +1082,10 @@ class ConsoleRoutes:
             may_review=user.role in STAFF
             and report["status"] in ("submitted_on_time", "submitted_late"),
             may_reopen=user.role
-            in api_roles("POST /api/v1/reports/<string:partner_id>/<string:period>/reopen")
-            and report["status"] != "approved",
+            in api_roles("POST /api/v1/reports/<string:partner_id>/<string:period>/reopen"),
             people=self.people_names(),
             message=notice or self._message(request),
+            reopen_comment=reopen_comment,
         )
 
     @page("POST", "/console/laporan/<string:partner_id>/<string:period>")
@@ -1128,7 +1130,13 @@ class ConsoleRoutes:
             if exc.status >= 500 or exc.status == 404:
                 raise
             errors = {"summary": [exc.detail], **field_errors(exc)}
-            return self._report_page(request, user, partner_id, period, exc.status, errors)
+            if command != "reopen":
+                return self._report_page(request, user, partner_id, period, exc.status, errors)
+            # the reopening's reason, at its own field (the return form has a comment too)
+            errors["reopen_comment"] = errors.pop("comment", [])
+            return self._report_page(
+                request, user, partner_id, period, exc.status, errors, reopen_comment=comment
+            )
         return redirect(f"{BASE}/laporan/{partner_id}/{period}?pesan={command}")
 
     # --- notifications --------------------------------------------------------------

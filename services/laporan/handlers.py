@@ -674,14 +674,14 @@ def reopen_report(
     policy: ReportPolicy,
     now: datetime,
 ) -> dict[str, Any]:
-    """An officer reopens a locked period for the partner to submit again."""
+    """An officer reopens a locked period, or an approved report, for the partner to
+    submit again, saying why (``comment``, required: ReopenInput)."""
     _check_period(period)
     _expected_or_404(uow, partner_id, period, policy)
     _ensure_report(uow, partner_id, period, policy, now)
     report = _load(uow, partner_id, period, policy, lock=True)
     assert report is not None
-    if report.status == domain.APPROVED:
-        raise ReviewNotAllowed("Laporan yang sudah disetujui tidak dibuka kembali.")
+    report.status = domain.after_reopen(report.status)
     report.reopened = True
     report.updated_at = now
     report.history.append(

@@ -8,7 +8,7 @@ from prometheus_client import Gauge
 from bersinar.attachment_rpc import AttachmentEntrypoints
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
-from bersinar.contracts.reports import ReportInput, ReportQuery, ReviewInput
+from bersinar.contracts.reports import ReopenInput, ReportInput, ReportQuery, ReviewInput
 from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.metrics import replace_samples
 from bersinar.timers import timer
@@ -99,7 +99,7 @@ class LaporanService(AttachmentEntrypoints, ServiceBase):
 
     @rpc
     def reopen_report(self, partner_id, period, payload, caller):
-        command = ReviewInput().load(payload or {})
+        command = ReopenInput().load(payload or {})
         with self.uow() as uow:
             report = handlers.reopen_report(
                 uow, str(partner_id), str(period), command, caller, self.policy, self.clock.now()

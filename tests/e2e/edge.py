@@ -124,7 +124,8 @@ class World:
             assert period < "2026-11"
             return period
         if period != "2026-11":
-            self.ok(self.system.post(f"/api/v1/reports/{self.own}/{period}/reopen", {}))
+            reason = {"comment": "Dibuka untuk uji."}
+            self.ok(self.system.post(f"/api/v1/reports/{self.own}/{period}/reopen", reason))
         if state == "submitted":
             answer = requests.put(
                 f"{self.system.base_url}/api/v1/reports/{self.own}/{period}",

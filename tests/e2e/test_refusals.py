@@ -191,7 +191,7 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("POST", REPORT + "/return"): report_cell(
             "submitted", {"comment": "Mohon lengkapi narasi."}
         ),
-        ("POST", REPORT + "/reopen"): report_cell("locked", {}),
+        ("POST", REPORT + "/reopen"): report_cell("locked", {"comment": "Terkendala listrik."}),
         **attachment_cells(world, "referral", lambda: {"referral_id": referral()}),
         **attachment_cells(
             world, "agreement", lambda: {"partner_id": own, "agreement_id": world.agreement()}
