@@ -264,6 +264,44 @@ def referral_overdue(hours_overdue: float = 2.5, **referral_fields) -> dict[str,
     return envelope("referral_response_overdue", "rujukan", data, occurred_at=now)
 
 
+def referral_undone(status: str = "admitted", **story_fields) -> dict[str, Any]:
+    """referral_transition_undone: a referral that reached ``status`` (as
+    ``referral_moved``) and had that step undone by an admin, as rujukan's undo does it."""
+    moved = referral_moved(status, **story_fields)["data"]
+    model, client = referral(
+        partner_id=moved["partner_id"], sex=moved["sex"], service_type=moved["service_type"]
+    )
+    for name in ("id", "status", "rejection_reason", "transferred_to_id"):
+        setattr(model, name, moved["referral_id" if name == "id" else _field(name)])
+    for name in ("responded_at", "admitted_at", "ended_at", "created_at"):
+        key = "requested_at" if name == "created_at" else name
+        setattr(model, name, moved[key] and datetime.fromisoformat(moved[key]))
+    now = utcnow()
+    rujukan_handlers.undo_on(model, moved["from_status"], now)
+    admin = rujukan_domain.Actor("admin", "k1")
+    data = rujukan_handlers.undone_event_data(
+        model, client, admin, _partner_name(model.partner_id), status
+    )
+    return envelope("referral_transition_undone", "rujukan", data, occurred_at=now)
+
+
+def _field(name: str) -> str:
+    return {"rejection_reason": "reason"}.get(name, name)
+
+
+def client_corrected(
+    sex_changed: bool = True, age_group_changed: bool = False, **referral_fields
+) -> dict[str, Any]:
+    """client_corrected for one referral of a client whose identity an admin corrected."""
+    model, client = referral(**referral_fields)
+    admin = rujukan_domain.Actor("admin", "k1")
+    changed = ["sex"] if sex_changed else ["name"]
+    data = rujukan_handlers.corrected_event_data(
+        model, client, admin, _partner_name(model.partner_id), changed, age_group_changed
+    )
+    return envelope("client_corrected", "rujukan", data, occurred_at=utcnow())
+
+
 # --- laporan ------------------------------------------------------------------------------
 
 
@@ -328,6 +366,10 @@ def sample(event_type: str, partner_id: str = "yayasan-kipas") -> dict[str, Any]
         return agreement_terminated(partner_id)
     if event_type == "referral_response_overdue":
         return referral_overdue(partner_id=partner_id)
+    if event_type == "referral_transition_undone":
+        return referral_undone(partner_id=partner_id)
+    if event_type == "client_corrected":
+        return client_corrected(partner_id=partner_id)
     if event_type.startswith("referral_"):
         return referral_moved(event_type.removeprefix("referral_"), partner_id=partner_id)
     if event_type in REPORT_STATUS:
@@ -346,5 +388,5 @@ def sample(event_type: str, partner_id: str = "yayasan-kipas") -> dict[str, Any]
 assert set(EVENT_TYPES) <= {*REPORT_STATUS, *(f"referral_{s}" for s in PATHS)} | {
     "partner_registered", "partner_updated", "agreement_signed", "agreement_expiring",
     "agreement_expired", "agreement_terminated", "referral_response_overdue",
-    "notification_sent", "notification_failed",
+    "notification_sent", "notification_failed", "referral_transition_undone", "client_corrected",
 }, "sample() knows every declared event type"  # fmt: skip

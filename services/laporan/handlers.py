@@ -175,10 +175,34 @@ def record_referral_event(uow: UnitOfWork, event: dict[str, Any]) -> None:
     elif kind in ("referral_completed", "referral_dropped_out", "referral_transferred"):
         record.ended_at = occurred
         record.outcome = kind.removeprefix("referral_")
+    elif kind == "referral_transition_undone":
+        undo_record(record, data["from_status"], data["to_status"])
     status = kind.removeprefix("referral_")
     if status in STATUS_RANK and STATUS_RANK[status] >= STATUS_RANK.get(record.status, 0):
         record.status = status
     log.info("referral %s: %s recorded for %s", data["referral_id"], kind, data["partner_id"])
+
+
+# what each status set on a record, cleared when an admin undoes that status
+UNDONE_FIELDS = {
+    "accepted": ("responded_at", "accepted"),
+    "rejected": ("responded_at", "accepted"),
+    "cancelled": ("cancelled_at",),
+    "admitted": ("admitted_at",),
+    "completed": ("ended_at", "outcome"),
+    "dropped_out": ("ended_at", "outcome"),
+    "transferred": ("ended_at", "outcome"),
+}
+
+
+def undo_record(record: ReferralRecord, undone: str, back_to: str) -> None:
+    """referral_transition_undone: the record back in the status before (the one event
+    that moves a record back), what the undone status set cleared, so the prefill and
+    the indicators count the referral as it is again (client_corrected needs no branch:
+    every referral event sets sex and age group as they are now)."""
+    for name in UNDONE_FIELDS.get(undone, ()):
+        setattr(record, name, None)
+    record.status = back_to
 
 
 # kept under its first name: the slice and its tests call it

@@ -195,3 +195,11 @@ class LaporanService(AttachmentEntrypoints, ServiceBase):
     @event_handler("rujukan", "referral_transferred")
     def on_referral_transferred(self, events):
         return self._record_referral_events(events)
+
+    @event_handler("rujukan", "referral_transition_undone")
+    def on_referral_transition_undone(self, events):
+        return self._record_referral_events(events)
+
+    @event_handler("rujukan", "client_corrected")
+    def on_client_corrected(self, events):
+        return self._record_referral_events(events)
