@@ -474,3 +474,54 @@ def test_a_locked_month_sent_late_counts_as_late_and_an_approved_report_is_reope
         p for p in call(first, "indicators", "2026-11")["partners"] if p["partner_id"] == PARTNER
     )
     assert (row["figures"]["submitted_reports"], row["figures"]["on_time_reports"]) == (1, 0)
+
+
+def test_an_undone_step_and_a_corrected_client_change_the_prefill_and_the_export(
+    laporan, clock_file, amqp_uri
+):
+    (first, _), dbs = laporan
+    story = produced.referral_story(
+        [
+            ("requested", wib(2026, 11, 5, 8)),
+            ("accepted", wib(2026, 11, 5, 12)),
+            ("admitted", wib(2026, 11, 6)),
+            ("completed", wib(2026, 11, 20)),
+        ],
+        partner_id=PARTNER,
+        sex="M",
+        birth_date=date(1995, 1, 1),
+        service_type="inpatient",
+    )
+    before = handled(dbs)
+    publish(amqp_uri, "rujukan.events", *story)
+    wait_until(lambda: handled(dbs) == before + len(story), message="the referral's events")
+    clock_file.set(datetime(2026, 12, 5).date())
+
+    def prefill():
+        return call(first, "get_report", PARTNER, "2026-11", OPERATOR)["prefill"]
+
+    assert prefill()["by_sex"]["M"] == counts(0, 1, 1, 0, 0, 0)
+
+    # an admin undoes the completion: in care again at the end of the month
+    undone = produced.referral_undone(story[-1])
+    publish(amqp_uri, "rujukan.events", undone)
+    wait_until(lambda: handled(dbs) == before + len(story) + 1, message="the undo")
+    assert prefill()["total"] == counts(0, 1, 0, 0, 0, 1)
+    with dbs["laporan"]() as uow:
+        exact = handlers.monthly_export(uow, "2026-11", 1)
+    row = next(p for p in exact["partners"] if p["partner_id"] == PARTNER)
+    assert row["outcomes"] == {"completed": 0, "dropped_out": 0, "transferred_out": 0}
+
+    # then the client's identity is corrected: a woman of 18-24, not a man of 25-34
+    corrected = produced.client_corrected(undone, sex="F", age_group="18-24")
+    publish(amqp_uri, "rujukan.events", corrected)
+    wait_until(lambda: handled(dbs) == before + len(story) + 2, message="the correction")
+    figures = prefill()
+    assert figures["by_sex"]["F"] == counts(0, 1, 0, 0, 0, 1)
+    assert figures["by_sex"].get("M", counts(0, 0, 0, 0, 0, 0)) == counts(0, 0, 0, 0, 0, 0)
+    assert figures["total"] == counts(0, 1, 0, 0, 0, 1)  # the status stays
+    with dbs["laporan"]() as uow:
+        exact = handlers.monthly_export(uow, "2026-11", 1)
+    row = next(p for p in exact["partners"] if p["partner_id"] == PARTNER)
+    assert row["admitted"]["by_sex"] == {"F": 1}
+    assert row["admitted"]["by_age_group"] == {"18-24": 1}
