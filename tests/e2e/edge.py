@@ -107,6 +107,13 @@ class World:
             self.ok(self.system.post(f"/api/v1/referrals/{referral_id}/{action}"))
         return referral_id
 
+    def client(self) -> str:
+        """The pseudonym of the client of a new referral to the own partner."""
+        made = self.system.post(
+            "/api/v1/referrals", referral_body(partner_id=self.own, service_type="outpatient")
+        )
+        return self.ok(made, 201)["client"]["id"]
+
     # --- reports --------------------------------------------------------------------------
 
     def _report_slots(self):

@@ -102,6 +102,13 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/referrals/<string:referral_id>/transfer"): transition(
             "admitted", {"partner_id": other, "reason": "Klien pindah domisili."}
         ),
+        ("POST", "/api/v1/referrals/<string:referral_id>/undo"): transition(
+            "accepted", {"expected_status": "accepted", "reason": "Diterima karena salah pilih."}
+        ),
+        ("POST", "/api/v1/clients/<string:client_id>/corrections"): lambda c, real: Call(
+            {"client_id": world.client()},
+            {"name": f"Budi Matriks {serial()}", "reason": "Nama salah ketik."},
+        ),
         ("GET", "/api/v1/partners/match"): lambda c, real: Call(
             query={"sex": "F", "service_type": "outpatient"}
         ),

@@ -53,6 +53,6 @@ def test_the_partner_is_told_of_an_undo_and_of_a_correction_while_it_holds_the_r
     recipient, title, body = told[open_one["event_id"]]
     assert (recipient, title) == (KIPAS, "Data klien rujukan dikoreksi")
     assert open_one["data"]["referral_id"] in body
-    for text in (title, body):
-        assert open_one["data"]["client_pseudonym"] not in text
+    for words in (title, body):
+        assert open_one["data"]["client_pseudonym"] not in words
     print(f"\n[told] {told[undone['event_id']][2]}\n[told] {body}")
