@@ -57,6 +57,7 @@ REFERRAL_ACTIONS = {
     "batal": ("cancel", "cancel"),
     "alihkan": ("transfer", "transfer"),
     "cabut-persetujuan": ("withdraw_consent", "consent/withdraw"),
+    "batalkan-langkah": ("undo", "undo"),
 }
 REFERRAL_ROUTE = "POST /api/v1/referrals/<string:referral_id>/"
 # what a confirmation page asks and what its button says
@@ -90,6 +91,13 @@ ACTION_WORDING = {
         "melihat identitas klien pada semua rujukannya, dan rujukan baru memerlukan "
         "persetujuan baru. Pencabutan tidak dapat dibatalkan.",
         "Ya, catat pencabutan",
+    ),
+    "undo": (
+        "Batalkan langkah terakhir?",
+        "Rujukan kembali ke status sebelum langkah terakhirnya, dan yang dicatat langkah itu "
+        "(tanggal masuk, tanggal selesai, alasan penolakan) dihapus. Mitra diberi tahu; "
+        "riwayat menyimpan langkah itu dan pembatalannya beserta alasannya.",
+        "Ya, batalkan langkah terakhir",
     ),
 }
 NOTE_REQUIRED = {
@@ -141,6 +149,8 @@ MESSAGES = {
     "drop_out": "Klien tercatat putus layanan.",
     "cancel": "Rujukan dibatalkan.",
     "transfer": "Klien dialihkan; rujukan baru dibuat.",
+    "undo": "Langkah terakhir dibatalkan; rujukan kembali ke status sebelumnya.",
+    "koreksi": "Identitas klien dikoreksi; riwayat setiap rujukannya mencatat koreksi ini.",
     "withdraw_consent": "Pencabutan persetujuan klien tercatat; mitra tidak lagi melihat "
     "identitasnya.",
     "terkirim": "Laporan terkirim.",
@@ -271,6 +281,13 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
             payload["reason"] = note
     elif note:
         payload["note"] = note
+    if command == "undo":
+        # the status the admin saw: rujukan refuses (STATUS_CHANGED) if it moved since
+        payload["expected_status"] = form.get("expected_status") or ""
+        reason = (form.get("reason") or "").strip()
+        if len(reason) < 3:
+            errors["reason"] = ["Tulis alasan pembatalan (sedikitnya 3 huruf)."]
+        payload["reason"] = reason
     if command in NOTE_REQUIRED and not note:
         errors.setdefault("note", [NOTE_REQUIRED[command]])
     for field, command_of, wrong in DATE_FIELDS:
@@ -282,6 +299,32 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
             payload[field] = value
         except ValueError:
             errors[field] = [wrong]
+    return payload, errors
+
+
+CORRECTION_ROUTE = "POST /api/v1/clients/<string:client_id>/corrections"
+CORRECTION_FIELDS = ("name", "nik", "birth_date", "sex", "phone", "reason")
+
+
+def correction_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The body of a correction from its form: every identity field as the admin left it
+    (rujukan finds what changed) and the reason, which the console asks for first."""
+    payload: dict[str, Any] = {
+        name: (form.get(name) or "").strip() for name in ("name", "nik", "birth_date", "sex")
+    }
+    payload["phone"] = (form.get("phone") or "").strip() or None
+    payload["reason"] = (form.get("reason") or "").strip()
+    errors: dict[str, list[str]] = {}
+    if len(payload["reason"]) < 3:
+        errors["reason"] = ["Tulis alasan koreksi (sedikitnya 3 huruf)."]
+    for name, wrong in (
+        ("name", "Isi nama klien."),
+        ("nik", "Isi NIK klien (16 angka)."),
+        ("birth_date", "Isi tanggal lahir klien."),
+        ("sex", "Pilih jenis kelamin klien."),
+    ):
+        if not payload[name]:
+            errors[name] = [wrong]
     return payload, errors
 
 
@@ -855,9 +898,10 @@ class ConsoleRoutes:
         payload, errors = transition_payload(command, form)
         if not errors:
             try:
-                if command == "withdraw_consent":
+                if command in ("withdraw_consent", "undo"):
+                    method = "undo_transition" if command == "undo" else command
                     result = self.rpc(
-                        "rujukan", "withdraw_consent", referral_id, payload, user.caller.as_dict()
+                        "rujukan", method, referral_id, payload, user.caller.as_dict()
                     )
                 else:
                     result = self.rpc(
@@ -883,6 +927,52 @@ class ConsoleRoutes:
         if safe_back(form.get("kembali")) == "daftar":
             return redirect(f"{BASE}/rujukan?pesan={command}")
         return redirect(f"{BASE}/rujukan/{result['id']}?pesan={command}")
+
+    # --- an admin's correction of a client's identity ---------------------------------
+
+    def _correction_page(self, request, user, client_id, errors=None, values=None, code=200):
+        require_route(user, CORRECTION_ROUTE)
+        referral_id = request.values.get("rujukan") or ""
+        if not is_plain_id(client_id) or not is_plain_id(referral_id):
+            raise not_found()
+        referral, _ = self._referral_with_history(
+            user, referral_id, "Konsol: koreksi identitas klien"
+        )
+        identity = referral["client"].get("identity")
+        if referral["client"]["id"] != client_id or not identity:
+            raise not_found()
+        return render(
+            "klien_koreksi.html",
+            http_status=code,
+            user=user,
+            referral=referral,
+            values=values or {**identity, "sex": referral["client"]["sex"]},
+            errors=errors or {},
+        )
+
+    @page("GET", "/console/klien/<string:client_id>/koreksi")
+    def console_client_correction(self, request, user, client_id):
+        """The client's identity as stored, to correct with a reason (admin)."""
+        return self._correction_page(request, user, client_id)
+
+    @page("POST", "/console/klien/<string:client_id>/koreksi")
+    def console_correct_client(self, request, user, client_id):
+        require_route(user, CORRECTION_ROUTE)
+        values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
+        payload, errors = correction_payload(request.form)
+        if not errors:
+            try:
+                self.rpc("rujukan", "correct_client", client_id, payload, user.caller.as_dict())
+            except (DomainError, RemoteDomainError) as exc:
+                if exc.status >= 500 or exc.status == 404:
+                    raise
+                errors = {k: v for k, v in field_errors(exc).items() if k in CORRECTION_FIELDS} or {
+                    "form": [exc.detail]
+                }
+                return self._correction_page(request, user, client_id, errors, values, exc.status)
+        if errors:
+            return self._correction_page(request, user, client_id, errors, values, 422)
+        return redirect(f"{BASE}/rujukan/{request.values.get('rujukan')}?pesan=koreksi")
 
     # --- partners -------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
-from bersinar.errors import Forbidden
+from bersinar.errors import Forbidden, ValidationFailed
 from services.rujukan import domain
 from services.rujukan.crypto import ClientCipher, name_tokens
 from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
@@ -728,7 +728,10 @@ def correct_client(
         "sex": client.sex,
     }
     after, changed = domain.corrected_identity(stored, command)
-    check_client(after, local_date(now))
+    try:
+        check_client(after, local_date(now))
+    except ValidationFailed as exc:  # at the fields of the correction's body
+        raise ValidationFailed(exc.detail, errors=exc.errors.get("client", exc.errors)) from None
     if "nik" in changed:
         digests = list(cipher.nik_digests(after["nik"]).values())
         holder = uow.session.scalar(
