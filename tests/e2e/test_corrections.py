@@ -9,32 +9,17 @@ from __future__ import annotations
 
 from datetime import date
 
-import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from harness.data import ISSUED_NIKS, nik_for, referral_body
+from tests.e2e import test_rujukan_gateway as lifecycle
 
 KIPAS = "yayasan-kipas"
 REASON = "Tercatat masuk layanan terlalu dini."
 
 
-@pytest.fixture(scope="module")
-def rujukan_db(system):
-    engine = create_engine(system.urls["rujukan"])
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def keys(system):
-    def make(role, partner_id=None):
-        response = system.post(
-            "/api/v1/api-keys", {"role": role, "partner_id": partner_id, "label": f"e2e {role}"}
-        )
-        assert response.status_code == 201, response.text
-        return response.json()["key"]
-
-    return {"officer": make("officer"), "kipas": make("partner", KIPAS)}
+# the referral tests' fixtures: rujukan's database, keys of an officer and two partners
+rujukan_db, keys = lifecycle.rujukan_db, lifecycle.keys
 
 
 def stored(engine):
