@@ -119,8 +119,13 @@ GUARDIAN_RELATIONSHIPS = {
     "relative": "Kerabat lain",
     "legal_guardian": "Wali yang ditetapkan",
 }
-# why a referral's history has an entry that changes no status
-HISTORY_REASONS = {"consent_withdrawn": "Persetujuan klien dicabut"}
+# why a referral's history has an entry that is no lifecycle action: a consent withdrawn
+# or an identity corrected (the status stays), the last transition undone (an admin's)
+HISTORY_REASONS = {
+    "consent_withdrawn": "Persetujuan klien dicabut",
+    "identity_corrected": "Identitas klien dikoreksi",
+    "transition_undone": "Langkah terakhir dibatalkan",
+}
 REJECTION_REASONS = {
     "capacity_full": "Kapasitas penuh",
     "not_eligible": "Tidak memenuhi syarat",

@@ -61,6 +61,7 @@ PATH_PARAMETERS = {
     ),
     "key_id": _uuid("Id kunci API"),
     "referral_id": _uuid("Id rujukan"),
+    "client_id": _uuid("Pseudonim klien"),
     "agreement_id": _uuid("Id PKS"),
     "notification_id": _uuid("Id notifikasi"),
     "delivery_id": _uuid("Id pengiriman"),

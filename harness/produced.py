@@ -315,6 +315,74 @@ def referral_follow_up_due(
     return envelope("referral_follow_up_due", "rujukan", data, occurred_at=now)
 
 
+def _model_of(data: dict[str, Any]) -> tuple[Referral, Client]:
+    """The referral and client a referral event's payload was made of (as rujukan holds
+    them), to make the next event of that referral with rujukan's code."""
+    client = Client(id=data["client_pseudonym"], sex=data["sex"])
+    model = Referral(
+        id=data["referral_id"],
+        client_id=client.id,
+        partner_id=data["partner_id"],
+        service_type=data["service_type"],
+        source=data["source"],
+        status=data["status"],
+        age_group=data["age_group"],
+        previous_referral_id=data["previous_referral_id"],
+        transferred_from_id=data["transferred_from_id"],
+        transferred_to_id=data["transferred_to_id"],
+        rejection_reason=data["reason"],
+    )
+    for name, key in (
+        ("created_at", "requested_at"),
+        ("response_due_at", "response_due_at"),
+        ("responded_at", "responded_at"),
+        ("admitted_at", "admitted_at"),
+        ("ended_at", "ended_at"),
+    ):
+        setattr(model, name, data[key] and datetime.fromisoformat(data[key]))
+    return model, client
+
+
+def referral_undone(
+    moved: dict[str, Any] | None = None, status: str = "admitted", **story_fields
+) -> dict[str, Any]:
+    """referral_transition_undone: an admin undid the step ``moved`` (a referral event
+    of a transition, by default one entering ``status`` as ``referral_moved`` makes it),
+    as rujukan's undo does it."""
+    moved = moved or referral_moved(status, **story_fields)
+    model, client = _model_of(moved["data"])
+    now = utcnow()
+    undone = rujukan_handlers.undo_on(model, moved["data"]["from_status"], now)
+    admin = rujukan_domain.Actor("admin", "k1")
+    data = rujukan_handlers.undone_event_data(
+        model, client, admin, moved["data"]["partner_name"], undone
+    )
+    return envelope("referral_transition_undone", "rujukan", data, occurred_at=now)
+
+
+def client_corrected(
+    told: dict[str, Any] | None = None,
+    sex: str | None = None,
+    age_group: str | None = None,
+    **referral_fields,
+) -> dict[str, Any]:
+    """client_corrected for the referral of event ``told`` (by default a new request):
+    an admin corrected its client's identity to ``sex`` and an age group ``age_group``
+    (unchanged when not given), as rujukan's correction tells it."""
+    told = told or referral_requested(**referral_fields)
+    model, client = _model_of(told["data"])
+    changed = ["name"]
+    if sex and sex != client.sex:
+        client.sex, changed = sex, ["sex"]
+    age_changed = bool(age_group) and age_group != model.age_group
+    model.age_group = age_group or model.age_group
+    admin = rujukan_domain.Actor("admin", "k1")
+    data = rujukan_handlers.corrected_event_data(
+        model, client, admin, told["data"]["partner_name"], changed, age_changed
+    )
+    return envelope("client_corrected", "rujukan", data, occurred_at=utcnow())
+
+
 # --- laporan ------------------------------------------------------------------------------
 
 
@@ -381,6 +449,10 @@ def sample(event_type: str, partner_id: str = "yayasan-kipas") -> dict[str, Any]
         return referral_overdue(partner_id=partner_id)
     if event_type == "referral_follow_up_due":
         return referral_follow_up_due(partner_id=partner_id)
+    if event_type == "referral_transition_undone":
+        return referral_undone(partner_id=partner_id)
+    if event_type == "client_corrected":
+        return client_corrected(sex="F", partner_id=partner_id)
     if event_type.startswith("referral_"):
         return referral_moved(event_type.removeprefix("referral_"), partner_id=partner_id)
     if event_type in REPORT_STATUS:
@@ -400,5 +472,5 @@ assert set(EVENT_TYPES) <= {*REPORT_STATUS, *(f"referral_{s}" for s in PATHS)} |
     "partner_registered", "partner_updated", "agreement_signed", "agreement_expiring",
     "agreement_expired", "agreement_terminated", "referral_response_overdue",
     "referral_follow_up_due",
-    "notification_sent", "notification_failed",
+    "notification_sent", "notification_failed", "referral_transition_undone", "client_corrected",
 }, "sample() knows every declared event type"  # fmt: skip

@@ -20,6 +20,16 @@ NOT_BLANK = (
 )
 
 
+def reason_field(**kwargs) -> fields.String:
+    """Why a person changes what is recorded (a correction, an undo, a reopening):
+    required, not blank, kept in the history and never sent in an event."""
+    return fields.String(
+        required=True,
+        validate=[validate.Length(min=3, max=1000), FullMatch(NOT_BLANK)],
+        **kwargs,
+    )
+
+
 def one_of(codes: Iterable[str]) -> validate.OneOf:
     """One of a code list of ``bersinar.codes``, refused in Indonesian."""
     choices = tuple(codes)

@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 
 from bersinar import codes
 from bersinar.attachments import CONTENT_TYPES
-from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of
+from bersinar.contracts import StrictSchema, one_of, reason_field
 
 FILENAME = {"validate": validate.Length(min=1, max=200)}
 
@@ -39,9 +39,7 @@ class AttachmentUpload(StrictSchema):
 
 
 class AttachmentRemoval(StrictSchema):
-    reason = fields.String(
-        required=True, validate=[validate.Length(min=3, max=1000), FullMatch(NOT_BLANK)]
-    )
+    reason = reason_field()
 
 
 class Attachment(Schema):

@@ -194,6 +194,23 @@ class ReferralTransferred(ReferralEnded):
     to_partner_name = Text(200, required=True, allow_none=True)
 
 
+class ReferralUndone(ReferralFacts):
+    """An admin undid the referral's last transition: it left ``from_status`` (the
+    status undone) for ``to_status`` (the one before it, also ``status``)."""
+
+    from_status = Code(codes.REFERRAL_STATUSES, required=True)
+    to_status = Code(codes.REFERRAL_STATUSES, required=True)
+
+
+class ClientCorrected(ReferralFacts):
+    """An admin corrected the identity of the referral's client (one event per referral
+    of the client): its sex and age group as they are now, and whether they changed.
+    Never what the identity was or is."""
+
+    sex_changed = fields.Boolean(required=True)
+    age_group_changed = fields.Boolean(required=True)
+
+
 class ReferralOverdue(ReferralFacts):
     hours_overdue = fields.Float(required=True, validate=validate.Range(min=0))
 
@@ -292,6 +309,16 @@ _DECLARED: dict[str, tuple[tuple[str, type[Payload], str], ...]] = {
             "referral_follow_up_due",
             ReferralFollowUpDue,
             "Hari tindak lanjut pasca rehabilitasi klien telah tiba.",
+        ),
+        (
+            "referral_transition_undone",
+            ReferralUndone,
+            "Admin membatalkan langkah terakhir rujukan; rujukan kembali ke status sebelumnya.",
+        ),
+        (
+            "client_corrected",
+            ClientCorrected,
+            "Admin mengoreksi identitas klien rujukan (jenis kelamin dan kelompok usia terkini).",
         ),
     ),
     "laporan": (

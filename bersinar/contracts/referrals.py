@@ -16,6 +16,7 @@ from bersinar.contracts import (
     StrictSchema,
     one_of,
     page_limit,
+    reason_field,
 )
 
 # ids of referrals, clients, partners, API keys: plain text that is safe in a query
@@ -46,27 +47,34 @@ def _text(max_length: int, **kwargs):
     )
 
 
-class ClientInput(StrictSchema):
-    nik = fields.String(
-        required=True,
-        validate=FullMatch(r"^[0-9]{16}$", error="NIK harus 16 digit angka."),
-        metadata={
-            "description": "Kode provinsi yang dikenal, lalu kabupaten/kota dan kecamatan, "
-            "tanggal lahir DDMMYY (tanggal + 40 untuk perempuan) yang sama dengan birth_date "
-            "dan sex, dan nomor urut bukan 0000."
-        },
-    )
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    birth_date = Date(
-        required=True,
-        metadata={"description": "Tidak di masa depan dan tidak lebih dari 110 tahun lalu."},
-    )
-    sex = fields.String(required=True, validate=one_of(codes.SEXES))
-    phone = fields.String(
-        load_default=None,
-        allow_none=True,
-        validate=FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
-    )
+def _client_fields(required: bool) -> dict[str, fields.Field]:
+    """A client's identity fields, as a new referral states them (all required but the
+    phone) or a correction does (any of them)."""
+    return {
+        "nik": fields.String(
+            required=required,
+            validate=FullMatch(r"^[0-9]{16}$", error="NIK harus 16 digit angka."),
+            metadata={
+                "description": "Kode provinsi yang dikenal, lalu kabupaten/kota dan kecamatan, "
+                "tanggal lahir DDMMYY (tanggal + 40 untuk perempuan) yang sama dengan "
+                "birth_date dan sex, dan nomor urut bukan 0000."
+            },
+        ),
+        "name": fields.String(required=required, validate=validate.Length(min=1, max=200)),
+        "birth_date": Date(
+            required=required,
+            metadata={"description": "Tidak di masa depan dan tidak lebih dari 110 tahun lalu."},
+        ),
+        "sex": fields.String(required=required, validate=one_of(codes.SEXES)),
+        "phone": fields.String(
+            allow_none=True,
+            validate=FullMatch(r"^\+?[0-9]{8,15}$", error="Nomor telepon tidak valid."),
+            **({"load_default": None} if required else {}),
+        ),
+    }
+
+
+ClientInput = StrictSchema.from_dict(_client_fields(required=True), name="ClientInput")
 
 
 class ConsentInput(StrictSchema):
@@ -310,6 +318,26 @@ class ConsentWithdrawal(StrictSchema):
     note = _text(1000, load_default=None, allow_none=True)
 
 
+class _ClientCorrectionReason(StrictSchema):
+    reason = reason_field(metadata={"description": "Alasan koreksi (dicatat di riwayat)"})
+
+
+# An admin corrects a client's identity: the fields to correct (the others stay as
+# stored) and why. The result is checked as a new referral's client is (the NIK agrees
+# with birth date and sex).
+ClientCorrection = _ClientCorrectionReason.from_dict(
+    _client_fields(required=False), name="ClientCorrection"
+)
+
+
+class UndoInput(StrictSchema):
+    """An admin undoes a referral's last transition: why, and the status the admin saw
+    (the undo is refused 409 STATUS_CHANGED if the referral has moved since)."""
+
+    expected_status = fields.String(required=True, validate=one_of(codes.REFERRAL_STATUSES))
+    reason = reason_field(metadata={"description": "Alasan pembatalan (dicatat di riwayat)"})
+
+
 class ReferralReadQuery(StrictSchema):
     purpose = fields.String(
         load_default=None,
@@ -482,4 +510,22 @@ class ConsentWithdrawn(Referral):
     consent_withdrawn_on = fields.String()
     referrals_affected = fields.List(
         fields.String(), metadata={"description": "Rujukan klien yang persetujuannya dicabut"}
+    )
+
+
+class ClientCorrected(Schema):
+    id = fields.String(metadata={"description": "Pseudonim klien"})
+    sex = fields.String()
+    identity = fields.Nested(ClientIdentity)
+    changed = fields.List(
+        fields.String(), metadata={"description": "Bidang yang dikoreksi (nama bidang)"}
+    )
+    referrals_affected = fields.List(
+        fields.String(), metadata={"description": "Rujukan klien yang riwayatnya mencatat koreksi"}
+    )
+
+
+class ReferralUndone(Referral):
+    undone_status = fields.String(
+        metadata={"description": "Status yang dibatalkan (rujukan kembali ke status sebelumnya)"}
     )

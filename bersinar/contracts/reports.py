@@ -7,7 +7,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from bersinar import codes
-from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of
+from bersinar.contracts import NOT_BLANK, FullMatch, StrictSchema, one_of, reason_field
 
 # a month from 2000-01 to 2099-12: the range the system serves
 PERIOD_PATTERN = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
@@ -77,6 +77,13 @@ class ReviewInput(StrictSchema):
     """An officer's review: a comment is required to return a report."""
 
     comment = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=2000))
+
+
+class ReopenInput(StrictSchema):
+    """An officer reopens a locked or approved report: why is required (kept in the
+    report's history)."""
+
+    comment = reason_field(metadata={"description": "Alasan membuka kembali"})
 
 
 class ReportQuery(StrictSchema):

@@ -57,6 +57,7 @@ REFERRAL_ACTIONS = {
     "batal": ("cancel", "cancel"),
     "alihkan": ("transfer", "transfer"),
     "cabut-persetujuan": ("withdraw_consent", "consent/withdraw"),
+    "batalkan-langkah": ("undo", "undo"),
 }
 REFERRAL_ROUTE = "POST /api/v1/referrals/<string:referral_id>/"
 # what a confirmation page asks and what its button says
@@ -90,6 +91,13 @@ ACTION_WORDING = {
         "melihat identitas klien pada semua rujukannya, dan rujukan baru memerlukan "
         "persetujuan baru. Pencabutan tidak dapat dibatalkan.",
         "Ya, catat pencabutan",
+    ),
+    "undo": (
+        "Batalkan langkah terakhir?",
+        "Rujukan kembali ke status sebelum langkah terakhirnya, dan yang dicatat langkah itu "
+        "(tanggal masuk, tanggal selesai, alasan penolakan) dihapus. Mitra diberi tahu; "
+        "riwayat menyimpan langkah itu dan pembatalannya beserta alasannya.",
+        "Ya, batalkan langkah terakhir",
     ),
 }
 NOTE_REQUIRED = {
@@ -155,11 +163,14 @@ MESSAGES = {
     "drop_out": "Klien tercatat putus layanan.",
     "cancel": "Rujukan dibatalkan.",
     "transfer": "Klien dialihkan; rujukan baru dibuat.",
+    "undo": "Langkah terakhir dibatalkan; rujukan kembali ke status sebelumnya.",
+    "koreksi": "Identitas klien dikoreksi; riwayat setiap rujukannya mencatat koreksi ini.",
     "withdraw_consent": "Pencabutan persetujuan klien tercatat; mitra tidak lagi melihat "
     "identitasnya.",
     "terkirim": "Laporan terkirim.",
     "approve": "Laporan disetujui.",
-    "reopen": "Periode dibuka kembali; mitra dapat mengirim laporan (tercatat terlambat).",
+    "reopen": "Periode dibuka kembali; mitra dapat mengirim laporan (lagi). Pengiriman "
+    "setelah jatuh tempo tercatat terlambat.",
     "return": "Laporan dikembalikan ke mitra.",
     "kapasitas": "Kapasitas disimpan.",
     "kontak": "Kontak disimpan.",
@@ -290,6 +301,13 @@ def transition_payload(command: str, form) -> tuple[dict[str, Any], dict[str, li
             ]
     elif note:
         payload["note"] = note
+    if command == "undo":
+        # the status the admin saw: rujukan refuses (STATUS_CHANGED) if it moved since
+        payload["expected_status"] = form.get("expected_status") or ""
+        reason = (form.get("reason") or "").strip()
+        if len(reason) < 3:
+            errors["reason"] = ["Tulis alasan pembatalan (sedikitnya 3 huruf)."]
+        payload["reason"] = reason
     if command in NOTE_REQUIRED and not note:
         errors.setdefault("note", [NOTE_REQUIRED[command]])
     if command in ENDING_COMMANDS:
@@ -337,6 +355,32 @@ def discharge_payload(form, errors: dict[str, list[str]]) -> dict[str, Any]:
         except ValueError:
             errors["follow_up_on"] = ["Tulis tanggal tindak lanjut yang sah, atau kosongkan."]
     return summary
+
+
+CORRECTION_ROUTE = "POST /api/v1/clients/<string:client_id>/corrections"
+CORRECTION_FIELDS = ("name", "nik", "birth_date", "sex", "phone", "reason")
+
+
+def correction_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The body of a correction from its form: every identity field as the admin left it
+    (rujukan finds what changed) and the reason, which the console asks for first."""
+    payload: dict[str, Any] = {
+        name: (form.get(name) or "").strip() for name in ("name", "nik", "birth_date", "sex")
+    }
+    payload["phone"] = (form.get("phone") or "").strip() or None
+    payload["reason"] = (form.get("reason") or "").strip()
+    errors: dict[str, list[str]] = {}
+    if len(payload["reason"]) < 3:
+        errors["reason"] = ["Tulis alasan koreksi (sedikitnya 3 huruf)."]
+    for name, wrong in (
+        ("name", "Isi nama klien."),
+        ("nik", "Isi NIK klien (16 angka)."),
+        ("birth_date", "Isi tanggal lahir klien."),
+        ("sex", "Pilih jenis kelamin klien."),
+    ):
+        if not payload[name]:
+            errors[name] = [wrong]
+    return payload, errors
 
 
 def safe_next(value: str | None) -> str:
@@ -912,9 +956,10 @@ class ConsoleRoutes:
             payload["consent"]["given_at"] = rfc3339(self.clock.now())
         if not errors:
             try:
-                if command == "withdraw_consent":
+                if command in ("withdraw_consent", "undo"):
+                    method = "undo_transition" if command == "undo" else command
                     result = self.rpc(
-                        "rujukan", "withdraw_consent", referral_id, payload, user.caller.as_dict()
+                        "rujukan", method, referral_id, payload, user.caller.as_dict()
                     )
                 else:
                     result = self.rpc(
@@ -940,6 +985,52 @@ class ConsoleRoutes:
         if safe_back(form.get("kembali")) == "daftar":
             return redirect(f"{BASE}/rujukan?pesan={command}")
         return redirect(f"{BASE}/rujukan/{result['id']}?pesan={command}")
+
+    # --- an admin's correction of a client's identity ---------------------------------
+
+    def _correction_page(self, request, user, client_id, errors=None, values=None, code=200):
+        require_route(user, CORRECTION_ROUTE)
+        referral_id = request.values.get("rujukan") or ""
+        if not is_plain_id(client_id) or not is_plain_id(referral_id):
+            raise not_found()
+        referral, _ = self._referral_with_history(
+            user, referral_id, "Konsol: koreksi identitas klien"
+        )
+        identity = referral["client"].get("identity")
+        if referral["client"]["id"] != client_id or not identity:
+            raise not_found()
+        return render(
+            "klien_koreksi.html",
+            http_status=code,
+            user=user,
+            referral=referral,
+            values=values or {**identity, "sex": referral["client"]["sex"]},
+            errors=errors or {},
+        )
+
+    @page("GET", "/console/klien/<string:client_id>/koreksi")
+    def console_client_correction(self, request, user, client_id):
+        """The client's identity as stored, to correct with a reason (admin)."""
+        return self._correction_page(request, user, client_id)
+
+    @page("POST", "/console/klien/<string:client_id>/koreksi")
+    def console_correct_client(self, request, user, client_id):
+        require_route(user, CORRECTION_ROUTE)
+        values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
+        payload, errors = correction_payload(request.form)
+        if not errors:
+            try:
+                self.rpc("rujukan", "correct_client", client_id, payload, user.caller.as_dict())
+            except (DomainError, RemoteDomainError) as exc:
+                if exc.status >= 500 or exc.status == 404:
+                    raise
+                errors = {k: v for k, v in field_errors(exc).items() if k in CORRECTION_FIELDS} or {
+                    "form": [exc.detail]
+                }
+                return self._correction_page(request, user, client_id, errors, values, exc.status)
+        if errors:
+            return self._correction_page(request, user, client_id, errors, values, 422)
+        return redirect(f"{BASE}/rujukan/{request.values.get('rujukan')}?pesan=koreksi")
 
     # --- partners -------------------------------------------------------------------
 
@@ -1113,6 +1204,7 @@ class ConsoleRoutes:
         errors=None,
         values=None,
         notice=None,
+        reopen_comment="",
     ):
         require_route(user, "GET /api/v1/reports/<string:partner_id>/<string:period>")
         if not is_plain_id(partner_id) or not is_period(period):
@@ -1138,10 +1230,10 @@ class ConsoleRoutes:
             may_review=user.role in STAFF
             and report["status"] in ("submitted_on_time", "submitted_late"),
             may_reopen=user.role
-            in api_roles("POST /api/v1/reports/<string:partner_id>/<string:period>/reopen")
-            and report["status"] != "approved",
+            in api_roles("POST /api/v1/reports/<string:partner_id>/<string:period>/reopen"),
             people=self.people_names(),
             message=notice or self._message(request),
+            reopen_comment=reopen_comment,
         )
 
     @page("POST", "/console/laporan/<string:partner_id>/<string:period>")
@@ -1186,7 +1278,13 @@ class ConsoleRoutes:
             if exc.status >= 500 or exc.status == 404:
                 raise
             errors = {"summary": [exc.detail], **field_errors(exc)}
-            return self._report_page(request, user, partner_id, period, exc.status, errors)
+            if command != "reopen":
+                return self._report_page(request, user, partner_id, period, exc.status, errors)
+            # the reopening's reason, at its own field (the return form has a comment too)
+            errors["reopen_comment"] = errors.pop("comment", [])
+            return self._report_page(
+                request, user, partner_id, period, exc.status, errors, reopen_comment=comment
+            )
         return redirect(f"{BASE}/laporan/{partner_id}/{period}?pesan={command}")
 
     # --- notifications --------------------------------------------------------------

@@ -168,6 +168,42 @@ class ReferralRoutes:
         )
 
     @endpoint(
+        "POST",
+        "/api/v1/referrals/<string:referral_id>/undo",
+        "Batalkan langkah terakhir rujukan (admin), dengan alasan dan status yang dilihat: "
+        "rujukan kembali ke status sebelumnya; 409 NOTHING_TO_UNDO bila belum pernah "
+        "berpindah status, STATUS_CHANGED bila statusnya sudah lain, UNDO_NOT_POSSIBLE bila "
+        "rujukan baru hasil pengalihan sudah ditanggapi, CAPACITY_FULL bila kembali aktif "
+        "tanpa tempat",
+        roles=("admin",),
+        body=contracts.UndoInput,
+        response=contracts.ReferralUndone,
+        example={"expected_status": "admitted", "reason": "Salah pilih rujukan saat mencatat."},
+        tags=("rujukan",),
+    )
+    def undo_transition(self, request, caller, data, params, referral_id):
+        return self.rpc(
+            "rujukan", "undo_transition", referral_id, validated_json(request), caller.as_dict()
+        )
+
+    @endpoint(
+        "POST",
+        "/api/v1/clients/<string:client_id>/corrections",
+        "Koreksi identitas klien (admin), dengan alasan: dicatat di riwayat setiap "
+        "rujukannya dan di log audit; 409 NIK_IN_USE bila NIK milik klien lain, "
+        "NOTHING_CHANGED bila sama dengan yang tersimpan",
+        roles=("admin",),
+        body=contracts.ClientCorrection,
+        response=contracts.ClientCorrected,
+        example={"name": "Budi Santoso", "reason": "Nama salah ketik saat rujukan dibuat."},
+        tags=("rujukan",),
+    )
+    def correct_client(self, request, caller, data, params, client_id):
+        return self.rpc(
+            "rujukan", "correct_client", client_id, validated_json(request), caller.as_dict()
+        )
+
+    @endpoint(
         "GET",
         "/api/v1/referrals/<string:referral_id>/history",
         "Riwayat status rujukan: siapa, kapan, mengapa",

@@ -138,10 +138,11 @@ class ReportRoutes:
     @endpoint(
         "POST",
         "/api/v1/reports/<string:partner_id>/<string:period>/reopen",
-        "Buka kembali periode yang terkunci (komentar boleh ada)",
+        "Buka kembali periode yang terkunci atau laporan yang sudah disetujui, dengan "
+        "alasan (comment, wajib); laporan yang disetujui kembali berstatus dikembalikan",
         roles=STAFF,
-        body=contracts.ReviewInput,
-        body_required=False,
+        body=contracts.ReopenInput,
+        example={"comment": "Mitra terkendala listrik padam saat tenggat."},
         response=contracts.Report,
         tags=("laporan",),
     )

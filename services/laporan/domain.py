@@ -192,6 +192,15 @@ def after_submission(status: str, timeliness: str) -> str:
     return timeliness
 
 
+def after_reopen(status: str) -> str:
+    """An officer reopens a period (locked, or its report approved) for the partner to
+    submit again: an approved report goes back to ``returned``, to be corrected,
+    resubmitted and reviewed again; any other keeps its status. A report submitted for
+    the first time after the due date stays late (``ReportPolicy.timeliness``), and one
+    already submitted keeps the timeliness of its first submission."""
+    return RETURNED if status == APPROVED else status
+
+
 def after_review(status: str, decision: str) -> str:
     if status not in (SUBMITTED_ON_TIME, SUBMITTED_LATE):
         raise ReviewRefused(

@@ -176,6 +176,8 @@ def record_referral_event(uow: UnitOfWork, event: dict[str, Any]) -> None:
         record.ended_at = occurred
         record.outcome = kind.removeprefix("referral_")
         record_discharge(record, data)
+    elif kind == "referral_transition_undone":
+        undo_record(record, data["from_status"], data["to_status"])
     status = kind.removeprefix("referral_")
     if status in STATUS_RANK and STATUS_RANK[status] >= STATUS_RANK.get(record.status, 0):
         record.status = status
@@ -187,6 +189,28 @@ def record_discharge(record: ReferralRecord, data: dict[str, Any]) -> None:
     emitted before summaries existed: the record keeps none)."""
     record.discharge_outcome = data.get("outcome")
     record.discharge_reasons = list(data.get("discharge_reasons") or []) or None
+
+
+# what each status set on a record, cleared when an admin undoes that status
+UNDONE_FIELDS = {
+    "accepted": ("responded_at", "accepted"),
+    "rejected": ("responded_at", "accepted"),
+    "cancelled": ("cancelled_at",),
+    "admitted": ("admitted_at",),
+    "completed": ("ended_at", "outcome", "discharge_outcome", "discharge_reasons"),
+    "dropped_out": ("ended_at", "outcome", "discharge_outcome", "discharge_reasons"),
+    "transferred": ("ended_at", "outcome", "discharge_outcome", "discharge_reasons"),
+}
+
+
+def undo_record(record: ReferralRecord, undone: str, back_to: str) -> None:
+    """referral_transition_undone: the record back in the status before (the one event
+    that moves a record back), what the undone status set cleared, so the prefill and
+    the indicators count the referral as it is again (client_corrected needs no branch:
+    every referral event sets sex and age group as they are now)."""
+    for name in UNDONE_FIELDS.get(undone, ()):
+        setattr(record, name, None)
+    record.status = back_to
 
 
 # kept under its first name: the slice and its tests call it
@@ -691,14 +715,14 @@ def reopen_report(
     policy: ReportPolicy,
     now: datetime,
 ) -> dict[str, Any]:
-    """An officer reopens a locked period for the partner to submit again."""
+    """An officer reopens a locked period, or an approved report, for the partner to
+    submit again, saying why (``comment``, required: ReopenInput)."""
     _check_period(period)
     _expected_or_404(uow, partner_id, period, policy)
     _ensure_report(uow, partner_id, period, policy, now)
     report = _load(uow, partner_id, period, policy, lock=True)
     assert report is not None
-    if report.status == domain.APPROVED:
-        raise ReviewNotAllowed("Laporan yang sudah disetujui tidak dibuka kembali.")
+    report.status = domain.after_reopen(report.status)
     report.reopened = True
     report.updated_at = now
     report.history.append(

@@ -8,7 +8,7 @@ from prometheus_client import Gauge
 from bersinar.attachment_rpc import AttachmentEntrypoints
 from bersinar.base import ServiceBase
 from bersinar.clock import Clock
-from bersinar.contracts.reports import ReportInput, ReportQuery, ReviewInput
+from bersinar.contracts.reports import ReopenInput, ReportInput, ReportQuery, ReviewInput
 from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.metrics import replace_samples
 from bersinar.timers import timer
@@ -99,7 +99,7 @@ class LaporanService(AttachmentEntrypoints, ServiceBase):
 
     @rpc
     def reopen_report(self, partner_id, period, payload, caller):
-        command = ReviewInput().load(payload or {})
+        command = ReopenInput().load(payload or {})
         with self.uow() as uow:
             report = handlers.reopen_report(
                 uow, str(partner_id), str(period), command, caller, self.policy, self.clock.now()
@@ -194,4 +194,12 @@ class LaporanService(AttachmentEntrypoints, ServiceBase):
 
     @event_handler("rujukan", "referral_transferred")
     def on_referral_transferred(self, events):
+        return self._record_referral_events(events)
+
+    @event_handler("rujukan", "referral_transition_undone")
+    def on_referral_transition_undone(self, events):
+        return self._record_referral_events(events)
+
+    @event_handler("rujukan", "client_corrected")
+    def on_client_corrected(self, events):
         return self._record_referral_events(events)

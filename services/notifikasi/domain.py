@@ -66,6 +66,10 @@ ROUTES: dict[str, tuple[str, ...]] = {
     "referral_transferred": ("partner", "officer"),
     "referral_response_overdue": ("officer",),  # escalation
     "referral_follow_up_due": ("partner",),  # the aftercare follow-up, once
+    # an admin's corrections: the partner holding the referral (a corrected identity:
+    # only while the referral is open there, see audience_recipients)
+    "referral_transition_undone": ("partner",),
+    "client_corrected": ("partner",),
     "report_due_soon": ("partner",),
     "report_overdue": ("partner", "officer"),
     "report_submitted": ("officer",),
@@ -77,6 +81,10 @@ ROUTES: dict[str, tuple[str, ...]] = {
 
 # Channels used when a recipient has not chosen (SMS and WhatsApp are opted into).
 DEFAULT_CHANNELS: tuple[str, ...] = (INBOX, EMAIL)
+
+
+# a referral the partner still holds (asked to answer, accepted, in care)
+OPEN_REFERRAL_STATUSES = ("requested", "accepted", "admitted")
 
 
 def recipient_id(kind: str, ident: str) -> str:
@@ -92,6 +100,8 @@ def recipient_kind(recipient: str) -> str:
 def audience_recipients(event_type: str, data: Mapping[str, Any]) -> list[str]:
     """The people (by recipient id) an event is meant for, per ``ROUTES``."""
     recipients: list[str] = []
+    if event_type == "client_corrected" and data.get("status") not in OPEN_REFERRAL_STATUSES:
+        return recipients  # a partner no longer holding the referral needs no word of it
     for audience in ROUTES.get(event_type, ()):
         if audience == "partner":
             recipients.append(recipient_id("partner", str(data["partner_id"])))
@@ -163,7 +173,7 @@ SAFE_KEYS = (
     "age_group", "service_type", "source", "status", "reason", "report_id", "period", "due_on",
     "agreement_id", "number", "valid_from", "valid_until", "days_left", "terminated_on",
     "kabupaten_kota", "event_type", "channel", "recipient_kind", "attempts", "outcome",
-    "follow_up_on",
+    "follow_up_on", "from_status", "to_status",
 )  # fmt: skip
 
 
@@ -308,6 +318,22 @@ TEMPLATES: dict[str, EventTemplates] = {
         + ". Hubungi klien sesuai rencana pasca rehabilitasi dan catat hasilnya.",
         "Bersinar: tindak lanjut pasca rehabilitasi rujukan {{ referral_id }} hari ini.",
     ),
+    "referral_transition_undone": EventTemplates(
+        "Langkah terakhir rujukan dibatalkan",
+        "Admin Bersinar membatalkan langkah terakhir rujukan {{ referral_id }} untuk layanan "
+        + _LAYANAN
+        + ": status {{ from_status | status_rujukan }} dibatalkan, rujukan kembali berstatus "
+        "{{ to_status | status_rujukan }}. Buka Bersinar untuk melihat riwayat dan alasannya.",
+        "Bersinar: langkah terakhir rujukan {{ referral_id }} dibatalkan, kini "
+        "{{ to_status | status_rujukan }}.",
+    ),
+    "client_corrected": EventTemplates(
+        "Data klien rujukan dikoreksi",
+        "Admin Bersinar mengoreksi data identitas klien rujukan {{ referral_id }} untuk "
+        "layanan " + _LAYANAN + ". Buka Bersinar untuk melihat data yang benar sebelum "
+        "mencetak atau mencocokkan berkas klien.",
+        "Bersinar: data klien rujukan {{ referral_id }} dikoreksi. Buka Bersinar.",
+    ),
     "report_due_soon": EventTemplates(
         "Laporan bulanan {{ period }} segera jatuh tempo",
         "Laporan bulanan periode {{ period }} jatuh tempo pada {{ due_on | tanggal }}. Mohon "
@@ -390,6 +416,7 @@ _env.filters["jenis_kelamin"] = lambda value: codes.label(codes.SEXES, value).lo
 _env.filters["tanggal"] = tanggal
 _env.filters["hasil"] = lambda value: codes.label(codes.DISCHARGE_OUTCOMES, value).lower()
 _env.filters["alasan"] = lambda value: codes.label(codes.REJECTION_REASONS, value).lower()
+_env.filters["status_rujukan"] = lambda value: codes.label(codes.REFERRAL_STATUSES, value).lower()
 
 
 @functools.lru_cache(maxsize=256)

@@ -20,7 +20,12 @@ from bersinar.errors import (
     NotEligible,
     ValidationFailed,
 )
-from services.rujukan.exceptions import DateOutOfRange
+from services.rujukan.exceptions import (
+    DateOutOfRange,
+    NothingChanged,
+    NothingToUndo,
+    StatusChanged,
+)
 
 # Kode wilayah provinsi (Kemendagri) that open a valid NIK.
 PROVINCE_CODES = frozenset(
@@ -444,6 +449,88 @@ def check_discharge(action: str, summary: Mapping[str, Any] | None, end_day: dat
 def follow_up_due(follow_up_on: date | None, reminded: bool, today: date) -> bool:
     """A summary's follow-up reminder is due once its day has come, and only once."""
     return follow_up_on is not None and not reminded and follow_up_on <= today
+
+
+# --- corrections: undoing the last transition, correcting the identity -------------------
+
+UNDONE = "transition_undone"
+CORRECTED = "identity_corrected"
+# what each undone status had set, to be cleared: (responded_at, admitted_at, ended_at,
+# rejection_reason, transferred_to_id)
+UNDO_CLEARS: dict[str, tuple[str, ...]] = {
+    "accepted": ("responded_at",),
+    "rejected": ("responded_at", "rejection_reason", "ended_at"),
+    "cancelled": ("ended_at",),
+    "admitted": ("admitted_at",),
+    "completed": ("ended_at",),
+    "dropped_out": ("ended_at",),
+    "transferred": ("ended_at", "transferred_to_id"),
+}
+
+
+def check_may_correct(actor: Actor) -> None:
+    if actor.role != "admin":
+        raise Forbidden("Hanya admin yang dapat mengoreksi data atau membatalkan langkah.")
+
+
+def last_transition(history: Iterable[tuple[str | None, str, str | None]]) -> tuple[str, str]:
+    """The transition an undo reverts, from a referral's history (``(from_status,
+    to_status, reason)`` in order): its (previous status, current status). Undos are
+    undone in turn (an undo takes back the transition before it, so several undos walk
+    back step by step); entries that change no status (consent, corrections) and the
+    request itself are no transitions. Nothing left: 409 NOTHING_TO_UNDO."""
+    steps: list[tuple[str, str]] = []
+    for from_status, to_status, reason in history:
+        if reason == UNDONE:
+            if steps:
+                steps.pop()
+            continue
+        if from_status is None or from_status == to_status:
+            continue
+        steps.append((from_status, to_status))
+    if not steps:
+        raise NothingToUndo(
+            "Rujukan ini belum pernah berpindah status: tidak ada langkah yang dapat dibatalkan."
+        )
+    return steps[-1]
+
+
+def check_undo(current: str, expected: str, step: tuple[str, str]) -> str:
+    """The status an undo returns the referral to; refused when the referral is not in
+    the status the admin saw (409 STATUS_CHANGED)."""
+    if current != expected:
+        raise StatusChanged(
+            f"Rujukan kini berstatus {codes.label(codes.REFERRAL_STATUSES, current)}, bukan "
+            f"{codes.label(codes.REFERRAL_STATUSES, expected)}: muat ulang lalu periksa lagi.",
+            errors={"expected_status": [f"Status rujukan kini {current}."]},
+        )
+    previous, undone = step
+    assert undone == current, (undone, current)
+    return previous
+
+
+def takes_place(undone: str, back_to: str) -> bool:
+    """Undoing into an active status from one that held no place takes a place again
+    (the capacity of an accept is checked)."""
+    return back_to in ACTIVE_STATUSES and undone not in ACTIVE_STATUSES
+
+
+IDENTITY_FIELDS = ("nik", "name", "birth_date", "sex", "phone")
+
+
+def corrected_identity(
+    stored: Mapping[str, Any], correction: Mapping[str, Any]
+) -> tuple[dict, list]:
+    """The identity after a correction, and the fields it changes (in IDENTITY_FIELDS
+    order). A correction equal to what is stored is refused (409 NOTHING_CHANGED): it
+    would only add noise to the history."""
+    after = {f: correction[f] if f in correction else stored[f] for f in IDENTITY_FIELDS}
+    changed = [f for f in IDENTITY_FIELDS if after[f] != stored[f]]
+    if not changed:
+        raise NothingChanged(
+            "Data yang dikirim sama dengan yang tersimpan: tidak ada yang dikoreksi."
+        )
+    return after, changed
 
 
 # --- the response deadline ----------------------------------------------------------------

@@ -23,14 +23,17 @@ from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
-from bersinar.errors import Forbidden
+from bersinar.errors import Forbidden, ValidationFailed
 from services.rujukan import domain
 from services.rujukan.crypto import ClientCipher, name_tokens
 from services.rujukan.domain import Actor, DeadlinePolicy, LetterNumbering
 from services.rujukan.exceptions import (
+    ClientNotFound,
     ConsentAlreadyWithdrawn,
+    NikInUse,
     ReferralNotFound,
     RequestKeyReused,
+    UndoNotPossible,
     UnknownPartner,
 )
 from services.rujukan.models import (
@@ -701,12 +704,7 @@ def withdraw_consent(
     ).one()
     client.consent_withdrawn_at = now
     note = command.get("note")
-    affected = uow.session.scalars(
-        select(Referral)
-        .where(Referral.client_id == client.id)
-        .order_by(Referral.id)
-        .with_for_update()
-    ).all()
+    affected = _client_referrals_locked(uow, client.id)
     touched = []
     for each in affected:
         if domain.consent_withdrawn(each.consent):
@@ -738,6 +736,204 @@ def withdraw_consent(
         "consent_withdrawn_on": withdrawn_on.isoformat(),
         "referrals_affected": touched,
     }
+
+
+# --- corrections (an admin's) ------------------------------------------------------------
+
+
+def undo_transition(
+    uow: UnitOfWork,
+    actor: Any,
+    referral_id: str,
+    command: dict[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """An admin undoes the referral's last transition, saying why: the referral returns
+    to the status before it, what that transition set is cleared, the history keeps both
+    (the undo with who, when and why) and ``referral_transition_undone`` tells laporan
+    and notifikasi. Undoing into an active status takes a place again (capacity as on
+    accept). A transfer is undone only while its new referral is still a request, which
+    is then cancelled (``referral_cancelled``); else 409 UNDO_NOT_POSSIBLE.
+
+    Locks: the referral, then (a transfer) its successor, then the partner."""
+    actor = Actor.parse(actor)
+    now = now or utcnow()
+    domain.check_may_correct(actor)
+    referral = _visible_referral(uow, actor, referral_id, lock=True)
+    step = domain.last_transition((h.from_status, h.to_status, h.reason) for h in referral.history)
+    undone = referral.status
+    back_to = domain.check_undo(undone, command["expected_status"], step)
+    reason = command["reason"].strip()
+    successor = None
+    if undone == "transferred" and referral.transferred_to_id:
+        successor = uow.session.scalars(
+            select(Referral).where(Referral.id == referral.transferred_to_id).with_for_update()
+        ).one()
+        if successor.status != "requested":
+            raise UndoNotPossible(
+                "Pengalihan tidak dapat dibatalkan: rujukan baru di mitra tujuan sudah "
+                "ditanggapi. Batalkan atau selesaikan rujukan baru itu lebih dulu."
+            )
+    client = referral.client
+    if domain.takes_place(undone, back_to):
+        _check_place(uow, referral.partner_id, client.sex, referral.service_type, local_date(now))
+    undo_on(referral, back_to, now)
+    ended = _discharge_of(uow, referral.id)
+    if ended is not None and undone in domain.TERMINAL_STATUSES:
+        # care goes on: the summary of an ending that did not happen goes, and with it
+        # the follow-up reminder; a later ending records its own
+        uow.session.delete(ended)
+    _correction_entry(referral, undone, actor, domain.UNDONE, reason, now)
+    if successor is not None:
+        successor.status, successor.ended_at = "cancelled", now
+        _correction_entry(successor, "requested", actor, domain.UNDONE, reason, now)
+    uow.session.flush()
+    partner_name = _partner_name(uow, referral.partner_id)
+    if successor is not None:
+        data = referral_event_data(
+            successor, client, actor, _partner_name(uow, successor.partner_id)
+        )
+        uow.emit(
+            "referral_cancelled",
+            {**data, "from_status": "requested"},
+            f"referral:{successor.id}",
+            occurred_at=now,
+        )
+    uow.emit(
+        "referral_transition_undone",
+        undone_event_data(referral, client, actor, partner_name, undone),
+        f"referral:{referral.id}",
+        occurred_at=now,
+    )
+    log.info("referral %s: %s undone, back to %s by %s", referral.id, undone, back_to, actor.label)
+    return {**referral_summary(uow, referral, client), "undone_status": undone}
+
+
+def _correction_entry(
+    referral: Referral, left: str, actor: Actor, reason: str, note: str, now: datetime
+) -> None:
+    """A correction in the referral's history: the status it ``left`` for the one it
+    has now (the same for an identity corrected), who, why (coded and in words), when."""
+    referral.history.append(
+        ReferralHistory(
+            from_status=left,
+            to_status=referral.status,
+            actor=actor.label,
+            reason=reason,
+            note=note,
+            at=now,
+        )
+    )
+    referral.updated_at = now
+
+
+def correct_client(
+    uow: UnitOfWork,
+    cipher: ClientCipher,
+    actor: Any,
+    client_id: str,
+    command: dict[str, Any],
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """An admin corrects a client's identity (NIK, name, birth date, sex, phone), saying
+    why. The result is checked as a new referral's client is; a NIK another client holds
+    is refused 409 NIK_IN_USE, a correction equal to what is stored 409 NOTHING_CHANGED.
+    The identity is sealed again under the current keys, the NIK digest and the name's
+    blind index made again; each referral of the client gets its age group again (age on
+    the day it was made), an entry in its history and a ``client_corrected`` event (sex
+    and age group only); the access audit records the correction with its reason.
+
+    Locks: the client's row, then its referrals in id order (as a consent withdrawal)."""
+    actor = Actor.parse(actor)
+    now = now or utcnow()
+    domain.check_may_correct(actor)
+    if not is_plain_id(client_id):
+        raise ClientNotFound("Klien tidak ditemukan.")
+    client = uow.session.scalars(
+        select(Client).where(Client.id == client_id).with_for_update()
+    ).first()
+    if client is None:
+        raise ClientNotFound(f"Klien {client_id} tidak ditemukan.")
+    stored = {
+        "nik": cipher.decrypt(client.nik_encrypted),
+        "name": cipher.decrypt(client.name_encrypted),
+        "phone": cipher.decrypt(client.phone_encrypted),
+        "birth_date": client.birth_date,
+        "sex": client.sex,
+    }
+    after, changed = domain.corrected_identity(stored, command)
+    try:
+        check_client(after, local_date(now))
+    except ValidationFailed as exc:  # at the fields of the correction's body
+        raise ValidationFailed(exc.detail, errors=exc.errors.get("client", exc.errors)) from None
+    if "nik" in changed:
+        digests = list(cipher.nik_digests(after["nik"]).values())
+        holder = uow.session.scalar(
+            select(Client.id).where(Client.nik_digest.in_(digests), Client.id != client.id)
+        )
+        if holder is not None:
+            raise NikInUse(
+                "NIK ini sudah tercatat untuk klien lain; periksa kembali NIK-nya.",
+                errors={"nik": ["NIK ini sudah tercatat untuk klien lain."]},
+            )
+    client.nik_digest = cipher.nik_digests(after["nik"])[cipher.current_hmac_kid]
+    client.nik_key_id = cipher.current_hmac_kid
+    client.nik_encrypted = cipher.encrypt(after["nik"])
+    client.name_encrypted = cipher.encrypt(after["name"])
+    client.phone_encrypted = cipher.encrypt(after["phone"])
+    client.key_id = cipher.current_kid
+    client.birth_date = after["birth_date"]
+    client.sex = after["sex"]
+    _index_name(uow, cipher, client.id, after["name"])
+    client.name_index_key_id = cipher.current_hmac_kid
+    reason = command["reason"].strip()
+    referrals = _client_referrals_locked(uow, client.id)
+    moved = []
+    for referral in referrals:
+        age_group = domain.age_group(client.birth_date, local_date(referral.created_at))
+        age_changed = age_group != referral.age_group
+        referral.age_group = age_group
+        _correction_entry(referral, referral.status, actor, domain.CORRECTED, reason, now)
+        moved.append((referral, age_changed))
+    uow.session.flush()
+    for referral, age_changed in moved:
+        partner_name = _partner_name(uow, referral.partner_id)
+        data = corrected_event_data(referral, client, actor, partner_name, changed, age_changed)
+        uow.emit("client_corrected", data, f"referral:{referral.id}", occurred_at=now)
+    if referrals:
+        latest = max(referrals, key=lambda r: (r.created_at, r.id))
+        _audit(uow, actor, latest, f"koreksi identitas: {reason}", now)
+    log.info(
+        "identity of client %s corrected by %s (%s): %d referral(s)",
+        client.id,
+        actor.label,
+        ", ".join(changed),
+        len(referrals),
+    )
+    return {
+        "id": client.id,
+        "sex": client.sex,
+        "identity": {
+            "nik": after["nik"],
+            "name": after["name"],
+            "phone": after["phone"],
+            "birth_date": client.birth_date.isoformat(),
+        },
+        "changed": changed,
+        "referrals_affected": [r.id for r in referrals],
+    }
+
+
+def _client_referrals_locked(uow: UnitOfWork, client_id: str) -> list[Referral]:
+    """Every referral of a client, locked in id order (after the client's row)."""
+    return list(
+        uow.session.scalars(
+            select(Referral)
+            .where(Referral.client_id == client_id)
+            .order_by(Referral.id)
+            .with_for_update()
+        )
+    )
 
 
 # --- the response deadline ----------------------------------------------------------------
@@ -1379,6 +1575,45 @@ def referral_event_data(
         "responded_at": _stamp(referral.responded_at),
         "admitted_at": _stamp(referral.admitted_at),
         "ended_at": _stamp(referral.ended_at),
+    }
+
+
+def undo_on(referral: Referral, back_to: str, now: datetime) -> str:
+    """The referral back in ``back_to``, what its current status had set cleared; the
+    status undone."""
+    undone = referral.status
+    for name in domain.UNDO_CLEARS.get(undone, ()):
+        setattr(referral, name, None)
+    referral.status = back_to
+    referral.updated_at = now
+    return undone
+
+
+def undone_event_data(
+    referral: Referral, client: Client, actor: Actor, partner_name: str | None, undone: str
+) -> dict[str, Any]:
+    """referral_transition_undone: the referral as it is again, and the status undone."""
+    return {
+        **referral_event_data(referral, client, actor, partner_name),
+        "from_status": undone,
+        "to_status": referral.status,
+    }
+
+
+def corrected_event_data(
+    referral: Referral,
+    client: Client,
+    actor: Actor,
+    partner_name: str | None,
+    changed: list[str],
+    age_group_changed: bool,
+) -> dict[str, Any]:
+    """client_corrected, for one referral of the client: sex and age group as they are
+    now and whether they changed (never which identity fields were, or what they hold)."""
+    return {
+        **referral_event_data(referral, client, actor, partner_name),
+        "sex_changed": "sex" in changed,
+        "age_group_changed": age_group_changed,
     }
 
 

@@ -11,6 +11,7 @@ from bersinar.codes import local_date
 from bersinar.contracts.referrals import (
     AdmitInput,
     AuditQuery,
+    ClientCorrection,
     ClientInput,
     ClientSearch,
     ConsentWithdrawal,
@@ -21,6 +22,7 @@ from bersinar.contracts.referrals import (
     RejectInput,
     TransferInput,
     TransitionInput,
+    UndoInput,
 )
 from bersinar.entrypoints import Database, event_handler, rpc
 from bersinar.timers import timer
@@ -154,6 +156,28 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
         with self.uow() as uow:
             result = handlers.withdraw_consent(uow, actor, referral_id, command, self.clock.now())
             uow.commit()
+        return result
+
+    @rpc
+    def undo_transition(self, referral_id, payload, actor):
+        """An admin undoes the referral's last transition, with a reason."""
+        command = UndoInput().load(payload or {})
+        with self.uow() as uow:
+            result = handlers.undo_transition(uow, actor, referral_id, command, self.clock.now())
+            uow.commit()
+        metrics.observe_committed(uow.events)
+        return result
+
+    @rpc
+    def correct_client(self, client_id, payload, actor):
+        """An admin corrects a client's identity, with a reason (audited)."""
+        command = ClientCorrection().load(payload or {})
+        with self.uow() as uow:
+            result = handlers.correct_client(
+                uow, self.cipher, actor, client_id, command, self.clock.now()
+            )
+            uow.commit()
+        metrics.observe_committed(uow.events)
         return result
 
     @timer("RESPONSE_DEADLINE_CHECK_SECONDS", 60, eager=True)

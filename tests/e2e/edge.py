@@ -107,6 +107,13 @@ class World:
             self.ok(self.system.post(f"/api/v1/referrals/{referral_id}/{action}"))
         return referral_id
 
+    def client(self) -> str:
+        """The pseudonym of the client of a new referral to the own partner."""
+        made = self.system.post(
+            "/api/v1/referrals", referral_body(partner_id=self.own, service_type="outpatient")
+        )
+        return self.ok(made, 201)["client"]["id"]
+
     # --- reports --------------------------------------------------------------------------
 
     def _report_slots(self):
@@ -124,7 +131,8 @@ class World:
             assert period < "2026-11"
             return period
         if period != "2026-11":
-            self.ok(self.system.post(f"/api/v1/reports/{self.own}/{period}/reopen", {}))
+            reason = {"comment": "Dibuka untuk uji."}
+            self.ok(self.system.post(f"/api/v1/reports/{self.own}/{period}/reopen", reason))
         if state == "submitted":
             answer = requests.put(
                 f"{self.system.base_url}/api/v1/reports/{self.own}/{period}",

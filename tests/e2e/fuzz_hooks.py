@@ -3,7 +3,8 @@ test_gateway_fuzz.py (loaded with ``SCHEMATHESIS_HOOKS``). The document states e
 shape the server checks; two kinds of rule no JSON Schema can state remain:
 
 1. Rules across fields of one request: a NIK agrees with the birth date and sex (and the
-   birth date is a plausible one, given today), a search's dates are in order, an
+   birth date is a plausible one, given today; in a correction of a client's identity
+   too, which names all three when it names one), a search's dates are in order, an
    agreement's dates are in order and it
    renews only an agreement that exists, a partner offers each service type once, an
    attachment's first bytes are those of the type it is sent as. Data
@@ -56,6 +57,18 @@ def _referral(body: dict) -> None:
     client["nik"] = nik_for(born, client["sex"], region=f"17{nik[2:6]}", serial=int(nik[12:]))
 
 
+def _correction(body: dict) -> None:
+    """A correction of a client's identity is checked as a new referral's client is,
+    the fields not sent taken from what is stored: one that names any of NIK, birth date
+    and sex names all three, in agreement (the same rule as ``_referral``)."""
+    if not {"nik", "birth_date", "sex"} & set(body):
+        return
+    body.setdefault("birth_date", "1990-01-05")
+    body.setdefault("sex", "M")
+    body.setdefault("nik", "1771050501900001")
+    _referral({"client": body})
+
+
 def _agreement(body: dict) -> None:
     """mitra's order of an agreement's dates, and a renewal of one it knows."""
     body["valid_until"] = max(body["signed_on"], body["valid_from"], body["valid_until"])
@@ -84,6 +97,7 @@ def _search(body: dict) -> None:
 RULES = {
     ("POST", "/api/v1/referrals"): _referral,
     ("POST", "/api/v1/clients/search"): _search,
+    ("POST", "/api/v1/clients/{client_id}/corrections"): _correction,
     ("POST", "/api/v1/partners/{partner_id}/agreements"): _agreement,
     ("POST", "/api/v1/partners"): _services,
     ("PATCH", "/api/v1/partners/{partner_id}"): _services,

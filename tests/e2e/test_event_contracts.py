@@ -253,6 +253,16 @@ def produce_every_event(system, clock, hook) -> dict:
         who=officer,
     )
     referrals["overdue"] = refer()
+    # an admin's corrections: the admission undone (back to accepted), then the client's
+    # name corrected
+    referrals["undone"] = refer()
+    act(referrals["undone"], "accept")
+    act(referrals["undone"], "admit")
+    undo = {"expected_status": "admitted", "reason": "Masuk layanan tercatat terlalu dini."}
+    ok(system.post(f"/api/v1/referrals/{referrals['undone']}/undo", undo))
+    client_id = ok(system.get(f"/api/v1/referrals/{referrals['undone']}"))["client"]["id"]
+    correction = {"name": "Budi Santosa", "reason": "Nama salah ketik saat rujukan dibuat."}
+    ok(system.post(f"/api/v1/clients/{client_id}/corrections", correction))  # client_corrected
 
     # January's report is overdue and February's due soon on START; kipas sends both:
     # one is approved, the other returned
@@ -373,6 +383,15 @@ def test_what_people_read_names_partners_and_reasons_in_indonesian(world):
     assert len(follow_up) == 1
     assert "5 Maret 2027" in follow_up[0] and "membaik" in follow_up[0]
     assert "improved" not in follow_up[0] and "puskesmas" not in follow_up[0]
+    for event_type, words in (
+        ("referral_transition_undone", "kembali berstatus diterima"),
+        ("client_corrected", "mengoreksi data identitas klien"),
+    ):
+        told = eventually(
+            lambda t=event_type: inbox_text(dbs, "partner:yayasan-kipas", t, referrals["undone"]),
+            f"the partner's notification of {event_type}",
+        )[0]
+        assert words in told and "Budi" not in told
     report = eventually(
         lambda: inbox_text(dbs, "role:officer", "report_submitted"), "report_submitted read"
     )
@@ -414,7 +433,7 @@ def test_the_read_models_follow_what_mitra_and_rujukan_tell(world):
     capacities = {offer["service_type"]: offer["capacity"] for offer in services}
     assert capacities["outpatient"] == 40
     for status, referral_id in produced["referrals"].items():
-        expected = "requested" if status == "overdue" else status
+        expected = {"overdue": "requested", "undone": "accepted"}.get(status, status)
         eventually(
             lambda r=referral_id, s=expected: (
                 dbs.rows(

@@ -106,6 +106,13 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("POST", "/api/v1/referrals/<string:referral_id>/transfer"): transition(
             "admitted", transfer_body(other, "Klien pindah domisili.")
         ),
+        ("POST", "/api/v1/referrals/<string:referral_id>/undo"): transition(
+            "accepted", {"expected_status": "accepted", "reason": "Diterima karena salah pilih."}
+        ),
+        ("POST", "/api/v1/clients/<string:client_id>/corrections"): lambda c, real: Call(
+            {"client_id": world.client()},
+            {"name": f"Budi Matriks {serial()}", "reason": "Nama salah ketik."},
+        ),
         ("GET", "/api/v1/partners/match"): lambda c, real: Call(
             query={"sex": "F", "service_type": "outpatient"}
         ),
@@ -195,7 +202,7 @@ def _cells(world: World) -> dict[tuple[str, str], Any]:
         ("POST", REPORT + "/return"): report_cell(
             "submitted", {"comment": "Mohon lengkapi narasi."}
         ),
-        ("POST", REPORT + "/reopen"): report_cell("locked", {}),
+        ("POST", REPORT + "/reopen"): report_cell("locked", {"comment": "Terkendala listrik."}),
         **attachment_cells(world, "referral", lambda: {"referral_id": referral()}),
         **attachment_cells(
             world, "agreement", lambda: {"partner_id": own, "agreement_id": world.agreement()}

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime
 
 import eventlet
 import pytest
+from marshmallow import ValidationError
 from nameko.testing.services import entrypoint_hook
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
@@ -425,3 +426,102 @@ def test_prefill_indicators_and_export_follow_the_referral_events(laporan, clock
     pseudonyms = {e["data"]["client_pseudonym"] for e in events}
     assert not [p for p in pseudonyms if p in json.dumps(recap) + json.dumps(exact)]
     assert "0000000000" not in json.dumps(recap)
+
+
+def test_a_locked_month_sent_late_counts_as_late_and_an_approved_report_is_reopened_with_a_reason(
+    laporan, clock_file
+):
+    (first, _), dbs = laporan
+    policy_today = datetime(2027, 1, 2).date()  # November locked since 31 December
+    clock_file.set(policy_today)
+    good = report_body(counts(0, 0, 0, 0, 0, 0))
+    missing = call(first, "indicators", "2026-11")
+    row = next(p for p in missing["partners"] if p["partner_id"] == PARTNER)
+    assert (row["figures"]["submitted_reports"], row["figures"]["on_time_reports"]) == (0, 0)
+
+    # a reopening says why: refused at the field, nothing changed
+    for body in ({}, {"comment": "   "}):
+        with pytest.raises(ValidationError) as refused:
+            call(first, "reopen_report", PARTNER, "2026-11", body, OFFICER)
+        assert list(refused.value.messages) == ["comment"]
+    assert call(first, "get_report", PARTNER, "2026-11", OFFICER)["reopened"] is False
+
+    call(first, "reopen_report", PARTNER, "2026-11", {"comment": "Listrik padam."}, OFFICER)
+    sent = call(first, "submit_report", PARTNER, "2026-11", good, OPERATOR)
+    assert (sent["status"], sent["timeliness"]) == ("submitted_late", "submitted_late")
+    late = call(first, "indicators", "2026-11")
+    row = next(p for p in late["partners"] if p["partner_id"] == PARTNER)
+    # late, not missing: submitted (the reporting rate) and not on time
+    assert (row["figures"]["submitted_reports"], row["figures"]["on_time_reports"]) == (1, 0)
+    assert (row["reporting_rate"], row["on_time_rate"]) == (1.0, 0.0)
+
+    # an approved report: reopened (with its reason in the history), corrected, resubmitted
+    call(first, "review_report", PARTNER, "2026-11", "approve", {}, OFFICER)
+    with pytest.raises(Exception) as approved:
+        call(first, "submit_report", PARTNER, "2026-11", good, OPERATOR)
+    assert approved.value.code == "PERIOD_LOCKED"  # approval locks it again
+    reopened = call(
+        first, "reopen_report", PARTNER, "2026-11", {"comment": "Angka salah ketik."}, OFFICER
+    )
+    assert (reopened["status"], reopened["reopened"]) == ("returned", True)
+    assert (reopened["history"][-1]["action"], reopened["history"][-1]["comment"]) == (
+        "reopened",
+        "Angka salah ketik.",
+    )
+    again = call(first, "submit_report", PARTNER, "2026-11", good, OPERATOR)
+    assert (again["status"], again["version"]) == ("submitted_late", 2)
+    row = next(
+        p for p in call(first, "indicators", "2026-11")["partners"] if p["partner_id"] == PARTNER
+    )
+    assert (row["figures"]["submitted_reports"], row["figures"]["on_time_reports"]) == (1, 0)
+
+
+def test_an_undone_step_and_a_corrected_client_change_the_prefill_and_the_export(
+    laporan, clock_file, amqp_uri
+):
+    (first, _), dbs = laporan
+    story = produced.referral_story(
+        [
+            ("requested", wib(2026, 11, 5, 8)),
+            ("accepted", wib(2026, 11, 5, 12)),
+            ("admitted", wib(2026, 11, 6)),
+            ("completed", wib(2026, 11, 20)),
+        ],
+        partner_id=PARTNER,
+        sex="M",
+        birth_date=date(1995, 1, 1),
+        service_type="inpatient",
+    )
+    before = handled(dbs)
+    publish(amqp_uri, "rujukan.events", *story)
+    wait_until(lambda: handled(dbs) == before + len(story), message="the referral's events")
+    clock_file.set(datetime(2026, 12, 5).date())
+
+    def prefill():
+        return call(first, "get_report", PARTNER, "2026-11", OPERATOR)["prefill"]
+
+    assert prefill()["by_sex"]["M"] == counts(0, 1, 1, 0, 0, 0)
+
+    # an admin undoes the completion: in care again at the end of the month
+    undone = produced.referral_undone(story[-1])
+    publish(amqp_uri, "rujukan.events", undone)
+    wait_until(lambda: handled(dbs) == before + len(story) + 1, message="the undo")
+    assert prefill()["total"] == counts(0, 1, 0, 0, 0, 1)
+    with dbs["laporan"]() as uow:
+        exact = handlers.monthly_export(uow, "2026-11", 1)
+    row = next(p for p in exact["partners"] if p["partner_id"] == PARTNER)
+    assert row["outcomes"] == {"completed": 0, "dropped_out": 0, "transferred_out": 0}
+
+    # then the client's identity is corrected: a woman of 18-24, not a man of 25-34
+    corrected = produced.client_corrected(undone, sex="F", age_group="18-24")
+    publish(amqp_uri, "rujukan.events", corrected)
+    wait_until(lambda: handled(dbs) == before + len(story) + 2, message="the correction")
+    figures = prefill()
+    assert figures["by_sex"]["F"] == counts(0, 1, 0, 0, 0, 1)
+    assert figures["by_sex"].get("M", counts(0, 0, 0, 0, 0, 0)) == counts(0, 0, 0, 0, 0, 0)
+    assert figures["total"] == counts(0, 1, 0, 0, 0, 1)  # the status stays
+    with dbs["laporan"]() as uow:
+        exact = handlers.monthly_export(uow, "2026-11", 1)
+    row = next(p for p in exact["partners"] if p["partner_id"] == PARTNER)
+    assert row["admitted"]["by_sex"] == {"F": 1}
+    assert row["admitted"]["by_age_group"] == {"18-24": 1}

@@ -182,6 +182,16 @@ def test_review_moves_a_report_along():
             domain.after_review(status, "approve")
 
 
+def test_a_reopened_approved_report_goes_back_to_returned_others_keep_their_status():
+    assert domain.after_reopen("approved") == "returned"
+    for status in ("open", "missing", "submitted_on_time", "submitted_late", "returned"):
+        assert domain.after_reopen(status) == status
+    # returned again, it is resubmitted and reviewed like any returned report
+    assert domain.after_submission(domain.after_reopen("approved"), "submitted_late") == (
+        "submitted_late"
+    )
+
+
 # --- a fixed data set: November 2026 of two partners -------------------------------------------
 
 KIPAS = [
