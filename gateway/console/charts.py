@@ -251,7 +251,14 @@ def outcomes(rows: list[dict[str, Any]], names: dict[str, str], period: str) -> 
         ],
         "Dibagi klien yang keluar layanan (selesai + putus + dipindahkan) pada bulan itu.",
     )
-    chart = _chart(pygal.HorizontalBar, data.title, percent=True, bars=2 * len(rows), range=(0, 1))
+    chart = _chart(
+        pygal.HorizontalBar,
+        data.title,
+        percent=True,
+        bars=2 * len(rows),
+        range=(0, 1),
+        y_labels=SHARE_TICKS,
+    )
     chart.x_labels = top_down([row[0] for row in data.rows])
     chart.add("Tingkat selesai", top_down([row[4] for row in data.rows]))
     chart.add("Tingkat putus", top_down([row[5] for row in data.rows]))
