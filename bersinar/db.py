@@ -26,7 +26,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    func,
     insert,
+    select,
     text,
     tuple_,
 )
@@ -153,7 +155,7 @@ def insert_ignoring_duplicates(session: Session, table: Table, values: dict[str,
 # the channel a relay LISTENs on (per database): a transaction that wrote to the outbox
 # notifies it at commit, so the relay publishes at once instead of polling the table
 OUTBOX_CHANNEL = "bersinar_outbox"
-_NOTIFY_OUTBOX = text(f"NOTIFY {OUTBOX_CHANNEL}")
+_OUTBOX_CHUNK = 1000
 
 
 class UnitOfWork:
@@ -171,12 +173,14 @@ class UnitOfWork:
         self.events: list[tuple[dict[str, Any], str]] = []
         # what a consumer read once and may reuse until the transaction ends
         self.memo: dict[str, Any] = {}
+        self._before_commit: dict[str, Callable[[], None]] = {}
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
         self.session = self._session_factory()
         self.events = []
         self.memo = {}
+        self._before_commit = {}
         self._committed = False
         return self
 
@@ -227,26 +231,39 @@ class UnitOfWork:
         statement = insert_ignoring(self.inbox).returning(self.inbox.c.event_id)
         return set(self.session.scalars(statement, list(rows.values())))
 
+    def before_commit(self, key: str, write: Callable[[], None]) -> None:
+        """Run ``write`` once (per ``key``) when this work commits, before its events are
+        written: e.g. the rows a batch added up, written in one statement."""
+        self._before_commit.setdefault(key, write)
+
     def commit(self) -> None:
+        for write in self._before_commit.values():
+            write()
         if self.events:
-            # wakes the relay when this commits (PostgreSQL delivers a NOTIFY at commit)
-            self.session.execute(_NOTIFY_OUTBOX)
             now = utcnow()
-            self.session.execute(
-                insert(self.outbox),
-                [
-                    {
-                        "event_id": envelope["event_id"],
-                        "event_type": envelope["event_type"],
-                        "ordering_key": ordering_key,
-                        "payload": json.dumps(envelope, separators=(",", ":")),
-                        "created_at": parse_rfc3339(envelope["occurred_at"]),
-                        "available_at": now,
-                        "attempts": 0,
-                    }
-                    for envelope, ordering_key in self.events
-                ],
-            )
+            rows = [
+                {
+                    "event_id": envelope["event_id"],
+                    "event_type": envelope["event_type"],
+                    "ordering_key": ordering_key,
+                    "payload": json.dumps(envelope, separators=(",", ":")),
+                    "created_at": parse_rfc3339(envelope["occurred_at"]),
+                    "available_at": now,
+                    "attempts": 0,
+                }
+                for envelope, ordering_key in self.events
+            ]
+            # the rows and the notification that wakes the relay when this commits
+            # (PostgreSQL delivers a notification at commit) in one statement per
+            # _OUTBOX_CHUNK events
+            for start in range(0, len(rows), _OUTBOX_CHUNK):
+                written = (
+                    insert(self.outbox)
+                    .values(rows[start : start + _OUTBOX_CHUNK])
+                    .returning(self.outbox.c.id)
+                    .cte("written")
+                )
+                self.session.execute(select(func.pg_notify(OUTBOX_CHANNEL, "")).add_cte(written))
         self.session.commit()
         self._committed = True
         for envelope, _ in self.events:

@@ -17,9 +17,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Date, DateTime, bindparam, func, select, text
+from sqlalchemy import Date, DateTime, bindparam, func, insert, select, text
 
 from bersinar.codes import local_date
 from bersinar.context import correlated
@@ -129,6 +130,27 @@ def _subscriptions(uow: UnitOfWork) -> list[tuple[str, list[str]]]:
     return uow.memo["subscriptions"]
 
 
+# the rows planning writes, in the order their keys need (an attempt and an inbox
+# notification name their delivery)
+_PLANNED = (Delivery, Notification, DeliveryAttempt)
+
+
+def _planned_rows(uow: UnitOfWork) -> dict[Any, list[dict[str, Any]]]:
+    """What the events of this transaction planned, written when it commits: one insert
+    per table for the whole batch instead of an ORM object per row."""
+    rows = uow.memo.get("planned_rows")
+    if rows is None:
+        rows = uow.memo["planned_rows"] = {model: [] for model in _PLANNED}
+        uow.before_commit("planned_rows", partial(_write_planned, uow))
+    return rows
+
+
+def _write_planned(uow: UnitOfWork) -> None:
+    for model, rows in uow.memo.pop("planned_rows", {}).items():
+        if rows:
+            uow.session.execute(insert(model.__table__), rows)
+
+
 def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]:
     """Plan the deliveries of an event; write the inbox ones at once. A channel whose
     recipient is known (``check_addresses``) to have no address there is not planned:
@@ -151,50 +173,56 @@ def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]
         delivered.append({"result": "skipped", "channel": item.channel, "event_type": event_type})
     occurred_at = parse_rfc3339(event["occurred_at"])
     payload = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    rendered = None
+    rows = _planned_rows(uow)
     for item in planned:
         delivery_id = str(uuid.uuid4())
         inbox = item.channel == domain.INBOX
         # unique on (event_id, recipient, channel); the inbox of this consumer, in the
         # same transaction, already makes sure an event is planned once
-        uow.session.add(
-            Delivery(
-                id=delivery_id,
-                event_id=event["event_id"],
-                event_type=event_type,
-                occurred_at=occurred_at,
-                recipient=item.recipient,
-                channel=item.channel,
-                status="sent" if inbox else "pending",
-                attempts=1 if inbox else 0,
-                next_attempt_at=None if inbox else now,
-                event=payload,
-                created_at=now,
-                updated_at=now,
-                sent_at=now if inbox else None,
-            )
+        rows[Delivery].append(
+            {
+                "id": delivery_id,
+                "event_id": event["event_id"],
+                "event_type": event_type,
+                "occurred_at": occurred_at,
+                "recipient": item.recipient,
+                "channel": item.channel,
+                "status": "sent" if inbox else "pending",
+                "attempts": 1 if inbox else 0,
+                "next_attempt_at": None if inbox else now,
+                "last_error": None,
+                "event": payload,
+                "created_at": now,
+                "updated_at": now,
+                "sent_at": now if inbox else None,
+            }
         )
         if not inbox:
             continue
-        rendered = domain.render(event_type, domain.INBOX, data)
-        uow.session.add(
-            Notification(
-                id=delivery_id,
-                recipient=item.recipient,
-                event_id=event["event_id"],
-                event_type=event_type,
-                title=rendered.subject[:200],
-                body=rendered.body,
-                created_at=now,
-            )
+        if rendered is None:  # the inbox's words are the same for every recipient
+            rendered = domain.render(event_type, domain.INBOX, data)
+        rows[Notification].append(
+            {
+                "id": delivery_id,
+                "recipient": item.recipient,
+                "event_id": event["event_id"],
+                "event_type": event_type,
+                "title": rendered.subject[:200],
+                "body": rendered.body,
+                "created_at": now,
+                "read_at": None,
+            }
         )
-        uow.session.add(
-            DeliveryAttempt(
-                delivery_id=delivery_id,
-                number=1,
-                attempted_at=now,
-                outcome="sent",
-                duration_ms=0,
-            )
+        rows[DeliveryAttempt].append(
+            {
+                "delivery_id": delivery_id,
+                "number": 1,
+                "attempted_at": now,
+                "outcome": "sent",
+                "error": None,
+                "duration_ms": 0,
+            }
         )
         _emit_outcome(uow, delivery_id, event, item.recipient, item.channel, "sent", 1)
         delivered.append(

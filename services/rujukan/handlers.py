@@ -15,7 +15,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, literal, or_, select, update
+from sqlalchemy import Select, delete, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bersinar.codes import REJECTION_REASONS, local_date
@@ -153,10 +153,21 @@ def _domain_partner(view: PartnerView, agreements: list[AgreementView]) -> domai
 def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain.PartnerView:
     """The partner as eligibility sees it. With ``lock`` its row is locked (PostgreSQL)
     until commit: moves that take a place (accept, transfer) queue up here."""
+    return _read_partner(uow, partner_id, lock)[0]
+
+
+def _read_partner(
+    uow: UnitOfWork, partner_id: str, lock: bool, active_of: str | None = None
+) -> tuple[domain.PartnerView, int | None]:
+    """``_partner_view``; with ``active_of`` (a service type; for an unlocked read) the
+    same statement counts the partner's active referrals of it, else the count is None."""
     # the partner and its agreements in one statement (one row per agreement, or one
     # row with no agreement)
+    columns: list[Any] = [PartnerView, AgreementView]
+    if active_of is not None:
+        columns.append(_active_count_query(partner_id, active_of).scalar_subquery())
     query = (
-        select(PartnerView, AgreementView)
+        select(*columns)
         .outerjoin(AgreementView, AgreementView.partner_id == PartnerView.partner_id)
         .where(PartnerView.partner_id == partner_id)
     )
@@ -167,12 +178,15 @@ def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain
         raise UnknownPartner(
             f"Mitra {partner_id} tidak dikenal.", errors={"partner_id": ["Mitra tidak dikenal."]}
         )
-    agreements = [agreement for _, agreement in rows if agreement is not None]
-    return _domain_partner(rows[0][0], agreements)
+    agreements = [row[1] for row in rows if row[1] is not None]
+    # the name an event of this work tells of (_partner_name): no second read
+    uow.memo.setdefault("partner_names", {})[partner_id] = rows[0][0].partner_name
+    active = rows[0][2] if active_of is not None else None
+    return _domain_partner(rows[0][0], agreements), active
 
 
-def _active_count(uow: UnitOfWork, partner_id: str, service_type: str) -> int:
-    return uow.session.scalar(
+def _active_count_query(partner_id: str, service_type: str) -> Select:
+    return (
         select(func.count())
         .select_from(Referral)
         .where(
@@ -192,10 +206,13 @@ def _check_place(
     lock: bool = True,
 ) -> domain.PartnerView:
     """Eligibility and capacity of a partner for one client (the partner locked when the
-    move takes a place)."""
-    partner = _partner_view(uow, partner_id, lock)
+    move takes a place). Unlocked, the partner and its count come in one statement; a
+    locked partner's referrals are counted once the lock is held."""
+    partner, active = _read_partner(uow, partner_id, lock, None if lock else service_type)
     domain.check_eligible(partner, sex, service_type, today)
-    domain.check_capacity(partner, service_type, _active_count(uow, partner_id, service_type))
+    if active is None:
+        active = uow.session.scalar(_active_count_query(partner_id, service_type))
+    domain.check_capacity(partner, service_type, active)
     return partner
 
 
@@ -241,13 +258,17 @@ def _find_or_create_client(
         if len(found) > 1:
             log.warning("%d client records share one NIK: %s", len(found), [c.id for c in found])
         return found[0], False
-    _index_name(uow, cipher, new.id, client["name"])
+    _index_name(uow, cipher, new.id, client["name"], replace=False)
     return new, True
 
 
-def _index_name(uow: UnitOfWork, cipher: ClientCipher, client_id: str, name: str) -> None:
-    """The client's name tokens as the blind index keeps them (under the current key)."""
-    uow.session.execute(delete(ClientNameToken).where(ClientNameToken.client_id == client_id))
+def _index_name(
+    uow: UnitOfWork, cipher: ClientCipher, client_id: str, name: str, replace: bool = True
+) -> None:
+    """The client's name tokens as the blind index keeps them (under the current key);
+    ``replace=False`` for a client just made, who has none to remove."""
+    if replace:
+        uow.session.execute(delete(ClientNameToken).where(ClientNameToken.client_id == client_id))
     uow.session.add_all(
         ClientNameToken(client_id=client_id, digest=digest)
         for digest in dict.fromkeys(cipher.name_digests(name))

@@ -8,7 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bersinar.db import UnitOfWorkFactory
 from harness import produced
@@ -259,3 +259,35 @@ def test_an_outcome_is_planned_in_the_transaction_that_records_it(uow_factory):
         ("notification_sent", "notification_sent"),
     ]
     assert sorted(admin_told) == ["address_missing", "notification_failed"]  # no admin e-mail
+
+
+def test_a_batch_writes_its_planned_rows_in_one_insert_per_table(uow_factory):
+    periods = ["2026-08", "2026-09", "2026-10"]
+    sent = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        sent.append(" ".join(statement.split())[:40])
+
+    event.listen(uow_factory.engine, "before_cursor_execute", count)
+    try:
+        with uow_factory("notifikasi.test") as uow:
+            for period in periods:
+                event_ = produced.report_event("report_overdue", "yayasan-kipas", period)
+                assert uow.first_delivery(event_)
+                handlers.record_event(uow, event_)
+            uow.commit()
+    finally:
+        event.remove(uow_factory.engine, "before_cursor_execute", count)
+    inserts = sorted(s.split(" (")[0] for s in sent if s.startswith("INSERT INTO"))
+    # one inbox row per event (first_delivery), then one insert per table for the batch
+    assert inserts == sorted(
+        ["INSERT INTO deliveries", "INSERT INTO delivery_attempts", "INSERT INTO notifications"]
+        + ["INSERT INTO inbox"] * len(periods)
+    )
+    with uow_factory() as uow:
+        deliveries = uow.session.scalar(select(func.count()).select_from(Delivery))
+        notes = uow.session.scalar(select(func.count()).select_from(Notification))
+        attempts = uow.session.scalars(select(DeliveryAttempt.outcome)).all()
+        outcomes = uow.session.scalar(select(func.count()).select_from(outbox))
+    # per period: partner and officer, inbox (sent at once) and e-mail (pending)
+    assert (deliveries, notes, attempts, outcomes) == (12, 6, ["sent"] * 6, 6)
