@@ -164,15 +164,6 @@ CONTACT_ERRORS = {
 MISSING_ADDRESS_DAYS = 7
 AGREEMENTS_ROUTE = "POST /api/v1/partners/<string:partner_id>/agreements"
 TERMINATE_ROUTE = AGREEMENTS_ROUTE + "/<string:agreement_id>/terminate"
-AGREEMENT_FIELDS = (
-    "number",
-    "signed_on",
-    "valid_from",
-    "valid_until",
-    "scope",
-    "annual_target",
-    "document_ref",
-)
 AGREEMENT_ERRORS = {
     "number": "Isi nomor PKS (3-100 huruf).",
     "signed_on": "Isi tanggal penandatanganan, tidak sesudah tanggal berakhir.",
@@ -604,6 +595,22 @@ def termination_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
     payload: dict[str, Any] = {"reason": (form.get("reason") or "").strip()}
     payload["terminated_on"] = (form.get("terminated_on") or "").strip() or None
     return payload, schema_errors(AgreementTermination(), payload, TERMINATION_ERRORS)
+
+
+def attempt(call, known, prefix: str = "", summary: str = "form"):
+    """``call()``, a service's change; ``None`` when it is made, else the refusal to show
+    on the form: ``(errors, status)``, the errors at the fields ``known`` (named with
+    ``prefix`` on the form) and the service's words at ``summary``. A missing object and
+    a failure are not the form's business: they are raised."""
+    try:
+        call()
+        return None
+    except (DomainError, RemoteDomainError) as exc:
+        if exc.status >= 500 or exc.status == 404:
+            raise
+        errors = {prefix + k: v for k, v in field_errors(exc).items() if k in known}
+        errors[summary] = [exc.detail]
+        return errors, exc.status
 
 
 class ConsoleRoutes:
@@ -1232,15 +1239,15 @@ class ConsoleRoutes:
         values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
         status = 422
         if not errors:
-            try:
-                self.rpc("mitra", "record_activity", partner_id, payload, user.caller.actor)
+            refused = attempt(
+                lambda: self.rpc(
+                    "mitra", "record_activity", partner_id, payload, user.caller.actor
+                ),
+                ACTIVITY_ERRORS,
+            )
+            if refused is None:
                 return redirect(f"{BASE}/mitra/{partner_id}/kegiatan?pesan=kegiatan")
-            except (DomainError, RemoteDomainError) as exc:
-                if exc.status >= 500 or exc.status == 404:
-                    raise
-                errors = {k: v for k, v in field_errors(exc).items() if k in ACTIVITY_ERRORS}
-                errors["form"] = [exc.detail]
-                status = exc.status
+            errors, status = refused
         return self._activities_page(request, user, partner_id, errors, values, status)
 
     # --- agreements (PKS) -----------------------------------------------------------
@@ -1257,17 +1264,15 @@ class ConsoleRoutes:
         values["pks.scope"] = request.form.getlist("pks.scope")
         status = 422
         if not errors:
-            try:
+
+            def sign():
                 self.rpc("mitra", "sign_agreement", partner_id, payload, user.caller.actor)
                 self.refresh_partner(partner_id)
+
+            refused = attempt(sign, AGREEMENT_ERRORS, "pks.", "pks.form")
+            if refused is None:
                 return redirect(f"{BASE}/mitra/{partner_id}?pesan=pks#pks")
-            except (DomainError, RemoteDomainError) as exc:
-                if exc.status >= 500 or exc.status == 404:
-                    raise
-                fields = {f"pks.{k}": v for k, v in field_errors(exc).items()}
-                errors = {k: v for k, v in fields.items() if k[4:] in AGREEMENT_FIELDS}
-                errors["pks.form"] = [exc.detail]
-                status = exc.status
+            errors, status = refused
         return self._partner_page(request, user, partner_id, errors, status, values)
 
     def _termination_page(self, request, user, partner_id, agreement_id, errors, values, code):
@@ -1304,7 +1309,8 @@ class ConsoleRoutes:
         values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
         status = 422
         if not errors:
-            try:
+
+            def end():
                 self.rpc(
                     "mitra",
                     "terminate_agreement",
@@ -1314,13 +1320,11 @@ class ConsoleRoutes:
                     user.caller.actor,
                 )
                 self.refresh_partner(partner_id)
+
+            refused = attempt(end, TERMINATION_ERRORS)
+            if refused is None:
                 return redirect(f"{BASE}/mitra/{partner_id}?pesan=pks_diakhiri#pks")
-            except (DomainError, RemoteDomainError) as exc:
-                if exc.status >= 500 or exc.status == 404:
-                    raise
-                errors = {k: v for k, v in field_errors(exc).items() if k in TERMINATION_ERRORS}
-                errors["form"] = [exc.detail]
-                status = exc.status
+            errors, status = refused
         return self._termination_page(
             request, user, partner_id, agreement_id, errors, values, status
         )
