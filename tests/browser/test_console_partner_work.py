@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from harness.data import referral_body
-from tests.browser.conftest import PASSWORD, Person
+from tests.browser.conftest import PASSWORD, Person, csrf_of, signed_in_session
 from tests.browser.test_console_rules import make_account
 from tests.browser.test_console_without_dead_ends import PHONE, serious_violations
 
@@ -201,6 +201,47 @@ def test_an_officer_records_a_supervision_visit_and_a_training(people, browser):
         a["kind"] for a in system.get(f"/api/v1/partners/{PARTNER}/activities").json()["items"]
     }
     assert {"supervision_visit", "training"} <= kinds
+
+
+def test_an_operator_reads_its_partners_work_but_changes_none_of_it(people):
+    system = people
+    agreement_id = new_agreement(system, f"PKS/OPS/{uuid.uuid4().hex[:8]}")
+    before_agreements = system.get(f"/api/v1/partners/{PARTNER}/agreements").json()["items"]
+    before_activities = system.get(f"/api/v1/partners/{PARTNER}/activities").json()["items"]
+    operator = signed_in_session(system, "operator.kerja.mitra", PASSWORD)
+    base = system.base_url + f"/console/mitra/{PARTNER}"
+    csrf = csrf_of(operator, base)
+    own = operator.get(base, timeout=10)
+    assert own.status_code == 200 and "Catat PKS baru" not in own.text
+    assert "Akhiri PKS" not in own.text
+    listed = operator.get(base + "/kegiatan", timeout=10)
+    assert listed.status_code == 200 and "Catat kegiatan" not in listed.text
+    visit = {"csrf": csrf, "kind": "training", "held_on": "2027-03-10", "title": "Pelatihan"}
+    agreement = {
+        "csrf": csrf,
+        "pks.number": "PKS/OPERATOR/1",
+        "pks.signed_on": "2027-01-10",
+        "pks.valid_from": "2027-02-01",
+        "pks.valid_until": "2029-01-31",
+        "pks.scope": "reporting",
+    }
+    for path, form in (
+        ("/pks", agreement),
+        (f"/pks/{agreement_id}/akhiri", {"csrf": csrf, "reason": "Tidak boleh."}),
+        ("/kegiatan", visit),
+    ):
+        refused = operator.post(base + path, data=form, timeout=10, allow_redirects=False)
+        assert refused.status_code == 403, path
+        assert "Tidak diizinkan" in refused.text
+    assert operator.get(base + f"/pks/{agreement_id}/akhiri", timeout=10).status_code == 403
+    other = system.base_url + "/console/mitra/yayasan-dwin-foundation/kegiatan"
+    assert operator.get(other, timeout=10).status_code == 404
+    assert operator.get(system.base_url + "/console/audit", timeout=10).status_code == 403
+    after = system.get(f"/api/v1/partners/{PARTNER}/agreements").json()["items"]
+    assert after == before_agreements
+    assert system.get(f"/api/v1/partners/{PARTNER}/activities").json()["items"] == (
+        before_activities
+    )
 
 
 @pytest.mark.parametrize("width, viewport", [("desktop", None), ("ponsel", PHONE)])
