@@ -756,6 +756,14 @@ class ConsoleRoutes:
                 return self._action_page(
                     request, user, parts[1], parts[2], values=draft, notice=RESTORED
                 )
+            if parts[0] == "mitra" and parts[2:] == ["kegiatan"]:
+                return self._activities_page(request, user, parts[1], {}, draft, 200, RESTORED)
+            if parts[0] == "mitra" and len(parts) == 5 and parts[2::2] == ["pks", "akhiri"]:
+                if user.role not in api_roles(TERMINATE_ROUTE):
+                    return None
+                return self._termination_page(
+                    request, user, parts[1], parts[3], {}, draft, 200, RESTORED
+                )
         except (DomainError, RemoteDomainError):
             return None  # not theirs, or gone: the page itself says why
         return None
@@ -1197,7 +1205,7 @@ class ConsoleRoutes:
 
     # --- activities and supervision visits --------------------------------------------
 
-    def _activities_page(self, request, user, partner_id, errors, values, status):
+    def _activities_page(self, request, user, partner_id, errors, values, status, notice=None):
         require_route(user, ACTIVITIES_ROUTE)
         if not is_plain_id(partner_id):
             raise not_found()
@@ -1221,7 +1229,7 @@ class ConsoleRoutes:
             today=self._today().isoformat(),
             errors=errors,
             values=values,
-            message=self._message(request),
+            message=notice or self._message(request),
         )
 
     @page("GET", "/console/mitra/<string:partner_id>/kegiatan")
@@ -1275,7 +1283,9 @@ class ConsoleRoutes:
             errors, status = refused
         return self._partner_page(request, user, partner_id, errors, status, values)
 
-    def _termination_page(self, request, user, partner_id, agreement_id, errors, values, code):
+    def _termination_page(
+        self, request, user, partner_id, agreement_id, errors, values, code, notice=None
+    ):
         require_route(user, TERMINATE_ROUTE)
         if not is_plain_id(partner_id) or not is_plain_id(agreement_id):
             raise not_found()
@@ -1293,6 +1303,7 @@ class ConsoleRoutes:
             ended=agreement["status"] not in ENDABLE_AGREEMENTS,
             errors=errors,
             values=values,
+            message=notice,
         )
 
     @page("GET", "/console/mitra/<string:partner_id>/pks/<string:agreement_id>/akhiri")

@@ -7,9 +7,11 @@ Desktop (1280) and phone (390) widths, screenshots kept, axe-core on every new p
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pytest
+import requests
 
 from harness.data import referral_body
 from tests.browser.conftest import PASSWORD, Person, csrf_of, signed_in_session
@@ -269,3 +271,39 @@ def test_the_new_pages_have_no_serious_accessibility_violation(people, browser, 
         finally:
             person.close()
     assert {page: v for page, v in found.items() if v} == {}
+
+
+def sign_in_with_draft(system, username: str, answer) -> requests.Response:
+    """Sign in from the page a form sent without a session answered, as a person does:
+    its hidden fields (the form's place and values) go back with the name and password."""
+    session = requests.Session()
+    session.cookies.update(answer.cookies)
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', answer.text))
+    fields.update(username=username, password=PASSWORD)
+    return session.post(system.base_url + "/console/masuk", data=fields, timeout=10)
+
+
+def test_a_form_sent_after_the_session_ended_comes_back_filled_in(people):
+    system = people
+    agreement_id = new_agreement(system, f"PKS/DRAF/{uuid.uuid4().hex[:8]}")
+    before = system.get(f"/api/v1/partners/{PARTNER}/activities").json()["items"]
+    base = f"/console/mitra/{PARTNER}"
+    for posted, form, kept in (
+        (
+            f"{base}/kegiatan",
+            {"kind": "facilitation", "title": "Fasilitasi draf", "findings": "Catatan draf"},
+            ('value="Fasilitasi draf"', "Catatan draf", 'value="facilitation" selected'),
+        ),
+        (f"{base}/pks/{agreement_id}/akhiri", {"reason": "Alasan draf"}, ("Alasan draf",)),
+    ):
+        answer = requests.post(system.base_url + posted, data=form, timeout=10)
+        assert answer.status_code == 401 and "Sesi Anda sudah berakhir" in answer.text
+        assert f'name="lanjut" value="{posted}"' in answer.text
+        restored = sign_in_with_draft(system, OFFICER, answer)
+        assert restored.status_code == 200, restored.text
+        assert "Isian Anda dikembalikan" in restored.text
+        for words in kept:
+            assert words in restored.text, (posted, words)
+    assert system.get(f"/api/v1/partners/{PARTNER}/activities").json()["items"] == before
+    stored = system.get(f"/api/v1/partners/{PARTNER}/agreements").json()["items"]
+    assert [a["status"] for a in stored if a["id"] == agreement_id] == ["active"]
