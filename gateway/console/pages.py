@@ -558,12 +558,10 @@ def agreement_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
         for name in ("number", "signed_on", "valid_from", "valid_until")
     }
     payload["scope"] = form.getlist("pks.scope")
-    errors: dict[str, list[str]] = {}
     target = (form.get("pks.annual_target") or "0").strip()
     payload["annual_target"] = int(target) if _WHOLE.fullmatch(target) else target
     payload["document_ref"] = (form.get("pks.document_ref") or "").strip() or None
-    errors.update(schema_errors(AgreementInput(), payload, AGREEMENT_ERRORS, "pks."))
-    return payload, errors
+    return payload, schema_errors(AgreementInput(), payload, AGREEMENT_ERRORS, "pks.")
 
 
 def activity_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
@@ -1340,6 +1338,12 @@ class ConsoleRoutes:
             request, user, partner_id, agreement_id, errors, values, status
         )
 
+    def _update_partner(self, user, partner_id: str, patch: dict[str, Any]) -> None:
+        """mitra's change of a partner, then the gateway's copy of its directory entry
+        (the API's PATCH does the same), so the next read shows the change."""
+        self.rpc("mitra", "update_partner", partner_id, patch, user.caller.as_dict())
+        self.refresh_partner(partner_id)
+
     @page("POST", "/console/mitra/<string:partner_id>/kapasitas")
     def console_partner_capacity(self, request, user, partner_id):
         require_route(user, "PATCH /api/v1/partners/<string:partner_id>")
@@ -1362,13 +1366,7 @@ class ConsoleRoutes:
                 request, user, partner_id, errors, 422, request.form.to_dict()
             )
         try:
-            self.rpc(
-                "mitra",
-                "update_partner",
-                partner_id,
-                {"services": services},
-                user.caller.as_dict(),
-            )
+            self._update_partner(user, partner_id, {"services": services})
         except (DomainError, RemoteDomainError) as exc:
             if exc.status >= 500 or exc.status == 404:
                 raise
@@ -1394,13 +1392,7 @@ class ConsoleRoutes:
         status = 422
         if not errors:
             try:
-                self.rpc(
-                    "mitra",
-                    "update_partner",
-                    partner_id,
-                    {"contacts": contacts},
-                    user.caller.as_dict(),
-                )
+                self._update_partner(user, partner_id, {"contacts": contacts})
                 return None
             except (DomainError, RemoteDomainError) as exc:
                 if exc.status >= 500 or exc.status == 404:
