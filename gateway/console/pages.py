@@ -19,6 +19,7 @@ from werkzeug.wrappers import Response
 
 from bersinar import codes
 from bersinar.codes import REFERRAL_SOURCES, REFERRAL_STATUSES, REJECTION_REASONS, STAFF
+from bersinar.contracts.partners import ActivityInput, AgreementInput, AgreementTermination
 from bersinar.contracts.partners import Contact as ContactInput
 from bersinar.contracts.referrals import ClientSearch, ReferralCreate, is_plain_id
 from bersinar.contracts.reports import PERIOD
@@ -141,6 +142,13 @@ EXTRA_COUNTS = (
     ("capacity_building.staff_trained", "Petugas dilatih"),
 )
 COMPLIANCE_MONTHS = 6
+AUDIT_ROUTE = "GET /api/v1/audit"
+AUDIT_PAGE = 50
+AUDIT_FILTER_ERRORS = {
+    "pelaku": "Pilih orang dari daftar.",
+    "mitra": "Pilih mitra dari daftar.",
+    "rujukan": "Nomor rujukan tidak sah: salin dari halaman rujukan.",
+}
 REFERRAL_PAGE = 50
 SEARCH_PAGE = 20
 _NIK = re.compile(r"[0-9]{16}")
@@ -154,6 +162,33 @@ CONTACT_ERRORS = {
     "whatsapp": "Nomor WhatsApp tidak valid: 8-15 angka, boleh diawali +.",
 }
 MISSING_ADDRESS_DAYS = 7
+AGREEMENTS_ROUTE = "POST /api/v1/partners/<string:partner_id>/agreements"
+TERMINATE_ROUTE = AGREEMENTS_ROUTE + "/<string:agreement_id>/terminate"
+AGREEMENT_ERRORS = {
+    "number": "Isi nomor PKS (3-100 huruf).",
+    "signed_on": "Isi tanggal penandatanganan, tidak sesudah tanggal berakhir.",
+    "valid_from": "Isi tanggal mulai berlaku.",
+    "valid_until": "Isi tanggal berakhir, sesudah tanggal mulai berlaku.",
+    "scope": "Pilih sedikitnya satu ruang lingkup.",
+    "annual_target": "Isi target klien per tahun: bilangan bulat 0-100000.",
+    "document_ref": "Rujukan dokumen paling banyak 300 huruf.",
+}
+TERMINATION_ERRORS = {
+    "reason": "Tulis alasan PKS diakhiri (3-1000 huruf).",
+    "terminated_on": "Tulis tanggal berakhir yang sah, atau kosongkan untuk hari ini.",
+}
+ACTIVITIES_ROUTE = "GET /api/v1/partners/<string:partner_id>/activities"
+RECORD_ACTIVITY_ROUTE = "POST /api/v1/partners/<string:partner_id>/activities"
+ACTIVITY_ERRORS = {
+    "kind": "Pilih jenis kegiatan.",
+    "held_on": "Isi tanggal kegiatan.",
+    "title": "Isi judul kegiatan (3-200 huruf).",
+    "participants": "Tulis satu peserta per baris, paling banyak 200 (200 huruf per nama).",
+    "findings": "Temuan paling banyak 5000 karakter.",
+    "scores": "Kunjungan supervisi: isi kelima skor (0-100) atau kosongkan semuanya.",
+}
+# statuses of an agreement that may still be ended early
+ENDABLE_AGREEMENTS = ("draft", "active", "expiring")
 MESSAGES = {
     "dibuat": "Rujukan dibuat dan dikirim ke mitra.",
     "accept": "Rujukan diterima.",
@@ -175,6 +210,9 @@ MESSAGES = {
     "kapasitas": "Kapasitas disimpan.",
     "kontak": "Kontak disimpan.",
     "kontak_dihapus": "Kontak dihapus.",
+    "pks": "PKS dicatat.",
+    "kegiatan": "Kegiatan dicatat.",
+    "pks_diakhiri": "PKS diakhiri; alasannya tercatat.",
     "sandi": "Kata sandi diganti.",
     "pengguna": "Pengguna dibuat.",
     "nonaktifkan": "Akun dinonaktifkan; sesinya diakhiri.",
@@ -234,6 +272,11 @@ FORM_PAGES = (
     (re.compile(r"^/console/laporan/([^/]+)/([^/]+)/[^/]+$"), r"/console/laporan/\1/\2"),
     (re.compile(r"^/console/rujukan/baru/ubah$"), "/console/rujukan/baru"),
     (re.compile(r"^/console/rujukan/cari$"), "/console/rujukan"),
+    (
+        re.compile(r"^/console/mitra/([^/]+)/pks/([^/]+)/akhiri$"),
+        r"/console/mitra/\1/pks/\2/akhiri",
+    ),
+    (re.compile(r"^/console/mitra/([^/]+)/kegiatan$"), r"/console/mitra/\1/kegiatan"),
     (re.compile(r"^/console/mitra/([^/]+)/.+$"), r"/console/mitra/\1"),
     (re.compile(r"^/console/pengguna/.+$"), "/console/pengguna"),
     (re.compile(r"^/console/notifikasi/.+$"), "/console/notifikasi"),
@@ -492,6 +535,82 @@ def place_rule_messages(errors: dict[str, Any]) -> dict[str, list[str]]:
     return placed
 
 
+def schema_errors(
+    schema, payload: dict[str, Any], messages: dict[str, str], prefix: str = ""
+) -> dict[str, list[str]]:
+    """What ``schema`` refuses in ``payload``, by the form's field (``prefix`` + name),
+    each in the console's own Indonesian words."""
+    try:
+        schema.load(payload)
+    except MarshmallowValidationError as exc:
+        return {
+            prefix + field: [messages.get(field, "Isian tidak valid.")]
+            for field in exc.normalized_messages()
+        }
+    return {}
+
+
+def agreement_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A new PKS from the partner page's form (fields ``pks.*``), and what to fix, by
+    field."""
+    payload: dict[str, Any] = {
+        name: (form.get(f"pks.{name}") or "").strip()
+        for name in ("number", "signed_on", "valid_from", "valid_until")
+    }
+    payload["scope"] = form.getlist("pks.scope")
+    target = (form.get("pks.annual_target") or "0").strip()
+    payload["annual_target"] = int(target) if _WHOLE.fullmatch(target) else target
+    payload["document_ref"] = (form.get("pks.document_ref") or "").strip() or None
+    return payload, schema_errors(AgreementInput(), payload, AGREEMENT_ERRORS, "pks.")
+
+
+def activity_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """A capacity-building activity or supervision visit from its form; the visit's
+    scores only for a visit (all five or none), what to fix by field."""
+    payload: dict[str, Any] = {
+        name: (form.get(name) or "").strip() for name in ("kind", "held_on", "title")
+    }
+    payload["participants"] = [
+        line.strip() for line in (form.get("participants") or "").splitlines() if line.strip()
+    ]
+    payload["findings"] = (form.get("findings") or "").strip()
+    errors: dict[str, list[str]] = {}
+    raw = {d: (form.get(f"score.{d}") or "").strip() for d in codes.SCORE_DIMENSIONS}
+    if any(raw.values()):
+        if payload["kind"] != "supervision_visit":
+            errors["scores"] = ["Skor hanya untuk kunjungan supervisi: kosongkan skornya."]
+        for dimension, value in raw.items() if not errors else ():
+            if not _WHOLE.fullmatch(value) or not 0 <= int(value) <= 100:
+                errors[f"score.{dimension}"] = ["Isi skor 0-100."]
+        if not errors:
+            payload["scores"] = {d: int(v) for d, v in raw.items()}
+    for field, messages in schema_errors(ActivityInput(), payload, ACTIVITY_ERRORS).items():
+        errors.setdefault(field, messages)
+    return payload, errors
+
+
+def termination_payload(form) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    payload: dict[str, Any] = {"reason": (form.get("reason") or "").strip()}
+    payload["terminated_on"] = (form.get("terminated_on") or "").strip() or None
+    return payload, schema_errors(AgreementTermination(), payload, TERMINATION_ERRORS)
+
+
+def attempt(call, known, prefix: str = "", summary: str = "form"):
+    """``call()``, a service's change; ``None`` when it is made, else the refusal to show
+    on the form: ``(errors, status)``, the errors at the fields ``known`` (named with
+    ``prefix`` on the form) and the service's words at ``summary``. A missing object and
+    a failure are not the form's business: they are raised."""
+    try:
+        call()
+        return None
+    except (DomainError, RemoteDomainError) as exc:
+        if exc.status >= 500 or exc.status == 404:
+            raise
+        errors = {prefix + k: v for k, v in field_errors(exc).items() if k in known}
+        errors[summary] = [exc.detail]
+        return errors, exc.status
+
+
 class ConsoleRoutes:
     # --- session --------------------------------------------------------------------
 
@@ -634,6 +753,14 @@ class ConsoleRoutes:
             if parts[0] == "rujukan" and len(parts) == 3:
                 return self._action_page(
                     request, user, parts[1], parts[2], values=draft, notice=RESTORED
+                )
+            if parts[0] == "mitra" and parts[2:] == ["kegiatan"]:
+                return self._activities_page(request, user, parts[1], {}, draft, 200, RESTORED)
+            if parts[0] == "mitra" and len(parts) == 5 and parts[2::2] == ["pks", "akhiri"]:
+                if user.role not in api_roles(TERMINATE_ROUTE):
+                    return None
+                return self._termination_page(
+                    request, user, parts[1], parts[3], {}, draft, 200, RESTORED
                 )
         except (DomainError, RemoteDomainError):
             return None  # not theirs, or gone: the page itself says why
@@ -1065,10 +1192,157 @@ class ConsoleRoutes:
             partner=partner,
             occupancy={o["service_type"]: o for o in occupancy},
             may_edit=user.role in STAFF or user.partner_id == partner_id,
+            may_sign=user.role in api_roles(AGREEMENTS_ROUTE),
+            may_end=user.role in api_roles(TERMINATE_ROUTE),
+            endable=ENDABLE_AGREEMENTS,
+            scopes=codes.AGREEMENT_SCOPE,
             errors=errors,
             values=values or {},
             message=self._message(request),
         )
+
+    # --- activities and supervision visits --------------------------------------------
+
+    def _activities_page(self, request, user, partner_id, errors, values, status, notice=None):
+        require_route(user, ACTIVITIES_ROUTE)
+        if not is_plain_id(partner_id):
+            raise not_found()
+        if user.role == "partner" and partner_id != user.partner_id:
+            raise not_found()
+        kind = request.args.get("jenis") or None
+        if kind is not None and kind not in codes.ACTIVITY_KINDS:
+            raise ValidationFailed("Jenis kegiatan tidak dikenal.", errors={"jenis": ["?"]})
+        partner = self.rpc("mitra", "get_partner", partner_id, user.caller.as_dict())
+        activities = self.rpc("mitra", "list_activities", partner_id, user.caller.as_dict(), kind)
+        return render(
+            "mitra_kegiatan.html",
+            http_status=status,
+            user=user,
+            partner=partner,
+            activities=activities,
+            kind=kind,
+            kinds=codes.ACTIVITY_KINDS,
+            dimensions=codes.SCORE_DIMENSIONS,
+            may_record=user.role in api_roles(RECORD_ACTIVITY_ROUTE),
+            today=self._today().isoformat(),
+            errors=errors,
+            values=values,
+            message=notice or self._message(request),
+        )
+
+    @page("GET", "/console/mitra/<string:partner_id>/kegiatan")
+    def console_activities(self, request, user, partner_id):
+        """A partner's capacity-building activities and supervision visits, newest first,
+        filtered by kind; staff record new ones on the same page."""
+        return self._activities_page(request, user, partner_id, {}, {}, 200)
+
+    @page("POST", "/console/mitra/<string:partner_id>/kegiatan")
+    def console_record_activity(self, request, user, partner_id):
+        require_route(user, RECORD_ACTIVITY_ROUTE)
+        if not is_plain_id(partner_id):
+            raise not_found()
+        payload, errors = activity_payload(request.form)
+        values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
+        status = 422
+        if not errors:
+            refused = attempt(
+                lambda: self.rpc(
+                    "mitra", "record_activity", partner_id, payload, user.caller.actor
+                ),
+                ACTIVITY_ERRORS,
+            )
+            if refused is None:
+                return redirect(f"{BASE}/mitra/{partner_id}/kegiatan?pesan=kegiatan")
+            errors, status = refused
+        return self._activities_page(request, user, partner_id, errors, values, status)
+
+    # --- agreements (PKS) -----------------------------------------------------------
+
+    @page("POST", "/console/mitra/<string:partner_id>/pks")
+    def console_sign_agreement(self, request, user, partner_id):
+        """A new PKS (or its renewal) from the form on the partner page; a refusal comes
+        back on that form, at its field, with what was typed."""
+        require_route(user, AGREEMENTS_ROUTE)
+        if not is_plain_id(partner_id):
+            raise not_found()
+        payload, errors = agreement_payload(request.form)
+        values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
+        values["pks.scope"] = request.form.getlist("pks.scope")
+        status = 422
+        if not errors:
+
+            def sign():
+                self.rpc("mitra", "sign_agreement", partner_id, payload, user.caller.actor)
+                self.refresh_partner(partner_id)
+
+            refused = attempt(sign, AGREEMENT_ERRORS, "pks.", "pks.form")
+            if refused is None:
+                return redirect(f"{BASE}/mitra/{partner_id}?pesan=pks#pks")
+            errors, status = refused
+        return self._partner_page(request, user, partner_id, errors, status, values)
+
+    def _termination_page(
+        self, request, user, partner_id, agreement_id, errors, values, code, notice=None
+    ):
+        require_route(user, TERMINATE_ROUTE)
+        if not is_plain_id(partner_id) or not is_plain_id(agreement_id):
+            raise not_found()
+        partner = self.rpc("mitra", "get_partner", partner_id, user.caller.as_dict())
+        agreement = next((a for a in partner["agreements"] if a["id"] == agreement_id), None)
+        if agreement is None:
+            raise not_found()
+        return render(
+            "mitra_pks_akhiri.html",
+            http_status=code,
+            user=user,
+            partner=partner,
+            agreement=agreement,
+            today=self._today().isoformat(),
+            ended=agreement["status"] not in ENDABLE_AGREEMENTS,
+            errors=errors,
+            values=values,
+            message=notice,
+        )
+
+    @page("GET", "/console/mitra/<string:partner_id>/pks/<string:agreement_id>/akhiri")
+    def console_agreement_end_form(self, request, user, partner_id, agreement_id):
+        """Ending a PKS early cannot be undone: it is asked for first, with its reason."""
+        return self._termination_page(request, user, partner_id, agreement_id, {}, {}, 200)
+
+    @page("POST", "/console/mitra/<string:partner_id>/pks/<string:agreement_id>/akhiri")
+    def console_end_agreement(self, request, user, partner_id, agreement_id):
+        require_route(user, TERMINATE_ROUTE)
+        if not is_plain_id(partner_id) or not is_plain_id(agreement_id):
+            raise not_found()
+        payload, errors = termination_payload(request.form)
+        values = {k: v for k, v in request.form.to_dict().items() if k != "csrf"}
+        status = 422
+        if not errors:
+
+            def end():
+                self.rpc(
+                    "mitra",
+                    "terminate_agreement",
+                    partner_id,
+                    agreement_id,
+                    payload,
+                    user.caller.actor,
+                )
+                self.refresh_partner(partner_id)
+
+            refused = attempt(end, TERMINATION_ERRORS)
+            if refused is None:
+                return redirect(f"{BASE}/mitra/{partner_id}?pesan=pks_diakhiri#pks")
+            errors, status = refused
+        return self._termination_page(
+            request, user, partner_id, agreement_id, errors, values, status
+        )
+
+    def _update_partner(self, user, partner_id: str, patch: dict[str, Any]) -> None:
+        """mitra's change of a partner, then the gateway's copy of its directory entry
+        (the API's PATCH does the same), so the next read shows the change."""
+        self.rpc("mitra", "update_partner", partner_id, patch, user.caller.as_dict())
+        self.refresh_partner(partner_id)
 
     @page("POST", "/console/mitra/<string:partner_id>/kapasitas")
     def console_partner_capacity(self, request, user, partner_id):
@@ -1092,13 +1366,7 @@ class ConsoleRoutes:
                 request, user, partner_id, errors, 422, request.form.to_dict()
             )
         try:
-            self.rpc(
-                "mitra",
-                "update_partner",
-                partner_id,
-                {"services": services},
-                user.caller.as_dict(),
-            )
+            self._update_partner(user, partner_id, {"services": services})
         except (DomainError, RemoteDomainError) as exc:
             if exc.status >= 500 or exc.status == 404:
                 raise
@@ -1124,13 +1392,7 @@ class ConsoleRoutes:
         status = 422
         if not errors:
             try:
-                self.rpc(
-                    "mitra",
-                    "update_partner",
-                    partner_id,
-                    {"contacts": contacts},
-                    user.caller.as_dict(),
-                )
+                self._update_partner(user, partner_id, {"contacts": contacts})
                 return None
             except (DomainError, RemoteDomainError) as exc:
                 if exc.status >= 500 or exc.status == 404:
@@ -1471,6 +1733,65 @@ class ConsoleRoutes:
             errors = {f"reset.{user_id}": exc.errors.get("password", [exc.detail])}
             return self._users_page(request, user, errors, {}, 422)
         return redirect(f"{BASE}/pengguna?pesan=reset")
+
+    # --- the access audit (admin) ----------------------------------------------------
+
+    @page("GET", "/console/audit")
+    def console_audit(self, request, user):
+        """Who read which client's identity, when and why: newest first, by pages that
+        keep the filters (the API's: the person, the partner they act for, a referral)."""
+        require_route(user, AUDIT_ROUTE)
+        args = request.args
+        people = self._people_by_actor()
+        names = self.partner_names(user)
+        filters: dict[str, str] = {}
+        query: dict[str, Any] = {}
+        errors: dict[str, list[str]] = {}
+        for field, api_field, known in (
+            ("pelaku", "actor", people),
+            ("mitra", "partner_id", names),
+            ("rujukan", "referral_id", None),
+        ):
+            value = (args.get(field) or "").strip()
+            if not value:
+                continue
+            if (known is not None and value not in known) or (
+                known is None and not is_plain_id(value)
+            ):
+                errors[field] = [AUDIT_FILTER_ERRORS[field]]
+                continue
+            filters[field] = value
+            query[api_field] = value
+        pages = Pager.of(args, AUDIT_PAGE)
+        found: dict[str, Any] = {"items": [], "next_cursor": None}
+        if not errors:
+            query.update(limit=AUDIT_PAGE, **pages.params())
+            found = self.rpc("rujukan", "list_audit", query, user.caller.as_dict())
+        return render(
+            "audit.html",
+            http_status=422 if errors else 200,
+            user=user,
+            entries=found["items"],
+            pages=pages.links(f"{BASE}/audit", filters, found.get("next_cursor")),
+            filters={k: (args.get(k) or "").strip() for k in AUDIT_FILTER_ERRORS},
+            people=people,
+            usernames=self.people_names(),
+            names=names,
+            errors=errors,
+        )
+
+    def _people_by_actor(self) -> dict[str, str]:
+        """Every console account as the audit names its reads (``officer:user:rina``) →
+        the person's name and role."""
+        with self.uow() as uow:
+            users = accounts.list_users(uow)
+        known = {u["username"]: u["full_name"] for u in users}
+        return {
+            f"{u['role']}:user:{u['username']}": labels.actor_name(
+                f"{u['role']}:user:{u['username']}", known
+            )
+            for u in users
+        }
 
     @page("GET", "/console/<path:rest>", roles=None)
     def console_unknown(self, request, user, rest):

@@ -14,10 +14,13 @@ from gateway.console.pages import (
     REFERRAL_ACTIONS,
     REFERRAL_ROUTE,
     Pager,
+    activity_payload,
+    agreement_payload,
     draft_of,
     form_page,
     place_rule_messages,
     report_content,
+    termination_payload,
     transition_payload,
 )
 from gateway.console.web import api_roles
@@ -103,6 +106,12 @@ def test_a_forms_post_address_leads_back_to_the_page_that_shows_it():
     assert form_page(f"/console/rujukan/{C1}/terima") == f"/console/rujukan/{C1}/terima"
     assert form_page("/console/rujukan/baru/ubah") == "/console/rujukan/baru"
     assert form_page("/console/mitra/kipas/kontak/2/hapus") == "/console/mitra/kipas"
+    assert form_page("/console/mitra/kipas/pks") == "/console/mitra/kipas"
+    assert (
+        form_page(f"/console/mitra/kipas/pks/{C1}/akhiri")
+        == f"/console/mitra/kipas/pks/{C1}/akhiri"
+    )
+    assert form_page("/console/mitra/kipas/kegiatan") == "/console/mitra/kipas/kegiatan"
     assert form_page(f"/console/pengguna/{C1}/sandi") == "/console/pengguna"
     # secrets and the old session's token are never carried through a sign-in
     form = MultiDict({"csrf": "t", "password": "p", "note": "n", "draft.x": "1"})
@@ -185,3 +194,59 @@ def test_people_read_names_and_months_not_codes():
     assert "periode Maret 2027 dari mitra Yayasan Pesona" in text
     assert f'<a href="/console/rujukan/{C1}">11111111</a>' in text
     assert "&lt;b&gt;" in text and "2027-03-31" in text
+
+
+def test_a_new_agreement_and_its_ending_are_refused_at_their_fields_in_indonesian():
+    form = MultiDict(
+        [
+            ("pks.number", "PK"),
+            ("pks.signed_on", "2027-01-10"),
+            ("pks.valid_from", "kemarin"),
+            ("pks.valid_until", "2029-01-31"),
+            ("pks.annual_target", "40 klien"),
+        ]
+    )
+    payload, errors = agreement_payload(form)
+    assert set(errors) == {"pks.number", "pks.valid_from", "pks.scope", "pks.annual_target"}
+    assert errors["pks.scope"] == ["Pilih sedikitnya satu ruang lingkup."]
+    form = MultiDict(
+        [
+            ("pks.number", "PKS/BNNP-BKL/2027/001"),
+            ("pks.signed_on", "2027-01-10"),
+            ("pks.valid_from", "2027-02-01"),
+            ("pks.valid_until", "2027-01-31"),
+            ("pks.scope", "rehabilitation"),
+            ("pks.scope", "reporting"),
+            ("pks.annual_target", "40"),
+        ]
+    )
+    payload, errors = agreement_payload(form)
+    assert errors == {"pks.valid_until": ["Isi tanggal berakhir, sesudah tanggal mulai berlaku."]}
+    assert payload["scope"] == ["rehabilitation", "reporting"] and payload["annual_target"] == 40
+    _, errors = termination_payload(MultiDict({"reason": "  ", "terminated_on": ""}))
+    assert errors == {"reason": ["Tulis alasan PKS diakhiri (3-1000 huruf)."]}
+    payload, errors = termination_payload(
+        MultiDict({"reason": "Mitra tutup.", "terminated_on": ""})
+    )
+    assert errors == {} and payload == {"reason": "Mitra tutup.", "terminated_on": None}
+
+
+SCORES = {f"score.{d}": "70" for d in ("availability", "access", "acceptability", "quality")}
+
+
+def test_an_activitys_scores_belong_to_a_supervision_visit_all_five_or_none():
+    base = {"held_on": "2027-03-10", "title": "Kunjungan supervisi triwulan I"}
+    visit = MultiDict({**base, "kind": "supervision_visit", **SCORES})
+    _, errors = activity_payload(visit)
+    assert errors == {"score.continuity": ["Isi skor 0-100."]}
+    visit["score.continuity"] = "85"
+    payload, errors = activity_payload(visit)
+    assert errors == {} and payload["scores"]["continuity"] == 85
+    training = MultiDict({**base, "kind": "training", "participants": "Andi\n\n Sari \n"})
+    payload, errors = activity_payload(training)
+    assert errors == {} and payload["participants"] == ["Andi", "Sari"]
+    assert "scores" not in payload
+    _, errors = activity_payload(MultiDict({**base, "kind": "training", **SCORES}))
+    assert errors == {"scores": ["Skor hanya untuk kunjungan supervisi: kosongkan skornya."]}
+    _, errors = activity_payload(MultiDict({"kind": "piknik", "held_on": "", "title": "x"}))
+    assert set(errors) == {"kind", "held_on", "title"}
