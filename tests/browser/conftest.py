@@ -150,6 +150,11 @@ class Person:
         self.context.close()
 
 
+def status_of(system, referral_id: str) -> str:
+    """A referral's status as the API answers it."""
+    return system.get(f"/api/v1/referrals/{referral_id}").json()["status"]
+
+
 def csrf_of(session: requests.Session, url: str) -> str:
     """The CSRF token of a signed-in session, read from a page's form."""
     page = session.get(url, timeout=10)

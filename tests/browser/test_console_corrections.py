@@ -12,7 +12,7 @@ from datetime import date
 import pytest
 
 from harness.data import ISSUED_NIKS, nik_for, referral_body
-from tests.browser.conftest import PASSWORD, Person, csrf_of, signed_in_session
+from tests.browser.conftest import PASSWORD, Person, csrf_of, signed_in_session, status_of
 from tests.browser.test_console_rules import make_account
 from tests.browser.test_console_without_dead_ends import PHONE, serious_violations
 
@@ -37,10 +37,6 @@ def admitted(accounts):
         moved = accounts.post(f"/api/v1/referrals/{referral['id']}/{action}")
         assert moved.status_code == 200, moved.text
     return referral, body["client"]
-
-
-def status_of(system, referral_id):
-    return system.get(f"/api/v1/referrals/{referral_id}").json()["status"]
 
 
 def test_an_admin_undoes_the_admission_after_saying_why(accounts, browser, admitted):

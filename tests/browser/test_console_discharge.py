@@ -10,9 +10,13 @@ from datetime import date
 import pytest
 
 from gateway.console.labels import day
-from tests.browser.conftest import PASSWORD, Person
+from tests.browser.conftest import PASSWORD, Person, status_of
 from tests.browser.test_console_rules import make_account
-from tests.browser.test_console_without_dead_ends import PHONE, place, serious_violations
+from tests.browser.test_console_without_dead_ends import (
+    PHONE,
+    admitted_at_kipas,
+    serious_violations,
+)
 
 PLAN = "Konseling keluarga dua pekan sekali di puskesmas terdekat."
 
@@ -24,20 +28,10 @@ def accounts(system):
     return system
 
 
-def admitted(system) -> str:
-    referral_id = place(system)
-    for action in ("accept", "admit"):
-        moved = system.post(
-            f"/api/v1/referrals/{referral_id}/{action}", {}, key=system.ringkasan_key
-        )
-        assert moved.status_code == 200, moved.text
-    return referral_id
-
-
 @pytest.mark.parametrize("width, viewport", [("desktop", None), ("ponsel", PHONE)])
 def test_a_partner_completes_care_with_a_discharge_summary(accounts, browser, width, viewport):
     system = accounts
-    referral_id = admitted(system)
+    referral_id = admitted_at_kipas(system, system.ringkasan_key)
     operator = Person(browser, system, f"ringkasan-{width}", viewport=viewport)
     try:
         operator.sign_in("operator.ringkasan", PASSWORD)
@@ -56,7 +50,7 @@ def test_a_partner_completes_care_with_a_discharge_summary(accounts, browser, wi
         assert "Pilih hasil akhir layanan." in page.inner_text("#err-outcome")
         assert "sedikitnya satu alasan" in page.inner_text("#err-reasons")
         assert page.input_value("#aftercare_plan") == PLAN
-        assert system.get(f"/api/v1/referrals/{referral_id}").json()["status"] == "admitted"
+        assert status_of(system, referral_id) == "admitted"
         assert serious_violations(page) == []
         operator.shot(f"81-selesai-ringkasan-belum-lengkap-{width}")
 
@@ -69,7 +63,7 @@ def test_a_partner_completes_care_with_a_discharge_summary(accounts, browser, wi
         assert page.input_value("#outcome") == "improved"
         assert page.is_checked("input[name=reasons][value=relocation]")
         assert page.input_value("#aftercare_plan") == PLAN
-        assert system.get(f"/api/v1/referrals/{referral_id}").json()["status"] == "admitted"
+        assert status_of(system, referral_id) == "admitted"
         operator.shot(f"82-selesai-tindak-lanjut-salah-{width}")
 
         page.locator("#follow_up_on").evaluate("e => e.value = e.min")

@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     csrf_of,
     signed_in_session,
     staff_pages,
+    status_of,
 )
 
 NIK = "1771054501900002"  # a woman born 1990-01-05
@@ -64,10 +65,6 @@ def place_by_api(system, partner_id: str) -> str:
 @pytest.fixture(scope="module")
 def kipas_referral(accounts):
     return place_by_api(accounts, "yayasan-kipas")
-
-
-def status_of(system, referral_id):
-    return system.get(f"/api/v1/referrals/{referral_id}").json()["status"]
 
 
 def test_an_operator_typing_another_partners_referral_address_gets_not_found(

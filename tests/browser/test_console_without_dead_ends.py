@@ -25,6 +25,7 @@ from tests.browser.conftest import (
     set_clock,
     signed_in_session,
     staff_pages,
+    status_of,
 )
 from tests.browser.test_console_rules import make_account
 
@@ -55,14 +56,14 @@ def place(system, partner_id="yayasan-kipas", sex="M", service_type="outpatient"
     return made.json()["id"]
 
 
-def status_of(system, referral_id) -> str:
-    return system.get(f"/api/v1/referrals/{referral_id}").json()["status"]
-
-
-def admitted_at_kipas(system) -> str:
+def admitted_at_kipas(system, key: str | None = None) -> str:
+    """A referral placed at yayasan-kipas, accepted and admitted with ``key`` (a kipas
+    operator's; this module's own by default)."""
     referral_id = place(system)
     for action in ("accept", "admit"):
-        moved = system.post(f"/api/v1/referrals/{referral_id}/{action}", {}, key=system.kipas_key)
+        moved = system.post(
+            f"/api/v1/referrals/{referral_id}/{action}", {}, key=key or system.kipas_key
+        )
         assert moved.status_code == 200, moved.text
     return referral_id
 
