@@ -68,7 +68,10 @@ PARKED_AT_HEADER = "x-bersinar-parked-at"
 ORIGIN_QUEUE_HEADER = "x-bersinar-queue"
 DEFAULT_RETRY_DELAYS = (1.0, 2.0, 4.0)
 DEFAULT_BATCH_SIZE = 50
-DEFAULT_BATCH_LINGER = 0.005  # seconds the first event of a batch waits for others
+# seconds the first event of a batch waits for others: at a referral every 20 ms a batch
+# then holds several events, and a batch costs a consumer and PostgreSQL about as much as
+# an event (docs/benchmarks.md); a person sees the notice a tenth of a second later
+DEFAULT_BATCH_LINGER = 0.1
 DEFAULT_EVENT_PREFETCH = 500
 NAMEKO_PREFIX = "nameko."
 # what publishing raises when the broker connection is gone
@@ -665,6 +668,15 @@ class BoundStore:
             if finish is not None and handled:
                 finish(uow)
             uow.commit()
+        # one line per batch (each event's own line is DEBUG: at thousands of events a
+        # second a line each cost the consumer a tenth of its CPU)
+        log.info(
+            "%s: %d %s handled, %d already handled before",
+            self.consumer,
+            handled,
+            ", ".join(sorted({str(event["event_type"]) for event in events})),
+            len(events) - handled,
+        )
         return {"ok": handled, "duplicate": len(events) - handled}
 
     def ping(self) -> None:

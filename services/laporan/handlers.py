@@ -181,7 +181,7 @@ def record_referral_event(uow: UnitOfWork, event: dict[str, Any]) -> None:
     status = kind.removeprefix("referral_")
     if status in STATUS_RANK and STATUS_RANK[status] >= STATUS_RANK.get(record.status, 0):
         record.status = status
-    log.info("referral %s: %s recorded for %s", data["referral_id"], kind, data["partner_id"])
+    log.debug("referral %s: %s recorded for %s", data["referral_id"], kind, data["partner_id"])
 
 
 def record_discharge(record: ReferralRecord, data: dict[str, Any]) -> None:

@@ -20,12 +20,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Date, DateTime, bindparam, func, insert, select, text
+from sqlalchemy import Date, DateTime, bindparam, func, select, text
 
 from bersinar.codes import local_date
 from bersinar.context import correlated
 from bersinar.contracts.notifications import NATIONAL_EVENT_TYPES
-from bersinar.db import UnitOfWork, page_newest_first
+from bersinar.db import UnitOfWork, insert_rows, page_newest_first
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden, NotFound
 from services.notifikasi import domain
@@ -147,8 +147,7 @@ def _planned_rows(uow: UnitOfWork) -> dict[Any, list[dict[str, Any]]]:
 
 def _write_planned(uow: UnitOfWork) -> None:
     for model, rows in uow.memo.pop("planned_rows", {}).items():
-        if rows:
-            uow.session.execute(insert(model.__table__), rows)
+        insert_rows(uow.session, model.__table__, rows)
 
 
 def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]:
@@ -234,7 +233,7 @@ def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]
             }
         )
     if skipped:
-        log.info(
+        log.debug(
             "%s: %d deliveries planned, %d not (no address: %s)",
             event_type,
             len(planned),
@@ -242,7 +241,7 @@ def record_event(uow: UnitOfWork, event: dict[str, Any]) -> list[dict[str, Any]]
             ", ".join(f"{i.recipient} {i.channel}" for i in skipped),
         )
     else:
-        log.info("%s: %d deliveries planned", event_type, len(planned))
+        log.debug("%s: %d deliveries planned", event_type, len(planned))
     return delivered
 
 
@@ -259,12 +258,14 @@ def note_missing_address(uow: UnitOfWork, recipient: str, channel: str, name: st
 _COUNT_MISSING = text(
     "INSERT INTO missing_addresses "
     "(recipient, channel, day, recipient_name, skipped, first_at, last_at) "
-    "VALUES (:recipient, :channel, :day, :name, :count, :now, :now) "
+    "SELECT r, c, :day, n, k, :now, :now FROM unnest(CAST(:recipients AS varchar[]), "
+    "CAST(:channels AS varchar[]), CAST(:names AS varchar[]), CAST(:counts AS integer[])) "
+    "WITH ORDINALITY AS m(r, c, n, k, i) ORDER BY i "
     "ON CONFLICT (recipient, channel, day) DO UPDATE SET "
     "skipped = missing_addresses.skipped + EXCLUDED.skipped, "
     "last_at = greatest(missing_addresses.last_at, EXCLUDED.last_at), "
     "recipient_name = coalesce(EXCLUDED.recipient_name, missing_addresses.recipient_name) "
-    "RETURNING (xmax = 0)"
+    "RETURNING recipient, channel, (xmax = 0)"
 ).bindparams(
     bindparam("day", type_=Date()),
     bindparam("now", type_=DateTime(timezone=True)),
@@ -272,26 +273,30 @@ _COUNT_MISSING = text(
 
 
 def flush_missing_addresses(uow: UnitOfWork, now: datetime) -> int:
-    """Add what this transaction counted to the day's rows (``MissingAddress``); the
-    transaction that makes a day's row tells the admins, in their inbox. Rows are
-    written in key order, so instances writing the same rows at once never deadlock.
-    Returns how many notices were written."""
-    missing = uow.memo.pop("missing", {})
+    """Add what this transaction counted to the day's rows (``MissingAddress``), all in
+    one statement; the transaction that makes a day's row tells the admins, in their
+    inbox. Rows are written in key order, so instances writing the same rows at once
+    never deadlock. Returns how many notices were written."""
+    missing = sorted(uow.memo.pop("missing", {}).items())
+    if not missing:
+        return 0
     day = local_date(now)
+    names = {key: name for key, (_, name) in missing}
+    # the day's row made, or its count added to (xmax = 0: made here)
+    written = uow.session.execute(
+        _COUNT_MISSING,
+        {
+            "recipients": [recipient for (recipient, _), _ in missing],
+            "channels": [channel for (_, channel), _ in missing],
+            "names": [name for _, (_, name) in missing],
+            "counts": [count for _, (count, _) in missing],
+            "day": day,
+            "now": now,
+        },
+    ).all()
     notices = 0
-    for (recipient, channel), (count, name) in sorted(missing.items()):
-        # one statement: the day's row made, or its count added to (xmax = 0: made here)
-        created = uow.session.execute(
-            _COUNT_MISSING,
-            {
-                "recipient": recipient,
-                "channel": channel,
-                "day": day,
-                "name": name,
-                "count": count,
-                "now": now,
-            },
-        ).scalar_one()
+    for recipient, channel, created in written:
+        name = names[(recipient, channel)]
         if not created:
             continue
         notice = domain.address_notice(recipient, channel, name)

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Column, MetaData, String, Table, func, insert, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    MetaData,
+    String,
+    Table,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import sessionmaker
 
 from bersinar.contracts.events import EventContractError
-from bersinar.db import UnitOfWork, make_engine, messaging_tables
+from bersinar.db import UnitOfWork, insert_rows, make_engine, messaging_tables
 from harness import infra, produced
 from tests.support.fixtures import empty_tables
 
@@ -20,6 +32,14 @@ THINGS = Table(
     Column("id", String(36), primary_key=True),
     Column("status", String(20), nullable=False),
 )
+LINES = Table(
+    "lines",
+    METADATA,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("name", String(20), nullable=False, unique=True),
+    Column("at", DateTime(timezone=True)),
+)
+SHAPES = Table("shapes", METADATA, Column("id", String(36), primary_key=True), Column("doc", JSON))
 OUTBOX, INBOX = messaging_tables(METADATA)
 
 
@@ -201,3 +221,39 @@ def test_a_work_without_consumer_cannot_record_deliveries(sessions):
     with uow(sessions) as work:
         with pytest.raises(RuntimeError):
             work.first_delivery(EVENT)
+
+
+def test_insert_rows_writes_every_row_in_order_and_skips_existing_keys(sessions, engine):
+    at = datetime(2026, 12, 5, 7, 30, tzinfo=UTC)
+    names = [f"n{i:03d}" for i in range(120)][::-1]  # not in key order: order is the list's
+    with sessions() as session:
+        inserted = insert_rows(
+            session, LINES, [{"name": n, "at": at if i % 2 else None} for i, n in enumerate(names)]
+        )
+        session.commit()
+    assert inserted == []
+    with engine.connect() as connection:
+        stored = connection.execute(select(LINES.c.name, LINES.c.at).order_by(LINES.c.seq)).all()
+    assert [name for name, _ in stored] == names
+    assert [when for _, when in stored] == [at if i % 2 else None for i in range(len(names))]
+
+    with sessions() as session:
+        again = insert_rows(
+            session,
+            LINES,
+            [{"name": "n005"}, {"name": "fresh"}, {"name": "fresh"}],
+            ignore_duplicates=True,
+            returning="name",
+        )
+        session.commit()
+    assert again == ["fresh"]
+    assert count(engine, LINES) == len(names) + 1
+
+
+def test_insert_rows_refuses_what_it_cannot_unnest_and_writes_nothing(sessions, engine):
+    with sessions() as session:
+        assert insert_rows(session, LINES, []) == []
+        with pytest.raises(TypeError, match="shapes.doc"):
+            insert_rows(session, SHAPES, [{"id": "a", "doc": {"k": 1}}])
+    assert count(engine, SHAPES) == 0
+    assert count(engine, LINES) == 0
