@@ -34,10 +34,12 @@ from nameko.constants import (
     AMQP_SSL_CONFIG_KEY,
     AMQP_URI_CONFIG_KEY,
     DEFAULT_HEARTBEAT,
+    DEFAULT_SERIALIZER,
     DEFAULT_TRANSPORT_OPTIONS,
     HEARTBEAT_CONFIG_KEY,
     LOGIN_METHOD_CONFIG_KEY,
     NON_PERSISTENT,
+    SERIALIZER_CONFIG_KEY,
     TRANSPORT_OPTIONS_CONFIG_KEY,
 )
 from nameko.events import SERVICE_POOL
@@ -46,9 +48,11 @@ from nameko.exceptions import ContainerBeingKilled, deserialize_to_instance
 from nameko.extensions import ENTRYPOINT_EXTENSIONS_ATTR, DependencyProvider
 from nameko.messaging import QueueConsumer
 from nameko.rpc import ReplyListener as NamekoReplyListener
+from nameko.rpc import Responder as NamekoResponder
 from nameko.rpc import Rpc as NamekoRpc
 from nameko.rpc import RpcConsumer as NamekoRpcConsumer
 from nameko.rpc import RpcProxy as NamekoRpcProxy
+from nameko.rpc import get_rpc_exchange
 from sqlalchemy import MetaData
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -284,8 +288,38 @@ class SturdyQueueConsumer(QueueConsumer):
         message.ack()
 
 
+class ReplyPublisher(AmqpPublisher):
+    """An RPC reply goes to its caller's reply queue, which lives only as long as the
+    caller's connection: persisting it or awaiting the broker's confirm (nameko's
+    defaults) protects nothing, and cost a round trip per call. A reply lost with the
+    broker makes the caller answer 503, as one that never came; a request made again with
+    its key returns what the first made (docs/architecture.md)."""
+
+    use_confirms = False
+    delivery_mode = NON_PERSISTENT
+
+
+class Responder(NamekoResponder):
+    publisher_cls = ReplyPublisher
+
+
 class RpcConsumer(NamekoRpcConsumer):
     queue_consumer = SturdyQueueConsumer()
+
+    def handle_result(self, message, result, exc_info):
+        """nameko's, with the reply sent by ``Responder`` above."""
+        config = self.container.config
+        responder = Responder(
+            config[AMQP_URI_CONFIG_KEY],
+            get_rpc_exchange(config),
+            config.get(SERIALIZER_CONFIG_KEY, DEFAULT_SERIALIZER),
+            message,
+            ssl=config.get(AMQP_SSL_CONFIG_KEY),
+            login_method=config.get(LOGIN_METHOD_CONFIG_KEY),
+        )
+        result, exc_info = responder.send_response(result, exc_info)
+        self.queue_consumer.ack_message(message)
+        return result, exc_info
 
 
 class ReplyListener(NamekoReplyListener):

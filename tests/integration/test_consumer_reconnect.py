@@ -3,9 +3,12 @@ so while it cannot: the state ``health`` reports. With the real broker and datab
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 
 import pytest
+from kombu import Connection, Consumer, Exchange, Producer, Queue
 from nameko.testing.services import entrypoint_hook
 
 from bersinar.entrypoints import EventQueueConsumer, SturdyQueueConsumer
@@ -99,3 +102,41 @@ def test_consumers_name_their_connections_for_the_broker(container_factory, make
         options = consumer.connection.transport_options
         assert options["client_properties"] == {"connection_name": name}
     assert rpc.state() == "stopped"  # not started yet
+
+
+def test_an_rpc_reply_is_sent_transient_with_the_answer(container_factory, make_config):
+    """A reply lives only as long as its caller's reply queue: the service sends it
+    transient and does not wait for the broker's confirm (bersinar.entrypoints.Responder);
+    the caller gets the answer all the same."""
+    config = make_config("laporan")
+    container = container_factory(LaporanService, config)
+    container.start()
+    replies = []
+    with Connection(config["AMQP_URI"]) as connection:
+        channel = connection.channel()
+        # nameko sends a reply to its RPC exchange, routed by the reply_to name
+        name = f"test-reply-{uuid.uuid4()}"
+        exchange = Exchange("nameko-rpc", type="topic", durable=True)
+        reply_queue = Queue(name, exchange, routing_key=name, exclusive=True, auto_delete=True)
+        reply_queue.bind(channel).declare()
+        with Consumer(channel, [reply_queue], callbacks=[lambda _, m: replies.append(m)]):
+            Producer(channel).publish(
+                {"args": ["2026-11"], "kwargs": {}},
+                exchange="nameko-rpc",
+                routing_key="laporan.recorded_counts",
+                reply_to=reply_queue.name,
+                correlation_id="c-1",
+            )
+            deadline = time.monotonic() + 10
+            while not replies and time.monotonic() < deadline:
+                try:
+                    connection.drain_events(timeout=0.5)
+                except TimeoutError:
+                    pass
+    assert len(replies) == 1
+    reply = replies[0]
+    assert reply.properties["correlation_id"] == "c-1"
+    assert reply.properties["delivery_mode"] == 1  # transient, not persisted by the broker
+    body = json.loads(reply.body)
+    assert body["error"] is None
+    assert isinstance(body["result"], dict)
