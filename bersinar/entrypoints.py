@@ -452,6 +452,65 @@ class EventQueueConsumer(SturdyQueueConsumer):
     def prefetch_count(self):
         return int(self.container.config.get("EVENT_PREFETCH") or DEFAULT_EVENT_PREFETCH)
 
+    # -- acks in batches ----------------------------------------------------------------
+    #
+    # A batch of 50 events acked one by one was 50 frames and 50 socket writes: a tenth of
+    # a consumer's CPU. The broker numbers deliveries on a channel in order, and one ack
+    # with ``multiple`` settles every delivery up to its tag; so each delivery is tracked
+    # from arrival, and when one is done the longest run of done deliveries from the
+    # oldest is acked at once. A delivery still being handled holds back the acks of later
+    # ones (they wait, none is acked early); a requeued one is settled alone.
+
+    def handle_message(self, provider, body, message):
+        self._unsettled(message.channel)[message.delivery_tag] = False
+        super().handle_message(provider, body, message)
+
+    def on_consume_ready(self, connection, channel, consumers, **kwargs):
+        self._tracked = {}  # deliveries of a lost channel were taken back by the broker
+        super().on_consume_ready(connection, channel, consumers, **kwargs)
+
+    def _unsettled(self, channel) -> dict[int, bool]:
+        tracked = self.__dict__.setdefault("_tracked", {})
+        return tracked.setdefault(id(channel), {})
+
+    def ack_message(self, message):
+        self.ack_messages([message])
+
+    def ack_messages(self, messages) -> None:
+        """Mark these deliveries done, then ack what that completes: a batch's deliveries
+        are acked together, not one by one."""
+        channels = {}
+        for message in messages:
+            unsettled = self._unsettled(message.channel)
+            if message.delivery_tag in unsettled:
+                unsettled[message.delivery_tag] = True
+                channels[id(message.channel)] = (message.channel, unsettled)
+            else:
+                super().ack_message(message)
+        for channel, unsettled in channels.values():
+            self._ack_done(channel, unsettled)
+
+    def requeue_message(self, message):
+        unsettled = self._unsettled(message.channel)
+        unsettled.pop(message.delivery_tag, None)
+        super().requeue_message(message)
+        self._ack_done(message.channel, unsettled)
+
+    def _ack_done(self, channel, unsettled: dict[int, bool]) -> None:
+        last = None
+        while unsettled:
+            oldest = next(iter(unsettled))
+            if not unsettled[oldest]:
+                break
+            del unsettled[oldest]
+            last = oldest
+        if last is None or not channel.connection:
+            return  # nothing to ack, or the broker has taken them back
+        try:
+            channel.basic_ack(last, multiple=True)
+        except BROKER_CONNECTION_ERRORS as exc:
+            log.warning("ack lost with the broker connection (%s)", type(exc).__name__)
+
 
 class EventHandler(ContextHeadersOnly, NamekoEventHandler):
     """The service method receives a list of events (see the module's docstring)."""
@@ -532,8 +591,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
 
     def handle_batch_result(self, messages, worker_ctx, result=None, exc_info=None):
         if exc_info is None:
-            for message in messages:
-                self.queue_consumer.ack_message(message)
+            self.queue_consumer.ack_messages(messages)
             return result, exc_info
         if len(messages) == 1 or is_infrastructure_error(exc_info[1]):
             for message in messages:

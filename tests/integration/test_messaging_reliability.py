@@ -473,3 +473,68 @@ def test_a_slow_query_does_not_stall_another_worker(container_factory, make_conf
         f"while the slow one ran: {slow_still_running}"
     )
     assert slow_still_running
+
+
+class Holding(ServiceBase):
+    """A consumer whose handler waits on ``release`` for the events in ``held``."""
+
+    name = "holding"
+    held: set[str] = set()
+    release = eventlet.event.Event()
+    handled: list[str] = []
+
+    @event_handler("rujukan", "referral_requested")
+    def on_referral_requested(self, events):
+        if any(e["event_id"] in Holding.held for e in events):
+            Holding.release.wait()
+        Holding.handled.extend(e["event_id"] for e in events)
+
+
+HOLDING_QUEUE = "evt-rujukan-referral_requested--holding.on_referral_requested"
+
+
+def ready_in(amqp_uri, queue):
+    connection = amqp_connection(amqp_uri)
+    connection.connect()
+    try:
+        return connection.channel().queue_declare(queue, passive=True).message_count
+    finally:
+        connection.close()
+
+
+def test_acks_wait_for_every_earlier_delivery_and_none_is_acked_before_it_is_handled(
+    container_factory, make_config, amqp_uri
+):
+    """Deliveries are acked together, up to the newest of a run handled from the oldest
+    (bersinar.entrypoints.EventQueueConsumer): an event still being handled holds back the
+    acks of those after it, so a process that dies then leaves every one of them to the
+    broker; once all are handled, none is left unacked."""
+    config = make_config("laporan", EVENT_BATCH_SIZE=1, EVENT_BATCH_LINGER=0)
+    first = referral_event()
+    later = [referral_event() for _ in range(4)]
+    Holding.held = {first["event_id"]}
+    Holding.handled = []
+    Holding.release = eventlet.event.Event()
+    holding = container_factory(Holding, config)
+    holding.start()
+    publish(amqp_uri, first)
+    wait_until(lambda: ready_in(amqp_uri, HOLDING_QUEUE) == 0, message="the first delivered")
+    publish(amqp_uri, *later)
+    wait_until(
+        lambda: set(Holding.handled) == {e["event_id"] for e in later},
+        message="the later events handled while the first is held",
+    )
+    holding.kill()  # dies holding the first: the broker takes back every unacked delivery
+    held_back = ready_in(amqp_uri, HOLDING_QUEUE)
+
+    Holding.held = set()
+    Holding.handled = []
+    again = container_factory(Holding, config)
+    again.start()
+    wait_until(lambda: len(Holding.handled) == 5, message="all five handled again")
+    again.stop()  # a graceful stop gives back only what was not acked
+    left = ready_in(amqp_uri, HOLDING_QUEUE)
+    print(f"\n[acks] given back when the holder died={held_back}, after all were handled={left}")
+    assert held_back == 5
+    assert sorted(Holding.handled) == sorted(e["event_id"] for e in [first, *later])
+    assert left == 0
