@@ -12,11 +12,15 @@ from kombu import Connection, Consumer, Exchange, Producer, Queue
 from nameko.testing.services import entrypoint_hook
 
 from bersinar.entrypoints import EventQueueConsumer, SturdyQueueConsumer
-from bersinar.relay import amqp_connection
 from services.laporan.models import ReferralRecord
 from services.laporan.service import LaporanService
 from tests.integration.conftest import wait_until
-from tests.integration.test_messaging_reliability import count, publish, referral_event
+from tests.integration.test_messaging_reliability import (
+    count,
+    publish,
+    queue_state,
+    referral_event,
+)
 
 QUEUE = "evt-rujukan-referral_requested--laporan.on_referral_requested"
 
@@ -28,12 +32,7 @@ def queue_consumer(container, cls):
 
 
 def consumers_on(amqp_uri, queue):
-    connection = amqp_connection(amqp_uri)
-    connection.connect()
-    try:
-        return connection.channel().queue_declare(queue, passive=True).consumer_count
-    finally:
-        connection.close()
+    return queue_state(amqp_uri, queue).consumer_count
 
 
 def fail_a_write(transport_connection):

@@ -493,13 +493,19 @@ class Holding(ServiceBase):
 HOLDING_QUEUE = "evt-rujukan-referral_requested--holding.on_referral_requested"
 
 
-def ready_in(amqp_uri, queue):
+def queue_state(amqp_uri, queue):
+    """The broker's answer to a passive declare: ``message_count`` (ready) and
+    ``consumer_count``."""
     connection = amqp_connection(amqp_uri)
     connection.connect()
     try:
-        return connection.channel().queue_declare(queue, passive=True).message_count
+        return connection.channel().queue_declare(queue, passive=True)
     finally:
         connection.close()
+
+
+def ready_in(amqp_uri, queue):
+    return queue_state(amqp_uri, queue).message_count
 
 
 def test_acks_wait_for_every_earlier_delivery_and_none_is_acked_before_it_is_handled(
