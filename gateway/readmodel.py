@@ -183,7 +183,7 @@ class Occupancy(WholeLoads):
         self.answered[partner_id] = ask
         return True
 
-    def load(self, rows: list[dict[str, Any]], asked_at: float, generation: int, ask: int):
+    def load(self, rows: list[dict[str, Any]], asked_at: float, generation: int, ask: int) -> None:
         """Take every partner's places (a partner not named has none taken), read as
         ``ask``, but for partners of which a later read is held."""
         by_partner: dict[str, list[dict[str, Any]]] = {}
