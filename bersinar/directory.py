@@ -6,11 +6,18 @@ A directory entry is what mitra holds of one partner, in JSON form (it crosses R
 the public fields, ``version`` (grows with every change the directory shows), the
 service offers, the agreements with their dates (their status and days to expiry are
 reckoned on the day of the read, not stored), and the contacts, people whom only BNNP
-staff and the partner itself may see (``may_see_contacts``)."""
+staff and the partner itself may see (``may_see_contacts``).
+
+Matching is here too: which partners may take a client (eligibility) and in what order
+they are offered. rujukan applies it to the referrals it stores (create, accept,
+transfer, its ``match_partners``) and the gateway's read model to GET
+/api/v1/partners/match, with the places taken that rujukan counts."""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from bersinar.codes import STAFF
@@ -108,7 +115,7 @@ def partner_view(
 
 def matches(entry: dict[str, Any], filters: dict[str, Any]) -> bool:
     """Whether a partner is in the list under these filters (``PartnerFilter``, loaded).
-    ``has_capacity`` is declared capacity: places taken are rujukan's (/partners/match)."""
+    ``has_capacity`` is declared capacity: places taken are counted for /partners/match."""
     if filters.get("kabupaten_kota") and entry["kabupaten_kota"] != filters["kabupaten_kota"]:
         return False
     if filters.get("status") and entry["status"] != filters["status"]:
@@ -136,3 +143,145 @@ def list_view(
     """The partners under these filters, by name then id, each as this caller may see it."""
     chosen = sorted((e for e in entries if matches(e, filters)), key=lambda e: (e["name"], e["id"]))
     return [partner_view(entry, today, caller) for entry in chosen]
+
+
+# --- matching -----------------------------------------------------------------------------
+
+# the statuses of a referral that hold one of its partner's places
+ACTIVE_STATUSES = ("accepted", "admitted")
+
+
+@dataclass(frozen=True)
+class PartnerTerms:
+    """What eligibility sees of a partner: its status, whom it serves, its places by
+    service type and the days its agreements count (first and last, both included)."""
+
+    partner_id: str
+    status: str
+    sex_served: str
+    capacities: dict[str, int]
+    agreements: tuple[tuple[date, date], ...]
+
+
+def agreement_period(
+    valid_from: date, valid_until: date, terminated_on: date | None
+) -> tuple[date, date]:
+    """The days an agreement counts: a termination ends it on the day before
+    ``terminated_on``, whatever its end date said."""
+    if terminated_on is None:
+        return valid_from, valid_until
+    return valid_from, min(valid_until, terminated_on - timedelta(days=1))
+
+
+def ineligibility(partner: PartnerTerms, sex: str, service_type: str, today: date) -> list[str]:
+    """Why the partner may not take this client today, in words for people; empty when
+    it may."""
+    reasons = []
+    if partner.status != "active":
+        reasons.append("Mitra sedang tidak aktif.")
+    if not serves_sex(partner.sex_served, sex):
+        reasons.append("Mitra tidak melayani klien dengan jenis kelamin ini.")
+    if service_type not in partner.capacities:
+        reasons.append("Mitra tidak menyediakan layanan ini.")
+    if not any(start <= today <= end for start, end in partner.agreements):
+        reasons.append("Mitra tidak memiliki perjanjian kerja sama yang berlaku hari ini.")
+    return reasons
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A partner offered for a client, with the places of the service taken now."""
+
+    partner: PartnerTerms
+    partner_name: str
+    kabupaten_kota: str
+    occupied: int
+
+
+def rank_partners(
+    candidates: Iterable[Candidate],
+    sex: str,
+    service_type: str,
+    today: date,
+    kabupaten_kota: str | None = None,
+) -> list[dict[str, Any]]:
+    """Eligible partners with a free place, best first: the client's own kabupaten/kota
+    first, then the most free places, then by name (and id, so that two answers to one
+    question are alike whatever order the candidates came in)."""
+    ranked = []
+    for candidate in candidates:
+        terms = candidate.partner
+        if ineligibility(terms, sex, service_type, today):
+            continue
+        capacity = terms.capacities.get(service_type, 0)
+        free = capacity - candidate.occupied
+        if free <= 0:
+            continue
+        same_area = bool(kabupaten_kota) and (
+            candidate.kabupaten_kota.casefold() == str(kabupaten_kota).casefold()
+        )
+        ranked.append(
+            {
+                "partner_id": terms.partner_id,
+                "partner_name": candidate.partner_name,
+                "kabupaten_kota": candidate.kabupaten_kota,
+                "sex_served": terms.sex_served,
+                "service_type": service_type,
+                "capacity": capacity,
+                "occupied": candidate.occupied,
+                "free": free,
+                "same_kabupaten_kota": same_area,
+            }
+        )
+    ranked.sort(
+        key=lambda m: (
+            not m["same_kabupaten_kota"],
+            -m["free"],
+            m["partner_name"],
+            m["partner_id"],
+        )
+    )
+    return ranked
+
+
+def _day(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def partner_terms(entry: dict[str, Any]) -> PartnerTerms:
+    """A directory entry as eligibility sees it."""
+    return PartnerTerms(
+        partner_id=entry["id"],
+        status=entry["status"],
+        sex_served=entry["sex_served"],
+        capacities={offer["service_type"]: int(offer["capacity"]) for offer in entry["services"]},
+        agreements=tuple(
+            agreement_period(
+                date.fromisoformat(agreement["valid_from"]),
+                date.fromisoformat(agreement["valid_until"]),
+                _day(agreement.get("terminated_on")),
+            )
+            for agreement in entry["agreements"]
+        ),
+    )
+
+
+def match_view(
+    entries: Iterable[dict[str, Any]],
+    occupied: Mapping[str, Mapping[str, int]],
+    query: dict[str, Any],
+    today: date,
+) -> list[dict[str, Any]]:
+    """GET /api/v1/partners/match from directory entries and the places taken
+    (``occupied``: partner id -> service type -> places), for a ``MatchQuery``."""
+    service_type = query["service_type"]
+    candidates = (
+        Candidate(
+            partner=partner_terms(entry),
+            partner_name=entry["name"],
+            kabupaten_kota=entry["kabupaten_kota"],
+            occupied=occupied.get(entry["id"], {}).get(service_type, 0),
+        )
+        for entry in entries
+    )
+    return rank_partners(candidates, query["sex"], service_type, today, query.get("kabupaten_kota"))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 
+from bersinar import directory
 from bersinar.codes import STAFF, referral_action_roles
 from bersinar.contracts import referrals as contracts
 from gateway import spreadsheets
@@ -30,6 +31,10 @@ CONSENT = {
     "guardian_name, guardian_relationship), atau klien yang telah mencabut persetujuannya "
     "tanpa persetujuan baru (given_at sesudah pencabutan)"
 }
+# the actions that take a place or give one back: after one, this process reads the
+# partner's places taken at once (as after its own change of a partner), so the caller's
+# next /partners/match here shows it; other processes hear it from rujukan's events
+PLACE_ACTIONS = ("accept", "cancel", "complete", "drop_out", "transfer")
 
 
 class _RpcReplyBodies(logging.Filter):
@@ -182,9 +187,11 @@ class ReferralRoutes:
         tags=("rujukan",),
     )
     def undo_transition(self, request, caller, data, params, referral_id):
-        return self.rpc(
+        undone = self.rpc(
             "rujukan", "undo_transition", referral_id, validated_json(request), caller.as_dict()
         )
+        self.refresh_occupancy(undone["partner_id"])
+        return undone
 
     @endpoint(
         "POST",
@@ -215,9 +222,12 @@ class ReferralRoutes:
         return self.rpc("rujukan", "referral_history", referral_id, caller.as_dict())
 
     def _transition(self, request, caller, referral_id, action, payload):
-        return self.rpc(
+        moved = self.rpc(
             "rujukan", "transition_referral", referral_id, action, payload, caller.as_dict()
         )
+        if action in PLACE_ACTIONS:
+            self.refresh_occupancy(moved["partner_id"])
+        return moved
 
     @endpoint(
         "POST",
@@ -340,4 +350,8 @@ class ReferralRoutes:
         conditional=True,
     )
     def match_partners(self, request, caller, data, params):
-        return {"items": self.rpc("rujukan", "match_partners", request.args.to_dict())}
+        # gateway/readmodel.py: the directory and the places taken; None until loaded
+        entries, occupied = self.directory.all(), self.directory.occupancy.held()
+        if entries is None or occupied is None:
+            return {"items": self.rpc("rujukan", "match_partners", request.args.to_dict())}
+        return {"items": directory.match_view(entries, occupied, params, self.clock.today())}

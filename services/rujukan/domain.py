@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from bersinar import codes
+from bersinar.directory import ACTIVE_STATUSES, PartnerTerms, ineligibility
 from bersinar.errors import (
     CapacityFull,
     ConsentRequired,
@@ -72,7 +73,6 @@ PROVINCE_CODES = frozenset(
     }
 )
 
-ACTIVE_STATUSES = ("accepted", "admitted")
 TERMINAL_STATUSES = ("rejected", "cancelled", "completed", "dropped_out", "transferred")
 
 # action -> (statuses it may leave, status it enters); who may take it is
@@ -206,32 +206,14 @@ def identity_hidden(actor: Actor, consent: Mapping[str, Any] | None) -> bool:
     return not actor.is_staff and consent_withdrawn(consent)
 
 
-@dataclass(frozen=True)
-class PartnerView:
-    partner_id: str
-    status: str
-    sex_served: str
-    capacities: dict[str, int]
-    agreements: tuple[tuple[date, date], ...]
-
-
-def check_eligible(partner: PartnerView, sex: str, service_type: str, today: date) -> None:
-    reasons = []
-    if partner.status != "active":
-        reasons.append("Mitra sedang tidak aktif.")
-    if not (
-        partner.sex_served == "all" or (partner.sex_served, sex) in {("male", "M"), ("female", "F")}
-    ):
-        reasons.append("Mitra tidak melayani klien dengan jenis kelamin ini.")
-    if service_type not in partner.capacities:
-        reasons.append("Mitra tidak menyediakan layanan ini.")
-    if not any(start <= today <= end for start, end in partner.agreements):
-        reasons.append("Mitra tidak memiliki perjanjian kerja sama yang berlaku hari ini.")
+def check_eligible(partner: PartnerTerms, sex: str, service_type: str, today: date) -> None:
+    """The matching rule (bersinar.directory), refused with its reasons."""
+    reasons = ineligibility(partner, sex, service_type, today)
     if reasons:
         raise NotEligible(" ".join(reasons), errors={"partner_id": reasons})
 
 
-def check_capacity(partner: PartnerView, service_type: str, active: int) -> None:
+def check_capacity(partner: PartnerTerms, service_type: str, active: int) -> None:
     capacity = partner.capacities.get(service_type, 0)
     if active >= capacity:
         raise CapacityFull(
@@ -641,60 +623,3 @@ def id_prefix_of(code: str) -> str | None:
     if len(plain) != SHORT_CODE_DIGITS or any(ch not in "0123456789abcdef" for ch in plain):
         return None
     return f"{plain[:8]}-{plain[8:]}"
-
-
-# --- matching -----------------------------------------------------------------------------
-
-
-def is_eligible(partner: PartnerView, sex: str, service_type: str, today: date) -> bool:
-    try:
-        check_eligible(partner, sex, service_type, today)
-    except NotEligible:
-        return False
-    return True
-
-
-@dataclass(frozen=True)
-class Candidate:
-    partner: PartnerView
-    partner_name: str
-    kabupaten_kota: str
-    active: int
-
-
-def rank_partners(
-    candidates: Iterable[Candidate],
-    sex: str,
-    service_type: str,
-    today: date,
-    kabupaten_kota: str | None = None,
-) -> list[dict[str, Any]]:
-    """Eligible partners with a free place, best first: the client's own kabupaten/kota
-    first, then the most free places, then by name."""
-    ranked = []
-    for candidate in candidates:
-        view = candidate.partner
-        if not is_eligible(view, sex, service_type, today):
-            continue
-        capacity = view.capacities.get(service_type, 0)
-        free = capacity - candidate.active
-        if free <= 0:
-            continue
-        same_area = bool(kabupaten_kota) and (
-            candidate.kabupaten_kota.casefold() == str(kabupaten_kota).casefold()
-        )
-        ranked.append(
-            {
-                "partner_id": view.partner_id,
-                "partner_name": candidate.partner_name,
-                "kabupaten_kota": candidate.kabupaten_kota,
-                "sex_served": view.sex_served,
-                "service_type": service_type,
-                "capacity": capacity,
-                "occupied": candidate.active,
-                "free": free,
-                "same_kabupaten_kota": same_area,
-            }
-        )
-    ranked.sort(key=lambda m: (not m["same_kabupaten_kota"], -m["free"], m["partner_name"]))
-    return ranked

@@ -22,6 +22,7 @@ from bersinar.codes import REJECTION_REASONS, local_date
 from bersinar.context import current_correlation_id
 from bersinar.contracts.referrals import is_plain_id
 from bersinar.db import UnitOfWork, insert_ignoring, page_newest_first
+from bersinar.directory import Candidate, PartnerTerms, agreement_period, rank_partners
 from bersinar.envelope import parse_rfc3339, rfc3339, utcnow
 from bersinar.errors import Forbidden, ValidationFailed
 from services.rujukan import domain
@@ -129,19 +130,16 @@ def _agreement_row(
 
 
 def _agreement_periods(agreements: list[AgreementView]) -> tuple[tuple[date, date], ...]:
-    periods = []
-    for agreement in agreements:
-        end = agreement.valid_until
-        if agreement.terminated:
-            if agreement.terminated_on is None:
-                continue
-            end = min(end, agreement.terminated_on - timedelta(days=1))
-        periods.append((agreement.valid_from, end))
-    return tuple(periods)
+    return tuple(
+        agreement_period(agreement.valid_from, agreement.valid_until, agreement.terminated_on)
+        for agreement in agreements
+        # a termination told with no day (rows kept from before days were told) ends it
+        if not (agreement.terminated and agreement.terminated_on is None)
+    )
 
 
-def _domain_partner(view: PartnerView, agreements: list[AgreementView]) -> domain.PartnerView:
-    return domain.PartnerView(
+def _domain_partner(view: PartnerView, agreements: list[AgreementView]) -> PartnerTerms:
+    return PartnerTerms(
         partner_id=view.partner_id,
         status=view.status,
         sex_served=view.sex_served,
@@ -150,7 +148,7 @@ def _domain_partner(view: PartnerView, agreements: list[AgreementView]) -> domai
     )
 
 
-def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain.PartnerView:
+def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> PartnerTerms:
     """The partner as eligibility sees it. With ``lock`` its row is locked (PostgreSQL)
     until commit: moves that take a place (accept, transfer) queue up here."""
     return _read_partner(uow, partner_id, lock)[0]
@@ -158,7 +156,7 @@ def _partner_view(uow: UnitOfWork, partner_id: str, lock: bool = True) -> domain
 
 def _read_partner(
     uow: UnitOfWork, partner_id: str, lock: bool, active_of: str | None = None
-) -> tuple[domain.PartnerView, int | None]:
+) -> tuple[PartnerTerms, int | None]:
     """``_partner_view``; with ``active_of`` (a service type; for an unlocked read) the
     same statement counts the partner's active referrals of it, else the count is None."""
     # the partner and its agreements in one statement (one row per agreement, or one
@@ -204,7 +202,7 @@ def _check_place(
     service_type: str,
     today: date,
     lock: bool = True,
-) -> domain.PartnerView:
+) -> PartnerTerms:
     """Eligibility and capacity of a partner for one client (the partner locked when the
     move takes a place). Unlocked, the partner and its count come in one statement; a
     locked partner's referrals are counted once the lock is held."""
@@ -1424,34 +1422,50 @@ def _audit_items(rows: list[AccessAudit]) -> list[dict[str, Any]]:
 # --- matching and occupancy -----------------------------------------------------------
 
 
-def _occupied(uow: UnitOfWork) -> dict[tuple[str, str], int]:
-    rows = uow.session.execute(
+def _occupied(uow: UnitOfWork, partner_id: str | None = None) -> dict[tuple[str, str], int]:
+    """Places taken (active referrals) by partner and service type; of one partner when
+    ``partner_id`` names it."""
+    query = (
         select(Referral.partner_id, Referral.service_type, func.count())
         .where(Referral.status.in_(domain.ACTIVE_STATUSES))
         .group_by(Referral.partner_id, Referral.service_type)
-    ).all()
-    return {(partner_id, service_type): int(n) for partner_id, service_type, n in rows}
+    )
+    if partner_id is not None:
+        query = query.where(Referral.partner_id == partner_id)
+    rows = uow.session.execute(query).all()
+    return {(partner, service_type): int(n) for partner, service_type, n in rows}
 
 
 def match_partners(uow: UnitOfWork, params: dict[str, Any], now: datetime | None = None) -> list:
-    """Eligible partners with a free place for a client, best first."""
+    """Eligible partners with a free place for a client, best first (the rule is
+    bersinar.directory's, which the gateway's read model applies too)."""
     today = local_date(now or utcnow())
     occupied = _occupied(uow)
     agreements: dict[str, list[AgreementView]] = {}
     for agreement in uow.session.scalars(select(AgreementView)):
         agreements.setdefault(agreement.partner_id, []).append(agreement)
     candidates = [
-        domain.Candidate(
+        Candidate(
             partner=_domain_partner(view, agreements.get(view.partner_id, [])),
             partner_name=view.partner_name,
             kabupaten_kota=view.kabupaten_kota,
-            active=occupied.get((view.partner_id, params["service_type"]), 0),
+            occupied=occupied.get((view.partner_id, params["service_type"]), 0),
         )
         for view in uow.session.scalars(select(PartnerView))
     ]
-    return domain.rank_partners(
+    return rank_partners(
         candidates, params["sex"], params["service_type"], today, params.get("kabupaten_kota")
     )
+
+
+def places_taken(uow: UnitOfWork, partner_id: str | None = None) -> list[dict[str, Any]]:
+    """Places taken by partner and service type, counted from the referrals alone (a
+    service with none taken is not named): what the gateway's read model of the
+    directory holds, of every partner or of one."""
+    return [
+        {"partner_id": partner, "service_type": service_type, "occupied": taken}
+        for (partner, service_type), taken in sorted(_occupied(uow, partner_id).items())
+    ]
 
 
 def occupancy(uow: UnitOfWork) -> list[tuple[str, str, int, int]]:

@@ -296,6 +296,14 @@ class RujukanService(AttachmentEntrypoints, ServiceBase):
             ]
 
     @rpc
+    def places_taken(self, partner_id=None):
+        """Places taken (active referrals) by partner and service type, of one partner
+        when named: what the gateway's read model of the directory holds, read again
+        whenever a referral event says a place was taken or given back."""
+        with self.uow() as uow:
+            return handlers.places_taken(uow, partner_id)
+
+    @rpc
     def list_audit(self, params, actor):
         filters = AuditQuery().load(params or {})
         with self.uow() as uow:

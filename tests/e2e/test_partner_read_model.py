@@ -190,3 +190,4 @@ def test_the_copy_is_measured(system):
     ).json()["items"]
     assert gauge("bersinar_gateway_directory_partners") == len(held)
     assert 0 <= gauge("bersinar_gateway_directory_snapshot_age_seconds") <= 32
+    assert 0 <= gauge("bersinar_gateway_directory_places_age_seconds") <= 32

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from bersinar import codes
+from bersinar.directory import PartnerTerms
 from bersinar.errors import (
     CapacityFull,
     ConsentRequired,
@@ -18,7 +19,6 @@ from bersinar.errors import (
 from services.rujukan.domain import (
     TRANSITIONS,
     Actor,
-    PartnerView,
     admission_instant,
     age_group,
     check_capacity,
@@ -194,7 +194,7 @@ def test_given_consent_is_accepted():
 PKS = (date(2023, 5, 30), date(2028, 5, 29))
 
 
-def partner(**changes) -> PartnerView:
+def partner(**changes) -> PartnerTerms:
     values = dict(
         partner_id="yayasan-kipas",
         status="active",
@@ -203,10 +203,10 @@ def partner(**changes) -> PartnerView:
         agreements=(PKS,),
     )
     values.update(changes)
-    return PartnerView(**values)
+    return PartnerTerms(**values)
 
 
-def not_eligible_reasons(view: PartnerView, sex: str, service_type: str, today: date) -> list[str]:
+def not_eligible_reasons(view: PartnerTerms, sex: str, service_type: str, today: date) -> list[str]:
     with pytest.raises(NotEligible) as caught:
         check_eligible(view, sex, service_type, today)
     assert caught.value.code == "NOT_ELIGIBLE"
