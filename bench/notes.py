@@ -267,6 +267,37 @@ run above, 0.43 s at 1M.
 The next step, if a period's referrals grow much further, is a per-partner, per-month
 summary kept by laporan's event handlers, so a period's figures are a handful of rows.
 
+**FHIR Bulk Data export: linear, in bounded memory.** Three full runs on 2026-12-05
+(`--sizes 10000,100000,1000000 --operations= --connections 1`), a national key exporting
+every referral (`_type=Task`) at each size, on a machine other sessions' test suites and
+benchmarks shared (load average 3–7; others took up to about a core). Seconds from
+kick-off to manifest + of the download (per 1,000 referrals); the files were 8, 81 and
+814 MiB:
+
+| run (UTC) | 10k | 100k | 1M | 1M ÷ 100k |
+|---|---:|---:|---:|---:|
+| 1 (21:29) | 2.1 + 0.0 (0.21) | 31.9 + 0.4 (0.32) | 226.3 + 3.0 (0.23) | 0.71× |
+| 2 (21:51) | 4.3 + 0.1 (0.44) | 26.6 + 0.3 (0.27) | 376.3 + 4.8 (0.38) | 1.42× |
+| 3 (22:13) | 3.2 + 0.1 (0.33) | 31.3 + 0.8 (0.32) | 260.3 + 3.6 (0.26) | 0.82× |
+
+Within the 1.5× target every time; the runs' spread is the machine, not the size (run 1's
+1M export, sampled every 10 s from 240k to 480k referrals written, wrote 3,700–5,600
+referrals/s with no downward trend). Every manifest count and every file's lines equalled
+rujukan's referrals. The time is in making the export, not in reading it: rujukan renders
+and pseudonymises 200 referrals per RPC (30–46 % of a core), the gateway maps them to
+Tasks and writes chunks of 500 lines (10–16 %), the PostgreSQL backends 9–19 %; the
+download then streams the stored chunks (170–270 MiB/s at 1M). Memory does not move with
+the size: the gateway peaked at 131–134 / 134–135 / 136–137 MiB at 10k / 100k / 1M,
+rujukan at 102–103 MiB at every size, every other process below; the largest PostgreSQL
+backend's VmRSS was 55 MiB at 10k and 161 MiB from 100k on, most of it shared buffers it
+touched (its PSS 16–25 MiB). Nothing in the path grows with the export but the rows it
+writes: rujukan's pages are keyset (the next starts after the last row's `(created_at,
+id)` on `ix_referrals_created`, never an OFFSET), a page's clients come in one `selectin`
+query and their episode counts in one grouped query on `ix_referrals_client_id`, the
+gateway holds only the chunk being filled and a download only the chunk being sent. The
+files of a 1M export (814 MiB of NDJSON, TOAST-compressed) grew the run's database folder
+by about 0.1 GB until the export was deleted.
+
 **Accepting** takes the receiving partner's read-model row `FOR UPDATE` for the capacity
 check, so accepts to one partner queue behind each other (five partners here), and each
 emits `referral_accepted` to laporan and notifikasi.

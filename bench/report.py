@@ -5,12 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from bench.export import per_thousand
 from bench.ops import OPERATIONS
 from bench.results import (
     PROCESSES,
     TARGET_CREATE_P99_RATIO,
     TARGET_CREATE_RATIO,
     TARGET_EVENTS_PER_S,
+    TARGET_EXPORT_GROWTH,
     TARGET_INDICATORS_S,
     TARGET_LIST_P99_GROWTH,
     TARGET_P99_AT_10_MS,
@@ -81,6 +83,7 @@ def targets(results: Results) -> list[tuple[str, str, str, str]]:
     )
     rows += ratio_targets(at10, partner)
     rows += scale_targets(results)
+    rows += export_targets(results)
     events = results.events
     rows.append(
         (
@@ -176,6 +179,12 @@ BASELINE_HEADER = [
 ]
 
 
+def _growth(low: float, high: float, limit: float) -> tuple[float, str]:
+    """How many times ``low`` became ``high``, and whether that is within ``limit``."""
+    growth = high / low if low else float("inf")
+    return growth, _verdict(growth <= limit)
+
+
 def scale_targets(results: Results) -> list[tuple[str, str, str, str]]:
     rows = []
     sizes = results.scale
@@ -184,9 +193,8 @@ def scale_targets(results: Results) -> list[tuple[str, str, str, str]]:
         if smallest and connections in smallest["list"] and connections in largest["list"]:
             low = smallest["list"][connections]["p99_ms"]
             high = largest["list"][connections]["p99_ms"]
-            growth = high / low if low else float("inf")
+            growth, verdict = _growth(low, high, TARGET_LIST_P99_GROWTH)
             measured = f"{growth:.2f}× ({low:.0f} → {high:.0f} ms)"
-            verdict = _verdict(growth <= TARGET_LIST_P99_GROWTH)
         else:
             measured, verdict = "-", NOT_RUN
         rows.append(
@@ -211,6 +219,48 @@ def scale_targets(results: Results) -> list[tuple[str, str, str, str]]:
                 if indicators
                 else None
             ),
+        )
+    )
+    return rows
+
+
+def export_targets(results: Results) -> list[tuple[str, str, str, str]]:
+    """The Bulk Data export at the largest size in bounded memory (every Bersinar
+    process and every PostgreSQL backend alone), and its time per 1,000 referrals at
+    the largest size against the one below it."""
+    done = [e for e in results.scale if "export_s" in (e.get("export") or {})]
+    largest = done[-1] if done else None
+    if largest:
+        figures = largest["export"]
+        peaks = {n: k for n, k in figures["rss_peak_kib"].items() if n in PROCESSES}
+        peaks["PostgreSQL backend"] = figures["backend_peak_kib"]["rss_kib"]
+        worst = max(peaks, key=peaks.get)
+        memory = f"largest: {worst} {peaks[worst] / 1024:.0f} MiB"
+        memory_ok = all(k / 1024 < TARGET_RSS_MIB for k in peaks.values())
+    else:
+        memory, memory_ok = "-", None
+    rows = [
+        (
+            f"export of {_size(largest)} referrals: every process",
+            f"< {TARGET_RSS_MIB:.0f} MiB",
+            memory,
+            _verdict(memory_ok),
+        )
+    ]
+    below = done[-2] if len(done) >= 2 else None
+    if below:
+        high, low = per_thousand(largest["export"]), per_thousand(below["export"])
+        growth, verdict = _growth(low, high, TARGET_EXPORT_GROWTH)
+        measured = f"{growth:.2f}× ({low:.2f} → {high:.2f} s per 1,000)"
+    else:
+        measured, verdict = "-", NOT_RUN
+    rows.append(
+        (
+            f"export time grows linearly: s per 1,000 referrals at {_size(largest)} ÷ at "
+            f"{_size(below)}",
+            f"<= {TARGET_EXPORT_GROWTH}×",
+            measured,
+            verdict,
         )
     )
     return rows
@@ -303,6 +353,53 @@ def scale_table(results: Results, markdown: bool) -> str:
             ]
         )
     return _table(header, rows, markdown)
+
+
+def export_table(results: Results, markdown: bool) -> str:
+    """The Bulk Data export at each size: its times, what it delivered, and the peak
+    memory and busiest processes while it ran."""
+    header = [
+        "referrals",
+        "Task lines (manifest / downloaded)",
+        "MiB",
+        "kick-off → manifest s",
+        "download s",
+        "s per 1,000",
+        "gateway / rujukan RSS (MiB)",
+        "largest RSS (MiB)",
+        "largest PostgreSQL backend RSS / PSS (MiB)",
+        "PostgreSQL PSS sum (MiB)",
+        "busiest (% of one core)",
+    ]
+    rows = []
+    for e in results.scale:
+        figures = e.get("export")
+        if not figures:
+            continue
+        if "error" in figures:
+            failed = f"FAILED: {figures['error'][:80]}"
+            rows.append([f"{figures['referrals']:,}", failed] + ["-"] * (len(header) - 2))
+            continue
+        task = figures["files"].get("Task", {"count": 0, "lines": 0, "bytes": 0})
+        peaks = figures["rss_peak_kib"]
+        backend = figures["backend_peak_kib"]
+        mismatch = task["count"] != figures["referrals"] or task["lines"] != figures["referrals"]
+        rows.append(
+            [
+                f"{figures['referrals']:,}",
+                f"{task['count']:,} / {task['lines']:,}" + (" MISMATCH" if mismatch else ""),
+                f"{task['bytes'] / 2**20:.0f}",
+                f"{figures['export_s']:.1f}",
+                f"{figures['download_s']:.1f}",
+                f"{per_thousand(figures):.3f}",
+                f"{_mib(peaks.get('gateway'))} / {_mib(peaks.get('rujukan'))}",
+                largest_rss(peaks),
+                f"{_mib(backend['rss_kib'])} / {_mib(backend['pss_kib'])}",
+                _mib(figures["postgres_kib"].get("pss_kib")),
+                _busiest(figures.get("cpu")),
+            ]
+        )
+    return _table(header, rows, markdown) if rows else "(export not run)"
 
 
 def explain_table(results: Results, markdown: bool) -> str:
@@ -569,6 +666,10 @@ def text(results: Results, settings: Settings) -> str:
         scale_table(results, False),
         explain_table(results, False),
         "",
+        "FHIR Bulk Data export at each size (national key, _type=Task: kick-off, poll, "
+        "every file streamed, DELETE)",
+        export_table(results, False),
+        "",
         f"Outbox -> relay -> consumers: {settings.events} referral_requested rows committed in "
         f"one transaction to rujukan's outbox",
         events_table(results, False),
@@ -673,6 +774,22 @@ the run (supervisord gives it a new PID) ends the run.
   with one status and with none, per status, unfiltered), `EXPLAIN ANALYZE` of the list
   query, and 5 sequential `GET /api/v1/indicators?period=<last month ended>` (first call
   shown apart; the verdict uses the median of the others).
+- **Bulk Data export.** At each size, after the list and the indicators, a FHIR Bulk Data
+  export of every referral as a national system makes it (`bench/export.py`): a key of
+  role `national` (made once through `POST /api/v1/api-keys` with the admin key), the
+  kick-off `GET /fhir/R4/$export?_type=Task` with `Prefer: respond-async` (a referral is
+  a Task; ServiceRequest is no export type), its `Content-Location` polled every 0.5 s
+  until the manifest, every NDJSON file of the manifest downloaded as a stream (64 KiB
+  blocks whose newlines and bytes are counted, nothing kept), then `DELETE` on the status
+  URL. Measured: seconds from kick-off to manifest and of the downloads, the manifest's
+  count and the lines downloaded (both must equal `count(*)` of rujukan's referrals at
+  that moment; a difference is a note of the run, as is an export that fails), the
+  bytes, and, sampled in a thread of the harness every 0.25 s, the peak resident memory
+  of every process, the PostgreSQL tree (as in every phase) and, every second, of each
+  backend of the components' databases alone; CPU per process over the export. The
+  targets: every process (each PostgreSQL backend too) under 200 MiB during the export
+  at the largest size, and its seconds per 1,000 referrals (to manifest plus download) at
+  the largest size within 1.5× of the size below it.
 - **Events phase.** N `referral_requested` rows (payloads built by
   `services/rujukan/handlers.py` `referral_event_data`, through
   `harness/produced.py`) are written to rujukan's outbox
@@ -709,6 +826,8 @@ def markdown(results: Results, settings: Settings) -> str:
         "80 ms; at least 700 req/s reading a partner at 10 connections with p99 ≤ 80 ms; at "
         "least 1,500 events/s end to end through outbox → relay → consumers; list p99 at 1M "
         "referrals within 1.5× of 10k; the indicators of a period at 1M referrals in ≤ 1 s; "
+        "a FHIR Bulk Data export of 1M referrals with every process under 200 MB resident "
+        "and its time linear (seconds per 1,000 referrals at 1M within 1.5× of 100k); "
         "every process under 200 MB resident. Since issue 21 the run also measures a "
         "plain-nameko baseline doing the same hops beside it (Method: Baseline) and reports "
         "each phase as a ratio to it: reading a partner ≥ 2× the baseline's read (p99 ≤ 2×), "
@@ -727,8 +846,9 @@ def markdown(results: Results, settings: Settings) -> str:
         "Needs RabbitMQ (guest/guest, `rabbitmqctl` on the PATH) on 127.0.0.1, as `make test` "
         "does, wrk (the make targets install the Debian package as root), and about 2 GB "
         "free under `bench/results/` for the 1M referrals. "
-        "The full suite takes 15–25 minutes (loading 1M referrals: 3–4 of them), stops by "
-        "itself, prints the tables below, rewrites this file and leaves the raw figures in "
+        "The full suite takes 20–30 minutes (loading 1M referrals: 3–4 of them, exporting "
+        "them: 4–7), stops by itself, prints the tables below, rewrites this file and "
+        "leaves the raw figures in "
         "`bench/results/latest.json` (git-ignored). It never asserts: the verdicts are for "
         "reading. `--short` runs every phase with small counts (1 and 10 connections, 1 s + "
         "3 s per create row, 0.5 s + 2.5 s per operation, 500 events, 2k and 5k referrals) in "
@@ -774,6 +894,14 @@ def markdown(results: Results, settings: Settings) -> str:
         "What PostgreSQL does for the list query at each size (`EXPLAIN ANALYZE`, first page):",
         "",
         explain_table(results, True),
+        "",
+        "### FHIR Bulk Data export at each size",
+        "",
+        "A national key's `GET /fhir/R4/$export?_type=Task` (`Prefer: respond-async`), the "
+        "status polled every 0.5 s until the manifest, every file downloaded as a stream "
+        "(lines counted), then `DELETE`; memory sampled every 0.25 s meanwhile.",
+        "",
+        export_table(results, True),
         "",
         f"### Outbox → relay → consumers ({settings.events:,} rows, one commit)",
         "",

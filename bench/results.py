@@ -22,6 +22,7 @@ TARGET_RSS_MIB = 200.0
 TARGET_READ_PARTNER_RPS_AT_10 = 700.0
 TARGET_LIST_P99_GROWTH = 1.5  # list p99 at the largest size / at the smallest
 TARGET_INDICATORS_S = 1.0  # GET /indicators for a period at 1M referrals
+TARGET_EXPORT_GROWTH = 1.5  # Bulk Data export s per 1,000 referrals at 1M / at 100k
 # Bersinar / the plain-nameko baseline of the same run (issue 21), at 10 connections
 TARGET_CREATE_RATIO = 1.0  # create req/s
 TARGET_CREATE_P99_RATIO = 1.5

@@ -2,8 +2,9 @@
 on a folder of its own: supervisord, the embedded PostgreSQL, `bersinar setup`, every
 process; a fresh vhost), seeded; HTTP phases at 1, 10 and 50 connections (create, then read a
 partner, read a referral, list referrals, accept a referral, submit a report); an outbox
-→ relay → consumers phase; referrals grown to 10k, 100k and 1M with list latency and the
-time of the indicators at each size; then everything is torn down, whatever happened.
+→ relay → consumers phase; referrals grown to 10k, 100k and 1M with list latency, the
+time of the indicators and a FHIR Bulk Data export of them all (its time and every
+process's memory) at each size; then everything is torn down, whatever happened.
 
 Everything it talks to is on 127.0.0.1. It stops only the supervisord it started (and with
 it everything that supervisord runs).
@@ -30,7 +31,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet
 from sqlalchemy import create_engine, text
 
-from bench import report, scale, wrk
+from bench import export, report, scale, wrk
 from bench.baseline import CREATE_BODY, CREATE_PATH, READ_PATHS, Baseline
 from bench.ops import EVENTS_OF, OPERATIONS, REPORT_ENV, Operations
 from bench.results import (
@@ -155,6 +156,7 @@ class Bench:
         self.baseline: Baseline | None = None
         self.baseline_vhost = f"{self.vhost}-baseline"
         self.baseline_vhost_made = False
+        self.national_key: str | None = None  # the data-scale phase's Bulk Data exports
 
     # -- plumbing -------------------------------------------------------------------
 
@@ -177,6 +179,8 @@ class Bench:
         return {name: pid for name, pid in self.started_pids.items() if name in PROCESSES}
 
     def postmaster(self) -> int:
+        """The embedded PostgreSQL as supervisord runs it (bersinar.pg run_server, whose
+        child is the postmaster): the root of the database's process tree."""
         return self.started_pids["postgres"]
 
     def backend_pids(self) -> list[int]:
@@ -196,7 +200,7 @@ class Bench:
         # the postmaster and its own workers (WAL writer, checkpointer, autovacuum...)
         groups["postgres (server processes)"] = [
             pid
-            for pid in (self.postmaster(), *procstat.children(self.postmaster()))
+            for pid in (self.postmaster(), *procstat.descendants(self.postmaster()))
             if pid not in backends
         ]
         groups["rabbitmq"] = procstat.pids_by_cmdline("rabbit boot")
@@ -232,6 +236,16 @@ class Bench:
     def keep_peaks(self, phase: str, sampler: procstat.RssSampler) -> None:
         self.results.rss_peak_kib[phase] = sampler.peak
         self.results.postgres_kib[phase] = sampler.tree_peak["postgres"]
+
+    def merge_peaks(self, phase: str, sampler: procstat.RssSampler) -> None:
+        """A window's peaks into a phase of several windows (each operation, the export at
+        each size): the largest of any of them."""
+        merged = self.results.rss_peak_kib.setdefault(phase, {})
+        for name, kib in sampler.peak.items():
+            merged[name] = max(merged.get(name, 0), kib)
+        database = self.results.postgres_kib.setdefault(phase, {})
+        for key, value in sampler.tree_peak["postgres"].items():
+            database[key] = max(database.get(key, 0), value)
 
     def check_alive(self) -> None:
         """supervisord starts a process that died again: a new PID is a death."""
@@ -931,12 +945,7 @@ class Bench:
         operations.sent[operation] = operations.sent.get(operation, 0) + figures["sent_total"]
         self.check_alive()
         self.update_hwm()
-        merged = self.results.rss_peak_kib.setdefault("operations", {})
-        for name, kib in memory.peak.items():
-            merged[name] = max(merged.get(name, 0), kib)
-        database = self.results.postgres_kib.setdefault("operations", {})
-        for key, value in memory.tree_peak["postgres"].items():
-            database[key] = max(database.get(key, 0), value)
+        self.merge_peaks("operations", memory)
         self.note_disturbance(label, cpu)
         figures.update(label=label, operation=operation, cpu=cpu)
         log(
@@ -1089,9 +1098,66 @@ class Bench:
                 f"median {ind['median_ms']:.0f} ms, max {ind['max_ms']:.0f} ms, "
                 f"statuses {ind['statuses']}"
             )
+            entry["export"] = self.export_phase(label)
             self.check_alive()
             self.update_hwm()
             self.results.scale.append(entry)
+
+    def export_phase(self, label: str) -> dict:
+        """A FHIR Bulk Data export of every referral with a national key (bench.export),
+        timed, its lines checked against rujukan's table, with the peak memory of every
+        process meanwhile and the CPU each used. A mismatch or a failed export is noted
+        loudly; neither ends the run."""
+        if self.national_key is None:
+            self.national_key = export.national_key(self.system.base_url, self.admin_key)
+        referrals = self.scalar("rujukan", "SELECT count(*) FROM referrals")
+        timeout = max(120.0, referrals / 1000 * 3)  # a stuck export, not a slow one
+        log(f"{label}: FHIR Bulk Data export of {referrals:,} referrals (national key)")
+        window = self.cpu_window()
+        window.begin()
+        with export.MemoryWatch(self.memory_sampler(), self.backend_pids) as watch:
+            try:
+                figures = export.export(self.system.base_url, self.national_key, timeout)
+            except export.ExportFailed as exc:
+                figures = {"error": str(exc)}
+        if watch.error is not None:
+            raise watch.error
+        figures.update(
+            referrals=referrals,
+            cpu=self.finish_cpu(window),
+            rss_peak_kib=watch.sampler.peak,
+            postgres_kib=watch.sampler.tree_peak["postgres"],
+            backend_peak_kib=watch.backend_peak,
+        )
+        self.merge_peaks("export", watch.sampler)
+        self._check_export(label, figures)
+        return figures
+
+    def _check_export(self, label: str, figures: dict) -> None:
+        """Log the export's figures; note a failure, or any file whose manifest count or
+        downloaded lines differ from the referrals in rujukan's database."""
+        if "error" in figures:
+            note = f"{label}: FHIR BULK DATA EXPORT FAILED: {figures['error']}"
+            self.results.notes.append(note)
+            log(note)
+            return
+        task = figures["files"].get("Task", {"count": 0, "lines": 0, "bytes": 0})
+        log(
+            f"{label}: export to manifest {figures['export_s']:.1f}s, download "
+            f"{figures['download_s']:.1f}s, {task['lines']:,} Task lines "
+            f"({task['bytes'] / 2**20:.0f} MiB), largest RSS "
+            f"{report.largest_rss(figures['rss_peak_kib'])} MiB"
+        )
+        for resource_type in figures["types"]:
+            found = figures["files"].get(resource_type, {"count": 0, "lines": 0})
+            if found["count"] != figures["referrals"] or found["lines"] != figures["referrals"]:
+                note = (
+                    f"{label}: EXPORT MISMATCH: {resource_type} manifest count "
+                    f"{found['count']:,}, lines downloaded {found['lines']:,}, referrals in "
+                    f"rujukan {figures['referrals']:,}"
+                )
+                self.results.notes.append(note)
+                log(note)
 
     # -- teardown ---------------------------------------------------------------------
 

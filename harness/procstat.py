@@ -75,6 +75,16 @@ def children(pid: int) -> list[int]:
         return []
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: its children, theirs, and so on. The embedded
+    PostgreSQL's postmaster is a child of the program supervisord runs (bersinar.pg
+    run_server), its backends and workers one level further down."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except GONE:
+        return []
+
+
 def pids_by_cmdline(needle: str) -> list[int]:
     """Processes whose command line contains ``needle`` (read only: used to find the
     broker and database processes whose CPU time is reported)."""
@@ -152,11 +162,12 @@ class CpuWindow:
 
 class RssSampler:
     """Highest VmRSS seen per process over repeated sample() calls. ``trees`` (name ->
-    PID): a process and its children taken together (PostgreSQL: a postmaster and a
-    process per connection), whose highest sums are kept: of PSS (what they take
-    together) and of VmRSS (shared memory counted once per process). Reading PSS costs
-    the kernel a walk of every mapping (some 70 ms for 60 processes on a busy 2-core
-    machine), so trees are sampled at most once every ``tree_every`` seconds."""
+    PID): a process and all its descendants taken together (PostgreSQL: the program
+    supervisord runs, the postmaster, a process per connection and the server's own),
+    whose highest sums are kept: of PSS (what they take together) and of VmRSS (shared
+    memory counted once per process). Reading PSS costs the kernel a walk of every
+    mapping (some 70 ms for 60 processes on a busy 2-core machine), so trees are
+    sampled at most once every ``tree_every`` seconds."""
 
     def __init__(
         self, pids: dict[str, int], trees: dict[str, int] | None = None, tree_every: float = 1.0
@@ -177,7 +188,7 @@ class RssSampler:
             return
         self._tree_sampled = time.monotonic()
         for name, root in self.trees.items():
-            members = [root, *children(root)]
+            members = [root, *descendants(root)]
             pss = sum(pss_kib(pid) for pid in members)
             rss = sum(rss_kib(pid)[0] for pid in members)
             peak = self.tree_peak[name]
