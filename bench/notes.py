@@ -53,8 +53,8 @@ caller's own answer, so a client polling the directory saves the transfer.
 
 **Partner reads from the gateway's read model.** Since the gateway answers
 `GET /api/v1/partners` and `/{id}` from its own copy of the directory, kept current by
-mitra's events (docs/architecture.md, "The partner directory's read model"; `/match`
-still asks rujukan), a read crosses no RPC. Three short runs on this shared machine
+mitra's events (docs/architecture.md, "The partner directory's read model"), a read
+crosses no RPC. Three short runs on this shared machine
 (2026-12-05, `--operations read_partner`, 10 s or 15 s counted per row, the admin's key;
 others' work took 1.2–1.4 cores throughout each), each pair measured seconds apart:
 
@@ -197,6 +197,46 @@ rendered, a `notification_sent` outbox row (published for other subscribers) and
 line; reaching 1,500/s on two shared cores would need those rows written with one
 executemany per batch outside the ORM, laporan's batch likewise, and a quieter machine
 (the consumers' rates halved whenever others took a core).
+
+A second pass took round-trips out of the create transaction and rows out of notifikasi's
+ORM. A cProfile of `handlers.create_referral` on its migrated database showed the
+transaction's time in its ten statements, not in Fernet, the HMAC digests or the payload
+check (together under 1 ms of ~5 ms of CPU): the partner, its agreements and its active
+referrals of the service type are now one statement when no lock is taken (creation; a
+locked read still counts once the lock is held), the partner's name read with them serves
+the `referral_requested` event, a new client's name tokens are inserted with no delete before
+them, and every unit of work writes its outbox rows and the NOTIFY that wakes the
+relay in one statement — six statements and the commit instead of ten. notifikasi adds up
+a batch's deliveries, inbox notifications and first attempts as plain rows and inserts
+them per table at commit (the consumer inbox unchanged: a redelivered event still applies
+once), and renders an event's inbox text once for all its recipients (templates were
+already compiled once per process). Measured the same way, two back-to-back pairs between
+02:33 and 02:42 UTC (before = cfa7269, after = e75a394; others took 0.4–1.1 cores), CPU ms
+per referral at 10 connections:
+
+| process | before (pairs 1 / 2) | after (pairs 1 / 2) |
+|---|---:|---:|
+| rujukan | 9.6 / 9.8 | 9.8 / 9.2 |
+| notifikasi | 5.3 / 5.2 | 5.8 / 5.7 |
+| PostgreSQL backends | 5.3 / 5.0 | 5.7 / 5.3 |
+| RabbitMQ | 4.6 / 6.0 | 5.3 / 6.2 |
+| gateway | 2.7 / 2.9 | 2.9 / 2.8 |
+| laporan | 2.5 / 3.1 | 2.7 / 2.8 |
+| mitra | 1.3 / 1.0 | 1.1 / 1.3 |
+| relays | 1.6 / 1.7 | 1.7 / 2.0 |
+| **whole system** | **32.9 / 34.8** | **35.3 / 35.1** |
+| create req/s (baseline's) | 25 (133) / 38 (228) | 33 (228) / 29 (241) |
+| events/s, relay (3,000 rows) | 1,132 / 1,990 | 1,660 / 1,791 |
+| events/s, laporan | 426 / 651 | 697 / 728 |
+| events/s, notifikasi (= end to end) | 263 / 383 | 391 / 427 |
+
+Events end to end rose by 10–50 % per pair (notifikasi still the slowest stage, far from
+1,500/s); CPU per referral did not move beyond the noise of the shared machine, in the
+bench or in-process (400 creations against the database, best of six runs: 5.19 ms of CPU
+before, 5.12 after; wall 7.9 → 7.2 ms). Fewer round-trips shorten the transaction, not
+rujukan's CPU: the handler's ~5 ms is mostly the per-statement cost of SQLAlchemy and
+psycopg2 under eventlet, and the other ~4–5 ms rujukan spends per referral in the bench is
+outside the handler (the nameko RPC around it, its reply, logging).
 
 **Reading a partner: one mitra process is the limit, then nameko RPC.** 40–114 req/s at
 10 connections across the runs of the day (target 700). py-spy of mitra at 10

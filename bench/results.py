@@ -46,7 +46,7 @@ class Settings:
     scale_requests: int = 600  # list requests counted per size and connection count
     scale_connections: tuple[int, ...] = (1, 10)
     indicator_calls: int = 5
-    budget: float = 1800.0  # seconds; later phases are skipped past this, with a note
+    budget: float = 3600.0  # seconds; later phases are skipped past this, with a note
     short: bool = False
     calibrate: bool = True
     write_docs: bool = True

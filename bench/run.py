@@ -1319,7 +1319,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     parser.add_argument(
         "--scale-requests", type=int, default=600, help="list requests per size and conn count"
     )
-    parser.add_argument("--budget", type=float, default=1800.0, help="seconds before skipping")
+    parser.add_argument("--budget", type=float, default=3600.0, help="seconds before skipping")
     parser.add_argument(
         "--short",
         action="store_true",
