@@ -238,6 +238,79 @@ rujukan's CPU: the handler's ~5 ms is mostly the per-statement cost of SQLAlchem
 psycopg2 under eventlet, and the other ~4–5 ms rujukan spends per referral in the bench is
 outside the handler (the nameko RPC around it, its reply, logging).
 
+**A third pass (2026-12-05, 21:30–22:45 UTC).** py-spy of the two consumers during the
+events phase (15,000 rows) showed where an event's CPU went besides its effect: a
+marshmallow schema made anew for every event read through its contract and every event
+emitted (`Schema.__init__` copies every field: a third of laporan's samples); the
+outbox's multi-row `INSERT … VALUES` and its CTE compiled anew by SQLAlchemy for every
+unit of work; the inbox and notifikasi's planned rows written through `insertmanyvalues`
+(every row rendered and bound in Python); an `INFO` line per event (7–8 %); a
+`basic.ack` frame per message (13 % of laporan). Cut since: each contract's schema is made
+once (`bersinar/contracts/events.py`); the inbox, notifikasi's planned rows and the outbox
+are each one statement whose text never changes, one array per column unnested by
+PostgreSQL (`bersinar.db.insert_rows`), and a batch's missing-address counts one more;
+one log line per batch (an event's own line is `DEBUG`); a batch's deliveries are acked
+with one `multiple` ack up to the newest of the run done from the oldest
+(`EventQueueConsumer`: none is acked before it is handled — a test kills a consumer
+holding one event and finds all five back in the queue); a batch lingers 100 ms instead
+of 5 ms, so at tens of referrals a second it holds several events and the inbox
+statement, `prepare`'s reads and the commit are paid once for them. On the create path
+a service sends its RPC reply transient and without awaiting the broker's confirm (nameko
+sends it persistent and confirmed, to a reply queue that dies with the caller's
+connection). Measured back to back on a quiet machine (load average 1.5–3, nothing else
+running), the same command as above with 12 s rows and 5,000 events, two pairs between
+22:48 and 22:53 UTC; before = a6a497a (the code when issue 21 was filed, with the
+baseline already beside it), after = this commit. CPU ms per referral at 10 connections:
+
+| process | before (pairs 1 / 2) | after (pairs 1 / 2) |
+|---|---:|---:|
+| rujukan | 5.9 / 6.8 | 5.2 / 5.9 |
+| PostgreSQL backends | 3.6 / 4.4 | 3.5 / 4.1 |
+| notifikasi | 4.0 / 4.8 | 1.9 / 2.6 |
+| gateway | 2.6 / 3.0 | 1.8 / 2.2 |
+| RabbitMQ | 2.4 / 3.0 | 1.5 / 1.9 |
+| mitra | 2.6 / 3.0 | 0.3 / 0.3 |
+| laporan | 1.4 / 1.8 | 1.3 / 1.7 |
+| relays | 1.1 / 1.5 | 1.0 / 1.1 |
+| **whole system** | **23.6 / 28.3** | **16.4 / 19.8** |
+| create req/s (baseline's) | 80 (375) / 66 (287) | 108 (347) / 90 (355) |
+| events/s, relay (5,000 rows) | 2,254 / 2,239 | 2,435 / 1,896 |
+| events/s, laporan | 929 / 1,002 | 1,644 / 1,621 |
+| events/s, notifikasi (= end to end) | 424 / 402 | 998 / 967 |
+
+Earlier in the day, with others' benchmarks taking about a core, the same pairs measured
+48.7 / 37.1 ms before and 26.9 / 29.7 ms after (before the acks and replies above).
+
+**Where issue 21's targets stand** (the full run above, 22:30 UTC, and these pairs):
+- *Reading a partner* ≥ 2× the baseline's read, p99 ≤ 2×: met (3.3–5.1× at 1, 10 and 50
+  connections, p99 0.2–0.9×); `/match` is answered from the same read model.
+- *Data scale and export*: met (list p99 at 1M 0.95× and 1.21× of 10k, indicators 0.36 s,
+  the 1M export linear and every process under 200 MiB).
+- *CPU per referral* ≤ ⅓ of the code's when the issue was filed: **not met**, 0.70× in the
+  same sitting (23.6 → 16.4 and 28.3 → 19.8 ms). What is left is rujukan (5–6 ms: about
+  5 ms in the create handler's six statements through the ORM and psycopg2 under
+  eventlet, the rest nameko's RPC around it), PostgreSQL (3.5–4 ms over the referral's
+  transactions in four databases), notifikasi, the gateway and RabbitMQ (about 2 ms each)
+  and laporan. A third (8–9 ms) would need rujukan's create as one SQL statement or
+  function (client, referral, history, name tokens and outbox in one round trip, no ORM),
+  the gateway's per-request bookkeeping (key lookup, audit) off the create path, and
+  notifikasi writing one row per inbox message instead of a delivery, a notification, an
+  attempt and an outcome event.
+- *Create* ≥ 1.0× the baseline's, p99 ≤ 1.5×: **not met**, 0.25–0.31× (p99 2.5–3.6×) in
+  the pairs, 0.28× (p99 3.4×) in the full run. In closed loop on two cores the rate is
+  the machine's CPU divided by the CPU a request costs: the baseline's create (one row,
+  one event, one consumer) costs 4–5 ms of CPU, a referral 16–20 ms (its client sealed
+  and indexed, history, consent, the outbox, two consumers, the notices). Parity needs
+  the referral to cost what the baseline's one row costs; the cuts above would bring it
+  to about 0.5×, more cores further.
+- *Events* ≥ 1,500/s end to end: **not met**, 922/s in the full run and 967–998/s in the
+  pairs (laporan 1,541–1,644/s, the relay 1,900–2,400/s, notifikasi the slowest stage;
+  the baseline's single consumer 1,920/s). notifikasi still spends, per event, a green
+  thread and a kombu message decode (nameko's per-message consumer, about a fifth of its
+  samples), the contract check of the payload (a tenth) and the four rows of an inbox
+  message; reaching 1,500/s would need the consumer to take its messages in bulk instead
+  of one thread each, and the inbox message as one row.
+
 **Reading a partner: one mitra process is the limit, then nameko RPC.** 40–114 req/s at
 10 connections across the runs of the day (target 700). py-spy of mitra at 10
 connections: mitra is busy on ~100 % of one core, 78 % of its samples in `get_partner`,
@@ -359,6 +432,8 @@ process each time); the machine's server now allows 300. Once, another person's 
 PostgreSQL ended a run in the events phase, and once someone's clean-up dropped a running
 benchmark's databases; each time the harness tore down the rest and exited 1.
 
-**Memory is not a concern**: every process stays around 70–100 MiB resident under load,
-well under 200 MB.
+**Memory is not a concern**: every service process stays at 70–105 MiB resident under
+load and the gateway, the largest, at 130–152 MiB (its directory copy, the export's
+chunks), under 200 MB; so does every PostgreSQL backend during the 1M export (161 MiB
+resident at most, most of it shared buffers: 19–23 MiB its own).
 """
