@@ -187,7 +187,9 @@ def _unnest_insert(
         column_type = table.c[name].type
         if isinstance(column_type, JSON | ARRAY):
             raise TypeError(f"{table.name}.{name}: insert_rows takes scalar columns only")
-        types.append(column_type.compile(dialect=dialect))
+        # strings as text: an explicit cast to varchar(n) would cut a value too long for
+        # its column, where the insert's own assignment refuses it
+        types.append("text" if isinstance(column_type, String) else column_type.compile(dialect))
     aliases = ", ".join(f"c{i}" for i in range(len(columns)))
     arrays = ", ".join(f"CAST(:p{i} AS {t}[])" for i, t in enumerate(types))
     sql = (

@@ -18,6 +18,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import sessionmaker
 
 from bersinar.contracts.events import EventContractError
@@ -248,6 +249,12 @@ def test_insert_rows_writes_every_row_in_order_and_skips_existing_keys(sessions,
         session.commit()
     assert again == ["fresh"]
     assert count(engine, LINES) == len(names) + 1
+
+
+def test_insert_rows_refuses_a_value_too_long_for_its_column_rather_than_cut_it(sessions, engine):
+    with sessions() as session, pytest.raises(DataError, match="too long"):
+        insert_rows(session, LINES, [{"name": "x" * 21}], ignore_duplicates=True)
+    assert count(engine, LINES) == 0
 
 
 def test_insert_rows_refuses_what_it_cannot_unnest_and_writes_nothing(sessions, engine):
