@@ -172,8 +172,7 @@ def insert_rows(
         return []
     columns = tuple(rows[0])
     statement = _unnest_insert(table, columns, ignore_duplicates, returning)
-    params = {f"p{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
-    result = session.execute(statement, params)
+    result = session.execute(statement, _column_arrays(columns, rows))
     return list(result.scalars()) if returning else []
 
 
@@ -181,6 +180,18 @@ def insert_rows(
 def _unnest_insert(
     table: Table, columns: tuple[str, ...], ignore_duplicates: bool, returning: str | None
 ) -> TextClause:
+    return text(_unnest_insert_sql(table, columns, ignore_duplicates, returning))
+
+
+def _column_arrays(columns: tuple[str, ...], rows: list[dict[str, Any]]) -> dict[str, list]:
+    """The parameters of ``_unnest_insert_sql``: each column's values, in row order."""
+    return {f"p{i}": [row[name] for row in rows] for i, name in enumerate(columns)}
+
+
+def _unnest_insert_sql(
+    table: Table, columns: tuple[str, ...], ignore_duplicates: bool, returning: str | None
+) -> str:
+    """``INSERT … SELECT`` of one array per column (``:p0``, ``:p1``, …) in their order."""
     dialect = postgresql.dialect()
     types = []
     for name in columns:
@@ -200,7 +211,7 @@ def _unnest_insert(
         sql += " ON CONFLICT DO NOTHING"
     if returning:
         sql += f" RETURNING {table.c[returning].name}"
-    return text(sql)
+    return sql
 
 
 # the channel a relay LISTENs on (per database): a transaction that wrote to the outbox
@@ -208,19 +219,23 @@ def _unnest_insert(
 OUTBOX_CHANNEL = "bersinar_outbox"
 
 
+_OUTBOX_COLUMNS = (
+    "event_id",
+    "event_type",
+    "ordering_key",
+    "payload",
+    "created_at",
+    "available_at",
+    "attempts",
+)
+
+
 @cache
-def _write_outbox(table: str) -> TextClause:
-    """Every event of a unit of work into the outbox, in the order emitted (ids follow
-    ``ORDER BY n``), and one notification for the relay."""
-    return text(
-        f"WITH written AS (INSERT INTO {table} (event_id, event_type, ordering_key, payload,"
-        " created_at, available_at, attempts)"
-        " SELECT e, t, k, p, c, :now, 0 FROM unnest(CAST(:ids AS varchar[]),"
-        " CAST(:types AS varchar[]), CAST(:keys AS varchar[]), CAST(:payloads AS text[]),"
-        " CAST(:created AS timestamptz[])) WITH ORDINALITY AS r(e, t, k, p, c, n)"
-        " ORDER BY n RETURNING 1)"
-        " SELECT pg_notify(:channel, '')"
-    )
+def _write_outbox(outbox: Table) -> TextClause:
+    """Every event of a unit of work into the outbox, in the order emitted (its ids
+    follow that order), and one notification for the relay, in one statement."""
+    written = _unnest_insert_sql(outbox, _OUTBOX_COLUMNS, False, "id")
+    return text(f"WITH written AS ({written}) SELECT pg_notify(:channel, '')")
 
 
 class UnitOfWork:
@@ -314,22 +329,21 @@ class UnitOfWork:
             # the rows and the notification that wakes the relay when this commits
             # (PostgreSQL delivers a notification at commit) in one statement whose text
             # never changes (compiled once, whatever the number of events)
-            self.session.execute(
-                _write_outbox(self.outbox.name),
+            now = utcnow()
+            rows = [
                 {
-                    "ids": [envelope["event_id"] for envelope, _ in self.events],
-                    "types": [envelope["event_type"] for envelope, _ in self.events],
-                    "keys": [ordering_key for _, ordering_key in self.events],
-                    "payloads": [
-                        json.dumps(envelope, separators=(",", ":")) for envelope, _ in self.events
-                    ],
-                    "created": [
-                        parse_rfc3339(envelope["occurred_at"]) for envelope, _ in self.events
-                    ],
-                    "now": utcnow(),
-                    "channel": OUTBOX_CHANNEL,
-                },
-            )
+                    "event_id": envelope["event_id"],
+                    "event_type": envelope["event_type"],
+                    "ordering_key": ordering_key,
+                    "payload": json.dumps(envelope, separators=(",", ":")),
+                    "created_at": parse_rfc3339(envelope["occurred_at"]),
+                    "available_at": now,
+                    "attempts": 0,
+                }
+                for envelope, ordering_key in self.events
+            ]
+            params = _column_arrays(_OUTBOX_COLUMNS, rows) | {"channel": OUTBOX_CHANNEL}
+            self.session.execute(_write_outbox(self.outbox), params)
         self.session.commit()
         self._committed = True
         for envelope, _ in self.events:

@@ -461,6 +461,10 @@ class EventQueueConsumer(SturdyQueueConsumer):
     # oldest is acked at once. A delivery still being handled holds back the acks of later
     # ones (they wait, none is acked early); a requeued one is settled alone.
 
+    def setup(self):
+        super().setup()
+        self._tracked: dict[int, dict[int, bool]] = {}  # channel -> delivery tag -> done
+
     def handle_message(self, provider, body, message):
         self._unsettled(message.channel)[message.delivery_tag] = False
         super().handle_message(provider, body, message)
@@ -470,8 +474,7 @@ class EventQueueConsumer(SturdyQueueConsumer):
         super().on_consume_ready(connection, channel, consumers, **kwargs)
 
     def _unsettled(self, channel) -> dict[int, bool]:
-        tracked = self.__dict__.setdefault("_tracked", {})
-        return tracked.setdefault(id(channel), {})
+        return self._tracked.setdefault(id(channel), {})
 
     def ack_message(self, message):
         self.ack_messages([message])
