@@ -319,8 +319,8 @@ connections: mitra is busy on ~100 % of one core, 78 % of its samples in `get_pa
 publisher confirms. The gateway idles in 60 % of its samples; its share is publishing the
 RPC request with confirms (~17 %). So a read costs mitra ~20 ms of CPU on this loaded
 machine (load average 6–9 during the profile), and a single mitra process on one core
-answers 1 / 20 ms = 50 reads/s. Even at no cost in mitra, NOTES-nameko.md measures a read
-through one nameko RPC at 350–580 req/s on this machine: 700 req/s needs a read that does
+answers 1 / 20 ms = 50 reads/s. Even at no cost in mitra, a read through one plain nameko
+RPC measured 350–580 req/s on this machine: 700 req/s needs a read that does
 not cross RPC every time (a gateway-side copy of partners kept fresh by mitra's
 `partner_updated` events) or more mitra instances on more cores. The first is built
 now (above, "Partner reads from the gateway's read model"): this profile is of the RPC
