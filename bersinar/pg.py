@@ -51,6 +51,16 @@ SEVERITY_LEVELS = {
     "FATAL": logging.ERROR,
     "PANIC": logging.CRITICAL,
 }
+# FATAL lines that refuse one connection while the server starts, recovers or stops, or
+# end a session at a shutdown: routine (the readiness checks and the services' pools
+# retry), so they are logged as information, their severity kept in the fields
+_ROUTINE_FATAL = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is not yet accepting connections",
+    "the database system is in recovery mode",
+    "terminating connection due to administrator command",
+)
 _PR_SET_PDEATHSIG = 1
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes, the terminating NUL included
 
@@ -224,12 +234,15 @@ def server_line(line: str, previous: int = logging.INFO) -> tuple[int, dict]:
     """The log level and fields of one line the server printed (``log_line_prefix``:
     ``%m [%p] ``): its message, PostgreSQL's severity and the PID of the process that
     logged it. A DETAIL, HINT, STATEMENT or CONTEXT line, a continued line or anything
-    else the binaries print takes the level of the line before."""
+    else the binaries print takes the level of the line before. A connection refused
+    while the server starts, recovers or stops is information, not an error."""
     found = _SERVER_LINE.match(line)
     if found is None:
         return previous, {"message": line.strip()}
     severity = found["severity"]
     level = SEVERITY_LEVELS.get(severity, previous)
+    if severity == "FATAL" and found["message"].startswith(_ROUTINE_FATAL):
+        level = logging.INFO
     fields = {"message": found["message"], "severity": severity, "pid": int(found["pid"])}
     return level, fields
 

@@ -75,6 +75,11 @@ def test_supervisord_writes_its_own_log_file_as_json_and_the_terminal_as_text(tm
     options.realize(["-c", str(conf)])
     # what supervisord says of its configuration while it makes its logger
     options.parse_warnings.append("a warning of the configuration")
+    options.parse_criticals.append("a critical word on the configuration")
+    options.parse_criticals.append(
+        "Supervisor is running as root.  Privileges were not dropped because no user is "
+        "specified in the config file."
+    )
     supervisord.make_logger(options)
     try:
         options.logger.info("spawned: 'mitra' with pid 4242")
@@ -89,6 +94,10 @@ def test_supervisord_writes_its_own_log_file_as_json_and_the_terminal_as_text(tm
         assert record["service"] == "supervisord"
     said = [(r["level"], r["message"]) for r in records]
     assert ("WARNING", "a warning of the configuration") in said
+    assert ("CRITICAL", "a critical word on the configuration") in said
+    # running as root (`make run` in a container) is said, but it is not a failure
+    as_root = [level for level, message in said if message.startswith("Supervisor is running")]
+    assert as_root == ["WARNING"]
     assert said[-2:] == [
         ("INFO", "spawned: 'mitra' with pid 4242"),
         ("CRITICAL", "a message\nof two lines"),
@@ -115,3 +124,24 @@ def test_each_line_of_the_embedded_postgresql_becomes_fields_and_a_level():
     level, fields = server_line("2026-12-05 01:23:46.057 UTC [18261] LOG:  ready", level)
     assert (level, fields["message"]) == (logging.INFO, "ready")
     assert server_line("2026-12-05 01:23:46.057 UTC [7] PANIC:  x")[0] == logging.CRITICAL
+
+
+def test_a_connection_refused_while_the_embedded_postgresql_starts_or_stops_is_no_error():
+    import logging
+
+    from bersinar.pg import server_line
+
+    for message in (
+        "the database system is starting up",
+        "the database system is shutting down",
+        "the database system is not yet accepting connections",
+        "the database system is in recovery mode",
+        "terminating connection due to administrator command",
+    ):
+        level, fields = server_line(f"2026-12-06 01:10:00.001 UTC [311] FATAL:  {message}")
+        assert (level, fields["severity"], fields["message"]) == (logging.INFO, "FATAL", message)
+        # its DETAIL line follows it as information too
+        assert server_line("2026-12-06 01:10:00.001 UTC [311] DETAIL:  x", level)[0] == logging.INFO
+    # any other FATAL stays an error
+    level, _ = server_line('2026-12-06 01:10:00.001 UTC [311] FATAL:  role "x" does not exist')
+    assert level == logging.ERROR
