@@ -305,11 +305,20 @@ Earlier in the day, with others' benchmarks taking about a core, the same pairs 
   to about 0.5×, more cores further.
 - *Events* ≥ 1,500/s end to end: **not met**, 922/s in the full run and 967–998/s in the
   pairs (laporan 1,541–1,644/s, the relay 1,900–2,400/s, notifikasi the slowest stage;
-  the baseline's single consumer 1,920/s). notifikasi still spends, per event, a green
-  thread and a kombu message decode (nameko's per-message consumer, about a fifth of its
-  samples), the contract check of the payload (a tenth) and the four rows of an inbox
-  message; reaching 1,500/s would need the consumer to take its messages in bulk instead
-  of one thread each, and the inbox message as one row.
+  the baseline's single consumer 1,920/s). notifikasi spent, per event, a green thread
+  (nameko's queue consumer spawns one per message, about a fifth of its samples), the
+  contract check of the payload (a tenth) and the four rows of an inbox message. Since
+  then an event handler's messages are collected in the consumer's own thread and a
+  thread is spawned per batch (`EventQueueConsumer.handle_message`): four runs
+  alternated on 2026-12-06 (`--connections 10 --duration 6 --operations= --sizes=
+  --events 10000`, others ≤ 14 % of a core) measured 894 and 869 events/s end to end
+  before, 993 and 1,046 after. What remains is the machine: over the phase the whole
+  system spends about 1.85 ms of CPU per event (RabbitMQ 0.37, notifikasi 0.43,
+  PostgreSQL 0.28, laporan 0.28, the relays 0.17), and 1,500/s on two cores allows
+  1.33 ms. notifikasi's own log shows the sharing: 150–600 events/s while the relay and
+  laporan run, 1,450–1,850/s once they are done. Reaching 1,500/s needs fewer hops per
+  event (an inbox delivery's `notification_sent` is an outbox row, a relay publish and a
+  broker route that no queue takes unless a national system binds one) or more cores.
 
 **Reading a partner: one mitra process is the limit, then nameko RPC.** 40–114 req/s at
 10 connections across the runs of the day (target 700). py-spy of mitra at 10
