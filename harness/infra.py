@@ -10,6 +10,7 @@ chooses the embedded server even where the machine has one.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -199,10 +200,31 @@ def own_database(name: str):
         drop_databases({name: url})
 
 
+# ports handed out for listeners, below the kernel's range for the local end of outgoing
+# connections (``ip_local_port_range``, 32768 and up by default): a port the kernel gives
+# for ``bind(0)`` is from that range, and before the process meant to listen on it binds
+# it, another's connection to RabbitMQ or PostgreSQL may take it as its local end (a
+# service then fails to start, again at every restart, while that connection lasts)
+LISTEN_PORTS = range(15000, 32000)
+_ports = random.SystemRandom()
+_handed_out: set[int] = set()  # by this process: never the same port twice
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port on 127.0.0.1 that nobody holds now and this process has not handed out
+    before, for a listener started soon after."""
+    for _ in range(1000):
+        port = _ports.choice(LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS}")
 
 
 def purge_queues(amqp_uri: str) -> int:
