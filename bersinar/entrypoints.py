@@ -463,48 +463,55 @@ class EventQueueConsumer(SturdyQueueConsumer):
 
     def setup(self):
         super().setup()
-        self._tracked: dict[int, dict[int, bool]] = {}  # channel -> delivery tag -> done
+        # channel -> delivery tag -> done; keyed by the channel itself, not its id(),
+        # which a new channel may take once a dead one is gone
+        self._tracked: dict[Any, dict[int, bool]] = {}
 
     def handle_message(self, provider, body, message):
         """nameko spawns a thread per message to hand it over; an event handler takes its
         messages here, in this consumer's thread, and spawns one per batch instead (a
         thread per message was a fifth of a consumer's CPU at a thousand events a
         second)."""
-        self._unsettled(message.channel)[message.delivery_tag] = False
+        self._tracked.setdefault(message.channel, {})[message.delivery_tag] = False
         if isinstance(provider, EventHandler):
             provider.collect(body, message)
         else:
             super().handle_message(provider, body, message)
 
     def on_consume_ready(self, connection, channel, consumers, **kwargs):
-        self._tracked = {}  # deliveries of a lost channel were taken back by the broker
+        # The deliveries of a lost channel were taken back by the broker: forgotten. This
+        # channel's first ones arrived while its consumers were being declared (kombu
+        # reads them while it waits for each declaration's answer): kept, or a later
+        # delivery's ack would settle them unhandled, and their own ack then name a tag
+        # the broker no longer knows, which closes the channel and its consumers.
+        self._tracked = {channel: self._tracked.get(channel, {})}
         super().on_consume_ready(connection, channel, consumers, **kwargs)
-
-    def _unsettled(self, channel) -> dict[int, bool]:
-        return self._tracked.setdefault(id(channel), {})
 
     def ack_message(self, message):
         self.ack_messages([message])
 
     def ack_messages(self, messages) -> None:
         """Mark these deliveries done, then ack what that completes: a batch's deliveries
-        are acked together, not one by one."""
+        are acked together, not one by one. One of a channel no longer tracked (lost)
+        is acked alone, which does nothing once its connection is gone."""
         channels = {}
         for message in messages:
-            unsettled = self._unsettled(message.channel)
-            if message.delivery_tag in unsettled:
+            unsettled = self._tracked.get(message.channel)
+            if unsettled is not None and message.delivery_tag in unsettled:
                 unsettled[message.delivery_tag] = True
-                channels[id(message.channel)] = (message.channel, unsettled)
+                channels[message.channel] = unsettled
             else:
                 super().ack_message(message)
-        for channel, unsettled in channels.values():
+        for channel, unsettled in channels.items():
             self._ack_done(channel, unsettled)
 
     def requeue_message(self, message):
-        unsettled = self._unsettled(message.channel)
-        unsettled.pop(message.delivery_tag, None)
+        unsettled = self._tracked.get(message.channel)
+        if unsettled is not None:
+            unsettled.pop(message.delivery_tag, None)
         super().requeue_message(message)
-        self._ack_done(message.channel, unsettled)
+        if unsettled is not None:
+            self._ack_done(message.channel, unsettled)
 
     def _ack_done(self, channel, unsettled: dict[int, bool]) -> None:
         last = None

@@ -4,6 +4,7 @@ query that must not stall other workers. Each test prints its figures."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -544,3 +545,73 @@ def test_acks_wait_for_every_earlier_delivery_and_none_is_acked_before_it_is_han
     assert held_back == 5
     assert sorted(Holding.handled) == sorted(e["event_id"] for e in [first, *later])
     assert left == 0
+
+
+MOVES = ("accepted", "rejected", "cancelled", "admitted", "completed")
+
+
+def _recording(event_type):
+    def handle(self, events):
+        # the later a delivery arrived, the sooner it is done: later deliveries are
+        # acked before earlier ones are handled
+        arrived = next(Backlogged.arrivals)
+        eventlet.sleep(max(0.0, 1.5 - 0.003 * arrived))
+        Backlogged.handled.extend(e["event_id"] for e in events)
+
+    handle.__name__ = handle.__qualname__ = f"on_{event_type}"
+    return event_handler("rujukan", event_type)(handle)
+
+
+class Backlogged(ServiceBase):
+    """Event consumers of six queues on one channel, recording what they handle."""
+
+    name = "backlogged"
+    handled: list[str] = []
+    arrivals = itertools.count()
+    on_referral_requested = _recording("referral_requested")
+    for _move in MOVES:
+        locals()[f"on_referral_{_move}"] = _recording(f"referral_{_move}")
+    del _move
+
+
+def test_deliveries_that_arrive_while_the_consumers_are_declared_are_acked_once_each(
+    container_factory, make_config, amqp_uri
+):
+    """With a backlog in several queues, the first queues' deliveries arrive while the
+    consumers of the others are still being declared (kombu reads them while it waits for
+    each declaration's answer). Their acks are tracked like every later one: none is
+    acked by another's ``multiple`` ack before it is handled, none twice (an unknown
+    delivery tag closes the channel, and every consumer on it with it), so the consumer
+    keeps its first connection and every event is handled once."""
+    config = make_config("laporan", EVENT_BATCH_SIZE=1, EVENT_BATCH_LINGER=0, max_workers=500)
+    declaring = container_factory(Backlogged, config)
+    declaring.start()  # declares the queues
+    declaring.stop()
+    events = [referral_event() for _ in range(80)]
+    events += [produced.referral_moved(move) for move in MOVES for _ in range(80)]
+    publish(amqp_uri, *events)
+    Backlogged.handled = []
+    Backlogged.arrivals = itertools.count()
+    consumer = container_factory(Backlogged, config)
+    consumer.start()
+    events_consumer = next(
+        e for e in consumer.extensions if type(e).__name__ == "EventQueueConsumer"
+    )
+    first_connection = events_consumer._consuming_on
+    wait_until(lambda: len(Backlogged.handled) >= len(events), message="every event handled")
+    time.sleep(1.0)  # an ack refused by the broker closes the channel by now
+    queues = [
+        f"evt-rujukan-{event_type}--backlogged.on_{event_type}"
+        for event_type in ("referral_requested", *(f"referral_{m}" for m in MOVES))
+    ]
+    states = [queue_state(amqp_uri, queue) for queue in queues]
+    print(
+        f"\n[acks at consume start] handled={len(Backlogged.handled)} of {len(events)}, "
+        f"same connection={events_consumer._consuming_on is first_connection}, "
+        f"consumers={[s.consumer_count for s in states]}"
+    )
+    assert events_consumer._consuming_on is first_connection
+    assert sorted(Backlogged.handled) == sorted(e["event_id"] for e in events)
+    assert [s.consumer_count for s in states] == [1] * len(queues)
+    consumer.stop()  # a graceful stop gives back only what was not acked
+    assert [queue_state(amqp_uri, queue).message_count for queue in queues] == [0] * len(queues)
