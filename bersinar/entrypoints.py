@@ -474,7 +474,7 @@ class EventQueueConsumer(SturdyQueueConsumer):
         second)."""
         self._tracked.setdefault(message.channel, {})[message.delivery_tag] = False
         if isinstance(provider, EventHandler):
-            provider.collect(body, message)
+            provider.handle_message(body, message)
         else:
             super().handle_message(provider, body, message)
 
@@ -574,7 +574,7 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
 
     # -- batches ------------------------------------------------------------------------
 
-    def collect(self, body, message):
+    def handle_message(self, body, message):
         """Runs in the queue consumer's thread (``EventQueueConsumer.handle_message``), so
         it never waits: a full batch leaves at once, in a thread of its own; the first
         message of a batch starts a thread that waits ``batch_linger`` for others that
@@ -588,11 +588,6 @@ class EventHandler(ContextHeadersOnly, NamekoEventHandler):
             self.container.spawn_managed_thread(
                 self._linger, identifier=f"{self.consumer_name}.linger"
             )
-
-    def handle_message(self, body, message):
-        """A message handed over the way nameko's queue consumer does (in a thread of its
-        own per message): collected like the others."""
-        self.collect(body, message)
 
     def _linger(self) -> None:
         eventlet.sleep(self.batch_linger)
